@@ -1,0 +1,420 @@
+"""config.toml: where it lives, what it may contain, and how it is read and written safely.
+
+Non-UI core (no textual import): the CLI and the screens share it. A file that cannot be used is
+reported with its path, line and key and is never overwritten; secrets never appear in messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+import tomli_w
+
+from tui.models import VENDORS, Connection
+
+APP_NAME = "endpoint-explorer"
+CLIPBOARD_MODES = ("auto", "osc52", "off")
+
+_NAME = re.compile(r"[A-Za-z0-9._-]+")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_TOML_POSITION = re.compile(r" \(at (?:line (\d+), column \d+|end of document)\)$")
+
+_STRING = ((str,), "must be a string")
+_BOOL = ((bool,), "must be true or false")
+_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING}
+_CONNECTION_KEYS = {
+    "vendor": _STRING,
+    "url": _STRING,
+    "username": _STRING,
+    "domain": _STRING,
+    "password_env": _STRING,
+    "password_command": _STRING,
+    "password": _STRING,
+    "verify": ((bool, str), "must be true, false or the path of a CA bundle"),
+    "allow_http": _BOOL,
+    "read_only": _BOOL,
+}
+_REQUIRED_CONNECTION_KEYS = ("vendor", "url", "username")
+_PASSWORD_SOURCES = ("password_env", "password_command", "password")
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def resolve_config_path(
+    explicit: str | os.PathLike[str] | None, environ: Mapping[str, str] = os.environ
+) -> Path:
+    """--config wins over $EPX_CONFIG, which wins over the platform default."""
+    chosen = explicit or environ.get("EPX_CONFIG") or default_config_path()
+    return Path(chosen).expanduser()
+
+
+@dataclass
+class Settings:
+    theme: str = "textual-dark"
+    clipboard: str = "auto"  # auto | osc52 | off
+
+
+@dataclass
+class Config:
+    path: Path | None  # None = in-memory (demo), never saved
+    settings: Settings = field(default_factory=Settings)
+    connections: dict[str, Connection] = field(default_factory=dict)  # insertion order = file order
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used, located as precisely as we can so the user can fix it.
+
+    `path` is None only for an in-memory config. The message never includes a secret value.
+    """
+
+    def __init__(
+        self, path: Path | None, reason: str, *, line: int | None = None, key: str | None = None
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.key = key
+        self.reason = reason
+        where = [str(path)] if path is not None else []
+        if line is not None:
+            where.append(f"line {line}")
+        if key is not None:
+            where.append(f"key {key}")
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+
+class SecretError(Exception):
+    """A secret that could not be obtained; says what to fix, never the secret or command output."""
+
+
+class _Problem(Exception):
+    """A validation failure at a key path; load_config turns it into a located ConfigError."""
+
+    def __init__(self, key_path: tuple[str, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.key_path = key_path
+        self.reason = reason
+
+
+def load_config(path: Path) -> Config:
+    """Read and fully validate config.toml; a missing file is an empty config, not an error."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return Config(path=path)
+    except OSError as err:
+        raise ConfigError(path, f"cannot be read ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, "is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        message = str(err)
+        position = _TOML_POSITION.search(message)
+        line = None
+        if position:
+            message = message[: position.start()]
+            line = int(position[1]) if position[1] else max(len(text.splitlines()), 1)
+        raise ConfigError(path, f"not valid TOML: {message}", line=line) from None
+    try:
+        settings, connections = _parse(data)
+    except _Problem as problem:
+        raise ConfigError(
+            path,
+            problem.reason,
+            line=_find_line(text, problem.key_path),
+            key=_dotted(problem.key_path),
+        ) from None
+    return Config(path=path, settings=settings, connections=connections)
+
+
+def _parse(data: dict[str, Any]) -> tuple[Settings, dict[str, Connection]]:
+    _check_keys(data, {"settings": None, "connections": None}, ())
+    settings_table = _table(data, ("settings",))
+    _check_keys(settings_table, _SETTINGS_KEYS, ("settings",))
+    settings = Settings(**settings_table)
+    if settings.clipboard not in CLIPBOARD_MODES:
+        raise _Problem(("settings", "clipboard"), f"must be one of {', '.join(CLIPBOARD_MODES)}")
+    connections: dict[str, Connection] = {}
+    connections_table = _table(data, ("connections",))
+    for name in connections_table:
+        where = ("connections", name)
+        values = _table(connections_table, where)
+        _check_keys(values, _CONNECTION_KEYS, where)
+        for key in _REQUIRED_CONNECTION_KEYS:
+            if key not in values:
+                raise _Problem((*where, key), "required key is missing")
+        conn = Connection(name=name, **values)
+        errors = validate_connection(conn)
+        if errors:
+            field_name, reason = next(iter(errors.items()))
+            raise _Problem(where if field_name == "name" else (*where, field_name), reason)
+        connections[name] = conn
+    return settings, connections
+
+
+def _table(parent: dict[str, Any], key_path: tuple[str, ...]) -> dict[str, Any]:
+    value = parent.get(key_path[-1], {})
+    if not isinstance(value, dict):
+        raise _Problem(key_path, "must be a table")
+    return value
+
+
+def _check_keys(
+    table: dict[str, Any], known: Mapping[str, tuple[tuple[type, ...], str] | None], where: tuple[str, ...]
+) -> None:
+    """Reject unknown keys (a typo must not be silently ignored) and values of the wrong type."""
+    for key, value in table.items():
+        if key not in known:
+            raise _Problem((*where, key), f"unknown key (expected one of: {', '.join(known)})")
+        expected = known[key]
+        if expected is not None and not isinstance(value, expected[0]):
+            raise _Problem((*where, key), expected[1])
+
+
+def _dotted(key_path: tuple[str, ...]) -> str:
+    """A key path as TOML spells it, quoting names that are not bare keys."""
+    return ".".join(k if _BARE_KEY.fullmatch(k) else json.dumps(k) for k in key_path)
+
+
+def _find_line(text: str, key_path: tuple[str, ...]) -> int | None:
+    """The line of the key, else of the nearest enclosing table header or key (e.g. for a missing key).
+
+    A line-by-line scan: headers set the current table, `key =` lines add their key to it. Each
+    header or key is parsed with tomllib itself so quoted and dotted names resolve as TOML does.
+    """
+    best_line, best_length = None, 0
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            header = _fragment_path(stripped)
+            if header is None:
+                continue
+            table = candidate = header
+        elif "=" in stripped:
+            key = _fragment_path(stripped.partition("=")[0] + "= 0")
+            if not key:
+                continue
+            candidate = table + key
+        else:
+            continue
+        if len(candidate) > best_length and key_path[: len(candidate)] == candidate:
+            best_line, best_length = number, len(candidate)
+            if best_length == len(key_path):
+                break
+    return best_line
+
+
+def _fragment_path(fragment: str) -> tuple[str, ...] | None:
+    """The key path a one-line TOML fragment defines, e.g. `[connections."a b"]` -> (connections, a b)."""
+    try:
+        node: Any = tomllib.loads(fragment)
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        ((key, node),) = node.items()
+        path.append(key)
+    return tuple(path)
+
+
+def validate_connection(conn: Connection, *, others: Iterable[str] = ()) -> dict[str, str]:
+    """Field name -> message for everything wrong with a profile; empty when it can be used."""
+    errors: dict[str, str] = {}
+    if not conn.name:
+        errors["name"] = "name is required"
+    elif not _NAME.fullmatch(conn.name):
+        errors["name"] = "use only letters, digits, '.', '_' and '-'"
+    elif conn.name in others:
+        errors["name"] = f"a connection named {conn.name} already exists"
+    if conn.vendor not in VENDORS:
+        errors["vendor"] = f"vendor must be one of: {', '.join(VENDORS)}"
+    url_error = _url_error(conn.url, conn.allow_http)
+    if url_error:
+        errors["url"] = url_error
+    if not conn.username.strip():
+        errors["username"] = "username is required"
+    if conn.password_env is not None and not _ENV_NAME.fullmatch(conn.password_env):
+        errors["password_env"] = "not a valid environment variable name"
+    if conn.password_command is not None:
+        try:
+            if not shlex.split(conn.password_command):
+                errors["password_command"] = "password command is empty"
+        except ValueError as err:
+            errors["password_command"] = f"password command cannot be parsed ({err})"
+    sources = [name for name in _PASSWORD_SOURCES if getattr(conn, name) is not None]
+    if len(sources) > 1:
+        for name in sources:
+            errors.setdefault(name, f"choose only one of {', '.join(sources)}")
+    if isinstance(conn.verify, str):
+        if not Path(conn.verify).expanduser().is_file():
+            errors["verify"] = f"CA bundle {conn.verify} does not exist"
+    elif not isinstance(conn.verify, bool):
+        errors["verify"] = "must be true, false or the path of a CA bundle"
+    return errors
+
+
+def _url_error(url: str, allow_http: bool) -> str | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "not a valid url"
+    if parts.scheme == "http" and not allow_http:
+        return "use https, or tick 'allow plain http' for a lab"
+    if parts.scheme not in ("https", "http"):
+        return "url must start with https://"
+    if not parts.hostname:
+        return "url needs a host"
+    if parts.username is not None or parts.password is not None:
+        return "put the username in its own field, not in the url"
+    try:
+        port_ok = parts.port is None or 1 <= parts.port <= 65535
+    except ValueError:  # not a number, or above 65535
+        port_ok = False
+    if not port_ok:
+        return "port must be 1-65535"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "url must not have a path (just https://host or https://host:port)"
+    return None
+
+
+def dump_config(config: Config) -> str:
+    """The TOML text; `password` is written only when the user chose to save it."""
+    data: dict[str, Any] = {
+        "settings": {"theme": config.settings.theme, "clipboard": config.settings.clipboard}
+    }
+    if config.connections:
+        data["connections"] = {name: _connection_table(c) for name, c in config.connections.items()}
+    return tomli_w.dumps(data)
+
+
+def _connection_table(conn: Connection) -> dict[str, Any]:
+    table: dict[str, Any] = {"vendor": conn.vendor, "url": conn.url, "username": conn.username}
+    if conn.domain:
+        table["domain"] = conn.domain
+    for key in _PASSWORD_SOURCES:
+        if getattr(conn, key) is not None:
+            table[key] = getattr(conn, key)
+    if conn.verify is not True:
+        table["verify"] = conn.verify
+    if conn.allow_http:
+        table["allow_http"] = True
+    table["read_only"] = conn.read_only  # explicit, so a reader sees that writes are off
+    return table
+
+
+def save_config(config: Config) -> None:
+    """Write atomically with mode 0600, keeping the previous file as config.toml.bak.
+
+    Refuses to overwrite a file that does not load: it may hold work the user has not fixed yet.
+    """
+    path = config.path
+    if path is None:
+        raise ConfigError(None, "this configuration is in memory only and cannot be saved")
+    try:
+        load_config(path)
+    except ConfigError as err:
+        raise ConfigError(
+            err.path, f"{err.reason}; fix the file first, it was not overwritten", line=err.line, key=err.key
+        ) from None
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    previous = path.read_bytes() if path.exists() else None
+    temps: list[str] = []
+    try:
+        new = _private_temp(directory, dump_config(config).encode("utf-8"), temps)
+        if previous is not None:
+            os.replace(_private_temp(directory, previous, temps), path.with_name(path.name + ".bak"))
+        os.replace(new, path)
+    finally:
+        for name in temps:  # after a successful replace the name is already gone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+    _fsync_directory(directory)
+
+
+def _private_temp(directory: Path, data: bytes, temps: list[str]) -> str:
+    """A durable temp file in `directory` (mkstemp makes it 0600), recorded in `temps` for cleanup."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".config-", suffix=".tmp")
+    temps.append(name)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    return name
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the renames durable too; only POSIX can open a directory for this."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def resolve_secret(
+    conn: Connection, environ: Mapping[str, str] = os.environ, *, timeout: float = 10.0
+) -> str | None:
+    """The profile's password from where it says to get it; None when it names no source."""
+    if conn.password is not None:
+        return conn.password
+    if conn.password_env is not None:
+        value = environ.get(conn.password_env)
+        if not value:
+            raise SecretError(f"environment variable {conn.password_env} is not set")
+        return value
+    if conn.password_command is not None:
+        return _run_password_command(conn.password_command, timeout)
+    return None
+
+
+def _run_password_command(command: str, timeout: float) -> str:
+    """Run without a shell and with no stdin (a prompt must fail, not hang or eat the UI's keys).
+
+    Only the program name ever reaches a message: arguments and output may hold the secret.
+    """
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        raise SecretError("password command cannot be parsed (check its quotes)") from None
+    if not argv:
+        raise SecretError("password command is empty")
+    program = argv[0]
+    try:
+        result = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False
+        )
+    except FileNotFoundError:
+        raise SecretError(f"password command `{program}` was not found") from None
+    except subprocess.TimeoutExpired:
+        raise SecretError(f"password command `{program}` did not finish within {timeout:g} seconds") from None
+    except OSError as err:
+        raise SecretError(f"password command `{program}` could not be run ({err.strerror})") from None
+    if result.returncode != 0:
+        raise SecretError(f"password command `{program}` exited with status {result.returncode}")
+    try:
+        lines = result.stdout.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SecretError(f"password command `{program}` printed something that is not UTF-8 text") from None
+    if not lines or not lines[0]:
+        raise SecretError(f"password command `{program}` printed nothing")
+    return lines[0]
