@@ -1,0 +1,43 @@
+"""One async client per vendor behind the `VendorClient` protocol; `open_client` picks the right one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import httpx
+
+from tui.models import Connection, ServerInfo
+from tui.vendors.base import VendorClient
+from tui.vendors.sepm import SepmClient
+
+CLIENTS: dict[str, type[VendorClient]] = {
+    SepmClient.vendor: SepmClient,
+}
+
+
+def open_client(
+    connection: Connection,
+    secret: str | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> VendorClient:
+    """A client for `connection`; `transport` routes it to an in-process simulator in demo mode and tests."""
+    return CLIENTS[connection.vendor](connection, secret, transport=transport, clock=clock)
+
+
+async def check_connection(
+    connection: Connection,
+    secret: str | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> ServerInfo:
+    """Reach the console, then log in, with a throw-away client: what "test connection" means everywhere."""
+    client = open_client(connection, secret, transport=transport)
+    try:
+        info = await client.probe()
+        await client.check_login()
+        return info
+    finally:
+        await client.aclose()

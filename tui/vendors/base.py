@@ -1,0 +1,267 @@
+"""The vendor-client protocol and the HTTP plumbing every vendor shares.
+
+One `httpx.AsyncClient` per open connection (keep-alive, bounded timeouts, TLS verified by default).
+Every failure leaves this module as a `VendorError` subclass whose message a user can act on; no message
+ever carries a secret, a token or a request body.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import re
+import ssl
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from html import unescape
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from tui.models import Capabilities, Connection, DevicePage, Group, ServerInfo
+
+USER_AGENT = "endpoint-explorer/0.1"
+TIMEOUT = httpx.Timeout(20.0, connect=8.0)
+
+
+class VendorError(Exception):
+    """A failure talking to a console, worded for the person at the keyboard."""
+
+    title: ClassVar[str] = "Request failed"
+    hint: ClassVar[str] = ""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        if hint is not None:
+            self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}".strip()
+
+
+class AuthenticationError(VendorError):
+    title = "Authentication failed"
+    hint = "Check the user name and password of this connection."
+
+
+class ForbiddenError(VendorError):
+    title = "Forbidden"
+    hint = "The API user lacks the role this call needs; ask the console's administrator."
+
+
+class NotFoundError(VendorError):
+    title = "Not found"
+
+
+class RateLimitedError(VendorError):
+    title = "Rate limited"
+    hint = "Wait a moment and refresh (ctrl+r)."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(VendorError):
+    title = "Server error"
+    hint = "The console failed; try again, and check its health if it persists."
+
+
+class BadResponseError(VendorError):
+    title = "Bad response"
+    hint = "The server's answer is not what this API returns; is the URL the console's API address?"
+
+
+class NetworkError(VendorError):
+    title = "Network unreachable"
+    hint = "Check the URL, the port and that this host can reach the console."
+
+
+class TlsError(VendorError):
+    title = "TLS failure"
+    hint = "Set `verify` to the console's CA bundle, or (lab only) to false."
+
+
+def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=str(Path(verify).expanduser()))
+    return verify
+
+
+def _root_cause_is(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def html_title(text: str) -> str:
+    """The title (or first heading) of an HTML error page, as plain text."""
+    match = re.search(r"<title>(.*?)</title>|<h1[^>]*>(.*?)</h1>", text, re.IGNORECASE | re.DOTALL)
+    if not match:
+        return ""
+    raw = match.group(1) or match.group(2) or ""
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", raw)).split())
+
+
+def epoch_ms(value: Any) -> datetime | None:
+    """Epoch milliseconds to an aware UTC datetime; 0, null or junk mean never."""
+    try:
+        millis = int(value)
+    except (TypeError, ValueError):
+        return None
+    if millis <= 0:
+        return None
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
+class VendorClient(abc.ABC):
+    """One open connection to one console.
+
+    Subclasses implement the vendor's calls and mapping; this class owns the `httpx.AsyncClient`
+    and turns every transport or HTTP failure into a typed `VendorError`.
+    """
+
+    vendor: ClassVar[str]
+    product: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(
+        self,
+        connection: Connection,
+        secret: str | None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.connection = connection
+        self._secret = secret
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.http = httpx.AsyncClient(
+            base_url=connection.url.rstrip("/"),
+            verify=_ssl_context(connection.verify),
+            timeout=TIMEOUT,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.connection.name} {self.connection.url}>"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    @abc.abstractmethod
+    async def probe(self) -> ServerInfo:
+        """Reach the console without credentials and say what it is."""
+
+    @abc.abstractmethod
+    async def check_login(self) -> None:
+        """Authenticate (or make the cheapest authenticated call); raises on bad credentials."""
+
+    @abc.abstractmethod
+    async def groups(self) -> list[Group]:
+        """The whole group tree, parents before children where the API allows."""
+
+    @abc.abstractmethod
+    def devices(self) -> AsyncIterator[DevicePage]:
+        """Every device of the console, one page at a time as pages arrive."""
+
+    def error_message(self, payload: Any) -> str | None:
+        """The human message inside a vendor error body, if the vendor has one."""
+        return None
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send one request and return a 2xx response, or raise the matching `VendorError`."""
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise NetworkError(f"{self._where()} did not answer in time ({type(exc).__name__}).") from None
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc) from None
+        if response.is_success:
+            return response
+        raise self._status_error(response)
+
+    async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Like `request`, then parse the body as JSON (an HTML page or junk is a `BadResponseError`)."""
+        response = await self.request(method, path, **kwargs)
+        return self.parse_json(response)
+
+    def parse_json(self, response: httpx.Response) -> Any:
+        content_type = response.headers.get("content-type", "")
+        if "html" in content_type:
+            title = html_title(response.text)
+            raise BadResponseError(
+                f"{self._where()} answered {response.request.url.path} with an HTML page"
+                + (f" ({title})." if title else ".")
+            )
+        try:
+            return json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            raise BadResponseError(
+                f"{self._where()} sent a malformed or truncated JSON body for {response.request.url.path}."
+            ) from None
+
+    def _where(self) -> str:
+        return f"{self.product} at {self.http.base_url.host}"
+
+    def _transport_error(self, exc: httpx.TransportError) -> VendorError:
+        cert_problem = _root_cause_is(exc, ssl.SSLCertVerificationError)
+        if cert_problem is not None:
+            reason = getattr(cert_problem, "verify_message", "") or "certificate not trusted"
+            return TlsError(f"The certificate of {self._where()} was rejected: {reason}.")
+        if _root_cause_is(exc, ssl.SSLError) is not None:
+            return TlsError(f"The TLS handshake with {self._where()} failed.")
+        if isinstance(exc, httpx.ConnectError):
+            return NetworkError(f"Cannot connect to {self._where()} (port {self.http.base_url.port or 443}).")
+        if isinstance(exc, httpx.RemoteProtocolError):
+            return NetworkError(f"{self._where()} closed the connection mid-response.")
+        return NetworkError(f"The connection to {self._where()} failed ({type(exc).__name__}).")
+
+    def _status_error(self, response: httpx.Response) -> VendorError:
+        status = response.status_code
+        detail = self._error_detail(response)
+        path = response.request.url.path
+        said = f": {detail}" if detail else "."
+        if status == 401:
+            return AuthenticationError(f"{self._where()} refused the credentials (401){said}", status=status)
+        if status == 403:
+            return ForbiddenError(f"{self._where()} forbids {path} (403){said}", status=status)
+        if status in (404, 410):
+            return NotFoundError(f"{self._where()} has no {path} ({status}){said}", status=status)
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("retry-after"))
+            wait = f" Retry after {retry_after:g} s." if retry_after is not None else ""
+            return RateLimitedError(
+                f"{self._where()} is rate limiting requests (429){said}{wait}", status=status, retry_after=retry_after
+            )
+        if status >= 500:
+            return ServerError(f"{self._where()} failed on {path} ({status}){said}", status=status)
+        return VendorError(f"{self._where()} rejected {path} ({status}){said}", status=status)
+
+    def _error_detail(self, response: httpx.Response) -> str:
+        content_type = response.headers.get("content-type", "")
+        if "html" in content_type:
+            return html_title(response.text)
+        try:
+            payload = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            return ""
+        message = self.error_message(payload)
+        return " ".join(str(message).split())[:300] if message else ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
