@@ -1,0 +1,39 @@
+"""What every screen of the explorer shares: failed workers go to the app's one handler."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from tui.config import resolve_secret
+from tui.models import Connection
+from widgets.secret_prompt import SecretAnswer, SecretPrompt
+
+if TYPE_CHECKING:
+    from tui.app import ExplorerApp
+
+
+class ExplorerScreen(Screen[None]):
+    """Base screen. Worker state messages do not bubble, so each screen forwards failures to the app."""
+
+    @property
+    def explorer(self) -> ExplorerApp:
+        return cast("ExplorerApp", self.app)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.explorer.report_worker_failure(event.worker)
+
+    async def obtain_secret(self, connection: Connection, *, can_save: bool) -> SecretAnswer | None:
+        """The connection's secret from its profile, else asked for; None when the user cancels.
+
+        Call from a worker: a password command may take seconds and the prompt waits for the user.
+        """
+        secret = await asyncio.to_thread(resolve_secret, connection)
+        if secret is not None:
+            return SecretAnswer(secret, save=False)
+        prompt = f"Password for {connection.username or 'the API user'} on {connection.name} ({connection.url})"
+        return await self.app.push_screen_wait(SecretPrompt(prompt, can_save=can_save))

@@ -1,0 +1,194 @@
+"""Add or edit a connection profile; every field is checked and its problem shown right under it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+
+from screens.base import ExplorerScreen
+from tui.config import ConfigError, validate_connection
+from tui.models import VENDORS, Connection
+from tui.vendors import check_connection
+from widgets.status_line import StatusLine
+
+SECRET_SOURCES = [
+    ("ask when connecting", "ask"),
+    ("environment variable", "env"),
+    ("command (no shell)", "command"),
+    ("saved in config file", "saved"),
+]
+SECRET_LABELS = {"ask": "", "env": "Variable", "command": "Command", "saved": "Password"}
+TLS_MODES = [
+    ("verify (system CAs)", "verify"),
+    ("verify with CA bundle", "ca"),
+    ("do NOT verify (lab only)", "off"),
+]
+# Which form row shows the message `validate_connection` returns for each profile field.
+ERROR_ROWS = {
+    "name": "name",
+    "vendor": "vendor",
+    "url": "url",
+    "username": "username",
+    "domain": "domain",
+    "password_env": "secret",
+    "password_command": "secret",
+    "password": "secret",
+    "verify": "ca",
+}
+
+
+def _row(label: str, widget: Widget, row: str) -> ComposeResult:
+    with Horizontal(classes="form-row", id=f"row-{row}"):
+        yield Label(label, classes="form-label", id=f"label-{row}")
+        yield widget
+    yield Static("", classes="form-error", id=f"error-{row}")
+
+
+class ConnectionForm(ExplorerScreen):
+    """Dismisses with the saved profile, or None on Esc. Saving goes through `save`, which may raise."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("ctrl+t", "test", "Test", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, connection: Connection | None, save: Callable[[Connection, str | None], None]) -> None:
+        super().__init__()
+        self.original = connection
+        self.save = save
+
+    def compose(self) -> ComposeResult:
+        conn = self.original or Connection(name="", vendor="sepm", url="https://")
+        source = (
+            "saved" if conn.password is not None
+            else "env" if conn.password_env
+            else "command" if conn.password_command
+            else "ask"
+        )
+        secret_value = conn.password or conn.password_env or conn.password_command or ""
+        tls = "off" if conn.verify is False else "ca" if isinstance(conn.verify, str) else "verify"
+        yield Header()
+        with VerticalScroll(id="form"):
+            yield from _row("Name", Input(conn.name, placeholder="prod-sepm", id="name", compact=True), "name")
+            vendors = [(title, key) for key, title in VENDORS.items()]
+            yield from _row("Vendor", Select(vendors, value=conn.vendor, allow_blank=False, id="vendor",
+                                              compact=True), "vendor")
+            yield from _row("URL", Input(conn.url, placeholder="https://sepm.example.internal:8446", id="url",
+                                         compact=True), "url")
+            yield from _row("User", Input(conn.username, placeholder="api-reader", id="username", compact=True),
+                            "username")
+            yield from _row("Domain", Input(conn.domain, placeholder="(default domain)", id="domain", compact=True),
+                            "domain")
+            yield from _row("Password", Select(SECRET_SOURCES, value=source, allow_blank=False, id="source",
+                                               compact=True), "source")
+            yield from _row(SECRET_LABELS[source] or "Secret",
+                            Input(secret_value, id="secret", compact=True, password=source == "saved"), "secret")
+            yield from _row("TLS", Select(TLS_MODES, value=tls, allow_blank=False, id="tls", compact=True), "tls")
+            yield from _row("CA bundle", Input(conn.verify if isinstance(conn.verify, str) else "",
+                                               placeholder="/etc/ssl/corp-ca.pem", id="ca", compact=True), "ca")
+            with Horizontal(classes="form-row"):
+                yield Label("Options", classes="form-label")
+                yield Checkbox("read-only", conn.read_only, id="read_only", compact=True)
+                yield Checkbox("allow plain http (lab)", conn.allow_http, id="allow_http", compact=True)
+            yield Static("", classes="form-error", id="error-options")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"Edit {self.original.name}" if self.original else "New connection"
+        self._show_conditional_rows()
+        self.query_one("#name", Input).focus()
+        self.query_one("#status", StatusLine).show("ctrl+s save · ctrl+t test · esc cancel · tab next field")
+
+    @on(Select.Changed, "#source, #tls")
+    def _show_conditional_rows(self) -> None:
+        source = self.query_one("#source", Select).value
+        self.query_one("#row-secret").display = source != "ask"
+        self.query_one("#label-secret", Label).update(SECRET_LABELS.get(str(source), "") or "Secret")
+        self.query_one("#secret", Input).password = source == "saved"
+        self.query_one("#row-ca").display = self.query_one("#tls", Select).value == "ca"
+
+    def build(self) -> Connection:
+        """The profile as currently typed (not yet validated)."""
+        value = lambda widget_id: self.query_one(f"#{widget_id}", Input).value.strip()  # noqa: E731
+        source = self.query_one("#source", Select).value
+        secret = self.query_one("#secret", Input).value
+        tls = self.query_one("#tls", Select).value
+        return Connection(
+            name=value("name"),
+            vendor=str(self.query_one("#vendor", Select).value),
+            url=value("url"),
+            username=value("username"),
+            domain=value("domain"),
+            password_env=secret.strip() if source == "env" else None,
+            password_command=secret.strip() if source == "command" else None,
+            password=secret if source == "saved" else None,
+            verify=value("ca") if tls == "ca" else tls != "off",
+            allow_http=self.query_one("#allow_http", Checkbox).value,
+            read_only=self.query_one("#read_only", Checkbox).value,
+        )
+
+    def validated(self) -> Connection | None:
+        """The profile when every field is valid; otherwise each problem is shown under its field."""
+        connection = self.build()
+        others = [name for name in self.explorer.config.connections if not self.original or name != self.original.name]
+        problems = validate_connection(connection, others=others)
+        if connection.verify == "":
+            problems["verify"] = "give the path of the CA bundle (PEM)"
+        shown: dict[str, str] = {}
+        for field, message in problems.items():
+            row = ERROR_ROWS.get(field, "options")
+            shown[row] = f"{shown[row]}; {message}" if row in shown else message
+        for error in self.query(".form-error").results(Static):
+            row = (error.id or "").removeprefix("error-")
+            error.update(shown.get(row, ""))
+            error.set_class(row in shown, "-shown")
+        if problems:
+            self.query_one("#status", StatusLine).show(
+                f"{len(problems)} field{'s' if len(problems) > 1 else ''} to fix before saving.", error=True
+            )
+            return None
+        return connection
+
+    def action_save(self) -> None:
+        connection = self.validated()
+        if connection is None:
+            return
+        try:
+            self.save(connection, self.original.name if self.original else None)
+        except (ConfigError, OSError) as error:
+            self.query_one("#status", StatusLine).show(f"Not saved: {error}", error=True)
+            return
+        self.notify(f"Saved {connection.name}.")
+        self.dismiss(connection)
+
+    def action_test(self) -> None:
+        connection = self.validated()
+        if connection is not None:
+            self.test(connection)
+
+    @work(group="test", exclusive=True, exit_on_error=False)
+    async def test(self, connection: Connection) -> None:
+        status = self.query_one("#status", StatusLine)
+        answer = await self.obtain_secret(connection, can_save=False)
+        if answer is None:
+            return
+        status.show(f"Testing {connection.url}…")
+        try:
+            info = await check_connection(
+                connection, answer.secret, transport=self.explorer.transports.get(connection.name)
+            )
+        except Exception as error:
+            status.show(f"Test failed: {error}", error=True)
+            raise
+        status.show(f"{info.product} {info.version} reachable, login OK.")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

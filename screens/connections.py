@@ -1,0 +1,230 @@
+"""The first screen: the connection profiles, to open, test, add, edit and delete."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import DataTable, Footer, Header
+
+from screens.base import ExplorerScreen
+from screens.connection_form import ConnectionForm
+from screens.groups import GroupsScreen
+from tui.config import ConfigError, load_config, save_config
+from tui.models import Connection
+from tui.vendors import CLIENTS, check_connection
+from widgets.confirm import ConfirmDialog
+from widgets.status_line import StatusLine
+
+EDIT_ACTIONS = {"add", "edit", "delete"}
+
+
+class ConnectionsScreen(ExplorerScreen):
+    """Lists `config.connections`; edits are saved atomically, and never over a file that failed to load."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", priority=True),
+        Binding("t", "test", "Test"),
+        Binding("a", "add", "Add"),
+        Binding("e", "edit", "Edit"),
+        Binding("d", "delete", "Delete"),
+        Binding("ctrl+r", "reload", "Reload config"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    class Open(Message):
+        """A secret was obtained (or found) for a connection: open it."""
+
+        def __init__(self, connection: Connection, secret: str | None) -> None:
+            super().__init__()
+            self.connection = connection
+            self.secret = secret
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
+        table.add_columns("Name", "Vendor", "URL", "User", "TLS", "Access")
+        yield table
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Connections"
+        self.show_connections()
+        if self.explorer.open_connection:
+            name, self.explorer.open_connection = self.explorer.open_connection, None
+            self._open_by_name(name)
+
+    def show_connections(self, select: str | None = None) -> None:
+        table = self.query_one("#connections", DataTable)
+        table.clear()
+        config = self.explorer.config
+        for conn in config.connections.values():
+            client = CLIENTS.get(conn.vendor)
+            table.add_row(
+                conn.name,
+                client.product if client else conn.vendor,
+                conn.url,
+                conn.username,
+                conn.tls_label,
+                "read-only" if conn.read_only else "writes allowed",
+                key=conn.name,
+            )
+        names = list(config.connections)
+        if select in names:
+            table.move_cursor(row=names.index(select))
+        status = self.query_one("#status", StatusLine)
+        if self.explorer.config_error is not None:
+            status.show(
+                f"{self.explorer.config_error} Fix the file and press ctrl+r; nothing will be written to it.",
+                error=True,
+            )
+        elif self.explorer.demo:
+            status.show("Demo: simulated consoles in this process; changes are kept in memory only.")
+        elif not names:
+            status.show(f"No connections yet in {config.path}. Press a to add one, or run epx --demo.")
+        else:
+            count = f"{len(names)} connection{'s' if len(names) != 1 else ''}"
+            status.show(f"{config.path} · {count} · enter opens, t tests")
+        table.focus()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in EDIT_ACTIONS and self.explorer.config_error is not None:
+            return False
+        if action in {"open", "test", "edit", "delete"} and not self.explorer.config.connections:
+            return False
+        return True
+
+    def selected(self) -> Connection | None:
+        table = self.query_one("#connections", DataTable)
+        names = list(self.explorer.config.connections)
+        if not names or not 0 <= table.cursor_row < len(names):
+            return None
+        return self.explorer.config.connections[names[table.cursor_row]]
+
+    def action_open(self) -> None:
+        connection = self.selected()
+        if connection is not None:
+            self._open(connection)
+
+    def _open_by_name(self, name: str) -> None:
+        connection = self.explorer.config.connections.get(name)
+        if connection is None:
+            self.notify(f"No connection named {name!r} in the config.", severity="error", markup=False)
+        else:
+            self._open(connection)
+
+    def _open(self, connection: Connection) -> None:
+        if connection.name in self.explorer.clients:
+            self.post_message(self.Open(connection, None))
+        else:
+            self.unlock_and_open(connection)
+
+    @work(group="secret", exclusive=True, exit_on_error=False)
+    async def unlock_and_open(self, connection: Connection) -> None:
+        can_save = not self.explorer.demo and self.explorer.config_error is None
+        answer = await self.obtain_secret(connection, can_save=can_save)
+        if answer is None:
+            return
+        if answer.save:
+            connection.password = answer.secret
+            save_config(self.explorer.config)
+            self.notify(f"Password of {connection.name} saved in {self.explorer.config.path}.")
+        self.post_message(self.Open(connection, answer.secret))
+
+    def on_connections_screen_open(self, message: Open) -> None:
+        client = self.explorer.client_for(message.connection, message.secret)
+        self.app.push_screen(GroupsScreen(client))
+
+    def action_test(self) -> None:
+        connection = self.selected()
+        if connection is not None:
+            self.test_connection(connection)
+
+    @work(group="test", exclusive=True, exit_on_error=False)
+    async def test_connection(self, connection: Connection) -> None:
+        answer = await self.obtain_secret(connection, can_save=False)
+        if answer is None:
+            return
+        self.query_one("#status", StatusLine).show(f"Testing {connection.name}…")
+        info = await check_connection(
+            connection, answer.secret, transport=self.explorer.transports.get(connection.name)
+        )
+        self.query_one("#status", StatusLine).show(
+            f"{connection.name}: {info.product} {info.version} reachable, login OK."
+        )
+        self.notify(f"{info.product} {info.version}: reachable, login OK.", title=connection.name, markup=False)
+
+    def action_add(self) -> None:
+        self.app.push_screen(ConnectionForm(None, self._save_profile), self._after_form)
+
+    def action_edit(self) -> None:
+        connection = self.selected()
+        if connection is not None:
+            self.app.push_screen(ConnectionForm(connection, self._save_profile), self._after_form)
+
+    def _save_profile(self, connection: Connection, previous_name: str | None) -> None:
+        """Store an edited profile; raises ConfigError and leaves memory untouched when the write fails."""
+        config = self.explorer.config
+        before = dict(config.connections)
+        items = list(config.connections.items())
+        if previous_name is None:
+            items.append((connection.name, connection))
+        else:
+            items = [(connection.name, connection) if name == previous_name else (name, c) for name, c in items]
+        config.connections = dict(items)
+        if config.path is None:
+            return
+        try:
+            save_config(config)
+        except (ConfigError, OSError):
+            config.connections = before
+            raise
+
+    async def _after_form(self, connection: Connection | None) -> None:
+        if connection is not None:
+            await self.explorer.forget_client(connection.name)
+            self.show_connections(select=connection.name)
+
+    def action_delete(self) -> None:
+        connection = self.selected()
+        if connection is None:
+            return
+        where = "from memory (demo)" if self.explorer.demo else f"from {self.explorer.config.path}"
+        dialog = ConfirmDialog(
+            "Delete connection",
+            f"Delete the profile {connection.name} ({connection.url}) {where}?\n"
+            "The console itself is not touched.",
+            confirm_label="Delete",
+            danger=True,
+        )
+        self.app.push_screen(dialog, lambda yes: self._delete(connection) if yes else None)
+
+    async def _delete(self, connection: Connection) -> None:
+        config = self.explorer.config
+        before = dict(config.connections)
+        config.connections.pop(connection.name, None)
+        if config.path is not None:
+            try:
+                save_config(config)
+            except (ConfigError, OSError) as error:
+                config.connections = before
+                self.notify(f"Not deleted: {error}", severity="error", markup=False)
+                return
+        await self.explorer.forget_client(connection.name)
+        self.show_connections()
+        self.notify(f"Deleted {connection.name}.")
+
+    def action_reload(self) -> None:
+        config = self.explorer.config
+        if config.path is None:
+            self.notify("Demo connections are built in; there is no file to reload.")
+            return
+        try:
+            self.explorer.config = load_config(config.path)
+            self.explorer.config_error = None
+        except ConfigError as error:
+            self.explorer.config_error = error
+        self.show_connections()

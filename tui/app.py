@@ -1,0 +1,120 @@
+"""The Textual application: global keys, the open connections, and the one worker-failure handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import partial
+
+import httpx
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker
+
+from tui.config import Config, ConfigError, SecretError
+from tui.models import Connection
+from tui.vendors import open_client
+from tui.vendors.base import VendorClient, VendorError
+
+PALETTE_SKIP = {"command_palette", "help", "quit"}
+
+
+class ExplorerApp(App[None]):
+    """Endpoint Explorer. Screens call `client_for` to reach a console and never build clients themselves."""
+
+    TITLE = "Endpoint Explorer"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        config_error: ConfigError | None = None,
+        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        open_connection: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.config_error = config_error
+        self.transports = transports or {}
+        self.clock = clock
+        self.open_connection = open_connection
+        self.clients: dict[str, VendorClient] = {}
+        self.theme = config.settings.theme
+
+    @property
+    def demo(self) -> bool:
+        return self.config.path is None
+
+    def on_mount(self) -> None:
+        from screens.connections import ConnectionsScreen
+
+        self.push_screen(ConnectionsScreen())
+
+    async def on_unmount(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+    def client_for(self, connection: Connection, secret: str | None) -> VendorClient:
+        """The long-lived client of a connection, created on first use (one AsyncClient each)."""
+        client = self.clients.get(connection.name)
+        if client is None or client.connection != connection:
+            client = open_client(
+                connection, secret, transport=self.transports.get(connection.name), clock=self.clock
+            )
+            self.clients[connection.name] = client
+        return client
+
+    async def forget_client(self, name: str) -> None:
+        """Close a connection's client, e.g. after its profile was edited or its login failed."""
+        client = self.clients.pop(name, None)
+        if client is not None:
+            await client.aclose()
+
+    def report_worker_failure(self, worker: Worker) -> None:
+        """The single place a failed worker becomes a message; the app keeps running."""
+        error = worker.error
+        if isinstance(error, VendorError):
+            self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
+        elif isinstance(error, (ConfigError, SecretError)):
+            self.notify(str(error), title="Configuration", severity="error", timeout=10, markup=False)
+        elif error is not None:
+            self.log.error("worker failed", worker=worker.name, error=repr(error))
+            self.notify(
+                f"{type(error).__name__} in {worker.name or 'a background task'}: {error}",
+                title="Unexpected error",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers every key of the current screen, so each action is reachable by name."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.action in PALETTE_SKIP:
+                continue
+            if binding.action in seen:
+                continue
+            seen.add(binding.action)
+            shown = binding.key_display or self.get_key_display(binding)
+            yield SystemCommand(
+                binding.description,
+                f"{binding.tooltip or binding.description} (key: {shown})",
+                partial(active.node.run_action, binding.action),
+            )

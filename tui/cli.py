@@ -1,0 +1,203 @@
+"""`epx`: the explorer UI, and the same data without a terminal UI for scripts and pipes.
+
+Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error.
+Errors go to stderr as one sentence that never contains a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import getpass
+import io
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from tui.config import Config, ConfigError, SecretError, load_config, resolve_config_path, resolve_secret
+from tui.inventory import DeviceFilter, split_group_path
+from tui.models import Connection
+from tui.vendors import open_client
+from tui.vendors.base import AuthenticationError, ForbiddenError, VendorError
+
+EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
+DEVICE_FIELDS = ["vendor", "connection", "id", "name", "os", "ip_addresses", "group", "online", "health",
+                 "missing_critical_patches", "last_seen"]
+GROUP_FIELDS = ["id", "name", "path", "parent_id", "device_count"]
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as given (exit 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", help="config file (default: $EPX_CONFIG, then the user config dir)")
+    common.add_argument("--demo", action="store_true", help="use the built-in simulated consoles; nothing is written")
+    common.add_argument("--demo-size", type=int, default=500, metavar="N", help="devices per demo console")
+
+    parser = argparse.ArgumentParser(prog="epx", parents=[common],
+                                     description="Explore endpoint-security consoles from the terminal.")
+    parser.add_argument("--connection", metavar="NAME", help="open this connection at start")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for name, what in (("devices", "list devices"), ("groups", "list groups")):
+        sub = commands.add_parser(name, parents=[common], help=what, description=f"{what.capitalize()} as json, csv or a table.")
+        sub.add_argument("--connection", required=True, metavar="NAME")
+        sub.add_argument("--format", choices=("json", "csv", "table"), default="table")
+        if name == "devices":
+            sub.add_argument("--critical", action="store_true", help="only devices whose health is critical")
+            sub.add_argument("--missing-patch", action="store_true", help="only devices missing critical patches")
+            sub.add_argument("--group", metavar="PATH", help="only this group and its sub-groups (\\ or / between levels)")
+
+    simulate = commands.add_parser("simulate", help="serve a simulated console on loopback")
+    simulate.add_argument("vendor", choices=("sepm",))
+    simulate.add_argument("--port", type=int, default=8446)
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--size", type=int, default=500, help="devices in the fleet (up to 200,000)")
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--tls", action="store_true", help="serve https with a fresh test CA (its PEM path is printed)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulate":
+            return simulate(args)
+        if args.command in ("devices", "groups"):
+            return asyncio.run(export(args))
+        return run_ui(args)
+    except (ConfigError, SecretError, UsageError) as error:
+        return fail(str(error), EXIT_USAGE)
+    except (AuthenticationError, ForbiddenError) as error:
+        return fail(str(error), EXIT_AUTH)
+    except VendorError as error:
+        return fail(str(error), EXIT_NETWORK)
+    except KeyboardInterrupt:
+        return 130
+
+
+def fail(message: str, code: int) -> int:
+    print(f"epx: {message}", file=sys.stderr)
+    return code
+
+
+def load(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
+    """The config to use and, in demo mode, the in-process transports of the simulated consoles."""
+    if args.demo:
+        from tui.demo import build_demo
+
+        demo = build_demo(size=args.demo_size)
+        return demo.config, demo.transports
+    return load_config(resolve_config_path(args.config)), {}
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from tui.app import ExplorerApp
+
+    if args.demo:
+        config, transports = load(args)
+        error = None
+    else:
+        path = resolve_config_path(args.config)
+        try:
+            config, error = load_config(path), None
+        except ConfigError as problem:
+            config, error = Config(path=path), problem
+        transports = {}
+    ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection).run()
+    return EXIT_OK
+
+
+def cli_secret(connection: Connection) -> str | None:
+    secret = resolve_secret(connection)
+    if secret is None and sys.stdin.isatty():
+        secret = getpass.getpass(f"Password for {connection.username} on {connection.name}: ")
+    if secret is None:
+        raise SecretError(
+            f"Connection {connection.name} names no password source; set password_env or password_command "
+            "in its profile, or run epx in a terminal to be asked."
+        )
+    return secret
+
+
+async def export(args: argparse.Namespace) -> int:
+    config, transports = load(args)
+    connection = config.connections.get(args.connection)
+    if connection is None:
+        known = ", ".join(config.connections) or "none"
+        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name))
+    try:
+        if args.command == "groups":
+            records = [group.to_json() for group in await client.groups()]
+            fields = GROUP_FIELDS
+        else:
+            wanted = DeviceFilter(
+                critical=args.critical,
+                missing_patch=args.missing_patch,
+                group=split_group_path(args.group or ""),
+            )
+            records = []
+            async for page in client.devices():
+                records.extend(device.to_json() for device in page.devices if wanted.matches(device))
+            fields = DEVICE_FIELDS
+    finally:
+        await client.aclose()
+    sys.stdout.write(render(records, fields, args.format))
+    return EXIT_OK
+
+
+def render(records: list[dict[str, Any]], fields: list[str], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    rows = [[cell(record[field]) for field in fields] for record in records]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        writer.writerows(rows)
+        return out.getvalue()
+    widths = [max([len(field)] + [len(row[i]) for row in rows]) for i, field in enumerate(fields)]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in [fields, *rows]]
+    return "\n".join(lines) + "\n"
+
+
+def cell(value: Any) -> str:
+    """A JSON value as one CSV or table cell: lists joined by spaces, null as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return str(value)
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from tui.simulators.sepm import DEMO_PASSWORD, DEMO_USERNAME, SepmFleet, SepmSimulator, create_app
+    from tui.simulators.serve import serve_forever
+
+    if not 1 <= args.size <= 200_000:
+        raise UsageError("--size must be between 1 and 200,000.")
+    app = create_app(SepmSimulator(SepmFleet(size=args.size, seed=args.seed)))
+    tls = None
+    scheme = "http"
+    if args.tls:
+        from tui.simulators.serve import make_test_tls
+
+        tls, ca_path = make_test_tls(args.host)
+        scheme = "https"
+        print(f"CA certificate (use as `verify`): {ca_path}")
+    print(f"Simulated {args.vendor.upper()} at {scheme}://{args.host}:{args.port} "
+          f"(user {DEMO_USERNAME}, password {DEMO_PASSWORD}); ctrl+c stops.", flush=True)
+    serve_forever(app, host=args.host, port=args.port, tls=tls)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
