@@ -9,11 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
+from textual.message import Message
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from tui.config import ConfigError, validate_connection
-from tui.models import VENDORS, Connection
+from tui.models import VENDORS, Connection, ServerInfo
 from tui.vendors import check_connection
 from widgets.status_line import StatusLine
 
@@ -58,6 +60,9 @@ class ConnectionForm(ExplorerScreen):
         Binding("ctrl+t", "test", "Test", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
+
+    class Testing(Message):
+        """The secret is known and the test has started."""
 
     def __init__(self, connection: Connection | None, save: Callable[[Connection, str | None], None]) -> None:
         super().__init__()
@@ -175,20 +180,24 @@ class ConnectionForm(ExplorerScreen):
             self.test(connection)
 
     @work(group="test", exclusive=True, exit_on_error=False)
-    async def test(self, connection: Connection) -> None:
-        status = self.query_one("#status", StatusLine)
+    async def test(self, connection: Connection) -> ServerInfo | None:
         answer = await self.obtain_secret(connection, can_save=False)
         if answer is None:
-            return
-        status.show(f"Testing {connection.url}…")
-        try:
-            info = await check_connection(
-                connection, answer.secret, transport=self.explorer.transports.get(connection.name)
-            )
-        except Exception as error:
-            status.show(f"Test failed: {error}", error=True)
-            raise
-        status.show(f"{info.product} {info.version} reachable, login OK.")
+            return None
+        self.post_message(self.Testing())
+        transport = self.explorer.transports.get(connection.name)
+        return await check_connection(connection, answer.secret, transport=transport)
+
+    def on_connection_form_testing(self) -> None:
+        self.query_one("#status", StatusLine).show("Testing…")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        status = self.query_one("#status", StatusLine)
+        if event.state is WorkerState.ERROR:
+            status.show(f"Test failed: {event.worker.error}", error=True)
+        elif event.state is WorkerState.SUCCESS and event.worker.result is not None:
+            info = event.worker.result
+            status.show(f"{info.product} {info.version} reachable, login OK.")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -7,12 +7,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header
+from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.connection_form import ConnectionForm
 from screens.groups import GroupsScreen
 from tui.config import ConfigError, load_config, save_config
-from tui.models import Connection
+from tui.models import Connection, ServerInfo
 from tui.vendors import CLIENTS, check_connection
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
@@ -40,6 +41,13 @@ class ConnectionsScreen(ExplorerScreen):
             super().__init__()
             self.connection = connection
             self.secret = secret
+
+    class Testing(Message):
+        """The secret is known and the test of a connection has started."""
+
+        def __init__(self, connection: Connection) -> None:
+            super().__init__()
+            self.connection = connection
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,8 +138,13 @@ class ConnectionsScreen(ExplorerScreen):
             return
         if answer.save:
             connection.password = answer.secret
-            save_config(self.explorer.config)
-            self.notify(f"Password of {connection.name} saved in {self.explorer.config.path}.")
+            try:
+                save_config(self.explorer.config)
+            except (ConfigError, OSError) as error:
+                connection.password = None
+                self.notify(f"Password not saved: {error}", severity="error", markup=False)
+            else:
+                self.notify(f"Password of {connection.name} saved in {self.explorer.config.path}.")
         self.post_message(self.Open(connection, answer.secret))
 
     def on_connections_screen_open(self, message: Open) -> None:
@@ -144,18 +157,26 @@ class ConnectionsScreen(ExplorerScreen):
             self.test_connection(connection)
 
     @work(group="test", exclusive=True, exit_on_error=False)
-    async def test_connection(self, connection: Connection) -> None:
+    async def test_connection(self, connection: Connection) -> tuple[Connection, ServerInfo] | None:
         answer = await self.obtain_secret(connection, can_save=False)
         if answer is None:
+            return None
+        self.post_message(self.Testing(connection))
+        transport = self.explorer.transports.get(connection.name)
+        return connection, await check_connection(connection, answer.secret, transport=transport)
+
+    def on_connections_screen_testing(self, message: Testing) -> None:
+        self.query_one("#status", StatusLine).show(f"Testing {message.connection.name} at {message.connection.url}…")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "test" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
-        self.query_one("#status", StatusLine).show(f"Testing {connection.name}…")
-        info = await check_connection(
-            connection, answer.secret, transport=self.explorer.transports.get(connection.name)
-        )
-        self.query_one("#status", StatusLine).show(
-            f"{connection.name}: {info.product} {info.version} reachable, login OK."
-        )
-        self.notify(f"{info.product} {info.version}: reachable, login OK.", title=connection.name, markup=False)
+        status = self.query_one("#status", StatusLine)
+        if event.state is WorkerState.ERROR:
+            status.show(f"Test failed: {event.worker.error}", error=True)
+        elif event.worker.result is not None:
+            connection, info = event.worker.result
+            status.show(f"{connection.name}: {info.product} {info.version} reachable, login OK.")
 
     def action_add(self) -> None:
         self.app.push_screen(ConnectionForm(None, self._save_profile), self._after_form)

@@ -98,8 +98,7 @@ class DeviceDetailScreen(ExplorerScreen):
         if not table.row_count:
             return
         field, value = table.get_row_at(table.cursor_row)
-        self.app.copy_to_clipboard(str(value))
-        self.notify(f"Copied {field} ({len(str(value))} characters).", markup=False)
+        self.explorer.copy(str(value), str(field))
 
     def action_back(self) -> None:
         search = self.query_one("#field-search", Input)

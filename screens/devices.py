@@ -35,9 +35,11 @@ class DevicesPane(Vertical):
             yield Static("", id="filter-bar")
             yield Input(placeholder="name, IP, user, OS, group; !text excludes", id="search", compact=True)
         yield DeviceTable(id="devices", clock=self.clock)
+        yield Static("", id="empty")
 
     def on_mount(self) -> None:
         self.query_one("#search").display = False
+        self.query_one("#empty").display = False
         self._render_bar()
 
     @property
@@ -80,13 +82,17 @@ class DevicesPane(Vertical):
         self.table.focus()
 
     def refilter(self) -> None:
-        self.table.show(self.filter.apply(self.devices))
-        self._render_bar()
+        scope = DeviceFilter(group=self.filter.group).apply(self.devices)
+        shown = self.filter.apply(scope)
+        self.table.show(shown)
+        self._render_bar(len(scope))
+        empty = self.query_one("#empty", Static)
+        empty.display = bool(self.devices) and not shown
+        self.set_class(empty.display, "-empty")
+        if empty.display:
+            empty.update(f"No device matches {self._describe()}. Esc clears the filters.")
 
-    def _render_bar(self) -> None:
-        shown = len(self.table.devices)
-        total = len(self.devices)
-        critical = sum(1 for device in self.table.devices if device.health is Health.CRITICAL)
+    def _describe(self) -> str:
         parts = []
         if self.filter.critical:
             parts.append("critical")
@@ -94,10 +100,15 @@ class DevicesPane(Vertical):
             parts.append("missing patches")
         if self.filter.text:
             parts.append(f"“{self.filter.text}”")
-        if parts:
-            summary = f"{shown:,} of {total:,} · " + " + ".join(parts)
+        return " + ".join(parts)
+
+    def _render_bar(self, scope: int = 0) -> None:
+        where = f" in {self.filter.group[-1]}" if self.filter.group else ""
+        if self._describe():
+            summary = f"{len(self.table.devices):,} of {scope:,}{where} · {self._describe()}"
         else:
-            summary = f"{total:,} devices · {critical:,} critical"
+            critical = sum(1 for device in self.table.devices if device.health is Health.CRITICAL)
+            summary = f"{scope:,} devices{where} · {critical:,} critical"
         self.query_one("#filter-bar", Static).update(summary)
 
     @on(DataTable.RowSelected, "#devices")

@@ -12,6 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker
 
+from screens.connections import ConnectionsScreen
+from screens.help import HelpScreen
 from tui.config import Config, ConfigError, SecretError
 from tui.models import Connection
 from tui.vendors import open_client
@@ -47,16 +49,26 @@ class ExplorerApp(App[None]):
         self.clock = clock
         self.open_connection = open_connection
         self.clients: dict[str, VendorClient] = {}
-        self.theme = config.settings.theme
 
     @property
     def demo(self) -> bool:
         return self.config.path is None
 
     def on_mount(self) -> None:
-        from screens.connections import ConnectionsScreen
-
+        theme = self.config.settings.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.notify(f"Unknown theme {theme!r} in the config; using {self.theme}.", severity="warning", markup=False)
         self.push_screen(ConnectionsScreen())
+
+    def copy(self, text: str, what: str) -> None:
+        """Copy to the terminal's clipboard (OSC 52) unless the config says `clipboard = "off"`."""
+        if self.config.settings.clipboard == "off":
+            self.notify("Copying is off (clipboard = \"off\" in the config).", severity="warning", markup=False)
+            return
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {what} ({len(text)} characters).", markup=False)
 
     async def on_unmount(self) -> None:
         for client in self.clients.values():
@@ -96,8 +108,6 @@ class ExplorerApp(App[None]):
             )
 
     def action_help(self) -> None:
-        from screens.help import HelpScreen
-
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

@@ -131,6 +131,9 @@ async def export(args: argparse.Namespace) -> int:
     if connection is None:
         known = ", ".join(config.connections) or "none"
         raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    if connection.verify is False and connection.url.startswith("https://"):
+        print(f"epx: warning: the TLS certificate of {connection.name} is not verified (verify = false).",
+              file=sys.stderr)
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name))
     try:
         if args.command == "groups":

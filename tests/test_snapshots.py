@@ -1,0 +1,91 @@
+"""Snapshots at 80x24 and 120x40 of what a user sees first; deterministic (fixed clock, no blinking cursor)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from conftest import FIXED_NOW, fixed_clock
+from screens.groups import GroupsScreen
+from tui.app import ExplorerApp
+from tui.demo import build_demo
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def demo_app() -> ExplorerApp:
+    demo = build_demo(200, now=FIXED_NOW)
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Stop cursors blinking and let workers finish, so two runs draw the same frame."""
+    for _ in range(100):
+        await pilot.pause(0.05)
+        screen = pilot.app.screen
+        if not isinstance(screen, GroupsScreen) or "devices ·" in str(screen.query_one("#status").render()):
+            break
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_connections_screen(snap_compare, size) -> None:
+    assert snap_compare(demo_app(), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_connection_form_with_validation_errors(snap_compare, size) -> None:
+    async def fill_badly(pilot: Pilot) -> None:
+        await pilot.press("a")
+        form = pilot.app.screen
+        form.query_one("#name", Input).value = "prod sepm"
+        form.query_one("#url", Input).value = "http://sepm.example.internal:8446"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=fill_badly)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_groups_and_devices(snap_compare, size) -> None:
+    async def open_demo(pilot: Pilot) -> None:
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=open_demo)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_critical_filter_in_a_group(snap_compare, size) -> None:
+    async def filter_servers(pilot: Pilot) -> None:
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("shift+tab", "down", "down", "down", "down", "down", "c")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=filter_servers)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_device_detail(snap_compare, size) -> None:
+    async def open_detail(pilot: Pilot) -> None:
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=open_detail)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_no_device_matches(snap_compare, size) -> None:
+    async def filter_to_nothing(pilot: Pilot) -> None:
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("slash", *"no-such-host")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=filter_to_nothing)

@@ -1,0 +1,244 @@
+"""Pilot tests: what a user does with the keyboard, against the simulator (in-process or on loopback)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from conftest import FIXED_NOW, fixed_clock
+from screens.connection_form import ConnectionForm
+from screens.connections import ConnectionsScreen
+from screens.device_detail import DeviceDetailScreen
+from screens.groups import GroupsScreen
+from screens.help import HelpScreen
+from tui.app import ExplorerApp
+from tui.config import Config, ConfigError, load_config
+from tui.demo import build_demo
+from tui.models import Connection, Health
+from tui.simulators.sepm import DEMO_PASSWORD
+from widgets.device_table import DeviceTable
+from widgets.group_tree import GroupTree
+from widgets.secret_prompt import SecretPrompt
+
+
+def demo_app(size: int = 300) -> ExplorerApp:
+    demo = build_demo(size, now=FIXED_NOW)
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
+
+
+async def wait_until(pilot, condition, *, tries: int = 100) -> None:
+    """Let workers run until `condition()` holds (bounded: about 10 s)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("condition not reached")
+
+
+def loaded(app: ExplorerApp, count: int):
+    return lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.devices) == count and \
+        "devices" in str(app.screen.query_one("#status").render())
+
+
+def notifications(app: ExplorerApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+async def open_demo(pilot, app: ExplorerApp, size: int) -> DeviceTable:
+    await pilot.press("enter")
+    await wait_until(pilot, loaded(app, size))
+    await pilot.pause()
+    return app.screen.query_one(DeviceTable)
+
+
+async def test_demo_opens_groups_and_devices() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app.screen, ConnectionsScreen)
+        table = await open_demo(pilot, app, 300)
+        assert table.row_count == 300
+        tree = app.screen.query_one(GroupTree)
+        assert str(tree.root.label) == "All devices (300)"
+        assert "SEPM 14.3.25029.9000" in app.screen.sub_title
+
+
+async def test_filters_critical_missing_patch_text_and_negation() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        everyone = list(table.devices)
+        critical = [d for d in everyone if d.health is Health.CRITICAL]
+        missing = [d for d in everyone if d.missing_critical_patches is True]
+        assert 0 < len(critical) < 300 and 0 < len(missing) < 300
+
+        await pilot.press("c")
+        assert [d.id for d in table.devices] == [d.id for d in critical]
+        await pilot.press("m")
+        both = [d.id for d in critical if d.missing_critical_patches is True]
+        assert [d.id for d in table.devices] == both
+        await pilot.press("c")
+        assert [d.id for d in table.devices] == [d.id for d in missing]
+        await pilot.press("escape")
+        assert table.row_count == 300
+
+        await pilot.press("slash")
+        await pilot.press(*"win")
+        await pilot.pause()
+        with_win = [d for d in everyone if "win" in f"{d.name} {d.os} {d.user} {d.group}".casefold()]
+        assert 0 < table.row_count == len(with_win) < 300
+        search = app.screen.query_one("#search", Input)
+        search.value = "!win"
+        await pilot.pause()
+        assert table.row_count == 300 - len(with_win)
+        await pilot.press("enter", "escape")
+        assert table.row_count == 300
+        assert not search.display
+
+
+async def test_selecting_a_group_narrows_the_table_to_its_subtree() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        tree = app.screen.query_one(GroupTree)
+        tree.focus()
+        servers = next(node for node in tree.root.children[0].children if node.data.name == "Servers")
+        tree.move_cursor(servers)
+        await pilot.pause()
+        assert 0 < table.row_count < 300
+        assert all(d.group.startswith("My Company\\Servers") for d in table.devices)
+        assert str(servers.label) == f"Servers ({table.row_count})"
+
+
+async def test_device_detail_shows_normalized_and_raw_fields() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 50)
+        device = table.devices[0]
+        table.focus()
+        await pilot.press("enter")
+        assert isinstance(app.screen, DeviceDetailScreen)
+        fields = app.screen.query_one("#fields")
+        rows = [fields.get_row_at(i) for i in range(fields.row_count)]
+        assert rows[0] == ["Name", device.name]
+        assert ["raw.computerName", device.name] in rows
+        await pilot.press("slash", *"uniqueid")
+        await pilot.pause()
+        assert fields.row_count == 1 and fields.get_row_at(0) == ["raw.uniqueId", device.id]
+        await pilot.press("escape", "escape")
+        assert isinstance(app.screen, GroupsScreen)
+
+
+async def test_help_lists_the_screen_keys_and_palette_reaches_them() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 50)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        texts = [str(cell) for row in app.screen.sections() for _, cell in row[1]]
+        assert any("critical" in text for text in texts)
+        await pilot.press("escape")
+        assert isinstance(app.screen, GroupsScreen)
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Critical")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, GroupsScreen)
+        assert app.screen.pane.filter.critical
+        assert all(d.health is Health.CRITICAL for d in table.devices)
+
+
+def write_config(path: Path, url: str, **extra: str) -> None:
+    lines = ["[connections.lab]", 'vendor = "sepm"', f'url = "{url}"', 'username = "admin"',
+             "allow_http = true", "read_only = true"]
+    lines += [f'{key} = "{value}"' for key, value in extra.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def test_add_a_connection_through_the_form_test_and_open_it(tmp_path: Path, sepm_simulator) -> None:
+    _, url = sepm_simulator
+    config_path = tmp_path / "config.toml"
+    app = ExplorerApp(Config(path=config_path), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        assert isinstance(app.screen, ConnectionForm)
+        form = app.screen
+        form.query_one("#name", Input).value = "lab-sepm"
+        form.query_one("#url", Input).value = url
+        form.query_one("#username", Input).value = "admin"
+        await pilot.press("ctrl+s")
+        assert "use https" in str(form.query_one("#error-url").render())
+        assert not config_path.exists()
+
+        await pilot.click("#allow_http")
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press(*DEMO_PASSWORD, "enter")
+        await wait_until(pilot, lambda: "login OK" in str(form.query_one("#status").render()))
+
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ConnectionsScreen)
+        saved = load_config(config_path).connections["lab-sepm"]
+        assert (saved.url, saved.username, saved.allow_http, saved.password) == (url, "admin", True, None)
+        assert DEMO_PASSWORD not in config_path.read_text()
+        assert oct(os.stat(config_path).st_mode & 0o777) == "0o600"
+
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press(*DEMO_PASSWORD, "enter")
+        await wait_until(pilot, loaded(app, 120))
+        assert app.screen.query_one(DeviceTable).row_count == 120
+
+
+async def test_wrong_password_says_authentication_failed_and_keeps_running(tmp_path: Path, sepm_simulator) -> None:
+    _, url = sepm_simulator
+    config_path = tmp_path / "config.toml"
+    write_config(config_path, url, password_env="EPX_TEST_WRONG_PASSWORD")
+    os.environ["EPX_TEST_WRONG_PASSWORD"] = "not-the-password"
+    try:
+        app = ExplorerApp(load_config(config_path), clock=fixed_clock)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: any("Authentication failed" in n for n in notifications(app)))
+            await wait_until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+            assert not any("not-the-password" in n for n in notifications(app))
+            assert "lab" not in app.clients
+            await pilot.press("t")
+            await wait_until(pilot, lambda: "Test failed" in str(app.screen.query_one("#status").render()))
+            assert app.is_running
+    finally:
+        del os.environ["EPX_TEST_WRONG_PASSWORD"]
+
+
+async def test_dead_network_is_reported_and_the_app_lives_on(tmp_path: Path) -> None:
+    config = Config(path=None, connections={"dead": Connection(
+        name="dead", vendor="sepm", url="http://127.0.0.1:9", username="admin", password="x", allow_http=True)})
+    app = ExplorerApp(config, clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("Network unreachable" in n for n in notifications(app)))
+        assert isinstance(app.screen, GroupsScreen)
+        assert "Load failed" in str(app.screen.query_one("#status").render())
+        await pilot.press("q")
+        assert isinstance(app.screen, ConnectionsScreen)
+
+
+async def test_corrupt_config_is_reported_and_nothing_offers_to_overwrite_it(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text('[connections.prod]\nvendor = "sepm"\nurl = "https://x\n')
+    before = config_path.read_bytes()
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_path)
+    app = ExplorerApp(Config(path=config_path), config_error=caught.value, clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        status = str(app.screen.query_one("#status").render())
+        assert str(config_path) in status and "line 3" in status
+        bindings = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert not {"add", "edit", "delete"} & bindings
+        await pilot.press("a", "e", "d")
+        assert isinstance(app.screen, ConnectionsScreen)
+    assert config_path.read_bytes() == before
