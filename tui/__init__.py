@@ -1,0 +1,1 @@
+"""Endpoint Explorer: the app shell and the non-UI core (models, config, inventory, vendors, simulators)."""
