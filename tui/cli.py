@@ -32,13 +32,22 @@ class UsageError(Exception):
     """A command line that cannot be carried out as given (exit 2)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def common_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """--config, --demo, --demo-size. A sub-command gets them without defaults (`defaults=False`): argparse
+    copies a sub-parser's defaults over the main parser's values, which would turn `epx --demo devices`
+    back into a non-demo run."""
+    common = argparse.ArgumentParser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
     common.add_argument("--config", metavar="PATH", help="config file (default: $EPX_CONFIG, then the user config dir)")
     common.add_argument("--demo", action="store_true", help="use the built-in simulated consoles; nothing is written")
-    common.add_argument("--demo-size", type=int, default=500, metavar="N", help="devices per demo console")
+    common.add_argument("--demo-size", type=int, metavar="N", help="devices per demo console (default: 500)")
+    if defaults:
+        common.set_defaults(demo_size=500)
+    return common
 
-    parser = argparse.ArgumentParser(prog="epx", parents=[common],
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options(defaults=False)
+    parser = argparse.ArgumentParser(prog="epx", parents=[common_options(defaults=True)],
                                      description="Explore endpoint-security consoles from the terminal.")
     parser.add_argument("--connection", metavar="NAME", help="open this connection at start")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -131,6 +131,9 @@ class VendorClient(abc.ABC):
     product: ClassVar[str]
     capabilities: ClassVar[Capabilities]
 
+    _token: str | None = None
+    """The session token of a vendor that logs in for one; like the password, never shown in a message."""
+
     def __init__(
         self,
         connection: Connection,
@@ -197,7 +200,7 @@ class VendorClient(abc.ABC):
     def parse_json(self, response: httpx.Response) -> Any:
         content_type = response.headers.get("content-type", "")
         if "html" in content_type:
-            title = html_title(response.text)
+            title = self._redact(html_title(response.text))
             raise BadResponseError(
                 f"{self._where()} answered {response.request.url.path} with an HTML page"
                 + (f" ({title})." if title else ".")
@@ -230,6 +233,8 @@ class VendorClient(abc.ABC):
         detail = self._error_detail(response)
         path = response.request.url.path
         said = f": {detail}" if detail else "."
+        if detail and not detail.endswith((".", "!", "?")):
+            said += "."  # the hint follows as its own sentence
         if status == 401:
             return AuthenticationError(f"{self._where()} refused the credentials (401){said}", status=status)
         if status == 403:
@@ -249,13 +254,20 @@ class VendorClient(abc.ABC):
     def _error_detail(self, response: httpx.Response) -> str:
         content_type = response.headers.get("content-type", "")
         if "html" in content_type:
-            return html_title(response.text)
+            return self._redact(html_title(response.text))
         try:
             payload = json.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             return ""
         message = self.error_message(payload)
-        return " ".join(str(message).split())[:300] if message else ""
+        return " ".join(self._redact(str(message)).split())[:300] if message else ""
+
+    def _redact(self, text: str) -> str:
+        """Server text with the password and the token blanked out: some servers echo what they were sent."""
+        for secret in (self._secret, self._token):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
 
 def _retry_after(value: str | None) -> float | None:

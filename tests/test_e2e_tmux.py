@@ -1,0 +1,280 @@
+"""End to end: the installed `epx --demo` in a real terminal (tmux), driven with send-keys, read with capture-pane.
+
+Each test runs its own tmux server (`tmux -L <unique>`, with a config of our own), so a user's sessions are
+never touched, and the server is always killed at the end. The app gets a clean environment: TERM, a UTF-8
+locale and a temporary HOME / XDG dirs, so no real config is read or written.
+
+epx runs under a tiny `sh` that writes its exit status to a file when it ends. We do not use tmux's
+`#{pane_dead_status}` for that: tmux builds linked with libutempter (Debian, Ubuntu) reset SIGCHLD to its
+default while they remove the utmp record of a closing pane, and a child that exits in that moment is never
+reaped, so the status stays empty for good (it happens to a bare Textual app too). The pane is kept after
+the process exits (`remain-on-exit`), so whatever epx printed on the way out (a traceback) can still be read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+TMUX = shutil.which("tmux")
+EPX = Path(sys.executable).parent / "epx"
+ENV = shutil.which("env") or "/usr/bin/env"
+SH = shutil.which("sh") or "/bin/sh"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(TMUX is None, reason="tmux is not installed (the end-to-end tests drive epx inside tmux)"),
+    pytest.mark.skipif(
+        not EPX.exists(),
+        reason=f"the epx console script is not installed next to {sys.executable} (pip install -e '.[test]')",
+    ),
+]
+
+DEFAULT_TIMEOUT = 15.0  # CI machines are slow; every wait is bounded by this
+KEY_PAUSE = 0.15  # after each key: Textual needs a moment, above all between escape and the next key
+POLL = 0.1
+# Anything on screen that means the app crashed or a worker failed unexpectedly.
+CRASH_MARKERS = ("Traceback", "Unexpected error")
+
+TMUX_CONF = """\
+set -g status off
+set -g remain-on-exit on
+set -g history-limit 2000
+"""
+
+
+class Terminal:
+    """One tmux server running one `epx --demo` pane; every capture is checked for crash markers."""
+
+    def __init__(self, socket: str, conf: Path, client_env: dict[str, str], home: Path, status_file: Path) -> None:
+        self.socket = socket
+        self.conf = conf
+        self.client_env = client_env
+        self.home = home
+        self.status_file = status_file
+        self.socket_path: str | None = None
+
+    def tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert TMUX is not None
+        return subprocess.run(
+            [TMUX, "-u", "-L", self.socket, "-f", str(self.conf), *args],
+            env=self.client_env, capture_output=True, text=True, encoding="utf-8", errors="replace",
+            timeout=10, check=check,
+        )
+
+    def start(self, width: int, height: int, app_command: list[str]) -> None:
+        """Run `app_command` in a detached session of exactly width x height; its exit status goes to a file."""
+        partial = shlex.quote(f"{self.status_file}.part")
+        script = f'"$@"; echo $? > {partial} && mv {partial} {shlex.quote(str(self.status_file))}'
+        command = [SH, "-c", script, "epx-e2e", *app_command]
+        self.tmux("new-session", "-d", "-s", "epx", "-x", str(width), "-y", str(height), "--", *command)
+        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").stdout.strip() or None
+        size = self.tmux("display-message", "-p", "-t", "epx", "#{pane_width}x#{pane_height}").stdout.strip()
+        assert size == f"{width}x{height}", f"tmux pane is {size}, wanted {width}x{height}"
+
+    def kill(self) -> None:
+        """Stop this test's tmux server (and so epx, if still running) and remove its socket file."""
+        try:
+            self.tmux("kill-server", check=False)
+        except (OSError, subprocess.SubprocessError):
+            pass
+        if self.socket_path:  # tmux 3.3 leaves the socket file behind after kill-server
+            Path(self.socket_path).unlink(missing_ok=True)
+
+    # Reading the screen -----------------------------------------------------------------------------
+
+    def capture(self, *, history: bool = False) -> str:
+        """The visible screen; with `history`, from the start of the scrollback (what epx printed on exit)."""
+        screen = self.tmux("capture-pane", "-p", "-t", "epx", *(["-S", "-"] if history else [])).stdout
+        for marker in CRASH_MARKERS:
+            assert marker not in screen, f"{marker!r} on screen:\n{screen}"
+        return screen
+
+    def pane_dead(self) -> bool:
+        return self.tmux("display-message", "-p", "-t", "epx", "#{pane_dead}").stdout.strip() == "1"
+
+    def exit_status(self) -> int | None:
+        return int(self.status_file.read_text().strip()) if self.status_file.exists() else None
+
+    def wait_until(self, predicate: Callable[[str], bool], what: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Poll until `predicate` holds on a settled screen (two captures in a row alike); return that screen.
+
+        A capture can catch a frame half drawn, so one matching capture is not enough to assert on.
+        """
+        deadline = time.monotonic() + timeout
+        previous = None
+        while True:
+            screen = self.capture()
+            if predicate(screen):
+                if screen == previous:
+                    return screen
+                previous = screen
+            else:
+                previous = None
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last screen:\n{screen}")
+                if self.pane_dead():
+                    raise AssertionError(f"epx exited (status {self.exit_status()}) while waiting for {what}; "
+                                         f"screen:\n{self.capture(history=True)}")
+            time.sleep(POLL)
+
+    def wait_for(self, text: str | re.Pattern[str], timeout: float = DEFAULT_TIMEOUT) -> str:
+        """Poll the screen until `text` (a string, or a compiled regex) is on it; return that screen."""
+        if isinstance(text, re.Pattern):
+            return self.wait_until(lambda screen: text.search(screen) is not None, f"/{text.pattern}/", timeout)
+        return self.wait_until(lambda screen: text in screen, repr(text), timeout)
+
+    def wait_gone(self, text: str, timeout: float = DEFAULT_TIMEOUT) -> str:
+        return self.wait_until(lambda screen: text not in screen, f"{text!r} to go away", timeout)
+
+    def wait_exit(self, timeout: float = DEFAULT_TIMEOUT) -> int:
+        """Wait until epx has ended and its pane has closed; return epx's exit status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.exit_status()
+            if status is not None and self.pane_dead():
+                return status
+            if time.monotonic() > deadline:
+                state = "is still running" if status is None else f"ended ({status}) but its pane is still open"
+                raise AssertionError(f"epx {state} {timeout:g}s after quitting; screen:\n{self.capture(history=True)}")
+            time.sleep(POLL)
+
+    # Typing -----------------------------------------------------------------------------------------
+
+    def key(self, name: str) -> None:
+        """One named key (Enter, Escape, C-q), then a pause."""
+        self.tmux("send-keys", "-t", "epx", name)
+        time.sleep(KEY_PAUSE)
+
+    def type(self, text: str) -> None:
+        """Literal characters, one send-keys call each, with a pause after each."""
+        for char in text:
+            self.tmux("send-keys", "-t", "epx", "-l", char)
+            time.sleep(KEY_PAUSE)
+
+
+@pytest.fixture
+def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[int, int], Terminal]]:
+    """Start `epx --demo` in a fresh tmux server of the given size; the server is killed whatever happens."""
+    home = tmp_path / "home"
+    for sub in ("config", "data", "cache", "state"):
+        (home / sub).mkdir(parents=True)
+    conf = tmp_path / "tmux.conf"
+    conf.write_text(TMUX_CONF, encoding="utf-8")
+    path = os.pathsep.join([str(EPX.parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    client_env = {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    app_env = {
+        **client_env,
+        "TERM": "xterm-256color",
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_STATE_HOME": str(home / "state"),
+    }
+    socket = f"epx-e2e-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+    term = Terminal(socket, conf, client_env, home, tmp_path / "epx.status")
+    request.addfinalizer(term.kill)
+
+    def start(width: int, height: int) -> Terminal:
+        term.start(width, height, [ENV, "-i", *(f"{k}={v}" for k, v in app_env.items()), str(EPX), "--demo"])
+        return term
+
+    yield start
+
+
+TABLE_HEADER = re.compile(r"Health\s+Name\s+IP")
+# The groups screen's status line, e.g. "SEPM 14.3.25029.9000 · 500 devices · enter details · tab tree/table".
+STATUS_LINE = re.compile(r"^\s*SEPM \S+ · ")
+LOADED = re.compile(r"^\s*SEPM [\d.]+ · 500 devices · ", re.MULTILINE)
+DETAIL_HEALTH = re.compile(r"^\s*Health\s+critical\b", re.MULTILINE)
+CRITICAL_BAR = re.compile(r"\b(\d+) of 500 · critical")
+
+
+def device_rows(screen: str) -> list[tuple[str, str]]:
+    """(health cell, name) of every device row visible between the table header and the status line."""
+    lines = screen.splitlines()
+    header_at = next((i for i, line in enumerate(lines) if TABLE_HEADER.search(line)), None)
+    assert header_at is not None, f"no device table header on screen:\n{screen}"
+    status_at = next((i for i, line in enumerate(lines) if i > header_at and STATUS_LINE.search(line)), None)
+    assert status_at is not None, f"no status line under the device table:\n{screen}"
+    # The tree and the table are split by the tree's right border; columns are counted from there.
+    header = lines[header_at].split("▕", 1)[-1]
+    health_col, name_col = header.index("Health"), header.index("Name")
+    rows = []
+    for line in lines[header_at + 1:status_at]:
+        right = line.split("▕", 1)[-1]
+        health = right[health_col:name_col].strip()
+        if health:  # blank: an empty line or a scrollbar
+            rest = right[name_col:].split()
+            rows.append((health, rest[0] if rest else ""))
+    return rows
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_demo_journey(terminal: Callable[[int, int], Terminal], width: int, height: int) -> None:
+    term = terminal(width, height)
+
+    # Connections screen: the demo profile; enter opens it.
+    term.wait_until(lambda s: "demo-sepm" in s and "Connections" in s, "the connections screen with demo-sepm")
+    term.key("Enter")
+
+    # Groups screen, everything loaded: the status line says so and the tree count has no "+".
+    screen = term.wait_until(lambda s: LOADED.search(s) is not None and "All devices (500)" in s,
+                             "all 500 devices loaded (status line and tree)")
+    before = device_rows(screen)
+    assert before, f"no device rows on screen:\n{screen}"
+    assert any(health != "● crit" for health, _ in before), f"unfiltered table shows only critical rows:\n{screen}"
+
+    # c: only the critical devices, every visible row says so.
+    term.type("c")
+    screen = term.wait_for(CRITICAL_BAR)
+    shown = int(CRITICAL_BAR.search(screen).group(1))  # type: ignore[union-attr]
+    assert 0 < shown < 500, screen
+    rows = device_rows(screen)
+    assert len(rows) >= min(shown, 10), f"expected at least {min(shown, 10)} device rows:\n{screen}"
+    not_critical = [row for row in rows if row[0] != "● crit"]
+    assert not not_critical, f"rows that are not critical after c: {not_critical}\n{screen}"
+    critical_names = {name for _, name in rows}
+
+    # enter: the detail of the device under the cursor, one of the critical rows.
+    term.key("Enter")
+    screen = term.wait_for(DETAIL_HEALTH)
+    name = re.search(r"^\s*Name\s+(\S+)", screen, re.MULTILINE)
+    assert name and name.group(1) in critical_names, f"detail is not of a listed critical device:\n{screen}"
+
+    # escape: back on the table, still filtered.
+    term.key("Escape")
+    screen = term.wait_until(lambda s: DETAIL_HEALTH.search(s) is None and CRITICAL_BAR.search(s) is not None,
+                             "the filtered device table after escape")
+    assert all(health == "● crit" for health, _ in device_rows(screen)), screen
+
+    # ?: the help lists this screen's keys, the critical filter among them.
+    term.type("?")
+    screen = term.wait_for("Keys · demo-sepm")
+    assert re.search(r"\bc\s+Show only critical devices", screen), f"help lacks the c key:\n{screen}"
+    term.key("Escape")
+    term.wait_gone("Keys · demo-sepm")
+
+    # q: back to the connections.
+    term.type("q")
+    term.wait_until(lambda s: "Connections" in s and "Demo: simulated consoles" in s, "the connections screen")
+
+    # ctrl+q: epx exits with status 0, its pane closes, nothing alarming was printed on the way out.
+    term.key("C-q")
+    status = term.wait_exit()
+    after = term.capture(history=True)  # checked for crash markers like every capture
+    assert status == 0, f"epx exited with status {status}:\n{after}"
+
+    # Demo mode writes nothing under HOME (no config, no backup).
+    written = [p for p in term.home.rglob("*") if p.is_file()]
+    assert not written, f"epx --demo wrote files: {written}"
