@@ -75,7 +75,7 @@ class ConnectionsScreen(ExplorerScreen):
                 client.product if client else conn.vendor,
                 conn.url,
                 conn.username,
-                conn.tls_label,
+                "in-process" if conn.name in self.explorer.transports else conn.tls_label,
                 "read-only" if conn.read_only else "writes allowed",
                 key=conn.name,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,7 +47,13 @@ def summary_rows(device: Device) -> list[tuple[str, str]]:
     ]
 
 
+FIELD_WIDTH = 26
+RAW_HEADING = "─ raw fields ─"
+
+
 class DeviceDetailScreen(ExplorerScreen):
+    """Normalized fields, then every raw field under a heading; long values end in an ellipsis."""
+
     BINDINGS = [
         Binding("slash", "search", "Search fields", key_display="/"),
         Binding("y", "copy", "Copy value"),
@@ -56,29 +63,54 @@ class DeviceDetailScreen(ExplorerScreen):
     def __init__(self, device: Device) -> None:
         super().__init__()
         self.device = device
-        self.rows = summary_rows(device) + [(f"raw.{key}", value) for key, value in flatten(device.raw)]
+        self.summary = summary_rows(device)
+        self.raw = list(flatten(device.raw))  # JSON keys are unique, so a field names one row
+        self.needle = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="search field names and values", id="field-search", compact=True)
-        table: DataTable[str] = DataTable(id="fields", cursor_type="row", zebra_stripes=True)
-        table.add_columns("Field", "Value")
-        yield table
+        yield DataTable(id="fields", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.device.name} · {self.device.connection}"
         self.query_one("#field-search").display = False
-        self.show_rows("")
         self.query_one("#fields").focus()
 
-    def show_rows(self, needle: str) -> None:
+    def on_resize(self) -> None:
+        self.show_rows()
+
+    def show_rows(self) -> None:
+        """(Re)fill the table for the current width and search text."""
         table = self.query_one("#fields", DataTable)
-        table.clear()
-        lowered = needle.casefold()
-        for field, value in self.rows:
-            if not lowered or lowered in field.casefold() or lowered in value.casefold():
-                table.add_row(field, value)
+        value_width = max(10, table.size.width - FIELD_WIDTH - 6)  # cell padding and the scrollbar
+        table.clear(columns=True)
+        table.add_column("Field", width=FIELD_WIDTH, key="field")
+        table.add_column("Value", width=value_width, key="value")
+        lowered = self.needle.casefold()
+
+        def wanted(field: str, value: str) -> bool:
+            return not lowered or lowered in field.casefold() or lowered in value.casefold()
+
+        for field, value in self.summary:
+            if wanted(field, value):
+                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"summary:{field}")
+        raw = [(field, value) for field, value in self.raw if wanted(field, value)]
+        if raw:
+            table.add_row(Text(RAW_HEADING, style="bold"), Text(""), key="raw-heading")
+            for field, value in raw:
+                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"raw:{field}")
+
+    def selected_field(self) -> tuple[str, str] | None:
+        """The full (unclipped) field name and value under the cursor."""
+        table = self.query_one("#fields", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        kind, _, field = key.partition(":")
+        rows = dict(self.summary) if kind == "summary" else dict(self.raw) if kind == "raw" else {}
+        return (field, rows[field]) if field in rows else None
 
     def action_search(self) -> None:
         search = self.query_one("#field-search", Input)
@@ -87,18 +119,18 @@ class DeviceDetailScreen(ExplorerScreen):
 
     @on(Input.Changed, "#field-search")
     def _search(self, event: Input.Changed) -> None:
-        self.show_rows(event.value.strip())
+        self.needle = event.value.strip()
+        self.show_rows()
 
     @on(Input.Submitted, "#field-search")
     def _search_done(self) -> None:
         self.query_one("#fields").focus()
 
     def action_copy(self) -> None:
-        table = self.query_one("#fields", DataTable)
-        if not table.row_count:
-            return
-        field, value = table.get_row_at(table.cursor_row)
-        self.explorer.copy(str(value), str(field))
+        selected = self.selected_field()
+        if selected is not None:
+            field, value = selected
+            self.explorer.copy(value, field)
 
     def action_back(self) -> None:
         search = self.query_one("#field-search", Input)
@@ -108,3 +140,9 @@ class DeviceDetailScreen(ExplorerScreen):
             self.query_one("#fields").focus()
         else:
             self.app.pop_screen()
+
+
+def _clip(text: str, width: int) -> Text:
+    clipped = Text(text, no_wrap=True)
+    clipped.truncate(width, overflow="ellipsis")
+    return clipped

@@ -26,7 +26,7 @@ class GroupsScreen(ExplorerScreen):
 
     BINDINGS = [
         Binding("c", "toggle('critical')", "Critical", tooltip="Show only critical devices (again: all)"),
-        Binding("m", "toggle('missing_patch')", "Missing patch",
+        Binding("m", "toggle('missing_patch')", "Patches",
                 tooltip="Show only devices missing critical patches (again: all)"),
         Binding("slash", "search", "Filter", key_display="/", tooltip="Filter by name, IP, user, OS, group; !text excludes"),
         Binding("escape", "clear_or_back", "Clear filters, then back", show=False),

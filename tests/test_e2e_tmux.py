@@ -192,7 +192,7 @@ def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
     yield start
 
 
-TABLE_HEADER = re.compile(r"Health\s+Name\s+IP")
+TABLE_HEADER = re.compile(r"Health\s+Name\s+Seen")
 # The groups screen's status line, e.g. "SEPM 14.3.25029.9000 · 500 devices · enter details · tab tree/table".
 STATUS_LINE = re.compile(r"^\s*SEPM \S+ · ")
 LOADED = re.compile(r"^\s*SEPM [\d.]+ · 500 devices · ", re.MULTILINE)
