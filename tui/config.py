@@ -35,7 +35,9 @@ _TOML_POSITION = re.compile(r" \(at (?:line (\d+), column \d+|end of document)\)
 
 _STRING = ((str,), "must be a string")
 _BOOL = ((bool,), "must be true or false")
-_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING}
+_INT = ((int,), "must be a whole number")
+_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING, "page_concurrency": _INT}
+PAGE_CONCURRENCY_RANGE = range(1, 17)
 _CONNECTION_KEYS = {
     "vendor": _STRING,
     "url": _STRING,
@@ -47,6 +49,8 @@ _CONNECTION_KEYS = {
     "verify": ((bool, str), "must be true, false or the path of a CA bundle"),
     "allow_http": _BOOL,
     "read_only": _BOOL,
+    "device_space_id": _INT,
+    "connected_cloud": _BOOL,
 }
 _REQUIRED_CONNECTION_KEYS = ("vendor", "url", "username")
 _PASSWORD_SOURCES = ("password_env", "password_command", "password")
@@ -68,6 +72,7 @@ def resolve_config_path(
 class Settings:
     theme: str = "textual-dark"
     clipboard: str = "auto"  # auto | osc52 | off
+    page_concurrency: int = 4  # pages fetched at once where the API allows random access
 
 
 @dataclass
@@ -150,6 +155,8 @@ def _parse(data: dict[str, Any]) -> tuple[Settings, dict[str, Connection]]:
     settings = Settings(**settings_table)
     if settings.clipboard not in CLIPBOARD_MODES:
         raise _Problem(("settings", "clipboard"), f"must be one of {', '.join(CLIPBOARD_MODES)}")
+    if settings.page_concurrency not in PAGE_CONCURRENCY_RANGE:
+        raise _Problem(("settings", "page_concurrency"), "must be between 1 and 16")
     connections: dict[str, Connection] = {}
     connections_table = _table(data, ("connections",))
     for name in connections_table:
@@ -183,7 +190,9 @@ def _check_keys(
         if key not in known:
             raise _Problem((*where, key), f"unknown key (expected one of: {', '.join(known)})")
         expected = known[key]
-        if expected is not None and not isinstance(value, expected[0]):
+        if expected is not None and (
+            not isinstance(value, expected[0]) or (isinstance(value, bool) and bool not in expected[0])
+        ):
             raise _Problem((*where, key), expected[1])
 
 
@@ -267,6 +276,13 @@ def validate_connection(conn: Connection, *, others: Iterable[str] = ()) -> dict
             errors["verify"] = f"CA bundle {conn.verify} does not exist"
     elif not isinstance(conn.verify, bool):
         errors["verify"] = "must be true, false or the path of a CA bundle"
+    if conn.device_space_id < 1:
+        errors["device_space_id"] = "device space ids start at 1 (the global space)"
+    if conn.vendor != "epmm":
+        if conn.device_space_id != 1:
+            errors["device_space_id"] = "device_space_id only applies to EPMM connections"
+        if conn.connected_cloud:
+            errors["connected_cloud"] = "connected_cloud only applies to EPMM connections"
     return errors
 
 
@@ -297,7 +313,11 @@ def _url_error(url: str, allow_http: bool) -> str | None:
 def dump_config(config: Config) -> str:
     """The TOML text; `password` is written only when the user chose to save it."""
     data: dict[str, Any] = {
-        "settings": {"theme": config.settings.theme, "clipboard": config.settings.clipboard}
+        "settings": {
+            "theme": config.settings.theme,
+            "clipboard": config.settings.clipboard,
+            "page_concurrency": config.settings.page_concurrency,
+        }
     }
     if config.connections:
         data["connections"] = {name: _connection_table(c) for name, c in config.connections.items()}
@@ -315,6 +335,10 @@ def _connection_table(conn: Connection) -> dict[str, Any]:
         table["verify"] = conn.verify
     if conn.allow_http:
         table["allow_http"] = True
+    if conn.device_space_id != 1:
+        table["device_space_id"] = conn.device_space_id
+    if conn.connected_cloud:
+        table["connected_cloud"] = True
     table["read_only"] = conn.read_only  # explicit, so a reader sees that writes are off
     return table
 

@@ -32,12 +32,8 @@ class DeviceFilter:
             return False
         if self.missing_patch and device.missing_critical_patches is not True:
             return False
-        if self.group:
-            path = split_group_path(device.group)
-            if tuple(part.casefold() for part in path[: len(self.group)]) != tuple(
-                part.casefold() for part in self.group
-            ):
-                return False
+        if self.group and not any(self._in_group(path) for path in (device.group, *device.labels)):
+            return False
         if self.text:
             negate = self.text.startswith("!")
             needle = self.text[1:].casefold() if negate else self.text.casefold()
@@ -49,16 +45,25 @@ class DeviceFilter:
                     return False
         return True
 
+    def _in_group(self, path_text: str) -> bool:
+        path = split_group_path(path_text)
+        return tuple(part.casefold() for part in path[: len(self.group)]) == tuple(
+            part.casefold() for part in self.group
+        )
+
     def apply(self, devices: Iterable[Device]) -> list[Device]:
         return [device for device in devices if self.matches(device)]
 
 
 def count_by_group(devices: Iterable[Device]) -> dict[tuple[str, ...], int]:
-    """Devices per group path, each device counted in its group and in every ancestor."""
+    """Devices per group path, each device counted once in each of its groups, labels and their ancestors."""
     counts: dict[tuple[str, ...], int] = {}
     for device in devices:
-        path = split_group_path(device.group)
-        for depth in range(1, len(path) + 1):
-            prefix = path[:depth]
+        prefixes = {
+            path[:depth]
+            for path in map(split_group_path, (device.group, *device.labels))
+            for depth in range(1, len(path) + 1)
+        }
+        for prefix in prefixes:
             counts[prefix] = counts.get(prefix, 0) + 1
     return counts

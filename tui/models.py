@@ -13,6 +13,8 @@ from typing import Any
 
 VENDORS: dict[str, str] = {
     "sepm": "Symantec Endpoint Protection Manager",
+    "epmm": "Ivanti EPMM (MobileIron Core)",
+    "elements": "WithSecure Elements",
 }
 """Vendor keys accepted in a connection profile, with the name a user knows them by."""
 
@@ -44,6 +46,10 @@ class Connection:
     verify: bool | str = True
     allow_http: bool = False
     read_only: bool = True
+    device_space_id: int = 1
+    """EPMM: the admin device space the API user works in (1 is the global space)."""
+    connected_cloud: bool = False
+    """EPMM: the Connected Cloud variant, where every API path gains a `rest/` prefix."""
 
     @property
     def vendor_name(self) -> str:
@@ -123,6 +129,8 @@ class Device:
     missing_critical_patches: bool | None = None
     last_seen: datetime | None = None
     user: str = ""
+    labels: tuple[str, ...] = ()
+    """Further group paths the device belongs to (EPMM labels), besides its one `group`."""
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +161,15 @@ class FingerprintList:
     description: str
     hashes: tuple[str, ...]
     group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceQuery:
+    """The filters a client sends to the server where its API supports them; the rest run locally."""
+
+    critical: bool = False
+    missing_patch: bool = False
+    group_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from tui.simulators.faults import FaultInjector, FaultPlan
+
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "demo-password"
 
@@ -569,6 +571,7 @@ class SepmSimulator:
         self.password = password
         self.token_ttl = token_ttl
         self.requests: list[tuple[str, str]] = []
+        self.faults = FaultPlan()
         self._tokens: dict[str, float] = {}
         self._client_id = str(uuid.uuid4())
         self._client_secret = str(uuid.uuid4())
@@ -841,7 +844,10 @@ def create_app(simulator: SepmSimulator | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=[Mount(BASE_PATH, routes=api)],
-        middleware=[Middleware(_RecordAndReject, simulator=simulator)],
+        middleware=[
+            Middleware(_RecordAndReject, simulator=simulator),
+            Middleware(FaultInjector, plan=simulator.faults, expire_tokens=simulator.expire_tokens),
+        ],
         exception_handlers={_ApiError: _on_api_error, HTTPException: _on_http_error},
     )
     app.state.simulator = simulator

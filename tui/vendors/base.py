@@ -8,21 +8,31 @@ ever carries a secret, a token or a request body.
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import re
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from tui.models import Capabilities, Connection, DevicePage, Group, ServerInfo
+from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, ServerInfo
+
+T = TypeVar("T")
 
 USER_AGENT = "endpoint-explorer/0.1"
 TIMEOUT = httpx.Timeout(20.0, connect=8.0)
+MAX_ATTEMPTS = 4
+"""An idempotent GET is sent at most this often; authentication failures are never retried."""
+BACKOFF_S = (0.5, 1.0, 2.0)
+RETRY_AFTER_CAP_S = 120.0
+"""A server asking for a longer pause than this gets an error instead: the user can retry later."""
+DEFAULT_PAGE_CONCURRENCY = 4
 
 
 class VendorError(Exception):
@@ -31,10 +41,14 @@ class VendorError(Exception):
     title: ClassVar[str] = "Request failed"
     hint: ClassVar[str] = ""
 
-    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, hint: str | None = None, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.retryable = retryable
+        """A GET that failed this way may succeed if sent again (429, 502-504, a dropped connection)."""
         if hint is not None:
             self.hint = hint
 
@@ -141,10 +155,16 @@ class VendorClient(abc.ABC):
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
+        page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.connection = connection
         self._secret = secret
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.page_concurrency = max(1, page_concurrency)
+        self.sleep = sleep
+        self.wait_listener: Callable[[str | None], None] | None = None
+        """Told why the client is pausing (a 429, a retry) and, with None, that it goes on."""
         self.http = httpx.AsyncClient(
             base_url=connection.url.rstrip("/"),
             verify=_ssl_context(connection.verify),
@@ -173,8 +193,12 @@ class VendorClient(abc.ABC):
         """The whole group tree, parents before children where the API allows."""
 
     @abc.abstractmethod
-    def devices(self) -> AsyncIterator[DevicePage]:
-        """Every device of the console, one page at a time as pages arrive."""
+    def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
+        """The console's devices, one page at a time as pages arrive.
+
+        `query` is applied on the server as far as the API allows; callers still filter locally with
+        `tui.inventory.DeviceFilter`, which has the same meaning, for whatever the server ignored.
+        """
 
     def error_message(self, payload: Any) -> str | None:
         """The human message inside a vendor error body, if the vendor has one."""
@@ -196,6 +220,33 @@ class VendorClient(abc.ABC):
         """Like `request`, then parse the body as JSON (an HTML page or junk is a `BadResponseError`)."""
         response = await self.request(method, path, **kwargs)
         return self.parse_json(response)
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        """An idempotent GET, sent again with bounded backoff on 429, 502, 503, 504 and dropped connections.
+
+        Retry-After is obeyed (up to `RETRY_AFTER_CAP_S`); the wait is reported to `wait_listener`.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                result = await self.request_json("GET", path, **kwargs)
+            except VendorError as error:
+                if not error.retryable or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                retry_after = getattr(error, "retry_after", None)
+                if retry_after is not None and retry_after > RETRY_AFTER_CAP_S:
+                    raise
+                delay = retry_after if retry_after is not None else BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                self._tell_wait(f"{error.title.lower()}; retrying in {delay:g} s (attempt {attempt + 2} of {MAX_ATTEMPTS})")
+                await self.sleep(delay)
+                continue
+            if attempt:
+                self._tell_wait(None)
+            return result
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _tell_wait(self, reason: str | None) -> None:
+        if self.wait_listener is not None:
+            self.wait_listener(f"{self.product}: {reason}" if reason else None)
 
     def parse_json(self, response: httpx.Response) -> Any:
         content_type = response.headers.get("content-type", "")
@@ -224,8 +275,8 @@ class VendorClient(abc.ABC):
             return TlsError(f"The TLS handshake with {self._where()} failed.")
         if isinstance(exc, httpx.ConnectError):
             return NetworkError(f"Cannot connect to {self._where()} (port {self.http.base_url.port or 443}).")
-        if isinstance(exc, httpx.RemoteProtocolError):
-            return NetworkError(f"{self._where()} closed the connection mid-response.")
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+            return NetworkError(f"{self._where()} closed the connection mid-response.", retryable=True)
         return NetworkError(f"The connection to {self._where()} failed ({type(exc).__name__}).")
 
     def _status_error(self, response: httpx.Response) -> VendorError:
@@ -245,10 +296,13 @@ class VendorClient(abc.ABC):
             retry_after = _retry_after(response.headers.get("retry-after"))
             wait = f" Retry after {retry_after:g} s." if retry_after is not None else ""
             return RateLimitedError(
-                f"{self._where()} is rate limiting requests (429){said}{wait}", status=status, retry_after=retry_after
+                f"{self._where()} is rate limiting requests (429){said}{wait}",
+                status=status, retry_after=retry_after, retryable=True,
             )
         if status >= 500:
-            return ServerError(f"{self._where()} failed on {path} ({status}){said}", status=status)
+            return ServerError(
+                f"{self._where()} failed on {path} ({status}){said}", status=status, retryable=status in (502, 503, 504)
+            )
         return VendorError(f"{self._where()} rejected {path} ({status}){said}", status=status)
 
     def _error_detail(self, response: httpx.Response) -> str:
@@ -268,6 +322,34 @@ class VendorClient(abc.ABC):
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+async def ordered_pages(
+    fetch: Callable[[int], Awaitable[T]], indexes: Iterable[int], concurrency: int
+) -> AsyncIterator[T]:
+    """Fetch the pages `indexes` with at most `concurrency` requests in flight; yield them in order.
+
+    For APIs with random access to pages (SEPM pageIndex, EPMM offset): the caller fetches the first
+    page, learns the total, then hands the rest here. A failure cancels the pages still in flight.
+    """
+    pending = iter(indexes)
+    window: deque[asyncio.Task[T]] = deque()
+    try:
+        for index in pending:
+            window.append(asyncio.ensure_future(fetch(index)))
+            if len(window) >= concurrency:
+                break
+        while window:
+            page = await window.popleft()
+            next_index = next(pending, None)
+            if next_index is not None:
+                window.append(asyncio.ensure_future(fetch(next_index)))
+            yield page
+    finally:
+        for task in window:
+            task.cancel()
+        if window:
+            await asyncio.gather(*window, return_exceptions=True)
 
 
 def _retry_after(value: str | None) -> float | None:

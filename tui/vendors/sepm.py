@@ -25,12 +25,22 @@ known and fine; null when neither is reported (14.0 and 14.2 RU1 send no `avDefs
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-from tui.models import Capabilities, Device, DevicePage, FingerprintList, Group, Health, ServerInfo
-from tui.vendors.base import AuthenticationError, BadResponseError, VendorClient, epoch_ms
+from tui.models import (
+    Capabilities,
+    Device,
+    DevicePage,
+    DeviceQuery,
+    FingerprintList,
+    Group,
+    Health,
+    ServerInfo,
+)
+from tui.vendors.base import AuthenticationError, BadResponseError, VendorClient, epoch_ms, ordered_pages
 
 API = "/sepm/api/v1"
 GROUP_PAGE_SIZE = 500
@@ -48,9 +58,13 @@ class SepmClient(VendorClient):
     product = "SEPM"
     capabilities = Capabilities(groups=True, devices=True)
 
-    _token: str | None = None
     _token_expires: float = 0.0
+    _logins = 0
     _groups_by_id: dict[str, Group] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._login_lock = asyncio.Lock()
 
     def error_message(self, payload: Any) -> str | None:
         if isinstance(payload, dict):
@@ -64,61 +78,79 @@ class SepmClient(VendorClient):
         return ServerInfo(self.product, str(body["version"]), str(body.get("API_VERSION", "")))
 
     async def check_login(self) -> None:
-        await self._authenticate()
+        await self._authenticate(seen=self._logins)
 
-    async def _authenticate(self) -> str:
-        body = await self.request_json(
-            "POST",
-            f"{API}/identity/authenticate",
-            json={
-                "username": self.connection.username,
-                "password": self._secret or "",
-                "domain": self.connection.domain,
-            },
-        )
-        token = body.get("token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise BadResponseError(f"{self._where()} accepted the login but returned no token.")
-        try:
-            lifetime = float(body.get("tokenExpiration") or 0)
-        except (TypeError, ValueError):
-            lifetime = 0.0
-        margin = min(TOKEN_MARGIN_S, lifetime / 10)
-        self._token = token
-        self._token_expires = self.clock().timestamp() + lifetime - margin if lifetime > 0 else float("inf")
-        return token
+    async def _authenticate(self, *, seen: int) -> None:
+        """Log in, unless another request logged in since this one saw login number `seen`."""
+        async with self._login_lock:
+            if self._logins != seen and self._token is not None and not self._token_expired():
+                return
+            body = await self.request_json(
+                "POST",
+                f"{API}/identity/authenticate",
+                json={
+                    "username": self.connection.username,
+                    "password": self._secret or "",
+                    "domain": self.connection.domain,
+                },
+            )
+            token = body.get("token") if isinstance(body, dict) else None
+            if not isinstance(token, str) or not token:
+                raise BadResponseError(f"{self._where()} accepted the login but returned no token.")
+            try:
+                lifetime = float(body.get("tokenExpiration") or 0)
+            except (TypeError, ValueError):
+                lifetime = 0.0
+            margin = min(TOKEN_MARGIN_S, lifetime / 10)
+            self._token = token
+            self._token_expires = self.clock().timestamp() + lifetime - margin if lifetime > 0 else float("inf")
+            self._logins += 1
+
+    def _token_expired(self) -> bool:
+        return self.clock().timestamp() >= self._token_expires
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """An authenticated GET; a 401 re-authenticates once and replays the call once."""
-        fresh = False
-        if self._token is None or self.clock().timestamp() >= self._token_expires:
-            await self._authenticate()
-            fresh = True
+        """An authenticated GET; a 401 logs in again once and replays the call once."""
+        if self._token is None or self._token_expired():
+            await self._authenticate(seen=self._logins)
+        seen = self._logins
         try:
-            return await self.request_json("GET", path, params=params, headers=self._bearer())
+            return await self.get_json(path, params=params, headers={"Authorization": f"Bearer {self._token}"})
         except AuthenticationError:
-            if fresh:
-                raise
-        await self._authenticate()
-        return await self.request_json("GET", path, params=params, headers=self._bearer())
+            await self._authenticate(seen=seen)
+        return await self.get_json(path, params=params, headers={"Authorization": f"Bearer {self._token}"})
 
-    def _bearer(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._token}"}
+    async def _page(self, path: str, index: int, page_size: int) -> dict[str, Any]:
+        page = await self._get(path, {"pageIndex": index, "pageSize": page_size})
+        if not isinstance(page, dict) or not isinstance(page.get("content"), list):
+            raise BadResponseError(f"{self._where()} sent a page of {path} without `content`.")
+        return page
 
     async def _pages(self, path: str, page_size: int) -> AsyncIterator[dict[str, Any]]:
-        """Every page of a SEPM page object: `pageIndex` from 1 until `lastPage` or `totalPages`."""
+        """Every page of a SEPM page object (`pageIndex` from 1).
+
+        The first page tells `totalPages`; the rest are fetched `page_concurrency` at a time and yielded
+        in order. Without a usable `totalPages`, pages are read one by one until `lastPage`.
+        """
+        first = await self._page(path, 1, page_size)
+        yield first
+        if first.get("lastPage") is not False or not first["content"]:
+            return
+        total_pages = first.get("totalPages")
+        if isinstance(total_pages, int) and total_pages > 1:
+            fetch = lambda index: self._page(path, index, page_size)  # noqa: E731
+            async for page in ordered_pages(fetch, range(2, total_pages + 1), self.page_concurrency):
+                yield page
+                if page.get("lastPage") is not False or not page["content"]:
+                    return
+            return
         index = 1
         while True:
-            page = await self._get(path, {"pageIndex": index, "pageSize": page_size})
-            if not isinstance(page, dict) or not isinstance(page.get("content"), list):
-                raise BadResponseError(f"{self._where()} sent a page of {path} without `content`.")
+            index += 1
+            page = await self._page(path, index, page_size)
             yield page
-            total_pages = page.get("totalPages")
             if page.get("lastPage") is not False or not page["content"]:
                 return
-            if isinstance(total_pages, int) and index >= total_pages:
-                return
-            index += 1
 
     async def groups(self) -> list[Group]:
         records: list[dict[str, Any]] = []
@@ -128,7 +160,8 @@ class SepmClient(VendorClient):
         self._groups_by_id = {group.id: group for group in groups}
         return groups
 
-    async def devices(self) -> AsyncIterator[DevicePage]:
+    async def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
+        """All computers: SEPM's API filters neither health nor patch state, so `query` is left to the caller."""
         groups_by_id = self._groups_by_id if self._groups_by_id is not None else {}
         if not groups_by_id:
             groups_by_id = {group.id: group for group in await self.groups()}
