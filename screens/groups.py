@@ -44,6 +44,13 @@ class GroupsScreen(ExplorerScreen):
             self.groups = groups
             self.page = page
 
+    class Waiting(Message):
+        """The client pauses (rate limit, retry) and says why; None when it goes on."""
+
+        def __init__(self, reason: str | None) -> None:
+            super().__init__()
+            self.reason = reason
+
     def __init__(self, client: VendorClient) -> None:
         super().__init__()
         self.client = client
@@ -72,7 +79,17 @@ class GroupsScreen(ExplorerScreen):
                 title=self.connection.name, severity="warning", markup=False,
             )
         self.pane.table.focus()
+        self.client.wait_listener = lambda reason: self.post_message(self.Waiting(reason))
         self.load()
+
+    def on_unmount(self) -> None:
+        self.client.wait_listener = None
+
+    def on_groups_screen_waiting(self, message: Waiting) -> None:
+        if message.reason is None:
+            self._show_progress(loading=True)
+        else:
+            self.query_one("#status", StatusLine).show(f"{message.reason} · {len(self.devices):,} loaded", warning=True)
 
     @work(group="load", exclusive=True, exit_on_error=False)
     async def load(self) -> None:

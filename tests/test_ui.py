@@ -248,3 +248,17 @@ async def test_corrupt_config_is_reported_and_nothing_offers_to_overwrite_it(tmp
         await pilot.press("a", "e", "d")
         assert isinstance(app.screen, ConnectionsScreen)
     assert config_path.read_bytes() == before
+
+
+async def test_a_rate_limit_is_shown_while_waiting_then_loading_goes_on(tmp_path: Path, sepm_simulator) -> None:
+    simulator, url = sepm_simulator
+    simulator.faults.add("429", value=1, path="/sepm/api/v1/computers")
+    config = Config(path=None, connections={"lab": Connection(
+        name="lab", vendor="sepm", url=url, username="admin", password=DEMO_PASSWORD, allow_http=True)})
+    app = ExplorerApp(config, clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "rate limited; retrying in 1 s" in str(app.screen.query_one("#status").render()))
+        assert app.screen.query_one("#status").has_class("-warning")
+        await wait_until(pilot, loaded(app, 120))
+        assert not app.screen.query_one("#status").has_class("-warning")

@@ -79,7 +79,11 @@ class ExplorerApp(App[None]):
         client = self.clients.get(connection.name)
         if client is None or client.connection != connection:
             client = open_client(
-                connection, secret, transport=self.transports.get(connection.name), clock=self.clock
+                connection,
+                secret,
+                transport=self.transports.get(connection.name),
+                clock=self.clock,
+                page_concurrency=self.config.settings.page_concurrency,
             )
             self.clients[connection.name] = client
         return client

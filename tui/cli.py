@@ -18,7 +18,9 @@ from typing import Any
 
 from tui.config import Config, ConfigError, SecretError, load_config, resolve_config_path, resolve_secret
 from tui.inventory import DeviceFilter, split_group_path
-from tui.models import Connection
+from tui.models import Connection, DeviceQuery
+from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
+from tui.simulators.faults import FAULTS, FaultError, parse_fault
 from tui.vendors import open_client
 from tui.vendors.base import AuthenticationError, ForbiddenError, VendorError
 
@@ -61,13 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--missing-patch", action="store_true", help="only devices missing critical patches")
             sub.add_argument("--group", metavar="PATH", help="only this group and its sub-groups (\\ or / between levels)")
 
-    simulate = commands.add_parser("simulate", help="serve a simulated console on loopback")
-    simulate.add_argument("vendor", choices=("sepm",))
+    simulate = commands.add_parser(
+        "simulate", help="serve a simulated console on loopback",
+        description="Serve a simulated console on loopback. Faults: "
+        + "; ".join(f"{name}: {what}" for name, what in FAULTS.items()) + ".",
+    )
+    simulate.add_argument("vendor", choices=SIMULATED_VENDORS)
     simulate.add_argument("--port", type=int, default=8446)
     simulate.add_argument("--host", default="127.0.0.1")
     simulate.add_argument("--size", type=int, default=500, help="devices in the fleet (up to 200,000)")
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--tls", action="store_true", help="serve https with a fresh test CA (its PEM path is printed)")
+    simulate.add_argument("--fault", action="append", default=[], metavar="KIND[=VALUE][@PATH]",
+                          help="inject a fault into every matching request, e.g. latency=50 or 429=7 (repeatable)")
     return parser
 
 
@@ -143,7 +151,13 @@ async def export(args: argparse.Namespace) -> int:
     if connection.verify is False and connection.url.startswith("https://"):
         print(f"epx: warning: the TLS certificate of {connection.name} is not verified (verify = false).",
               file=sys.stderr)
-    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name))
+    client = open_client(
+        connection,
+        cli_secret(connection),
+        transport=transports.get(connection.name),
+        page_concurrency=config.settings.page_concurrency,
+    )
+    client.wait_listener = lambda reason: reason and print(f"epx: {reason}", file=sys.stderr)
     try:
         if args.command == "groups":
             records = [group.to_json() for group in await client.groups()]
@@ -154,8 +168,9 @@ async def export(args: argparse.Namespace) -> int:
                 missing_patch=args.missing_patch,
                 group=split_group_path(args.group or ""),
             )
+            query = DeviceQuery(critical=args.critical, missing_patch=args.missing_patch)
             records = []
-            async for page in client.devices():
+            async for page in client.devices(query):
                 records.extend(device.to_json() for device in page.devices if wanted.matches(device))
             fields = DEVICE_FIELDS
     finally:
@@ -191,12 +206,17 @@ def cell(value: Any) -> str:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    from tui.simulators.sepm import DEMO_PASSWORD, DEMO_USERNAME, SepmFleet, SepmSimulator, create_app
     from tui.simulators.serve import serve_forever
 
-    if not 1 <= args.size <= 200_000:
-        raise UsageError("--size must be between 1 and 200,000.")
-    app = create_app(SepmSimulator(SepmFleet(size=args.size, seed=args.seed)))
+    if not 1 <= args.size <= MAX_FLEET:
+        raise UsageError(f"--size must be between 1 and {MAX_FLEET:,}.")
+    try:
+        faults = [parse_fault(spec, times=None) for spec in args.fault]
+    except FaultError as error:
+        raise UsageError(str(error)) from None
+    simulated = build_simulator(args.vendor, size=args.size, seed=args.seed)
+    for fault in faults:
+        simulated.simulator.faults.add_fault(fault)
     tls = None
     scheme = "http"
     if args.tls:
@@ -205,9 +225,9 @@ def simulate(args: argparse.Namespace) -> int:
         tls, ca_path = make_test_tls(args.host)
         scheme = "https"
         print(f"CA certificate (use as `verify`): {ca_path}")
-    print(f"Simulated {args.vendor.upper()} at {scheme}://{args.host}:{args.port} "
-          f"(user {DEMO_USERNAME}, password {DEMO_PASSWORD}); ctrl+c stops.", flush=True)
-    serve_forever(app, host=args.host, port=args.port, tls=tls)
+    print(f"Simulated {args.vendor} at {scheme}://{args.host}:{args.port} "
+          f"(user {simulated.username}, password {simulated.password}); ctrl+c stops.", flush=True)
+    serve_forever(simulated.app, host=args.host, port=args.port, tls=tls)
     return EXIT_OK
 
 

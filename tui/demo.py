@@ -13,7 +13,13 @@ import httpx
 
 from tui.config import Config
 from tui.models import Connection
-from tui.simulators.sepm import DEMO_PASSWORD, DEMO_USERNAME, SepmFleet, SepmSimulator, create_app
+from tui.simulators import SIMULATED_VENDORS, build_simulator
+
+DEMO_URLS = {
+    "sepm": "https://sepm.demo.invalid:8446",
+    "epmm": "https://epmm.demo.invalid",
+    "elements": "https://elements.demo.invalid",
+}
 
 
 @dataclass(slots=True)
@@ -23,16 +29,14 @@ class Demo:
 
 
 def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None) -> Demo:
-    """One demo connection per simulated vendor; `now` pins the fleet's clock for snapshots."""
-    sepm = Connection(
-        name="demo-sepm",
-        vendor="sepm",
-        url="https://sepm.demo.invalid:8446",
-        username=DEMO_USERNAME,
-        password=DEMO_PASSWORD,
-    )
-    sepm_app = create_app(SepmSimulator(SepmFleet(size=size, seed=seed, now=now)))
-    return Demo(
-        config=Config(path=None, connections={sepm.name: sepm}),
-        transports={sepm.name: httpx.ASGITransport(app=sepm_app)},
-    )
+    """One demo connection per simulated vendor; `now` pins the fleets' clock for snapshots."""
+    config = Config(path=None)
+    transports: dict[str, httpx.AsyncBaseTransport] = {}
+    for vendor in SIMULATED_VENDORS:
+        simulated = build_simulator(vendor, size=size, seed=seed, now=now)
+        name = f"demo-{vendor}"
+        config.connections[name] = Connection(
+            name=name, vendor=vendor, url=DEMO_URLS[vendor], username=simulated.username, password=simulated.password
+        )
+        transports[name] = httpx.ASGITransport(app=simulated.app)
+    return Demo(config=config, transports=transports)

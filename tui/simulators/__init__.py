@@ -1,0 +1,32 @@
+"""Loopback simulators of the three vendor APIs: generated fleets, real shapes, injectable faults."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# vendor -> (module, fleet class, simulator class); every module also has create_app, DEMO_USERNAME, DEMO_PASSWORD.
+_SIMULATORS = {
+    "sepm": ("tui.simulators.sepm", "SepmFleet", "SepmSimulator"),
+}
+SIMULATED_VENDORS = tuple(_SIMULATORS)
+MAX_FLEET = 200_000
+
+
+@dataclass(slots=True)
+class Simulated:
+    """A ready simulator: the ASGI app, the state behind it, and the credentials it accepts."""
+
+    app: Any
+    simulator: Any
+    username: str
+    password: str
+
+
+def build_simulator(vendor: str, *, size: int = 500, seed: int = 7, now: datetime | None = None) -> Simulated:
+    module_name, fleet_class, simulator_class = _SIMULATORS[vendor]
+    module = importlib.import_module(module_name)
+    simulator = getattr(module, simulator_class)(getattr(module, fleet_class)(size=size, seed=seed, now=now))
+    return Simulated(module.create_app(simulator), simulator, module.DEMO_USERNAME, module.DEMO_PASSWORD)

@@ -8,7 +8,7 @@ from datetime import datetime
 import httpx
 
 from tui.models import Connection, ServerInfo
-from tui.vendors.base import VendorClient
+from tui.vendors.base import DEFAULT_PAGE_CONCURRENCY, VendorClient
 from tui.vendors.sepm import SepmClient
 
 CLIENTS: dict[str, type[VendorClient]] = {
@@ -22,9 +22,12 @@ def open_client(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] | None = None,
+    page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
 ) -> VendorClient:
     """A client for `connection`; `transport` routes it to an in-process simulator in demo mode and tests."""
-    return CLIENTS[connection.vendor](connection, secret, transport=transport, clock=clock)
+    return CLIENTS[connection.vendor](
+        connection, secret, transport=transport, clock=clock, page_concurrency=page_concurrency
+    )
 
 
 async def check_connection(

@@ -1,0 +1,98 @@
+"""Benchmark: the concurrent pager against the sequential one, in the same run, over loopback.
+
+Each simulator runs in its own process (as a console runs on its own machine) with 50 ms of added
+latency on every request; the client lists 100,000 devices once one page at a time and once with the
+concurrent pager. Prints both times and their ratio. Not a timed test: run it by hand,
+
+    .venv/bin/python tests/bench/bench_paging.py [--size 100000] [--latency 50] [--vendors sepm,epmm,elements]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from tui.models import Connection
+from tui.simulators import SIMULATED_VENDORS, build_simulator
+from tui.vendors import open_client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def simulator_process(vendor: str, size: int, latency_ms: int):
+    """`epx simulate VENDOR` in a child process; yields its URL once it accepts connections."""
+    port = free_port()
+    epx = Path(sys.executable).parent / "epx"
+    child = subprocess.Popen(
+        [str(epx), "simulate", vendor, "--port", str(port), "--size", str(size), "--fault", f"latency={latency_ms}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or child.poll() is not None:
+                    raise RuntimeError(f"the {vendor} simulator did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+async def list_devices(vendor: str, url: str, concurrency: int) -> tuple[float, int, int]:
+    """Seconds to list every device, the device count and the number of pages."""
+    credentials = build_simulator(vendor, size=1)
+    connection = Connection(name="bench", vendor=vendor, url=url, username=credentials.username, allow_http=True)
+    client = open_client(connection, credentials.password, page_concurrency=concurrency)
+    try:
+        await client.check_login()
+        started = time.perf_counter()
+        devices = pages = 0
+        async for page in client.devices():
+            devices += len(page.devices)
+            pages += 1
+        return time.perf_counter() - started, devices, pages
+    finally:
+        await client.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--latency", type=int, default=50, help="milliseconds added to every request")
+    parser.add_argument("--vendors", default=",".join(SIMULATED_VENDORS))
+    parser.add_argument("--concurrency", default="4,8", help="concurrent pager settings to measure")
+    args = parser.parse_args()
+    print(f"{args.size:,} devices, {args.latency} ms added latency per request")
+    for vendor in args.vendors.split(","):
+        with simulator_process(vendor, args.size, args.latency) as url:
+            sequential, count, pages = asyncio.run(list_devices(vendor, url, 1))
+            print(f"{vendor:9} sequential pager    {sequential:7.2f} s  ({count:,} devices, {pages} pages)")
+            bound = pages * args.latency / 1000
+            if vendor == "elements":
+                print(f"{vendor:9} sequential bound    {bound:7.2f} s  (pages x latency)  ratio {sequential / bound:.2f}x")
+                continue
+            for concurrency in map(int, args.concurrency.split(",")):
+                concurrent, count, _ = asyncio.run(list_devices(vendor, url, concurrency))
+                print(f"{vendor:9} concurrent pager ({concurrency}) {concurrent:7.2f} s  ({count:,} devices)"
+                      f"  speed-up {sequential / concurrent:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
