@@ -26,6 +26,13 @@ SECRET_SOURCES = [
     ("saved in config file", "saved"),
 ]
 SECRET_LABELS = {"ask": "", "env": "Variable", "command": "Command", "saved": "Password"}
+# What the vendor calls the account name and where its API usually lives.
+USER_LABELS = {"elements": "Client ID"}
+URL_HINTS = {
+    "sepm": "https://sepm.example.internal:8446",
+    "epmm": "https://epmm.example.com",
+    "elements": "https://api.connect.withsecure.com",
+}
 TLS_MODES = [
     ("verify (system CAs)", "verify"),
     ("verify with CA bundle", "ca"),
@@ -38,6 +45,8 @@ ERROR_ROWS = {
     "url": "url",
     "username": "username",
     "domain": "domain",
+    "device_space_id": "space",
+    "connected_cloud": "space",
     "password_env": "secret",
     "password_command": "secret",
     "password": "secret",
@@ -70,7 +79,7 @@ class ConnectionForm(ExplorerScreen):
         self.save = save
 
     def compose(self) -> ComposeResult:
-        conn = self.original or Connection(name="", vendor="sepm", url="https://")
+        conn = self.original or Connection(name="", vendor="sepm", url="")
         source = (
             "saved" if conn.password is not None
             else "env" if conn.password_env
@@ -85,12 +94,17 @@ class ConnectionForm(ExplorerScreen):
             vendors = [(title, key) for key, title in VENDORS.items()]
             yield from _row("Vendor", Select(vendors, value=conn.vendor, allow_blank=False, id="vendor",
                                               compact=True), "vendor")
-            yield from _row("URL", Input(conn.url, placeholder="https://sepm.example.internal:8446", id="url",
+            yield from _row("URL", Input(conn.url, placeholder=URL_HINTS["sepm"], id="url",
                                          compact=True), "url")
             yield from _row("User", Input(conn.username, placeholder="api-reader", id="username", compact=True),
                             "username")
             yield from _row("Domain", Input(conn.domain, placeholder="(default domain)", id="domain", compact=True),
                             "domain")
+            with Horizontal(classes="form-row", id="row-space"):
+                yield Label("Space id", classes="form-label")
+                yield Input(str(conn.device_space_id), id="space", compact=True, type="integer")
+                yield Checkbox("Connected Cloud (rest/ prefix)", conn.connected_cloud, id="cloud", compact=True)
+            yield Static("", classes="form-error", id="error-space")
             yield from _row("Password", Select(SECRET_SOURCES, value=source, allow_blank=False, id="source",
                                                compact=True), "source")
             yield from _row(SECRET_LABELS[source] or "Secret",
@@ -112,8 +126,13 @@ class ConnectionForm(ExplorerScreen):
         self.query_one("#name", Input).focus()
         self.query_one("#status", StatusLine).show("ctrl+s save · ctrl+t test · esc cancel · tab next field")
 
-    @on(Select.Changed, "#source, #tls")
+    @on(Select.Changed, "#source, #tls, #vendor")
     def _show_conditional_rows(self) -> None:
+        vendor = str(self.query_one("#vendor", Select).value)
+        self.query_one("#row-domain").display = vendor == "sepm"
+        self.query_one("#row-space").display = vendor == "epmm"
+        self.query_one("#label-username", Label).update(USER_LABELS.get(vendor, "User"))
+        self.query_one("#url", Input).placeholder = URL_HINTS.get(vendor, "https://")
         source = self.query_one("#source", Select).value
         self.query_one("#row-secret").display = source != "ask"
         self.query_one("#label-secret", Label).update(SECRET_LABELS.get(str(source), "") or "Secret")
@@ -123,6 +142,7 @@ class ConnectionForm(ExplorerScreen):
     def build(self) -> Connection:
         """The profile as currently typed (not yet validated)."""
         value = lambda widget_id: self.query_one(f"#{widget_id}", Input).value.strip()  # noqa: E731
+        vendor = str(self.query_one("#vendor", Select).value)
         source = self.query_one("#source", Select).value
         secret = self.query_one("#secret", Input).value
         tls = self.query_one("#tls", Select).value
@@ -131,13 +151,15 @@ class ConnectionForm(ExplorerScreen):
             vendor=str(self.query_one("#vendor", Select).value),
             url=value("url"),
             username=value("username"),
-            domain=value("domain"),
+            domain=value("domain") if vendor == "sepm" else "",
             password_env=secret.strip() if source == "env" else None,
             password_command=secret.strip() if source == "command" else None,
             password=secret if source == "saved" else None,
             verify=value("ca") if tls == "ca" else tls != "off",
             allow_http=self.query_one("#allow_http", Checkbox).value,
             read_only=self.query_one("#read_only", Checkbox).value,
+            device_space_id=int(value("space") or 0) if vendor == "epmm" else 1,
+            connected_cloud=vendor == "epmm" and self.query_one("#cloud", Checkbox).value,
         )
 
     def validated(self) -> Connection | None:
