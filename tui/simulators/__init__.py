@@ -10,6 +10,8 @@ from typing import Any
 # vendor -> (module, fleet class, simulator class); every module also has create_app, DEMO_USERNAME, DEMO_PASSWORD.
 _SIMULATORS = {
     "sepm": ("tui.simulators.sepm", "SepmFleet", "SepmSimulator"),
+    "epmm": ("tui.simulators.epmm", "EpmmFleet", "EpmmSimulator"),
+    "elements": ("tui.simulators.elements", "ElementsFleet", "ElementsSimulator"),
 }
 SIMULATED_VENDORS = tuple(_SIMULATORS)
 MAX_FLEET = 200_000

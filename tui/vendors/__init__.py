@@ -9,10 +9,14 @@ import httpx
 
 from tui.models import Connection, ServerInfo
 from tui.vendors.base import DEFAULT_PAGE_CONCURRENCY, VendorClient
+from tui.vendors.elements import ElementsClient
+from tui.vendors.epmm import EpmmClient
 from tui.vendors.sepm import SepmClient
 
 CLIENTS: dict[str, type[VendorClient]] = {
     SepmClient.vendor: SepmClient,
+    ElementsClient.vendor: ElementsClient,
+    EpmmClient.vendor: EpmmClient,
 }
 
 

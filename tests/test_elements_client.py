@@ -1,0 +1,617 @@
+"""The Elements client against the simulator over real HTTP on loopback (TLS included), and against small
+mock transports: token caching and refresh, the scope, the server-side filters, the pipelined anchor
+paging, rate limits, the `x-transaction` header in errors, RFC 3339 timestamps, the fault matrix, and no
+secret in any message."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta, timezone
+from itertools import accumulate
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from tui.inventory import DeviceFilter
+from tui.models import Connection, Device, DeviceQuery, Health
+from tui.simulators.elements import (
+    DEVICES_PATH,
+    TOKEN_PATH,
+    WHOAMI_PATH,
+    ElementsFleet,
+    ElementsSimulator,
+    create_app,
+)
+from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
+from tui.vendors import open_client
+from tui.vendors.base import (
+    AuthenticationError,
+    BadResponseError,
+    NotFoundError,
+    ServerError,
+    TlsError,
+    VendorClient,
+    VendorError,
+)
+from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, rfc3339
+
+NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
+CLIENT_ID = "fusion_0a1b2c3d4e5f60718293"
+SECRET = "Corr3ct-Horse-Battery!"
+WRONG_SECRET = "Wr0ng-Staple-Guess?"
+FLEET_SIZE = 900  # about seven pages, company by company
+TOKEN_TTL = 1799
+WAIT = 30.0  # upper bound for any single client call: nothing may hang
+TRANSACTION = re.compile(r"\(x-transaction [0-9a-f-]{36}\)")
+HEALTH = {"critical": Health.CRITICAL, "important": Health.WARNING, "allOk": Health.OK}
+MISSING = {"missingCriticalUpdates": True, "missingImportantUpdates": False, "importantUpdatesInstalled": False,
+           "allUpdatesInstalled": False, "unknown": None, None: None}
+
+
+async def bounded(awaitable):
+    return await asyncio.wait_for(awaitable, WAIT)
+
+
+async def all_devices(client: VendorClient, query: DeviceQuery = DeviceQuery()) -> list[Device]:
+    async def collect() -> list[Device]:
+        return [device async for page in client.devices(query) for device in page.devices]
+
+    return await bounded(collect())
+
+
+def token_posts(simulator: ElementsSimulator, since: int = 0) -> int:
+    return sum(1 for logged in simulator.requests[since:] if logged.path == TOKEN_PATH)
+
+
+def device_queries(simulator: ElementsSimulator, since: int = 0) -> list[dict[str, list[str]]]:
+    return [parse_qs(logged.query) for logged in simulator.requests[since:] if logged.path == DEVICES_PATH]
+
+
+def assert_no_secrets(error: BaseException, client: VendorClient, *secrets: str) -> None:
+    """Neither the message, the repr nor the client's repr may carry a secret or a token."""
+    shown = " ".join((str(error), repr(error), repr(client), *map(str, error.args)))
+    for secret in secrets:
+        assert secret and secret not in shown, f"a secret leaked into: {shown}"
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory) -> tuple[TlsFiles, Path]:
+    return make_test_tls("127.0.0.1", tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def simulator() -> ElementsSimulator:
+    return ElementsSimulator(ElementsFleet(FLEET_SIZE, seed=11, now=NOW), client_id=CLIENT_ID,
+                             client_secret=SECRET, token_ttl=TOKEN_TTL)
+
+
+@pytest.fixture(scope="module")
+def server(simulator, tls_files):
+    """The partner-level simulator over https with a private CA."""
+    with ServerThread(create_app(simulator), tls=tls_files[0]) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_faults(simulator):
+    yield
+    simulator.faults.clear()
+
+
+@pytest.fixture
+async def connect(server, tls_files) -> AsyncIterator[Callable[..., ElementsClient]]:
+    """Open clients onto the https simulator (trusting its CA unless told otherwise); all closed after."""
+    opened: list[VendorClient] = []
+
+    def open_one(secret: str | None = SECRET, *, verify: bool | str | None = None, read_only: bool = True,
+                 clock: Callable[[], datetime] | None = None) -> ElementsClient:
+        connection = Connection(name="lab-elements", vendor="elements", url=server.url, username=CLIENT_ID,
+                                verify=str(tls_files[1]) if verify is None else verify, read_only=read_only)
+        client = open_client(connection, secret, clock=clock or (lambda: NOW))
+        assert isinstance(client, ElementsClient)
+        opened.append(client)
+        return client
+
+    yield open_one
+    for client in opened:
+        await client.aclose()
+
+
+# --- connection and TLS --------------------------------------------------------------------------------
+
+
+async def test_an_empty_url_means_the_public_api():
+    client = open_client(Connection(name="cloud", vendor="elements", url="", username=CLIENT_ID), SECRET)
+    try:
+        assert str(client.http.base_url) == DEFAULT_URL
+    finally:
+        await client.aclose()
+
+
+async def test_probe_needs_no_credentials(connect, simulator):
+    before = len(simulator.requests)
+
+    info = await bounded(connect(secret=None).probe())
+
+    assert (info.product, info.version, info.api_version) == ("Elements", "API v1", "v1")
+    assert [(logged.method, logged.path) for logged in simulator.requests[before:]] == [("GET", WHOAMI_PATH)]
+
+
+async def test_probe_of_something_else_says_so():
+    """A web server without the Elements API is not taken for one."""
+    page = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>"
+    transport = httpx.MockTransport(lambda request: httpx.Response(404, html=page))
+    client = ElementsClient(Connection(name="x", vendor="elements", url="https://intranet.example"), None,
+                            transport=transport)
+    with pytest.raises(NotFoundError) as caught:
+        await bounded(client.probe())
+    await client.aclose()
+
+    assert f"has no {WHOAMI_PATH} (404): 404 Not Found." in str(caught.value)
+
+
+async def test_system_store_rejects_a_private_ca_and_no_secret_is_sent(connect, simulator):
+    before = len(simulator.requests)
+    client = connect(verify=True)
+
+    with pytest.raises(TlsError) as caught:
+        await bounded(client.check_login())
+
+    assert "certificate" in str(caught.value) and "rejected" in str(caught.value)
+    assert simulator.requests[before:] == []
+    assert_no_secrets(caught.value, client, SECRET)
+
+
+# --- the token ----------------------------------------------------------------------------------------------
+
+
+async def test_check_login_fetches_a_read_token_and_asks_whoami(connect, simulator):
+    before, issued = len(simulator.requests), len(simulator.issued)
+    client = connect()
+
+    await bounded(client.check_login())
+
+    assert [logged.path for logged in simulator.requests[before:]] == [TOKEN_PATH, WHOAMI_PATH]
+    assert [scope for _, scope in simulator.issued[issued:]] == ["connect.api.read"]
+    assert await client.whoami() == {"clientId": CLIENT_ID, "organizationId": simulator.fleet.partner["id"]}
+
+
+async def test_the_write_scope_only_on_a_connection_that_allows_writes(connect, simulator):
+    issued = len(simulator.issued)
+
+    await bounded(connect(read_only=False).check_login())
+    await bounded(connect(read_only=True).check_login())
+
+    assert [scope for _, scope in simulator.issued[issued:]] == ["connect.api.read connect.api.write",
+                                                                  "connect.api.read"]
+
+
+async def test_wrong_secret_is_an_authentication_error_tried_once(connect, simulator):
+    before = len(simulator.requests)
+    client = connect(secret=WRONG_SECRET)
+
+    with pytest.raises(AuthenticationError) as caught:
+        await bounded(client.groups())
+
+    message = str(caught.value)
+    assert caught.value.status == 401
+    assert "refused the credentials (401): Client authentication failed (code invalid_client)." in message
+    assert TRANSACTION.search(message)
+    assert "client id (user name) and client secret" in message
+    assert [logged.path for logged in simulator.requests[before:]] == [TOKEN_PATH]
+    assert_no_secrets(caught.value, client, WRONG_SECRET, SECRET)
+
+
+async def test_the_token_is_reused_across_calls(connect, simulator):
+    before = len(simulator.requests)
+    client = connect()
+
+    await bounded(client.check_login())
+    await bounded(client.groups())
+    await all_devices(client)
+    await all_devices(client, DeviceQuery(critical=True))
+
+    assert token_posts(simulator, before) == 1
+
+
+async def test_token_expiring_mid_listing_is_fetched_again_once_and_nothing_is_lost(connect, simulator):
+    """The server forgets every token after the first page: one refused page request, one new token, the
+    same request replayed, and the listing carries on."""
+    client = connect()
+    await bounded(client.groups())
+    before = len(simulator.requests)
+    pages = 0
+
+    async def listing() -> list[Device]:
+        nonlocal pages
+        devices: list[Device] = []
+        async for page in client.devices():
+            pages += 1
+            devices += page.devices
+            if pages == 1:
+                simulator.expire_tokens()
+        return devices
+
+    devices = await bounded(listing())
+
+    assert pages >= 3
+    assert len(devices) == len({device.id for device in devices}) == FLEET_SIZE
+    log = simulator.requests[before:]
+    assert token_posts(simulator, before) == 1
+    refresh = [logged.path for logged in log].index(TOKEN_PATH)
+    refused, replayed = log[refresh - 1], log[refresh + 1]
+    assert refused.path == replayed.path == DEVICES_PATH
+    assert refused.query == replayed.query
+
+
+async def test_client_clock_past_the_token_lifetime_fetches_a_token_before_the_call(connect, simulator):
+    """The client trusts expires_in (less a margin) and does not wait for a 401."""
+    moment = [NOW]
+    client = connect(clock=lambda: moment[0])
+    await bounded(client.check_login())
+
+    moment[0] = NOW + timedelta(seconds=TOKEN_TTL - 61)
+    before = len(simulator.requests)
+    await bounded(client.groups())
+    assert token_posts(simulator, before) == 0
+
+    moment[0] = NOW + timedelta(seconds=TOKEN_TTL)
+    before = len(simulator.requests)
+    await bounded(client.groups())
+    assert [logged.path for logged in simulator.requests[before:]][:1] == [TOKEN_PATH]
+
+
+# --- groups and devices ------------------------------------------------------------------------------------
+
+
+async def test_partner_credentials_see_the_partner_over_its_companies(connect, simulator):
+    groups = await bounded(connect().groups())
+
+    fleet = simulator.fleet
+    partner = fleet.partner["name"]
+    assert groups[0].path == (partner,) and groups[0].parent_id is None
+    assert groups[0].id == fleet.partner["id"]
+    assert sorted(group.path for group in groups[1:]) == sorted((partner, company["name"])
+                                                                for company in fleet.companies)
+    assert {group.parent_id for group in groups[1:]} == {fleet.partner["id"]}
+
+
+async def test_devices_are_listed_company_by_company_in_pages_of_200(connect, simulator):
+    before = len(simulator.requests)
+    client = connect()
+
+    pages = [page async for page in client.devices()]
+
+    devices = [device for page in pages for device in page.devices]
+    assert len(devices) == len({device.id for device in devices}) == FLEET_SIZE
+    assert [page.loaded for page in pages] == list(accumulate(len(page.devices) for page in pages))
+    assert {page.total for page in pages} == {None}
+    queries = device_queries(simulator, before)
+    assert len(queries) == len(pages) > len(simulator.fleet.companies)
+    assert all(query["limit"] == ["200"] for query in queries)
+    companies = [query["organizationId"][0] for query in queries]
+    assert set(companies) == {company["id"] for company in simulator.fleet.companies}
+    assert companies == sorted(companies, key=companies.index)  # one company after another
+    assert any("anchor" in query for query in queries)
+
+
+@pytest.mark.parametrize(("query", "local", "sent"), [
+    (DeviceQuery(critical=True), DeviceFilter(critical=True), {"protectionStatusOverview": ["critical"]}),
+    (DeviceQuery(missing_patch=True), DeviceFilter(missing_patch=True),
+     {"patchOverallState": ["missingCriticalUpdates"]}),
+    (DeviceQuery(critical=True, missing_patch=True), DeviceFilter(critical=True, missing_patch=True),
+     {"protectionStatusOverview": ["critical"], "patchOverallState": ["missingCriticalUpdates"]}),
+])
+async def test_server_side_filters_are_sent_and_mean_what_the_local_filter_means(connect, simulator, query, local,
+                                                                                  sent):
+    client = connect()
+    everything = await all_devices(client)
+    before = len(simulator.requests)
+
+    filtered = await all_devices(client, query)
+
+    queries = device_queries(simulator, before)
+    assert queries and all(sent.items() <= query_params.items() for query_params in queries)
+    assert 0 < len(filtered) < len(everything)
+    assert sorted(device.id for device in filtered) == sorted(device.id for device in local.apply(everything))
+
+
+async def test_a_selected_company_is_sent_as_organization_id(connect, simulator):
+    client = connect()
+    groups = await bounded(client.groups())
+    everything = await all_devices(client)
+    company = groups[2]
+    before = len(simulator.requests)
+
+    chosen = await all_devices(client, DeviceQuery(critical=True, group_id=company.id))
+
+    assert {query["organizationId"][0] for query in device_queries(simulator, before)} == {company.id}
+    expected = DeviceFilter(critical=True, group=company.path).apply(everything)
+    assert sorted(device.id for device in chosen) == sorted(device.id for device in expected)
+
+
+async def test_selecting_the_partner_lists_all_its_companies(connect, simulator):
+    client = connect()
+    groups = await bounded(client.groups())
+    before = len(simulator.requests)
+
+    devices = await all_devices(client, DeviceQuery(group_id=groups[0].id))
+
+    assert len(devices) == FLEET_SIZE
+    assert {query["organizationId"][0] for query in device_queries(simulator, before)} == {
+        group.id for group in groups[1:]}
+
+
+async def test_company_credentials_see_one_node_and_ask_without_organization_id():
+    fleet = ElementsFleet(300, seed=5, now=NOW)
+    company = fleet.companies[0]
+    simulator = ElementsSimulator(fleet, organization_id=company["id"])
+    with ServerThread(create_app(simulator)) as server:
+        client = open_client(Connection(name="company", vendor="elements", url=server.url,
+                                        username=simulator.client_id), simulator.client_secret)
+        try:
+            groups = await bounded(client.groups())
+            devices = await all_devices(client)
+        finally:
+            await client.aclose()
+
+    assert [(group.id, group.path, group.parent_id) for group in groups] == [(company["id"], (company["name"],), None)]
+    assert devices and {device.group for device in devices} == {company["name"]}
+    assert all("organizationId" not in query for query in device_queries(simulator))
+
+
+async def test_records_map_by_the_documented_rules(connect, simulator):
+    devices = await all_devices(connect())
+
+    partner = simulator.fleet.partner["name"]
+    for device in devices:
+        raw = device.raw
+        assert (device.vendor, device.connection, device.id, device.name) == (
+            "elements", "lab-elements", raw["id"], raw["name"])
+        assert device.health is HEALTH[raw["protectionStatusOverview"]]
+        assert device.missing_critical_patches is MISSING[raw.get("patchOverallState")]
+        if device.health in (Health.CRITICAL, Health.WARNING):
+            assert device.health_reasons[0] == f"protection status {raw['protectionStatusOverview']}"
+            assert ("malware protection disabled" in device.health_reasons) is (raw["malwareState"] == "disabled")
+            assert ("firewall disabled" in device.health_reasons) is (raw.get("firewallState") == "disabled")
+        else:
+            assert device.health_reasons == ()
+        assert device.os == f"{raw['os']['name']} {raw['os']['version']}"
+        addresses = raw.get("ipAddresses", "")
+        assert device.ip_addresses == tuple(part.split("/")[0] for part in addresses.split(",") if part)
+        assert (device.group_id, device.group) == (raw["company"]["id"], f"{partner}\\{raw['company']['name']}")
+        assert device.online is raw["online"]
+        assert device.user == raw["lastUser"]
+        assert device.last_seen == datetime.strptime(raw["statusUpdateTimestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
+        assert device.last_seen.tzinfo is UTC
+    # the fleet exercises every branch, so the checks above are not vacuous
+    assert {device.health for device in devices} == {Health.CRITICAL, Health.WARNING, Health.OK}
+    assert {device.missing_critical_patches for device in devices} == {True, False, None}
+    assert any("malware protection disabled" in device.health_reasons for device in devices)
+    assert any("firewall disabled" in device.health_reasons for device in devices)
+    assert any(len(device.ip_addresses) == 2 for device in devices)
+    assert {device.raw["type"] for device in devices} == {"computer", "mobile"}
+
+
+# --- pipelining ----------------------------------------------------------------------------------------------
+
+
+async def test_the_next_page_is_requested_before_the_consumer_is_done_with_this_one(connect, simulator):
+    """A consumer busy without yielding to the event loop: by the time it is done with page n, the server
+    has already received the request for page n + 1."""
+    client = connect()
+    await bounded(client.groups())
+    before = len(simulator.requests)
+    requested_when_done: list[int] = []
+
+    async def listing() -> None:
+        async for _ in client.devices():
+            time.sleep(0.2)  # parsing, rendering: work that blocks the loop
+            requested_when_done.append(len(device_queries(simulator, before)))
+
+    await bounded(listing())
+
+    pages = len(requested_when_done)
+    assert pages >= 4
+    assert requested_when_done == [min(page + 1, pages) for page in range(1, pages + 1)]
+
+
+async def test_pipelining_overlaps_the_consumer_with_the_server(connect, simulator):
+    """150 ms per page on the server and 150 ms per page in the consumer take about pages x 150 ms, not
+    pages x 300 ms as one after the other would."""
+    client = connect()
+    await bounded(client.groups())
+    simulator.faults.add("latency", value=150, path=DEVICES_PATH, times=None)
+    pages = 0
+
+    async def slow_consumer() -> None:
+        nonlocal pages
+        async for _ in client.devices():
+            pages += 1
+            await asyncio.sleep(0.15)
+
+    started = time.perf_counter()
+    await bounded(slow_consumer())
+    elapsed = time.perf_counter() - started
+
+    assert pages >= 5
+    assert elapsed < 0.8 * pages * 0.3, (elapsed, pages)
+
+
+async def test_a_consumer_stopping_early_cancels_the_page_in_flight(connect, simulator):
+    client = connect()
+    await bounded(client.groups())
+    before = len(simulator.requests)
+
+    listing = client.devices()
+    first = await bounded(anext(listing))
+    await bounded(listing.aclose())
+
+    assert len(first.devices) == 200
+    assert len(device_queries(simulator, before)) <= 2
+    assert len(await all_devices(client)) == FLEET_SIZE  # the client is still fine
+
+
+# --- rate limits -----------------------------------------------------------------------------------------------
+
+
+async def test_429_retry_after_is_obeyed_and_reported():
+    """Five requests a second: the listing waits out each 429 for the Retry-After the server names,
+    says so to the wait listener, and still loads everything."""
+    simulator = ElementsSimulator(ElementsFleet(300, seed=5, now=NOW), rate_limit=5, rate_window=1.0)
+    said: list[str | None] = []
+    with ServerThread(create_app(simulator)) as server:
+        client = open_client(Connection(name="busy", vendor="elements", url=server.url,
+                                        username=simulator.client_id), simulator.client_secret)
+        client.wait_listener = said.append
+        try:
+            started = time.perf_counter()
+            devices = await all_devices(client)
+            elapsed = time.perf_counter() - started
+        finally:
+            await client.aclose()
+
+    assert len(devices) == 300
+    waits = [reason for reason in said if reason]
+    assert waits and all(reason.startswith("Elements: rate limited; retrying in 1 s") for reason in waits)
+    assert said[-1] is None
+    assert elapsed >= 0.5 * len(waits)  # the pauses were taken, not skipped
+
+
+# --- errors and the fault matrix ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fault", "value"), [
+    ("html", None), ("429", 0.2), ("reset", None), ("latency", 100), ("slow-body", 0.4), ("expire-token", None)])
+async def test_faults_that_a_retry_or_a_new_token_survives(connect, simulator, fault, value):
+    client = connect()
+    await bounded(client.groups())
+    simulator.faults.add(fault, value=value, path=DEVICES_PATH)
+
+    devices = await all_devices(client)
+
+    assert len(devices) == len({device.id for device in devices}) == FLEET_SIZE
+    assert simulator.faults.take(DEVICES_PATH) == []  # the fault was met, not skipped
+
+
+@pytest.mark.parametrize(("fault", "kind", "words"), [
+    ("500", ServerError, "failed on /devices/v1/devices (500)"),
+    ("malformed", BadResponseError, "malformed or truncated JSON"),
+    ("truncated", BadResponseError, "malformed or truncated JSON"),
+])
+async def test_faults_that_are_reported_with_the_transaction(connect, simulator, fault, kind, words):
+    client = connect()
+    await bounded(client.groups())
+    simulator.faults.add(fault, path=DEVICES_PATH)
+
+    with pytest.raises(kind) as caught:
+        await all_devices(client)
+
+    assert words in str(caught.value)
+    assert TRANSACTION.search(str(caught.value)), str(caught.value)
+    assert_no_secrets(caught.value, client, SECRET, *(token for token, _ in simulator.issued))
+
+
+MOCK_TOKEN = "Zx81Qw2Er4Ty6Ui8Op0As2Df4Gh6Jk8L"
+
+
+def mock_client(handle: Callable[[httpx.Request], httpx.Response]) -> ElementsClient:
+    """A client whose server issues a token normally and answers every other call with `handle`."""
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, json={"access_token": MOCK_TOKEN, "token_type": "Bearer", "expires_in": 1799})
+        return handle(request)
+
+    connection = Connection(name="mock", vendor="elements", url=DEFAULT_URL, username=CLIENT_ID)
+    return ElementsClient(connection, SECRET, transport=httpx.MockTransport(serve), clock=lambda: NOW)
+
+
+async def test_error_bodies_of_both_shapes_are_put_in_words():
+    transaction = str(uuid.uuid4())
+    bodies = iter([
+        httpx.Response(403, json={"code": 403001, "message": "Client has no access to organization"},
+                       headers={"x-transaction": transaction}),
+        httpx.Response(400, json={"error": "invalid_request", "error_description": "Missing parameter"}),
+    ])
+    client = mock_client(lambda request: next(bodies))
+
+    errors: list[VendorError] = []
+    for _ in range(2):
+        with pytest.raises(VendorError) as caught:
+            await bounded(client.whoami())
+        errors.append(caught.value)
+    await client.aclose()
+
+    assert f"(403): Client has no access to organization (code 403001). (x-transaction {transaction})" in str(
+        errors[0])
+    assert "(400): Missing parameter (code invalid_request)." in str(errors[1])
+
+
+async def test_a_server_echoing_the_secret_and_the_token_does_not_leak_them():
+    def echoes(request: httpx.Request) -> httpx.Response:
+        said = f"token {request.headers['authorization'].partition(' ')[2]} refused; secret {SECRET}"
+        return httpx.Response(500, json={"code": 500, "message": said})
+
+    client = mock_client(echoes)
+    with pytest.raises(ServerError) as caught:
+        await bounded(client.whoami())
+    await client.aclose()
+
+    assert "token *** refused; secret ***" in str(caught.value)
+    assert_no_secrets(caught.value, client, SECRET, MOCK_TOKEN)
+
+
+async def test_a_page_without_items_or_repeating_its_anchor_is_a_bad_response():
+    answers = iter([{"nextAnchor": "x"}, {"items": [], "nextAnchor": "a"}, {"items": [], "nextAnchor": "a"}])
+    client = mock_client(lambda request: httpx.Response(200, json=next(answers)))
+    client._groups = []
+    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
+
+    with pytest.raises(BadResponseError, match="without `items`"):
+        await all_devices(client)
+    with pytest.raises(BadResponseError, match="same anchor again"):
+        await all_devices(client)
+    await client.aclose()
+
+
+# --- parsing helpers ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2022-11-05T15:08:59Z", datetime(2022, 11, 5, 15, 8, 59, tzinfo=UTC)),
+    ("2022-11-05T07:08:59-08:00", datetime(2022, 11, 5, 15, 8, 59, tzinfo=UTC)),
+    ("2022-11-05T07:17:59+02:00", datetime(2022, 11, 5, 5, 17, 59, tzinfo=UTC)),
+    ("2023-05-20T13:15:16.550Z", datetime(2023, 5, 20, 13, 15, 16, 550000, tzinfo=UTC)),
+    ("2023-05-20T13:15:16.5501234+05:30", datetime(2023, 5, 20, 7, 45, 16, 550123, tzinfo=UTC)),
+    ("2022-11-05t15:08:59z", datetime(2022, 11, 5, 15, 8, 59, tzinfo=UTC)),
+    ("2022-11-05 15:08:59+00:00", datetime(2022, 11, 5, 15, 8, 59, tzinfo=UTC)),
+    ("2022-11-05T15:08:59", datetime(2022, 11, 5, 15, 8, 59, tzinfo=UTC)),
+    ("2022-11-05T23:59:60Z", None),
+    ("yesterday", None),
+    ("", None),
+    (None, None),
+    (1667660939, None),
+])
+def test_rfc3339_timestamps_become_aware_utc(text, expected):
+    parsed = rfc3339(text)
+
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.tzinfo is UTC and parsed.utcoffset() == timezone.utc.utcoffset(None)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("172.31.40.211/20", ("172.31.40.211",)),
+    ("10.1.2.3/24,fe80::1:2:3:4/64", ("10.1.2.3", "fe80::1:2:3:4")),
+    (["10.0.0.5", "10.0.0.6/24"], ("10.0.0.5", "10.0.0.6")),
+    ("", ()),
+    (None, ()),
+])
+def test_ip_addresses_from_a_string_or_a_list(value, expected):
+    assert ip_addresses(value) == expected

@@ -1,0 +1,325 @@
+"""WithSecure Elements (the Elements API, https://api.connect.withsecure.com).
+
+Authentication: OAuth2 client credentials. The connection's user name is the client id and its secret the
+client secret; `POST /as/token.oauth2` with them in a Basic header and the form body
+`grant_type=client_credentials&scope=connect.api.read` (`connect.api.read connect.api.write` on a connection
+with `read_only = false`). The bearer token is reused until `expires_in` less a margin, and fetched again once
+when a call answers 401 (then the call is replayed once; a second 401 is a real authentication failure).
+
+Group tree: the organizations the credentials see. Partner credentials see the partner and its companies:
+the partner is the root (found by whoami's `organizationId`) and each company a child, path (partner,
+company). Company credentials see one node. Were the partner not listed, its companies stand as roots.
+
+Devices: `GET /devices/v1/devices`, anchor paging (`limit` 200, `nextAnchor` until absent), one
+organization after another: the selected company, or every company under the selected (or own) partner
+(`organizationId`); the credentials' own company is asked for without it, as in the seed. The critical and
+missing-patch filters go to the server (`protectionStatusOverview=critical`,
+`patchOverallState=missingCriticalUpdates`). Anchors are sequential, so instead of parallel pages the
+request for the next page is on the wire before the current page is mapped and handed on.
+
+Health (`Device.health`) from `protectionStatusOverview`: critical -> critical, important (or warning) ->
+warning, allOk -> ok, anything else or absent -> unknown. The reasons name the overview and, when they
+say so, `malwareState` or `firewallState` "disabled".
+
+Missing critical patches from `patchOverallState`: missingCriticalUpdates -> true; missingImportantUpdates,
+importantUpdatesInstalled, allUpdatesInstalled, upToDate -> false (nothing critical is missing);
+unknown, any other value or absent (mobiles) -> null.
+
+Other fields: group = the company's organization path, os = `os.name` and `os.version`, ip addresses from
+`ipAddresses` (a list, or a comma-separated string; prefix lengths dropped), user = `lastUser`, last seen =
+`statusUpdateTimestamp`. Timestamps are RFC 3339 with any offset and fraction, returned as UTC.
+
+Errors: bodies `{"code", "message"}` and OAuth2's `{"error", "error_description"}`; the `x-transaction`
+header of a failed response is quoted in the message, since WithSecure support asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, ServerInfo
+from tui.vendors.base import (
+    AuthenticationError,
+    BadResponseError,
+    BearerTokenClient,
+    VendorError,
+    token_lifetime,
+)
+
+DEFAULT_URL = "https://api.connect.withsecure.com"
+TOKEN_PATH = "/as/token.oauth2"
+WHOAMI_PATH = "/whoami/v1/whoami"
+ORGANIZATIONS_PATH = "/organizations/v1/organizations"
+DEVICES_PATH = "/devices/v1/devices"
+READ_SCOPE = "connect.api.read"
+WRITE_SCOPE = "connect.api.write"
+PAGE_LIMIT = 200
+CREDENTIALS_HINT = "Check the client id (user name) and client secret of this connection."
+
+_HEALTH = {"critical": Health.CRITICAL, "important": Health.WARNING, "warning": Health.WARNING, "allOk": Health.OK}
+_MISSING_CRITICAL = {
+    "missingCriticalUpdates": True,
+    "missingImportantUpdates": False,
+    "importantUpdatesInstalled": False,
+    "allUpdatesInstalled": False,
+    "upToDate": False,
+}
+
+
+class ElementsClient(BearerTokenClient):
+    vendor = "elements"
+    product = "Elements"
+    capabilities = Capabilities(groups=True, devices=True)
+
+    _whoami: dict[str, str] | None = None
+    _groups: list[Group] | None = None
+
+    def __init__(self, connection: Connection, secret: str | None, **kwargs: Any) -> None:
+        if not connection.url:
+            connection = dataclasses.replace(connection, url=DEFAULT_URL)
+        super().__init__(connection, secret, **kwargs)
+
+    @property
+    def scope(self) -> str:
+        """The token scope: writes only on a connection that explicitly allows them."""
+        return f"{READ_SCOPE} {WRITE_SCOPE}" if self.connection.read_only is False else READ_SCOPE
+
+    def error_message(self, payload: Any) -> str | None:
+        if not isinstance(payload, dict):
+            return None
+        message = payload.get("message") or payload.get("error_description") or payload.get("error")
+        code = payload.get("code") if payload.get("code") is not None else payload.get("error")
+        if message and code is not None and code != message:
+            return f"{message} (code {code})"
+        return message or None
+
+    def _status_error(self, response: httpx.Response) -> VendorError:
+        error = super()._status_error(response)
+        if isinstance(error, AuthenticationError):
+            error.hint = CREDENTIALS_HINT
+        return _with_transaction(error, response)
+
+    def parse_json(self, response: httpx.Response) -> Any:
+        try:
+            return super().parse_json(response)
+        except BadResponseError as error:
+            raise _with_transaction(error, response) from None
+
+    async def probe(self) -> ServerInfo:
+        """Call whoami without a token: the API answers 401, which shows it is there and is an API."""
+        try:
+            await self.request("GET", WHOAMI_PATH)
+        except AuthenticationError:
+            pass
+        return ServerInfo(self.product, "API v1", "v1")
+
+    async def check_login(self) -> None:
+        await self.whoami()
+
+    async def whoami(self) -> dict[str, str]:
+        """`{"clientId", "organizationId"}` of these credentials (asked once per client)."""
+        if self._whoami is None:
+            body = await self.authed_get(WHOAMI_PATH)
+            if not isinstance(body, dict) or not isinstance(body.get("organizationId"), str):
+                raise BadResponseError(f"{self._where()} answered whoami without an organizationId.")
+            self._whoami = {"clientId": str(body.get("clientId") or ""), "organizationId": body["organizationId"]}
+        return self._whoami
+
+    async def fetch_token(self) -> tuple[str, float]:
+        """OAuth2 client credentials: the client id and secret in a Basic header, the scope in the form."""
+        body = await self.request_json(
+            "POST",
+            TOKEN_PATH,
+            data={"grant_type": "client_credentials", "scope": self.scope},
+            auth=(self.connection.username, self._secret or ""),
+        )
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BadResponseError(f"{self._where()} accepted the credentials but returned no access_token.")
+        return token, token_lifetime(body.get("expires_in"))
+
+    async def _page(self, path: str, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        page = await self.authed_get(path, params, **kwargs)
+        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            raise BadResponseError(f"{self._where()} sent a page of {path} without `items`.")
+        anchor = params.get("anchor")
+        if anchor is not None and page.get("nextAnchor") == anchor:
+            raise BadResponseError(f"{self._where()} sent the same anchor again for {path}.")
+        return page
+
+    async def _pages(self, path: str, queries: list[dict[str, str]]) -> AsyncIterator[list[Any]]:
+        """The items of every page of each query in turn.
+
+        The request for the next page is on the wire before this page is handed on, so the server's time on
+        it overlaps the mapping and whatever the caller does with this page; a caller that stops early
+        cancels it.
+        """
+        remaining = iter(queries)
+        query = next(remaining, None)
+        fetch = await self._send_page(path, query, None) if query is not None else None
+        try:
+            while fetch is not None:
+                page = await fetch
+                anchor = page.get("nextAnchor") or None
+                if anchor is None:
+                    query = next(remaining, None)
+                fetch = await self._send_page(path, query, anchor) if query is not None else None
+                yield page["items"]
+        finally:
+            if fetch is not None:
+                fetch.cancel()
+                await asyncio.gather(fetch, return_exceptions=True)
+
+    async def _send_page(self, path: str, query: dict[str, str], anchor: str | None) -> asyncio.Future[dict[str, Any]]:
+        """Start fetching a page; return once its request is sent (or failed to go out), or, on transports
+        without trace events such as the in-process ones, once it is answered."""
+        params: dict[str, Any] = {**query, "limit": PAGE_LIMIT}
+        if anchor is not None:
+            params["anchor"] = anchor
+        sent = asyncio.Event()
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event.endswith(("send_request_body.complete", ".failed")):
+                sent.set()
+
+        fetch = asyncio.ensure_future(self._page(path, params, extensions={"trace": trace}))
+        waiter = asyncio.ensure_future(sent.wait())
+        try:
+            await asyncio.wait({waiter, fetch}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            fetch.cancel()
+            raise
+        finally:
+            waiter.cancel()
+        return fetch
+
+    async def groups(self) -> list[Group]:
+        own = (await self.whoami())["organizationId"]
+        records = [item async for items in self._pages(ORGANIZATIONS_PATH, [{}]) for item in items]
+        self._groups = organization_tree(records, own)
+        return self._groups
+
+    async def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
+        """Every device of the selected organization(s), the critical and missing-patch filters applied by the
+        server; the API tells no total."""
+        groups = self._groups if self._groups is not None else await self.groups()
+        filters: dict[str, str] = {}
+        if query.critical:
+            filters["protectionStatusOverview"] = "critical"
+        if query.missing_patch:
+            filters["patchOverallState"] = "missingCriticalUpdates"
+        organizations = device_organizations(groups, query.group_id, (await self.whoami())["organizationId"])
+        queries = [{**filters, "organizationId": org} if org else filters for org in organizations]
+        groups_by_id = {group.id: group for group in groups}
+        loaded = 0
+        async for items in self._pages(DEVICES_PATH, queries):
+            devices = [
+                device_from_record(item, self.connection.name, groups_by_id) for item in items if isinstance(item, dict)
+            ]
+            loaded += len(devices)
+            yield DevicePage(devices, loaded, None)
+
+
+def _with_transaction(error: VendorError, response: httpx.Response) -> VendorError:
+    """The error with the response's `x-transaction` quoted: WithSecure support asks for it."""
+    transaction = " ".join(response.headers.get("x-transaction", "").split())[:100]
+    if transaction:
+        error.message = f"{error.message} (x-transaction {transaction})"
+        error.args = (error.message,)
+    return error
+
+
+def organization_tree(records: list[Any], own_id: str) -> list[Group]:
+    """Groups from organization items: the credentials' own organization first, the others under it."""
+    organizations: dict[str, str] = {}
+    for record in records:
+        if isinstance(record, dict) and isinstance(record.get("id"), str):
+            organizations.setdefault(record["id"], str(record.get("name") or record["id"]))
+    root = None
+    if own_id in organizations:
+        name = organizations.pop(own_id)
+        root = Group(id=own_id, name=name, path=(name,))
+    children = [
+        Group(id=org_id, name=name, path=(*(root.path if root else ()), name), parent_id=root.id if root else None)
+        for org_id, name in organizations.items()
+    ]
+    children.sort(key=lambda group: group.name.casefold())
+    return [root, *children] if root else children
+
+
+def device_organizations(groups: list[Group], group_id: str | None, own_id: str) -> list[str | None]:
+    """The organizations whose devices to list, one after another: the selected one, or each company of the
+    selected (or every) root. None stands for the credentials' own organization, which is asked for without
+    `organizationId`, as the seed's company-level example does."""
+    children: dict[str | None, list[str]] = defaultdict(list)
+    for group in groups:
+        children[group.parent_id].append(group.id)
+    chosen = [group_id] if any(group.id == group_id for group in groups) else children[None] or [own_id]
+    leaves = [leaf for organization in chosen for leaf in (children[organization] or [organization])]
+    return [None if leaf == own_id else leaf for leaf in leaves]
+
+
+def device_from_record(record: dict[str, Any], connection: str, groups_by_id: dict[str, Group]) -> Device:
+    """Map one `/devices/v1/devices` item onto a `Device` (module docstring)."""
+    company = record.get("company") or record.get("organization")
+    company = company if isinstance(company, dict) else {}
+    group = groups_by_id.get(str(company.get("id")))
+    os_info = record.get("os") if isinstance(record.get("os"), dict) else {}
+    health, reasons = assess(record)
+    online = record.get("online")
+    patch_state = record.get("patchOverallState")
+    return Device(
+        vendor="elements",
+        connection=connection,
+        id=str(record.get("id") or ""),
+        name=str(record.get("name") or ""),
+        os=" ".join(str(os_info.get(key) or "") for key in ("name", "version")).strip(),
+        ip_addresses=ip_addresses(record.get("ipAddresses")),
+        group_id=group.id if group else company.get("id"),
+        group=group.path_text if group else str(company.get("name") or ""),
+        online=online if isinstance(online, bool) else None,
+        health=health,
+        health_reasons=reasons,
+        missing_critical_patches=_MISSING_CRITICAL.get(patch_state) if isinstance(patch_state, str) else None,
+        last_seen=rfc3339(record.get("statusUpdateTimestamp")),
+        user=str(record.get("lastUser") or ""),
+        raw=record,
+    )
+
+
+def assess(record: dict[str, Any]) -> tuple[Health, tuple[str, ...]]:
+    """Health and its reasons from the protection status overview (module docstring)."""
+    overview = record.get("protectionStatusOverview")
+    health = _HEALTH.get(overview, Health.UNKNOWN) if isinstance(overview, str) else Health.UNKNOWN
+    if health not in (Health.CRITICAL, Health.WARNING):
+        return health, ()
+    reasons = [f"protection status {overview}"]
+    for key, label in (("malwareState", "malware protection"), ("firewallState", "firewall")):
+        if record.get(key) == "disabled":
+            reasons.append(f"{label} disabled")
+    return health, tuple(reasons)
+
+
+def ip_addresses(value: Any) -> tuple[str, ...]:
+    """`ipAddresses` as a list or a comma-separated string, without prefix lengths ("10.0.0.5/24")."""
+    parts = value if isinstance(value, list) else str(value or "").split(",")
+    return tuple(address for address in (str(part).strip().partition("/")[0] for part in parts) if address)
+
+
+def rfc3339(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp ("2022-11-05T07:08:59-08:00", "...59.550Z", lower-case t and z) as aware UTC;
+    None when absent or unreadable. A timestamp without an offset is taken as UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().upper())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
