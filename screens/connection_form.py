@@ -219,7 +219,7 @@ class ConnectionForm(ExplorerScreen):
             status.show(f"Test failed: {event.worker.error}", error=True)
         elif event.state is WorkerState.SUCCESS and event.worker.result is not None:
             info = event.worker.result
-            status.show(f"{info.product} {info.version} reachable, login OK.")
+            status.show(f"{info.title} reachable, login OK.")
 
     def action_cancel(self) -> None:
         self.dismiss(None)

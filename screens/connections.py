@@ -52,7 +52,7 @@ class ConnectionsScreen(ExplorerScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
-        table.add_columns("Name", "Vendor", "URL", "User", "TLS", "Access")
+        table.add_columns("Name", "Vendor", "Access", "TLS", "URL", "User")
         yield table
         yield StatusLine(id="status")
         yield Footer()
@@ -73,10 +73,10 @@ class ConnectionsScreen(ExplorerScreen):
             table.add_row(
                 conn.name,
                 client.product if client else conn.vendor,
+                "read-only" if conn.read_only else "WRITES",
+                "in-process" if conn.name in self.explorer.transports else conn.tls_label,
                 conn.url,
                 conn.username,
-                "in-process" if conn.name in self.explorer.transports else conn.tls_label,
-                "read-only" if conn.read_only else "writes allowed",
                 key=conn.name,
             )
         names = list(config.connections)
@@ -176,7 +176,7 @@ class ConnectionsScreen(ExplorerScreen):
             status.show(f"Test failed: {event.worker.error}", error=True)
         elif event.worker.result is not None:
             connection, info = event.worker.result
-            status.show(f"{connection.name}: {info.product} {info.version} reachable, login OK.")
+            status.show(f"{connection.name}: {info.title} reachable, login OK.")
 
     def action_add(self) -> None:
         self.app.push_screen(ConnectionForm(None, self._save_profile), self._after_form)

@@ -101,7 +101,7 @@ class GroupsScreen(ExplorerScreen):
     def on_groups_screen_loaded(self, message: Loaded) -> None:
         if message.info is not None:
             self.server = message.info
-            self.sub_title = f"{self.connection.name} · {message.info.product} {message.info.version}"
+            self.sub_title = f"{self.connection.name} · {message.info.title}"
         if message.groups is not None:
             self.devices = []
             self.query_one(GroupTree).show_groups(message.groups)
@@ -131,7 +131,7 @@ class GroupsScreen(ExplorerScreen):
         loaded = len(self.devices)
         total = f" / {self.total:,}" if self.total is not None else ""
         what = f"{loaded:,}{total} loaded" if loading else f"{loaded:,} devices"
-        server = f"{self.server.product} {self.server.version} · " if self.server else ""
+        server = f"{self.server.title} · " if self.server else ""
         self.query_one(GroupTree).show_counts(count_by_group(self.devices), loaded, loading=loading)
         self.query_one("#status", StatusLine).show(
             f"{server}{what}" + (" …" if loading else " · enter details · tab tree/table")

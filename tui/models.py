@@ -75,6 +75,11 @@ class ServerInfo:
     version: str
     api_version: str = ""
 
+    @property
+    def title(self) -> str:
+        """"SEPM 14.3.25029.9000", or the product alone, said plainly, when the server keeps its version."""
+        return f"{self.product} {self.version}" if self.version else f"{self.product} (version not disclosed)"
+
 
 @dataclass(frozen=True, slots=True)
 class Capabilities:

@@ -33,6 +33,8 @@ BACKOFF_S = (0.5, 1.0, 2.0)
 RETRY_AFTER_CAP_S = 120.0
 """A server asking for a longer pause than this gets an error instead: the user can retry later."""
 DEFAULT_PAGE_CONCURRENCY = 4
+TOKEN_MARGIN_S = 60
+"""A token is renewed this long (or a tenth of its life, if shorter) before it expires."""
 
 
 class VendorError(Exception):
@@ -322,6 +324,65 @@ class VendorClient(abc.ABC):
             if secret:
                 text = text.replace(secret, "***")
         return text
+
+
+class BearerTokenClient(VendorClient):
+    """A console that hands out an expiring bearer token (SEPM, Elements).
+
+    The token is reused until shortly before it expires; a call that answers 401 fetches a new one
+    once and is replayed once, so a second 401 is a real authentication failure. Concurrent pages that
+    meet an expired token share one new login.
+    """
+
+    _token_expires: float = 0.0
+    _logins = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._login_lock = asyncio.Lock()
+
+    @abc.abstractmethod
+    async def fetch_token(self) -> tuple[str, float]:
+        """Log in: a new token and its lifetime in seconds (0 when the server gives none)."""
+
+    async def check_login(self) -> None:
+        await self._authenticate(seen=self._logins)
+
+    async def _authenticate(self, *, seen: int) -> None:
+        """Log in, unless another request logged in since this one saw login number `seen`."""
+        async with self._login_lock:
+            if self._logins != seen and self._token is not None and not self._token_expired():
+                return
+            token, lifetime = await self.fetch_token()
+            margin = min(TOKEN_MARGIN_S, lifetime / 10)
+            self._token = token
+            self._token_expires = self.clock().timestamp() + lifetime - margin if lifetime > 0 else float("inf")
+            self._logins += 1
+
+    def _token_expired(self) -> bool:
+        return self.clock().timestamp() >= self._token_expires
+
+    async def authed_get(self, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """An idempotent GET with the bearer token (see the class docstring for 401 handling)."""
+        if self._token is None or self._token_expired():
+            await self._authenticate(seen=self._logins)
+        seen = self._logins
+        try:
+            return await self.get_json(path, params=params, headers=self._bearer(), **kwargs)
+        except AuthenticationError:
+            await self._authenticate(seen=seen)
+        return await self.get_json(path, params=params, headers=self._bearer(), **kwargs)
+
+    def _bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+
+def token_lifetime(value: Any) -> float:
+    """A token lifetime in seconds as servers send it (number or string); 0 when unreadable."""
+    try:
+        return max(0.0, float(value or 0))
+    except (TypeError, ValueError):
+        return 0.0
 
 
 async def ordered_pages(

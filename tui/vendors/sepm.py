@@ -25,7 +25,6 @@ known and fine; null when neither is reported (14.0 and 14.2 RU1 send no `avDefs
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -40,12 +39,11 @@ from tui.models import (
     Health,
     ServerInfo,
 )
-from tui.vendors.base import AuthenticationError, BadResponseError, VendorClient, epoch_ms, ordered_pages
+from tui.vendors.base import BadResponseError, BearerTokenClient, epoch_ms, ordered_pages, token_lifetime
 
 API = "/sepm/api/v1"
 GROUP_PAGE_SIZE = 500
 COMPUTER_PAGE_SIZE = 500
-TOKEN_MARGIN_S = 60
 STALE_DEFS_DAYS = 7
 CRITICAL_DEFS_DAYS = 30
 
@@ -53,18 +51,12 @@ _OFF, _ON, _POLICY_OFF, _MALFUNCTION = 0, 1, 3, 4
 _BROKEN = {_OFF: "off", _MALFUNCTION: "malfunctioning"}
 
 
-class SepmClient(VendorClient):
+class SepmClient(BearerTokenClient):
     vendor = "sepm"
     product = "SEPM"
     capabilities = Capabilities(groups=True, devices=True)
 
-    _token_expires: float = 0.0
-    _logins = 0
     _groups_by_id: dict[str, Group] | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._login_lock = asyncio.Lock()
 
     def error_message(self, payload: Any) -> str | None:
         if isinstance(payload, dict):
@@ -77,51 +69,23 @@ class SepmClient(VendorClient):
             raise BadResponseError(f"{self._where()} answered /version without a version; is this a SEPM?")
         return ServerInfo(self.product, str(body["version"]), str(body.get("API_VERSION", "")))
 
-    async def check_login(self) -> None:
-        await self._authenticate(seen=self._logins)
-
-    async def _authenticate(self, *, seen: int) -> None:
-        """Log in, unless another request logged in since this one saw login number `seen`."""
-        async with self._login_lock:
-            if self._logins != seen and self._token is not None and not self._token_expired():
-                return
-            body = await self.request_json(
-                "POST",
-                f"{API}/identity/authenticate",
-                json={
-                    "username": self.connection.username,
-                    "password": self._secret or "",
-                    "domain": self.connection.domain,
-                },
-            )
-            token = body.get("token") if isinstance(body, dict) else None
-            if not isinstance(token, str) or not token:
-                raise BadResponseError(f"{self._where()} accepted the login but returned no token.")
-            try:
-                lifetime = float(body.get("tokenExpiration") or 0)
-            except (TypeError, ValueError):
-                lifetime = 0.0
-            margin = min(TOKEN_MARGIN_S, lifetime / 10)
-            self._token = token
-            self._token_expires = self.clock().timestamp() + lifetime - margin if lifetime > 0 else float("inf")
-            self._logins += 1
-
-    def _token_expired(self) -> bool:
-        return self.clock().timestamp() >= self._token_expires
-
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """An authenticated GET; a 401 logs in again once and replays the call once."""
-        if self._token is None or self._token_expired():
-            await self._authenticate(seen=self._logins)
-        seen = self._logins
-        try:
-            return await self.get_json(path, params=params, headers={"Authorization": f"Bearer {self._token}"})
-        except AuthenticationError:
-            await self._authenticate(seen=seen)
-        return await self.get_json(path, params=params, headers={"Authorization": f"Bearer {self._token}"})
+    async def fetch_token(self) -> tuple[str, float]:
+        body = await self.request_json(
+            "POST",
+            f"{API}/identity/authenticate",
+            json={
+                "username": self.connection.username,
+                "password": self._secret or "",
+                "domain": self.connection.domain,
+            },
+        )
+        token = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise BadResponseError(f"{self._where()} accepted the login but returned no token.")
+        return token, token_lifetime(body.get("tokenExpiration"))
 
     async def _page(self, path: str, index: int, page_size: int) -> dict[str, Any]:
-        page = await self._get(path, {"pageIndex": index, "pageSize": page_size})
+        page = await self.authed_get(path, {"pageIndex": index, "pageSize": page_size})
         if not isinstance(page, dict) or not isinstance(page.get("content"), list):
             raise BadResponseError(f"{self._where()} sent a page of {path} without `content`.")
         return page
@@ -179,7 +143,7 @@ class SepmClient(VendorClient):
 
     async def fingerprint_list(self, name: str) -> FingerprintList:
         """A fingerprint list by name (`GET ?name=`); a missing list answers 410, raised as NotFoundError."""
-        body = await self._get(f"{API}/policy-objects/fingerprints", {"name": name})
+        body = await self.authed_get(f"{API}/policy-objects/fingerprints", {"name": name})
         return fingerprint_list_from_record(body)
 
 
