@@ -89,3 +89,13 @@ def test_no_device_matches(snap_compare, size) -> None:
         await settle(pilot)
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=filter_to_nothing)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("row", [pytest.param(1, id="epmm"), pytest.param(2, id="elements")])
+def test_other_vendors_groups_and_devices(snap_compare, size, row) -> None:
+    async def open_vendor(pilot: Pilot) -> None:
+        await pilot.press(*["down"] * row, "enter")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=open_vendor)

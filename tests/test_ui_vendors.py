@@ -1,0 +1,101 @@
+"""Pilot tests for the EPMM and Elements connections: their form fields, test, open, filters; and the CLI
+on all three demo consoles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Label, Select
+
+from conftest import FIXED_NOW, fixed_clock
+from screens.connection_form import ConnectionForm
+from screens.connections import ConnectionsScreen
+from screens.groups import GroupsScreen
+from tui.app import ExplorerApp
+from tui.cli import main
+from tui.config import Config, load_config
+from tui.models import Health
+from tui.simulators import build_simulator
+from tui.simulators.serve import ServerThread
+from widgets.device_table import DeviceTable
+from widgets.group_tree import GroupTree
+
+
+@pytest.fixture(params=["epmm", "elements"])
+def vendor_server(request) -> Iterator[tuple[str, str, str, str]]:
+    """A simulated EPMM or Elements on loopback: (vendor, url, username, password)."""
+    simulated = build_simulator(request.param, size=150, seed=4, now=FIXED_NOW)
+    with ServerThread(simulated.app) as server:
+        yield request.param, server.url, simulated.username, simulated.password
+
+
+async def wait_until(pilot, condition, *, tries: int = 150) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("condition not reached")
+
+
+async def test_add_test_and_open_an_epmm_or_elements_connection(tmp_path: Path, vendor_server) -> None:
+    vendor, url, username, password = vendor_server
+    config_path = tmp_path / "config.toml"
+    app = ExplorerApp(Config(path=config_path), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        form = app.screen
+        assert isinstance(form, ConnectionForm)
+        form.query_one("#vendor", Select).value = vendor
+        await pilot.pause()
+        # Vendor-specific fields: the SEPM domain goes away; EPMM shows its device space; Elements says client id.
+        assert not form.query_one("#row-domain").display
+        assert form.query_one("#row-space").display is (vendor == "epmm")
+        label = str(form.query_one("#label-username", Label).render())
+        assert label == ("Client ID" if vendor == "elements" else "User")
+
+        form.query_one("#name", Input).value = f"lab-{vendor}"
+        form.query_one("#url", Input).value = url
+        form.query_one("#username", Input).value = username
+        form.query_one("#source", Select).value = "env"
+        await pilot.pause()
+        form.query_one("#secret", Input).value = "EPX_TEST_VENDOR_SECRET"
+        await pilot.click("#allow_http")
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("EPX_TEST_VENDOR_SECRET", password)
+            await pilot.press("ctrl+t")
+            await wait_until(pilot, lambda: "login OK" in str(form.query_one("#status").render()))
+            await pilot.press("ctrl+s")
+            assert isinstance(app.screen, ConnectionsScreen)
+            saved = load_config(config_path).connections[f"lab-{vendor}"]
+            assert (saved.vendor, saved.password_env, saved.device_space_id) == (vendor, "EPX_TEST_VENDOR_SECRET", 1)
+            assert password not in config_path.read_text()
+
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.devices) == 150
+                             and "150 devices" in str(app.screen.query_one("#status").render()))
+        table = app.screen.query_one(DeviceTable)
+        assert table.row_count == 150
+        assert str(app.screen.query_one(GroupTree).root.label) == "All devices (150)"
+        everyone = list(table.devices)
+        await pilot.press("c")
+        assert [d.id for d in table.devices] == [d.id for d in everyone if d.health is Health.CRITICAL]
+        await pilot.press("c", "m")
+        assert [d.id for d in table.devices] == [d.id for d in everyone if d.missing_critical_patches is True]
+        assert 0 < table.row_count < 150
+
+
+@pytest.mark.parametrize("vendor", ["sepm", "epmm", "elements"])
+def test_cli_lists_and_filters_every_demo_vendor(vendor: str, capsys) -> None:
+    assert main(["devices", "--demo", "--demo-size", "120", "--connection", f"demo-{vendor}", "--format", "json"]) == 0
+    everyone = json.loads(capsys.readouterr().out)
+    assert len(everyone) == 120 and {d["vendor"] for d in everyone} == {vendor}
+    assert main(["devices", "--demo", "--demo-size", "120", "--connection", f"demo-{vendor}", "--format", "json",
+                 "--critical"]) == 0
+    critical = json.loads(capsys.readouterr().out)
+    assert [d["id"] for d in critical] == [d["id"] for d in everyone if d["health"] == "critical"]
+    assert main(["groups", "--demo", "--connection", f"demo-{vendor}", "--format", "json"]) == 0
+    groups = json.loads(capsys.readouterr().out)
+    assert groups and all(set(g) == {"id", "name", "path", "parent_id", "device_count"} for g in groups)
