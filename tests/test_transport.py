@@ -197,3 +197,18 @@ async def test_concurrent_pages_arrive_in_order_with_every_device_once(loopback)
     ids_concurrent = await list_all(url, concurrency=4)
     assert ids_sequential == ids_concurrent
     assert len(set(ids_concurrent)) == 1100
+
+
+async def test_the_benchmark_page_cache_serves_repeats_from_memory(loopback, monkeypatch) -> None:
+    simulator, url = loopback
+    simulator.faults.cached_answers = {}
+    try:
+        first = await list_all(url)
+
+        def no_more_building(index: int) -> dict:
+            raise AssertionError("a cached page was built again")
+
+        monkeypatch.setattr(simulator.fleet, "computer", no_more_building)
+        assert await list_all(url) == first
+    finally:
+        simulator.faults.cached_answers = None

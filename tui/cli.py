@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--tls", action="store_true", help="serve https with a fresh test CA (its PEM path is printed)")
     simulate.add_argument("--fault", action="append", default=[], metavar="KIND[=VALUE][@PATH]",
                           help="inject a fault into every matching request, e.g. latency=50 or 429=7 (repeatable)")
+    simulate.add_argument("--cache-pages", action="store_true",
+                          help="answer a repeated GET from memory (benchmarks only: it skips the credential check)")
     return parser
 
 
@@ -217,6 +219,8 @@ def simulate(args: argparse.Namespace) -> int:
     simulated = build_simulator(args.vendor, size=args.size, seed=args.seed)
     for fault in faults:
         simulated.simulator.faults.add_fault(fault)
+    if args.cache_pages:
+        simulated.simulator.faults.cached_answers = {}
     tls = None
     scheme = "http"
     if args.tls:

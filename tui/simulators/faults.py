@@ -67,6 +67,10 @@ class FaultPlan:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self.cached_answers: dict[tuple[str, bytes], tuple[dict[str, Any], bytes]] | None = None
+        """When a dict: successful GET answers kept by path and query, and served again from memory
+        (`epx simulate --cache-pages`, for benchmarks, so the simulator's own CPU does not pose as
+        console latency). A cached answer skips the credential check: never use it to test auth."""
 
     def add(self, kind: str, *, value: float | None = None, path: str = "", times: int | None = 1) -> None:
         with self._lock:
@@ -113,15 +117,17 @@ class FaultInjector:
             elif fault.kind == "expire-token" and self.expire_tokens is not None:
                 self.expire_tokens()
         answer = next((fault for fault in faults if fault.kind not in ("latency", "expire-token")), None)
-        if answer is None:
+        if answer is None and self.plan.cached_answers is not None and scope["method"] == "GET":
+            await self._from_cache(self.plan.cached_answers, scope, receive, send)
+        elif answer is None:
             await self.app(scope, receive, send)
         elif answer.kind in ("500", "html", "429", "malformed"):
             await _canned(answer, send)
         else:
             await self._mangle(answer, scope, receive, send)
 
-    async def _mangle(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the real app, then deliver its answer cut, dropped or slowly."""
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[dict[str, Any], bytes]:
+        """Run the real app and collect its whole answer: the start message and the body."""
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -132,7 +138,22 @@ class FaultInjector:
                 chunks.append(message.get("body", b""))
 
         await self.app(scope, receive, capture)
-        body = b"".join(chunks)
+        return start, b"".join(chunks)
+
+    async def _from_cache(self, cache: dict, scope: Scope, receive: Receive, send: Send) -> None:
+        key = (scope["path"], scope.get("query_string", b""))
+        if key in cache:
+            start, body = cache[key]
+        else:
+            start, body = await self._answer(scope, receive)
+            if start.get("status") == 200:
+                cache[key] = (start, body)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    async def _mangle(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the real app, then deliver its answer cut, dropped or slowly."""
+        start, body = await self._answer(scope, receive)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         if fault.kind == "truncated":
             body = body[: len(body) // 2]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import json
 import re
 import ssl
 from collections import deque
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import httpx
+import orjson
 
 from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, ServerInfo
 
@@ -259,7 +259,7 @@ class VendorClient(abc.ABC):
                 + (f" ({title})." if title else ".")
             )
         try:
-            return json.loads(response.content)
+            return orjson.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             raise BadResponseError(
                 f"{self._where()} sent a malformed or truncated JSON body for {response.request.url.path}."
@@ -312,7 +312,7 @@ class VendorClient(abc.ABC):
         if "html" in content_type:
             return self._redact(html_title(response.text))
         try:
-            payload = json.loads(response.content)
+            payload = orjson.loads(response.content)
         except (ValueError, UnicodeDecodeError):
             return ""
         message = self.error_message(payload)
