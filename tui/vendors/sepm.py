@@ -25,6 +25,7 @@ known and fine; null when neither is reported (14.0 and 14.2 RU1 send no `avDefs
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -261,7 +262,17 @@ def assess(record: dict[str, Any], today: date) -> tuple[Health, tuple[str, ...]
 
 def definitions_age_days(version: Any, today: date) -> int | None:
     """Age in days of an `avDefsetVersion` such as "240820021" (2024-08-20, revision 21)."""
-    text = str(version or "")
+    return _definitions_age(str(version or ""), today)
+
+
+def version_tuple(value: Any) -> tuple[int, ...] | None:
+    """"14.3.9717.7000" as (14, 3, 9717, 7000); None when absent or not dotted numbers."""
+    return _version_tuple(str(value or "").strip())
+
+
+# A fleet shares a handful of definition and agent versions: parse each once (page mapping is a hot path).
+@functools.lru_cache(maxsize=4096)
+def _definitions_age(text: str, today: date) -> int | None:
     if len(text) < 6 or not text[:6].isdigit():
         return None
     try:
@@ -271,9 +282,9 @@ def definitions_age_days(version: Any, today: date) -> int | None:
     return max(0, (today - published).days)
 
 
-def version_tuple(value: Any) -> tuple[int, ...] | None:
-    """"14.3.9717.7000" as (14, 3, 9717, 7000); None when absent or not dotted numbers."""
-    parts = str(value or "").strip().split(".")
-    if not parts or not all(part.isdigit() for part in parts):
+@functools.lru_cache(maxsize=4096)
+def _version_tuple(text: str) -> tuple[int, ...] | None:
+    parts = text.split(".")
+    if not all(part.isdigit() for part in parts):
         return None
     return tuple(int(part) for part in parts)
