@@ -52,10 +52,6 @@ class Connection:
     """EPMM: the Connected Cloud variant, where every API path gains a `rest/` prefix."""
 
     @property
-    def vendor_name(self) -> str:
-        return VENDORS.get(self.vendor, self.vendor)
-
-    @property
     def tls_label(self) -> str:
         """How the server certificate is checked, in words for the connections table."""
         if self.url.startswith("http://"):
