@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,8 +26,10 @@ def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
             yield from flatten(item, f"{prefix}[{index}]")
     elif isinstance(value, list):
         yield prefix, ", ".join(str(item) for item in value)
+    elif isinstance(value, bool) or value is None:
+        yield prefix, json.dumps(value)  # as the console sent it: true, false, null
     else:
-        yield prefix, "null" if value is None else str(value)
+        yield prefix, str(value)
 
 
 def summary_rows(device: Device) -> list[tuple[str, str]]:

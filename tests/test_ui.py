@@ -262,3 +262,14 @@ async def test_a_rate_limit_is_shown_while_waiting_then_loading_goes_on(tmp_path
         assert app.screen.query_one("#status").has_class("-warning")
         await wait_until(pilot, loaded(app, 120))
         assert not app.screen.query_one("#status").has_class("-warning")
+
+
+def test_raw_fields_read_as_the_console_sent_them() -> None:
+    from screens.device_detail import flatten
+
+    raw = {"infected": 0, "gup": False, "group": {"id": "G1", "fullPathName": None}, "ips": ["10.0.0.1", "::1"],
+           "disks": [{"name": "C:"}]}
+    assert list(flatten(raw)) == [
+        ("disks[0].name", "C:"), ("group.fullPathName", "null"), ("group.id", "G1"), ("gup", "false"),
+        ("infected", "0"), ("ips", "10.0.0.1, ::1"),
+    ]
