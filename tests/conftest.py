@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
-from tui.simulators.serve import ServerThread
+from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
+from tui.vendors.base import VendorClient
 
 # Every UI test and snapshot sees the same moment, so ages ("4h") and definition dates never drift.
 FIXED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -24,3 +26,16 @@ def sepm_simulator() -> Iterator[tuple[SepmSimulator, str]]:
     simulator = SepmSimulator(SepmFleet(size=120, seed=3, now=FIXED_NOW))
     with ServerThread(create_app(simulator)) as server:
         yield simulator, server.url
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory) -> tuple[TlsFiles, Path]:
+    """A throw-away CA and a certificate for 127.0.0.1: the server's files and the CA's PEM."""
+    return make_test_tls("127.0.0.1", tmp_path_factory.mktemp("tls"))
+
+
+def assert_no_secrets(error: BaseException, client: VendorClient, *secrets: str) -> None:
+    """Neither the error's message, its repr nor the client's repr may carry a password, secret or token."""
+    shown = " ".join((str(error), repr(error), repr(client), *map(str, error.args)))
+    for secret in secrets:
+        assert secret and secret not in shown, f"a secret leaked into: {shown}"

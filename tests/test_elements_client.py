@@ -12,11 +12,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from itertools import accumulate
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from conftest import assert_no_secrets
 
 from tui.inventory import DeviceFilter
 from tui.models import Connection, Device, DeviceQuery, Health
@@ -28,7 +28,7 @@ from tui.simulators.elements import (
     ElementsSimulator,
     create_app,
 )
-from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
+from tui.simulators.serve import ServerThread
 from tui.vendors import open_client
 from tui.vendors.base import (
     AuthenticationError,
@@ -71,18 +71,6 @@ def token_posts(simulator: ElementsSimulator, since: int = 0) -> int:
 
 def device_queries(simulator: ElementsSimulator, since: int = 0) -> list[dict[str, list[str]]]:
     return [parse_qs(logged.query) for logged in simulator.requests[since:] if logged.path == DEVICES_PATH]
-
-
-def assert_no_secrets(error: BaseException, client: VendorClient, *secrets: str) -> None:
-    """Neither the message, the repr nor the client's repr may carry a secret or a token."""
-    shown = " ".join((str(error), repr(error), repr(client), *map(str, error.args)))
-    for secret in secrets:
-        assert secret and secret not in shown, f"a secret leaked into: {shown}"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> tuple[TlsFiles, Path]:
-    return make_test_tls("127.0.0.1", tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,14 @@ import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
+from conftest import assert_no_secrets
 
 from tui.models import Connection, Device, DevicePage, DeviceQuery, Health, ServerInfo
 from tui.simulators.epmm import GDPR_USERNAME, EpmmFleet, EpmmSimulator, create_app
-from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
+from tui.simulators.serve import ServerThread
 from tui.vendors import open_client
 from tui.vendors.base import (
     AuthenticationError,
@@ -65,18 +65,6 @@ async def all_pages(client: VendorClient, query: DeviceQuery = DeviceQuery()) ->
 
 def devices_of(pages: list[DevicePage]) -> list[Device]:
     return [device for page in pages for device in page.devices]
-
-
-def assert_no_secrets(error: BaseException, client: VendorClient, *secrets: str) -> None:
-    """Neither the message, the repr nor the client's repr may carry a password or a Basic credential."""
-    shown = " ".join((str(error), repr(error), repr(client), *map(str, error.args)))
-    for secret in secrets:
-        assert secret and secret not in shown, f"a secret leaked into: {shown}"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> tuple[TlsFiles, Path]:
-    return make_test_tls("127.0.0.1", tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")

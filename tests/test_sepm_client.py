@@ -10,15 +10,15 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 import trustme
+from conftest import assert_no_secrets
 
 from tui.models import Connection, Device, DevicePage, Health
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
-from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
+from tui.simulators.serve import ServerThread, TlsFiles
 from tui.vendors import open_client
 from tui.vendors.base import (
     AuthenticationError,
@@ -72,18 +72,6 @@ async def all_pages(client: VendorClient) -> list[DevicePage]:
 
 def auth_count(simulator: SepmSimulator, since: int = 0) -> int:
     return simulator.requests[since:].count(AUTH)
-
-
-def assert_no_secrets(error: BaseException, client: VendorClient, *secrets: str) -> None:
-    """Neither the message, the repr nor the client's repr may carry a password or a token."""
-    shown = " ".join((str(error), repr(error), repr(client), *map(str, error.args)))
-    for secret in secrets:
-        assert secret and secret not in shown, f"a secret leaked into: {shown}"
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory) -> tuple[TlsFiles, Path]:
-    return make_test_tls("127.0.0.1", tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
