@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # vendor -> (module, fleet class, simulator class); every module also has create_app, DEMO_USERNAME, DEMO_PASSWORD.
@@ -15,6 +15,19 @@ _SIMULATORS = {
 }
 SIMULATED_VENDORS = tuple(_SIMULATORS)
 MAX_FLEET = 200_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def fleet_clock(now: datetime | None) -> tuple[datetime, int]:
+    """A fleet's fixed "now" (aware UTC; naive means UTC; None means the current time) and it in epoch ms.
+
+    Every timestamp of a fleet derives from it, so a fixed `now` gives byte-identical answers.
+    """
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now, (now - _EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(slots=True)

@@ -32,7 +32,7 @@ import time
 import uuid
 from array import array
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tui.simulators import fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "fusion_5e1f0c2a9b7d4e3f8a61"
@@ -61,7 +62,6 @@ RATE_WINDOW_S = 60.0
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 OVERVIEWS = ("critical", "important", "allOk")
 PATCH_STATES = ("missingCriticalUpdates", "missingImportantUpdates", "importantUpdatesInstalled",
@@ -147,14 +147,9 @@ class ElementsFleet:
     """
 
     def __init__(self, size: int = 500, seed: int = 7, now: datetime | None = None) -> None:
-        if now is None:
-            now = datetime.now(timezone.utc)
-        elif now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
         self.size = size
         self.seed = seed
-        self.now = now
-        self.now_ms = (now - _EPOCH) // timedelta(milliseconds=1)
+        self.now, self.now_ms = fleet_clock(now)
 
         rng = random.Random(seed)
         self.partner = {"id": _uuid(rng), "name": _PARTNER, "type": "partner"}

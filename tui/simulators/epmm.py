@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from tui.simulators import fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -173,14 +174,9 @@ class EpmmFleet:
     """
 
     def __init__(self, size: int = 500, seed: int = 7, now: datetime | None = None) -> None:
-        if now is None:
-            now = datetime.now(timezone.utc)
-        elif now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
         self.size = size
         self.seed = seed
-        self.now = now
-        self.now_ms = (now - _EPOCH) // timedelta(milliseconds=1)
+        self.now, self.now_ms = fleet_clock(now)
 
         rng = random.Random(seed)
         self._space = array("B", rng.choices(range(len(_SPACES)), [space.weight for space in _SPACES], k=size))

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from tui.simulators import fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -216,14 +217,9 @@ class SepmFleet:
 
     def __init__(self, size: int = 500, seed: int = 7, now: datetime | None = None,
                  legacy_os_keys: bool = False) -> None:
-        if now is None:
-            now = datetime.now(timezone.utc)
-        elif now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
         self.size = size
         self.seed = seed
-        self.now = now
-        self.now_ms = _ms(now)
+        self.now, self.now_ms = fleet_clock(now)
         self.legacy_os_keys = legacy_os_keys
 
         rng = random.Random(seed)
