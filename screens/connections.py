@@ -149,7 +149,7 @@ class ConnectionsScreen(ExplorerScreen):
 
     def on_connections_screen_open(self, message: Open) -> None:
         client = self.explorer.client_for(message.connection, message.secret)
-        self.app.push_screen(GroupsScreen(client))
+        self.app.push_screen(GroupsScreen([client]))
 
     def action_test(self) -> None:
         connection = self.selected()

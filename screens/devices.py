@@ -1,7 +1,8 @@
-"""The devices view: the filter bar and the device table over the devices loaded so far.
+"""The devices view: the filter bar and the device table over an `Inventory` of loaded devices.
 
-It holds no vendor knowledge: it filters `Device` records with `tui.inventory.DeviceFilter` and opens a
-device's detail on enter. The groups screen composes it beside the tree and feeds it pages.
+It holds no vendor knowledge: `tui.inventory` filters and sorts the rows, the table draws the visible
+ones, and this pane keeps the two in step and says what is shown ("37 critical of 100,000"). The groups
+screen composes it beside the tree and tells it when pages arrive.
 """
 
 from __future__ import annotations
@@ -13,41 +14,48 @@ from datetime import datetime
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from screens.device_detail import DeviceDetailScreen
-from tui.inventory import DeviceFilter
-from tui.models import Device, Health
-from widgets.device_table import DeviceTable
+from tui.inventory import DeviceFilter, Inventory, Selection, Sort
+from widgets.device_table import COLUMNS, DeviceTable
+
+FLAG_WORDS = {"critical": "critical", "missing_patch": "missing patches", "online": "online"}
 
 
 class DevicesPane(Vertical):
-    """Filter bar over the device table; `devices` is everything loaded, `shown` what passes the filter."""
+    """Filter bar over the device table; the inventory is everything loaded, `selection` what passes."""
 
-    def __init__(self, *, clock: Callable[[], datetime] | None = None, **kwargs: object) -> None:
+    def __init__(self, *, clock: Callable[[], datetime] | None = None, fleets: bool = False, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.clock = clock
-        self.devices: list[Device] = []
+        self.fleets = fleets
+        """Devices of several consoles: a Connection column, and the bar names the console in scope."""
+        self.inventory = Inventory()
         self.filter = DeviceFilter()
+        self.sort = Sort()
+        self.selection = Selection(rows=[], scope=0, critical=0)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
             yield Static("", id="filter-bar")
             yield Input(placeholder="name, IP, user, OS, group; !text excludes", id="search", compact=True)
-        yield DeviceTable(id="devices", clock=self.clock)
+        columns = None if self.fleets else [column.key for column in COLUMNS if column.key != "connection"]
+        yield DeviceTable(id="devices", clock=self.clock, columns=columns)
         yield Static("", id="empty")
 
     def on_mount(self) -> None:
         self.query_one("#search").display = False
         self.query_one("#empty").display = False
-        self._render_bar()
+        self.refilter()
 
     @property
     def table(self) -> DeviceTable:
         return self.query_one("#devices", DeviceTable)
 
-    def set_devices(self, devices: list[Device]) -> None:
-        self.devices = devices
+    def set_inventory(self, inventory: Inventory) -> None:
+        """Show another inventory (a finished refresh); the cursor stays on its device."""
+        self.inventory = inventory
         self.refilter()
 
     def set_filter(self, new_filter: DeviceFilter) -> None:
@@ -57,14 +65,32 @@ class DevicesPane(Vertical):
     def toggle(self, flag: str) -> None:
         self.set_filter(replace(self.filter, **{flag: not getattr(self.filter, flag)}))
 
+    def sort_by(self, column: str) -> None:
+        """Sort by a column; the same column again flips the direction; stable either way."""
+        descending = self.sort.column == column and not self.sort.descending
+        self.sort = Sort(column, descending)
+        self.refilter()
+
+    def cycle_sort(self) -> None:
+        """The next shown column (s): arrival order after the last one."""
+        keys = [column.key for column, _ in self.table.layout_columns]
+        following = keys[keys.index(self.sort.column) + 1:] if self.sort.column in keys else keys
+        self.sort = Sort(following[0]) if following else Sort()
+        self.refilter()
+
+    def reverse_sort(self) -> None:
+        if self.sort.column is not None:
+            self.sort = replace(self.sort, descending=not self.sort.descending)
+            self.refilter()
+
     def clear_filters(self) -> bool:
-        """Drop the critical, patch and text filters (the group stays); False when there was none."""
-        if not (self.filter.critical or self.filter.missing_patch or self.filter.text):
+        """Drop the flag and text filters (the group stays); False when there was none."""
+        if self.filter == self.filter.scope:
             return False
         search = self.query_one("#search", Input)
         search.value = ""
         search.display = False
-        self.set_filter(DeviceFilter(group=self.filter.group))
+        self.set_filter(self.filter.scope)
         self.table.focus()
         return True
 
@@ -81,38 +107,43 @@ class DevicesPane(Vertical):
     def _search_done(self) -> None:
         self.table.focus()
 
+    @on(DeviceTable.Selected)
+    def _open_detail(self, event: DeviceTable.Selected) -> None:
+        self.app.push_screen(DeviceDetailScreen(event.device))
+
+    @on(DeviceTable.HeaderClicked)
+    def _header_clicked(self, event: DeviceTable.HeaderClicked) -> None:
+        self.sort_by(event.column)
+
     def refilter(self) -> None:
-        scope = DeviceFilter(group=self.filter.group).apply(self.devices)
-        shown = self.filter.apply(scope)
-        self.table.show(shown)
-        self._render_bar(len(scope))
+        """Run the filter over the inventory and show the result; called on every keystroke and page."""
+        self.selection = self.inventory.select(self.filter, self.sort)
+        self.table.show(self.inventory, self.selection.rows, self.sort)
+        self.query_one("#filter-bar", Static).update(self.summary())
         empty = self.query_one("#empty", Static)
-        empty.display = bool(self.devices) and not shown
+        empty.display = bool(len(self.inventory)) and not self.selection.rows
         self.set_class(empty.display, "-empty")
         if empty.display:
-            empty.update(f"No device matches {self._describe()}. Esc clears the filters.")
+            empty.update(f"No device matches {self.describe()}. Esc clears the filters.")
 
-    def _describe(self) -> str:
-        parts = []
-        if self.filter.critical:
-            parts.append("critical")
-        if self.filter.missing_patch:
-            parts.append("missing patches")
-        if self.filter.text:
-            parts.append(f"“{self.filter.text}”")
-        return " + ".join(parts)
+    def describe(self) -> str:
+        """The active filters in words: "critical, online, matching “web”"."""
+        parts = [words for flag, words in FLAG_WORDS.items() if getattr(self.filter, flag)]
+        needle, negate = self.filter.needle
+        if needle:
+            parts.append(f"{'not ' if negate else ''}matching “{needle}”")
+        return ", ".join(parts)
 
-    def _render_bar(self, scope: int = 0) -> None:
+    def summary(self) -> str:
+        """The filter bar: "37 critical of 100,000 in EMEA", or "100,000 devices in EMEA · 37 critical"."""
+        selection = self.selection
         where = f" in {self.filter.group[-1]}" if self.filter.group else ""
-        if self._describe():
-            summary = f"{len(self.table.devices):,} of {scope:,}{where} · {self._describe()}"
+        if self.fleets and not where and self.filter.connection:
+            where = f" in {self.filter.connection}"
+        if self.describe():
+            text = f"{len(selection.rows):,} {self.describe()} of {selection.scope:,}{where}"
         else:
-            critical = sum(1 for device in self.table.devices if device.health is Health.CRITICAL)
-            summary = f"{scope:,} devices{where} · {critical:,} critical"
-        self.query_one("#filter-bar", Static).update(summary)
-
-    @on(DataTable.RowSelected, "#devices")
-    def _open_detail(self) -> None:
-        device = self.table.device_at_cursor()
-        if device is not None:
-            self.app.push_screen(DeviceDetailScreen(device))
+            text = f"{selection.scope:,} devices{where} · {selection.critical:,} critical"
+        if self.sort.column is not None:
+            text += f" · by {self.sort.column}{' ▼' if self.sort.descending else ''}"
+        return text

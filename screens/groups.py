@@ -1,69 +1,106 @@
-"""One open console: the group tree on the left, the devices of the selected group on the right."""
+"""Open consoles: the group tree on the left, the devices of the selected group on the right.
+
+One console, or several merged (All fleets, with a Connection column). Each console loads in its own
+background worker; the first load streams its pages into the table as they arrive, a refresh loads
+into a fresh inventory and swaps it in when every console has answered, so the table never shrinks
+to a partial fleet and a failed refresh leaves the last good data on screen, said to be stale.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.devices import DevicesPane
-from tui.inventory import count_by_group
-from tui.models import Device, DevicePage, Group, ServerInfo
+from tui.inventory import DeviceFilter, Inventory
+from tui.models import DevicePage, Group, ServerInfo
 from tui.vendors.base import AuthenticationError, VendorClient
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 
+DEFAULT_AUTO_REFRESH = 60
+"""Seconds between automatic refreshes when `a` turns them on and the config names no interval."""
+MODAL_RETRY = 2.0
+"""Seconds before an automatic refresh that met an open dialog or detail screen tries again."""
+
+
+@dataclass(slots=True)
+class LoadState:
+    """How far one console's listing has got in the current load."""
+
+    loaded: int = 0
+    total: int | None = None
+    done: bool = False
+    error: BaseException | None = None
+    waiting: str | None = None
+
 
 class GroupsScreen(ExplorerScreen):
-    """Loads groups then devices in one background worker; pages are shown as they arrive."""
+    """Loads groups then devices per console in background workers; pages are shown as they arrive."""
 
     BINDINGS = [
         Binding("c", "toggle('critical')", "Critical", tooltip="Show only critical devices (again: all)"),
         Binding("m", "toggle('missing_patch')", "Patches",
                 tooltip="Show only devices missing critical patches (again: all)"),
+        Binding("o", "toggle('online')", "Online", tooltip="Show only devices online now (again: all)"),
         Binding("slash", "search", "Filter", key_display="/", tooltip="Filter by name, IP, user, OS, group; !text excludes"),
+        Binding("s", "sort", "Sort", tooltip="Sort by the next column (arrival order after the last)"),
+        Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort direction"),
         Binding("escape", "clear_or_back", "Clear filters, then back", show=False),
         Binding("ctrl+r", "refresh", "Refresh"),
+        Binding("a", "auto_refresh", "Auto-refresh", show=False, tooltip="Refresh on a timer (again: stop)"),
         Binding("q", "back", "Back"),
     ]
 
     class Loaded(Message):
-        """A step of the load finished: server info, the groups, or one page of devices."""
+        """A step of one console's load: server info, the groups, or one page of devices."""
 
-        def __init__(self, info: ServerInfo | None = None, groups: list[Group] | None = None,
-                     page: DevicePage | None = None) -> None:
+        def __init__(self, generation: int, connection: str, *, info: ServerInfo | None = None,
+                     groups: list[Group] | None = None, page: DevicePage | None = None) -> None:
             super().__init__()
+            self.generation = generation
+            self.connection = connection
             self.info = info
             self.groups = groups
             self.page = page
 
     class Waiting(Message):
-        """The client pauses (rate limit, retry) and says why; None when it goes on."""
+        """A client pauses (rate limit, retry) and says why; None when it goes on."""
 
-        def __init__(self, reason: str | None) -> None:
+        def __init__(self, connection: str, reason: str | None) -> None:
             super().__init__()
+            self.connection = connection
             self.reason = reason
 
-    def __init__(self, client: VendorClient) -> None:
+    def __init__(self, clients: Sequence[VendorClient]) -> None:
         super().__init__()
-        self.client = client
-        self.connection = client.connection
-        self.server: ServerInfo | None = None
-        self.devices: list[Device] = []
-        self.total: int | None = None
+        self.clients = {client.connection.name: client for client in clients}
+        self.fleets = len(self.clients) > 1
+        self.servers: dict[str, ServerInfo] = {}
+        self.inventory = Inventory()
+        self.incoming: Inventory | None = None
+        """The inventory a refresh fills, shown once every console has answered."""
+        self.loads: dict[str, LoadState] = {}
+        self._workers: dict[str, Worker[None]] = {}
+        self.generation = 0
+        self.refresh_every = 0
+        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="explorer"):
-            yield GroupTree(id="groups")
-            yield DevicesPane(id="pane", clock=self.explorer.clock)
+            yield GroupTree(list(self.clients), id="groups")
+            yield DevicesPane(id="pane", clock=self.explorer.clock, fleets=self.fleets)
         yield StatusLine(id="status")
         yield Footer()
 
@@ -71,82 +108,178 @@ class GroupsScreen(ExplorerScreen):
     def pane(self) -> DevicesPane:
         return self.query_one("#pane", DevicesPane)
 
+    @property
+    def loading(self) -> bool:
+        return any(not state.done for state in self.loads.values())
+
     def on_mount(self) -> None:
-        self.sub_title = f"{self.connection.name} · {self.client.product}"
-        if self.connection.verify is False and not self.connection.url.startswith("http://"):
-            self.notify(
-                "TLS certificates are NOT verified on this connection; anyone on the path can read it.",
-                title=self.connection.name, severity="warning", markup=False,
-            )
+        self.sub_title = "All fleets · " + ", ".join(self.clients) if self.fleets else self._title(self.only)
+        for name, client in self.clients.items():
+            connection = client.connection
+            if connection.verify is False and not connection.url.startswith("http://"):
+                self.notify(
+                    "TLS certificates are NOT verified on this connection; anyone on the path can read it.",
+                    title=name, severity="warning", markup=False,
+                )
+            client.wait_listener = lambda reason, name=name: self.post_message(self.Waiting(name, reason))
+        self.pane.inventory = self.inventory
+        self.pane.set_filter(self.query_one(GroupTree).root.data or DeviceFilter())
         self.pane.table.focus()
-        self.client.wait_listener = lambda reason: self.post_message(self.Waiting(reason))
+        self.refresh_every = self.explorer.config.settings.auto_refresh
         self.load()
 
+    @property
+    def only(self) -> str:
+        return next(iter(self.clients))
+
+    def _title(self, name: str) -> str:
+        server = self.servers.get(name)
+        return f"{name} · {server.title if server else self.clients[name].product}"
+
     def on_unmount(self) -> None:
-        self.client.wait_listener = None
+        for client in self.clients.values():
+            client.wait_listener = None
 
-    def on_groups_screen_waiting(self, message: Waiting) -> None:
-        if message.reason is None:
-            self._show_progress(loading=True)
-        else:
-            self.query_one("#status", StatusLine).show(f"{message.reason} · {len(self.devices):,} loaded", warning=True)
+    def load(self) -> None:
+        """Start (or restart) every console's listing; a refresh fills a fresh inventory."""
+        self.generation += 1
+        self.workers.cancel_group(self, "load")
+        self.incoming = Inventory() if len(self.inventory) else None
+        self.loads = {name: LoadState() for name in self.clients}
+        self._workers = {
+            name: self.run_worker(self._load(self.generation, client), group="load", name=name, exit_on_error=False)
+            for name, client in self.clients.items()
+        }
+        self._show_progress()
 
-    @work(group="load", exclusive=True, exit_on_error=False)
-    async def load(self) -> None:
-        self.post_message(self.Loaded(info=await self.client.probe()))
-        self.post_message(self.Loaded(groups=await self.client.groups()))
-        async for page in self.client.devices():
-            self.post_message(self.Loaded(page=page))
+    async def _load(self, generation: int, client: VendorClient) -> None:
+        name = client.connection.name
+        self.post_message(self.Loaded(generation, name, info=await client.probe()))
+        self.post_message(self.Loaded(generation, name, groups=await client.groups()))
+        async for page in client.devices():
+            self.post_message(self.Loaded(generation, name, page=page))
 
     def on_groups_screen_loaded(self, message: Loaded) -> None:
+        if message.generation != self.generation:
+            return  # a cancelled load's last words
+        name = message.connection
         if message.info is not None:
-            self.server = message.info
-            self.sub_title = f"{self.connection.name} · {message.info.title}"
+            self.servers[name] = message.info
+            if not self.fleets:
+                self.sub_title = self._title(name)
         if message.groups is not None:
-            self.devices = []
-            self.query_one(GroupTree).show_groups(message.groups)
+            self.query_one(GroupTree).show_groups(name, message.groups)
         if message.page is not None:
-            self.devices.extend(message.page.devices)
-            self.total = message.page.total
-            self.pane.set_devices(self.devices)
-        self._show_progress(loading=True)
+            state = self.loads[name]
+            state.loaded, state.total, state.waiting = state.loaded + len(message.page.devices), message.page.total, None
+            if self.incoming is not None:
+                self.incoming.add(message.page.devices)
+            else:
+                self.inventory.add(message.page.devices)
+                self.pane.refilter()
+        self._show_progress()
+
+    def on_groups_screen_waiting(self, message: Waiting) -> None:
+        state = self.loads.get(message.connection)
+        if state is not None:
+            state.waiting = message.reason
+            self._show_progress()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "load":
+        name = event.worker.name
+        if event.worker is not self._workers.get(name):
+            super().on_worker_state_changed(event)
             return
-        if event.state is WorkerState.SUCCESS:
-            self._show_progress(loading=False)
-        elif event.state is WorkerState.ERROR:
-            if isinstance(event.worker.error, AuthenticationError):
+        state = self.loads[name]
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR) or state.done:
+            return
+        state.done = True
+        if event.state is WorkerState.ERROR:
+            state.error = event.worker.error
+            if isinstance(state.error, AuthenticationError):
                 # A rejected login is not retried here: back to the connections, where opening asks again.
-                self.run_worker(self.explorer.forget_client(self.connection.name))
-                self.app.pop_screen()
-                return
-            partial = f"{len(self.devices):,} devices shown are PARTIAL. " if self.devices else ""
-            self.query_one("#status", StatusLine).show(
-                f"Load failed: {event.worker.error} {partial}ctrl+r retries, q goes back.", error=True
-            )
+                self.run_worker(self.explorer.forget_client(name))
+                if not self.fleets:
+                    self.explorer.report_worker_failure(event.worker)
+                    self.app.pop_screen()
+                    return
+        if not self.loading:
+            self._finish()
+        self._show_progress()
 
-    def _show_progress(self, *, loading: bool) -> None:
-        loaded = len(self.devices)
-        total = f" / {self.total:,}" if self.total is not None else ""
-        what = f"{loaded:,}{total} loaded" if loading else f"{loaded:,} devices"
-        server = f"{self.server.title} · " if self.server else ""
-        self.query_one(GroupTree).show_counts(count_by_group(self.devices), loaded, loading=loading)
-        self.query_one("#status", StatusLine).show(
-            f"{server}{what}" + (" …" if loading else " · enter details · tab tree/table")
-        )
+    def _finish(self) -> None:
+        """Every console answered: swap in a refresh that fully succeeded, re-arm the auto-refresh."""
+        failed = any(state.error is not None for state in self.loads.values())
+        if self.incoming is not None and not failed:
+            self.inventory, self.incoming = self.incoming, None
+            self.pane.set_inventory(self.inventory)
+        self._arm_timer()
+
+    def _show_progress(self) -> None:
+        loading = self.loading
+        self.query_one(GroupTree).show_counts(self.inventory, loading=loading and self.incoming is None)
+        parts = []
+        problem = None
+        for name, state in self.loads.items():
+            who = f"{name} " if self.fleets else (f"{self.servers[name].title} · " if name in self.servers else "")
+            if state.error is not None:
+                problem = problem or (name, state.error)
+                parts.append(f"{who}failed")
+            elif state.waiting:
+                parts.append(f"{who}{state.waiting}")
+            elif state.done:
+                parts.append(f"{who}{state.loaded:,} devices")
+            else:
+                total = f" / {state.total:,}" if state.total is not None else ""
+                refreshing = "refreshing " if self.incoming is not None else ""
+                parts.append(f"{who}{refreshing}{state.loaded:,}{total} loaded …")
+        status = self.query_one("#status", StatusLine)
+        if problem is not None and not loading:
+            name, error = problem
+            where = f"{name}: " if self.fleets else ""
+            if self.incoming is not None:
+                status.show(f"Refresh failed: {where}{error} Showing the devices of the last load. "
+                            "ctrl+r retries.", error=True)
+            else:
+                partial = f"{len(self.inventory):,} devices shown are PARTIAL. " if len(self.inventory) else ""
+                status.show(f"Load failed: {where}{error} {partial}ctrl+r retries, q goes back.", error=True)
+            return
+        tail = " · enter details · tab tree/table" if not loading else ""
+        auto = f" · auto-refresh {self.refresh_every}s" if self.refresh_every else ""
+        status.show(" · ".join(parts) + auto + tail, warning=any(state.waiting for state in self.loads.values()))
+
+    def _arm_timer(self, delay: float | None = None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self.refresh_every:
+            self._timer = self.set_timer(delay or self.refresh_every, self._auto_refresh_due)
+
+    def _auto_refresh_due(self) -> None:
+        """Refresh now, unless a dialog or a detail screen is open over this one: then look again soon."""
+        self._timer = None
+        if self.app.screen is not self or self.loading:
+            self._arm_timer(MODAL_RETRY)
+        else:
+            self.load()
 
     @on(Tree.NodeHighlighted, "#groups")
-    def _group_highlighted(self, event: Tree.NodeHighlighted[Group | None]) -> None:
-        group = event.node.data
-        self.pane.set_filter(replace(self.pane.filter, group=group.path if group else ()))
+    def _group_highlighted(self, event: Tree.NodeHighlighted[DeviceFilter]) -> None:
+        scope = event.node.data
+        if scope is not None:
+            self.pane.set_filter(replace(self.pane.filter, connection=scope.connection, group=scope.group))
 
     def action_toggle(self, flag: str) -> None:
         self.pane.toggle(flag)
 
     def action_search(self) -> None:
         self.pane.open_search()
+
+    def action_sort(self) -> None:
+        self.pane.cycle_sort()
+
+    def action_reverse_sort(self) -> None:
+        self.pane.reverse_sort()
 
     def action_clear_or_back(self) -> None:
         if isinstance(self.focused, Input):
@@ -159,3 +292,12 @@ class GroupsScreen(ExplorerScreen):
 
     def action_refresh(self) -> None:
         self.load()
+
+    def action_auto_refresh(self) -> None:
+        configured = self.explorer.config.settings.auto_refresh
+        self.refresh_every = 0 if self.refresh_every else (configured or DEFAULT_AUTO_REFRESH)
+        self.notify(f"Auto-refresh every {self.refresh_every} s." if self.refresh_every else "Auto-refresh off.",
+                    markup=False)
+        if not self.loading:
+            self._arm_timer()
+        self._show_progress()

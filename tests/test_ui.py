@@ -39,7 +39,7 @@ async def wait_until(pilot, condition, *, tries: int = 100) -> None:
 
 
 def loaded(app: ExplorerApp, count: int):
-    return lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.devices) == count and \
+    return lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.inventory) == count and \
         "devices" in str(app.screen.query_one("#status").render())
 
 
@@ -104,7 +104,7 @@ async def test_selecting_a_group_narrows_the_table_to_its_subtree() -> None:
         table = await open_demo(pilot, app, 300)
         tree = app.screen.query_one(GroupTree)
         tree.focus()
-        servers = next(node for node in tree.root.children[0].children if node.data.name == "Servers")
+        servers = next(node for node in tree.root.children[0].children if node.data.group[-1:] == ("Servers",))
         tree.move_cursor(servers)
         await pilot.pause()
         assert 0 < table.row_count < 300

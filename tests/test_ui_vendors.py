@@ -74,7 +74,7 @@ async def test_add_test_and_open_an_epmm_or_elements_connection(tmp_path: Path, 
             assert password not in config_path.read_text()
 
             await pilot.press("enter")
-            await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.devices) == 150
+            await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.inventory) == 150
                              and "150 devices" in str(app.screen.query_one("#status").render()))
         table = app.screen.query_one(DeviceTable)
         assert table.row_count == 150

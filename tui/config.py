@@ -36,8 +36,9 @@ _TOML_POSITION = re.compile(r" \(at (?:line (\d+), column \d+|end of document)\)
 _STRING = ((str,), "must be a string")
 _BOOL = ((bool,), "must be true or false")
 _INT = ((int,), "must be a whole number")
-_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING, "page_concurrency": _INT}
+_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING, "page_concurrency": _INT, "auto_refresh": _INT}
 PAGE_CONCURRENCY_RANGE = range(1, 17)
+MIN_AUTO_REFRESH = 5
 _CONNECTION_KEYS = {
     "vendor": _STRING,
     "url": _STRING,
@@ -73,6 +74,7 @@ class Settings:
     theme: str = "textual-dark"
     clipboard: str = "auto"  # auto | osc52 | off
     page_concurrency: int = 4  # pages fetched at once where the API allows random access
+    auto_refresh: int = 0  # seconds between automatic refreshes of an open device list; 0 = off
 
 
 @dataclass
@@ -157,6 +159,8 @@ def _parse(data: dict[str, Any]) -> tuple[Settings, dict[str, Connection]]:
         raise _Problem(("settings", "clipboard"), f"must be one of {', '.join(CLIPBOARD_MODES)}")
     if settings.page_concurrency not in PAGE_CONCURRENCY_RANGE:
         raise _Problem(("settings", "page_concurrency"), "must be between 1 and 16")
+    if settings.auto_refresh and settings.auto_refresh < MIN_AUTO_REFRESH:
+        raise _Problem(("settings", "auto_refresh"), f"must be 0 (off) or at least {MIN_AUTO_REFRESH} seconds")
     connections: dict[str, Connection] = {}
     connections_table = _table(data, ("connections",))
     for name in connections_table:
@@ -317,6 +321,7 @@ def dump_config(config: Config) -> str:
             "theme": config.settings.theme,
             "clipboard": config.settings.clipboard,
             "page_concurrency": config.settings.page_concurrency,
+            "auto_refresh": config.settings.auto_refresh,
         }
     }
     if config.connections:

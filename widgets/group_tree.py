@@ -1,59 +1,118 @@
-"""The group tree: an "All devices" root over the console's groups, each labelled with its device count.
+"""The group tree: a root over one console's groups, or over several consoles (All fleets).
 
-Labels are fitted to the tree's width: a long group name is shortened with an ellipsis so the count
-after it always stays whole.
+Each node's data is the `DeviceFilter` scope it stands for, so selecting a node is selecting a scope.
+Nodes are made lazily: a console's groups arrive in one listing, but only the levels the user opens
+become tree nodes, and a level with thousands of groups is inserted in chunks between refreshes.
+Until its groups arrive, a console shows a "loading…" child. Labels carry device counts (sub-groups
+included) and are fitted to the tree's width: a long name gets an ellipsis, the count stays whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual import events
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from tui.inventory import DeviceFilter, Inventory
 from tui.models import Group
 
 GUIDE_DEPTH = 2
 ICON_WIDTH = 2  # the expand/collapse arrow and its space
+CHUNK = 200
+"""Nodes inserted per refresh when a level is large, so the tree never freezes the screen."""
+
+Node = TreeNode[DeviceFilter]
+Key = tuple[str, ...]
+"""A console's name followed by a group path."""
 
 
-class GroupTree(Tree[Group | None]):
-    """Node data is the `Group` (None for the root); counts include sub-groups."""
+class GroupTree(Tree[DeviceFilter]):
+    """`connections` hang from the root (several) or are the root (one)."""
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("All devices", data=None, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, connections: Sequence[str], **kwargs: object) -> None:
+        fleets = len(connections) > 1
+        root_scope = DeviceFilter() if fleets else DeviceFilter(connection=connections[0])
+        super().__init__("All fleets" if fleets else "All devices", data=root_scope, **kwargs)  # type: ignore[arg-type]
         self.guide_depth = GUIDE_DEPTH
-        self._by_path: dict[tuple[str, ...], TreeNode[Group | None]] = {}
-        self._counts: Mapping[tuple[str, ...], int] = {}
-        self._total = 0
-        self._loading = False
-
-    def show_groups(self, groups: Sequence[Group]) -> None:
-        """Build the tree from groups sorted parents first; orphans hang from the root."""
-        self.clear()
-        self._by_path = {}
-        for group in sorted(groups, key=lambda g: len(g.path)):
-            parent = self._by_path.get(group.path[:-1], self.root)
-            self._by_path[group.path] = parent.add(group.name, data=group, expand=len(group.path) < 2)
+        self._tops: dict[str, Node] = {}
+        self._child_groups: dict[Key, list[Group]] = {}
+        self._group_nodes: dict[Key, Node] = {}
+        self._node_depth: dict[Key, int] = {}
+        self._inventory = Inventory()
+        self._loading = True
+        for connection in connections:
+            top = self.root.add(connection, data=DeviceFilter(connection=connection), expand=True) if fleets else self.root
+            self._tops[connection] = top
+            self._group_nodes[(connection,)] = top
+            self._node_depth[(connection,)] = 1 if fleets else 0
+            top.add_leaf(Text("loading…", style="dim"), data=top.data)
         self.root.expand()
+
+    def show_groups(self, connection: str, groups: Sequence[Group]) -> None:
+        """A console's groups, parents first; a group whose parent is not listed hangs from the top."""
+        top = self._tops[connection]
+        top.remove_children()
+        self._group_nodes = {key: node for key, node in self._group_nodes.items() if key[0] != connection or len(key) == 1}
+        self._child_groups = {key: kids for key, kids in self._child_groups.items() if key[0] != connection}
+        known = {group.path for group in groups}
+        for group in sorted(groups, key=lambda g: len(g.path)):
+            parent = group.path[:-1] if group.path[:-1] in known else ()
+            self._child_groups.setdefault((connection, *parent), []).append(group)
+        self._open((connection,), top)
+        for key in list(self._group_nodes):
+            if key[0] == connection and len(key) == 2:
+                self._group_nodes[key].expand()  # the first level open, as a console shows it
         self._relabel()
 
-    def show_counts(self, counts: Mapping[tuple[str, ...], int], total: int, *, loading: bool) -> None:
+    def show_counts(self, inventory: Inventory, *, loading: bool) -> None:
         """Label each node with the devices in it and below it; `loading` marks counts still growing."""
-        self._counts, self._total, self._loading = counts, total, loading
+        self._inventory, self._loading = inventory, loading
         self._relabel()
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[DeviceFilter]) -> None:
+        scope = event.node.data
+        if scope is not None and scope.connection:
+            key = (scope.connection, *scope.group)
+            if self._group_nodes.get(key) is event.node:
+                self._open(key, event.node)
 
     def on_resize(self, event: events.Resize) -> None:
         self._relabel()
 
+    def _open(self, key: Key, node: Node) -> None:
+        """Make the node's child groups (once), CHUNK at a time."""
+        children = self._child_groups.get(key, [])
+        if not children or node.children:
+            return
+        self._add_chunk(key, node, children, 0)
+
+    def _add_chunk(self, key: Key, node: Node, children: list[Group], start: int) -> None:
+        connection = key[0]
+        for group in children[start:start + CHUNK]:
+            child_key = (connection, *group.path)
+            child = node.add(group.name, data=DeviceFilter(connection=connection, group=group.path),
+                             allow_expand=child_key in self._child_groups)
+            self._group_nodes[child_key] = child
+            self._node_depth[child_key] = self._node_depth[key] + 1
+            child.set_label(self._label(child_key))
+        if start + CHUNK < len(children):
+            self.call_after_refresh(self._add_chunk, key, node, children, start + CHUNK)
+
     def _relabel(self) -> None:
         more = "+" if self._loading else ""
-        self.root.set_label(self._fit("All devices", f"{self._total:,}{more}", 0))
-        for path, node in self._by_path.items():
-            count = f"{self._counts.get(path, 0):,}{more}"
-            node.set_label(self._fit(path[-1], count, len(path)))
+        if len(self._tops) > 1:
+            self.root.set_label(self._fit("All fleets", f"{len(self._inventory):,}{more}", 0))
+        for key, node in self._group_nodes.items():
+            node.set_label(self._label(key))
+
+    def _label(self, key: Key) -> Text:
+        more = "+" if self._loading else ""
+        members = self._inventory.members.get((key[0], *(part.casefold() for part in key[1:])), ())
+        name = key[-1] if len(key) > 1 or len(self._tops) > 1 else "All devices"
+        return self._fit(name, f"{len(members):,}{more}", self._node_depth[key])
 
     def _fit(self, name: str, count: str, depth: int) -> Text:
         width = self.scrollable_content_region.width or 40
