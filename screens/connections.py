@@ -26,6 +26,7 @@ class ConnectionsScreen(ExplorerScreen):
 
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
+        Binding("f", "fleets", "All fleets", tooltip="Open every connection and merge their devices in one table"),
         Binding("t", "test", "Test"),
         Binding("a", "add", "Add"),
         Binding("e", "edit", "Edit"),
@@ -35,12 +36,11 @@ class ConnectionsScreen(ExplorerScreen):
     ]
 
     class Open(Message):
-        """A secret was obtained (or found) for a connection: open it."""
+        """Secrets were obtained (or found) for one or more connections: open them together."""
 
-        def __init__(self, connection: Connection, secret: str | None) -> None:
+        def __init__(self, unlocked: list[tuple[Connection, str | None]]) -> None:
             super().__init__()
-            self.connection = connection
-            self.secret = secret
+            self.unlocked = unlocked
 
     class Testing(Message):
         """The secret is known and the test of a connection has started."""
@@ -101,7 +101,7 @@ class ConnectionsScreen(ExplorerScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in EDIT_ACTIONS and self.explorer.config_error is not None:
             return False
-        if action in {"open", "test", "edit", "delete"} and not self.explorer.config.connections:
+        if action in {"open", "fleets", "test", "edit", "delete"} and not self.explorer.config.connections:
             return False
         return True
 
@@ -126,7 +126,7 @@ class ConnectionsScreen(ExplorerScreen):
 
     def _open(self, connection: Connection) -> None:
         if connection.name in self.explorer.clients:
-            self.post_message(self.Open(connection, None))
+            self.post_message(self.Open([(connection, None)]))
         else:
             self.unlock_and_open(connection)
 
@@ -145,11 +145,29 @@ class ConnectionsScreen(ExplorerScreen):
                 self.notify(f"Password not saved: {error}", severity="error", markup=False)
             else:
                 self.notify(f"Password of {connection.name} saved in {self.explorer.config.path}.")
-        self.post_message(self.Open(connection, answer.secret))
+        self.post_message(self.Open([(connection, answer.secret)]))
+
+    def action_fleets(self) -> None:
+        self.unlock_all()
+
+    @work(group="secret", exclusive=True, exit_on_error=False)
+    async def unlock_all(self) -> None:
+        """Every connection, asking for the passwords the profiles do not give; esc skips one."""
+        unlocked: list[tuple[Connection, str | None]] = []
+        for connection in self.explorer.config.connections.values():
+            client = self.explorer.clients.get(connection.name)
+            if client is not None and client.connection == connection:
+                unlocked.append((connection, None))
+                continue
+            answer = await self.obtain_secret(connection, can_save=False)
+            if answer is not None:
+                unlocked.append((connection, answer.secret))
+        if unlocked:
+            self.post_message(self.Open(unlocked))
 
     def on_connections_screen_open(self, message: Open) -> None:
-        client = self.explorer.client_for(message.connection, message.secret)
-        self.app.push_screen(GroupsScreen([client]))
+        clients = [self.explorer.client_for(connection, secret) for connection, secret in message.unlocked]
+        self.app.push_screen(GroupsScreen(clients))
 
     def action_test(self) -> None:
         connection = self.selected()

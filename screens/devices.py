@@ -7,9 +7,13 @@ screen composes it beside the tree and tells it when pages arrive.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,10 +21,20 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
 from screens.device_detail import DeviceDetailScreen
+from tui.export import default_export_path, export_devices
 from tui.inventory import DeviceFilter, Inventory, Selection, Sort
+from tui.models import Device
+from widgets.copy_menu import CopyChoice, CopyMenu
 from widgets.device_table import COLUMNS, DeviceTable
+from widgets.path_prompt import PathAnswer, PathPrompt
+
+if TYPE_CHECKING:
+    from tui.app import ExplorerApp
 
 FLAG_WORDS = {"critical": "critical", "missing_patch": "missing patches", "online": "online"}
+COPY_KEYS = {"health": "h", "name": "n", "connection": "c", "seen": "s", "patches": "p", "ip": "a", "group": "g",
+             "os": "o", "user": "u"}
+"""The letter that copies each column's cell in the copy menu (i, r and j copy the id, row and record)."""
 
 
 class DevicesPane(Vertical):
@@ -82,6 +96,51 @@ class DevicesPane(Vertical):
         if self.sort.column is not None:
             self.sort = replace(self.sort, descending=not self.sort.descending)
             self.refilter()
+
+    def copy_menu(self) -> None:
+        """y: pick what of the highlighted device to copy: a cell, the id, the row or its JSON record."""
+        device = self.table.device_at_cursor()
+        if device is None:
+            self.notify("No device highlighted to copy from.", severity="warning", markup=False)
+            return
+        now = self.table.clock()
+        cells = [(column, column.cell(device, now)[0].strip()) for column in self.table.columns]
+        choices = [CopyChoice("i", "ID", device.id)]
+        choices += [CopyChoice(COPY_KEYS[column.key], column.label, value) for column, value in cells]
+        choices += [
+            CopyChoice("r", "Row", "\t".join(value for _, value in cells)),
+            CopyChoice("j", "JSON", json.dumps(device.to_json(), ensure_ascii=False)),
+        ]
+
+        def copy(choice: CopyChoice | None) -> None:
+            if choice is not None:
+                self.explorer.copy(choice.value, f"the {choice.label.lower()} of {device.name}")
+
+        self.app.push_screen(CopyMenu(f"Copy from {device.name}", choices), copy)
+
+    def export_prompt(self) -> None:
+        """e: ask for a file (CSV or JSON by its extension), then write the devices shown now."""
+        devices = self.table.devices  # what is on screen now, even if the view changes meanwhile
+        if not devices:
+            self.notify("Nothing to export: no device is shown.", severity="warning", markup=False)
+            return
+        scope = self.filter.connection if not self.fleets and self.filter.connection else "fleets"
+        now = self.table.clock().astimezone()
+        title = f"Export {len(devices):,} devices ({self.describe() or 'no filter'}) to CSV or JSON"
+
+        def export(answer: PathAnswer | None) -> None:
+            if answer is not None:
+                self.screen.run_worker(self._export(devices, answer), group="export", exit_on_error=False)
+
+        self.app.push_screen(PathPrompt(title, default_export_path(Path.cwd(), scope, now)), export)
+
+    async def _export(self, devices: list[Device], answer: PathAnswer) -> None:
+        count = await asyncio.to_thread(export_devices, devices, answer.path, overwrite=answer.overwrite)
+        self.notify(f"Exported {count:,} devices to {answer.path}.", markup=False)
+
+    @property
+    def explorer(self) -> ExplorerApp:
+        return cast("ExplorerApp", self.app)
 
     def clear_filters(self) -> bool:
         """Drop the flag and text filters (the group stays); False when there was none."""

@@ -52,10 +52,12 @@ class GroupsScreen(ExplorerScreen):
         Binding("c", "toggle('critical')", "Critical", tooltip="Show only critical devices (again: all)"),
         Binding("m", "toggle('missing_patch')", "Patches",
                 tooltip="Show only devices missing critical patches (again: all)"),
-        Binding("o", "toggle('online')", "Online", tooltip="Show only devices online now (again: all)"),
+        Binding("o", "toggle('online')", "Online", show=False, tooltip="Show only devices online now (again: all)"),
         Binding("slash", "search", "Filter", key_display="/", tooltip="Filter by name, IP, user, OS, group; !text excludes"),
-        Binding("s", "sort", "Sort", tooltip="Sort by the next column (arrival order after the last)"),
+        Binding("s", "sort", "Sort", show=False, tooltip="Sort by the next column (arrival order after the last)"),
         Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort direction"),
+        Binding("y", "copy", "Copy", tooltip="Copy a cell, the id, the row or the JSON record of the device"),
+        Binding("e", "export", "Export", show=False, tooltip="Export the devices shown to a CSV or JSON file"),
         Binding("escape", "clear_or_back", "Clear filters, then back", show=False),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("a", "auto_refresh", "Auto-refresh", show=False, tooltip="Refresh on a timer (again: stop)"),
@@ -280,6 +282,12 @@ class GroupsScreen(ExplorerScreen):
 
     def action_reverse_sort(self) -> None:
         self.pane.reverse_sort()
+
+    def action_copy(self) -> None:
+        self.pane.copy_menu()
+
+    def action_export(self) -> None:
+        self.pane.export_prompt()
 
     def action_clear_or_back(self) -> None:
         if isinstance(self.focused, Input):

@@ -24,7 +24,7 @@ async def settle(pilot: Pilot) -> None:
     for _ in range(100):
         await pilot.pause(0.05)
         screen = pilot.app.screen
-        if not isinstance(screen, GroupsScreen) or "devices ·" in str(screen.query_one("#status").render()):
+        if not isinstance(screen, GroupsScreen) or (screen.loads and not screen.loading):
             break
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
@@ -99,3 +99,25 @@ def test_other_vendors_groups_and_devices(snap_compare, size, row) -> None:
         await settle(pilot)
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=open_vendor)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_all_fleets_sorted_by_name_with_online_critical(snap_compare, size) -> None:
+    async def open_fleets(pilot: Pilot) -> None:
+        await pilot.press("f")
+        await settle(pilot)
+        await pilot.press("c", "o", "s", "s")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=open_fleets)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_copy_menu(snap_compare, size) -> None:
+    async def open_copy_menu(pilot: Pilot) -> None:
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("down", "y")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=open_copy_menu)

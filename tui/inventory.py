@@ -10,6 +10,7 @@ widgets or records.
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -29,13 +30,19 @@ def search_key(device: Device) -> str:
     return " ".join((device.name, " ".join(device.ip_addresses), device.user, device.os, device.group)).casefold()
 
 
-def group_keys(device: Device) -> set[tuple[str, ...]]:
+def group_keys(device: Device) -> frozenset[tuple[str, ...]]:
     """The case-folded paths of the device's group, labels and all their ancestors, under its connection."""
-    return {
-        (device.connection, *path[:depth])
-        for path in (tuple(part.casefold() for part in split_group_path(text)) for text in (device.group, *device.labels))
+    return _group_keys(device.connection, device.group, device.labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _group_keys(connection: str, group: str, labels: tuple[str, ...]) -> frozenset[tuple[str, ...]]:
+    """Cached: a fleet has far fewer distinct group memberships than devices."""
+    return frozenset(
+        (connection, *path[:depth])
+        for path in (tuple(part.casefold() for part in split_group_path(text)) for text in (group, *labels))
         for depth in range(len(path) + 1)
-    }
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,7 +83,7 @@ class Column:
 
 COLUMNS = (
     Column("health", "Health", lambda d, now: HEALTH_CELLS[d.health], 6, 6),
-    Column("name", "Name", lambda d, now: (d.name, PLAIN), 8, 24),
+    Column("name", "Name", lambda d, now: (d.name, PLAIN), 14, 24),
     Column("connection", "Connection", lambda d, now: (d.connection, Style(color="cyan")), 10, 16),
     Column("seen", "Seen", seen_cell, 6, 6),
     Column("patches", "Patches", lambda d, now: PATCH_CELLS[d.missing_critical_patches], 7, 7),
@@ -258,21 +258,23 @@ class DeviceTable(ScrollView, can_focus=True):
         self._lines.clear()
 
     def _fit_columns(self) -> None:
-        """Choose the columns that fit the width, each with its width, in priority order."""
+        """The columns that fit the width, in priority order: first each at its narrowest, while they
+        fit; then the room left widens them, most important first, up to their longest value."""
         available = self.size.width - self.styles.scrollbar_size_vertical
-        widths = self.inventory.widths
         chosen: list[tuple[Column, int]] = []
         used = 0
         for column in self.columns:
-            width = max(column.min_width, len(column.label) + 2)  # room for the sort arrow
-            if column.max_width > width:
-                width = min(column.max_width, max(width, widths.get(column.key, 0)))
-            room = available - used - CELL_PADDING
-            if chosen and room < max(column.min_width, len(column.label)):
+            narrowest = max(column.min_width, len(column.label) + (2 if column.key == self.sort.column else 0))
+            if chosen and used + narrowest + CELL_PADDING > available:
                 break
-            width = min(width, room) if chosen else width
-            chosen.append((column, width))
-            used += width + CELL_PADDING
+            chosen.append((column, narrowest))
+            used += narrowest + CELL_PADDING
+        longest = self.inventory.widths
+        for index, (column, width) in enumerate(chosen):
+            wanted = min(column.max_width, max(width, longest.get(column.key, 0)))
+            grown = max(width, min(wanted, width + available - used))
+            used += grown - width
+            chosen[index] = (column, grown)
         if tuple(chosen) != self.layout_columns:
             self.layout_columns = tuple(chosen)
             self._lines.clear()

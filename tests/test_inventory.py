@@ -1,0 +1,124 @@
+"""The inventory's fast paths give exactly what `DeviceFilter.matches` says, in a stable sort order."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tui.demo import build_demo
+from tui.inventory import SORT_KEYS, DeviceFilter, Inventory, Sort
+from tui.models import Device, Health
+from tui.vendors import open_client
+from tests.conftest import FIXED_NOW
+
+
+def load_demo_fleets(size: int) -> list[Device]:
+    """Every demo console's devices, as the clients map them from the simulators."""
+    demo = build_demo(size, now=FIXED_NOW)
+
+    async def load() -> list[Device]:
+        devices: list[Device] = []
+        for name, connection in demo.config.connections.items():
+            client = open_client(connection, connection.password, transport=demo.transports[name])
+            async for page in client.devices():
+                devices.extend(page.devices)
+            await client.aclose()
+        return devices
+
+    return asyncio.run(load())
+
+
+@pytest.fixture(scope="module")
+def fleets() -> list[Device]:
+    return load_demo_fleets(400)
+
+
+FILTERS = [
+    DeviceFilter(critical=critical, missing_patch=missing, online=online, text=text, connection=connection, group=group)
+    for critical, missing, online in itertools.product((False, True), repeat=3)
+    for text in ("", "srv", "!srv", "192.168", "WIN", "!")
+    for connection, group in (("", ()), ("demo-sepm", ()), ("demo-sepm", ("My Company", "servers")),
+                              ("demo-epmm", ("Labels", "iOS")), ("", ("my company",)))
+]
+
+
+def test_select_keeps_exactly_what_the_filter_means(fleets: list[Device]) -> None:
+    inventory = Inventory()
+    for start in range(0, len(fleets), 97):  # pages of an odd size, as they arrive
+        inventory.add(fleets[start:start + 97])
+    for wanted in FILTERS:
+        expected = [row for row, device in enumerate(fleets) if wanted.matches(device)]
+        selection = inventory.select(wanted)
+        assert selection.rows == expected, wanted
+        assert selection.critical == sum(fleets[row].health is Health.CRITICAL for row in expected)
+
+
+def test_typing_on_narrows_the_previous_matches_and_deleting_widens_again(fleets: list[Device]) -> None:
+    inventory = Inventory(fleets)
+    for text in ("s", "sr", "srv", "srv-", "srv", "s", "", "!s", "!sr"):
+        wanted = DeviceFilter(text=text)
+        assert inventory.select(wanted).rows == [row for row, d in enumerate(fleets) if wanted.matches(d)], text
+
+
+@pytest.mark.parametrize("column", sorted(SORT_KEYS))
+@pytest.mark.parametrize("descending", [False, True])
+def test_sorts_are_stable_in_both_directions(fleets: list[Device], column: str, descending: bool) -> None:
+    inventory = Inventory(fleets)
+    key = SORT_KEYS[column]
+    expected = sorted(range(len(fleets)), key=lambda row: key(fleets[row]), reverse=descending)
+    assert inventory.select(DeviceFilter(), Sort(column, descending)).rows == expected
+    critical = [row for row in expected if fleets[row].health is Health.CRITICAL]
+    assert inventory.select(DeviceFilter(critical=True), Sort(column, descending)).rows == critical
+    some = [row for row in expected if "ws-fin" in fleets[row].name.casefold()]
+    assert inventory.select(DeviceFilter(text="ws-fin"), Sort(column, descending)).rows == some
+
+
+def test_a_cached_sort_stays_right_as_pages_arrive(fleets: list[Device]) -> None:
+    inventory = Inventory(fleets[:100])
+    assert inventory.select(DeviceFilter(), Sort("name")).rows  # caches the order
+    inventory.add(fleets[100:])
+    expected = sorted(range(len(fleets)), key=lambda row: fleets[row].name.casefold())
+    assert inventory.select(DeviceFilter(), Sort("name")).rows == expected
+
+
+def device(number: int, **fields: object) -> Device:
+    values: dict[str, object] = {"vendor": "sepm", "connection": "c", "id": f"id-{number}", "name": f"host-{number:03}",
+                                 "group": "Top\\A"}
+    values.update(fields)
+    return Device(**values)  # type: ignore[arg-type]
+
+
+def test_a_device_seen_again_replaces_its_row_and_its_groups() -> None:
+    inventory = Inventory([device(1), device(2), device(3, group="Top\\B")])
+    inventory.add([device(2, group="Top\\B", health=Health.CRITICAL)])
+    assert len(inventory) == 3
+    assert inventory.select(DeviceFilter(connection="c", group=("Top", "B"))).rows == [1, 2]
+    assert inventory.select(DeviceFilter(connection="c", group=("Top", "A"))).rows == [0]
+    assert inventory.select(DeviceFilter(critical=True)).rows == [1]
+    assert len(inventory.members[("c", "top")]) == 3
+
+
+def test_seen_order_puts_never_seen_first_and_online_last() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    devices = [
+        device(1, online=True, last_seen=now),
+        device(2, last_seen=now - timedelta(days=3)),
+        device(3),
+        device(4, last_seen=now - timedelta(hours=1)),
+    ]
+    assert Inventory(devices).select(DeviceFilter(), Sort("seen")).rows == [2, 1, 3, 0]
+
+
+def test_addresses_sort_numerically_and_devices_without_one_last() -> None:
+    devices = [device(1, ip_addresses=("10.0.0.10",)), device(2), device(3, ip_addresses=("10.0.0.9",)),
+               device(4, ip_addresses=("fe80::1",))]
+    assert Inventory(devices).select(DeviceFilter(), Sort("ip")).rows == [2, 0, 3, 1]
+
+
+def test_widths_track_the_longest_values() -> None:
+    inventory = Inventory([device(1, name="short"), device(2, name="a-much-longer-name", os="Windows 11")])
+    assert inventory.widths["name"] == len("a-much-longer-name")
+    assert inventory.widths["os"] == len("Windows 11")

@@ -1,0 +1,216 @@
+"""Pilot tests of triage on the groups screen: filters, sort, cursor keeping, refresh, fleets, copy, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from screens.devices import DevicesPane
+from screens.groups import GroupsScreen
+from screens.help import HelpScreen
+from tui.app import ExplorerApp
+from tui.models import Health
+from tui.vendors.base import ServerError
+from test_ui import demo_app, loaded, notifications, open_demo, wait_until
+from widgets.copy_menu import CopyMenu
+from widgets.group_tree import GroupTree
+from widgets.path_prompt import PathPrompt
+
+
+def screen_of(app: ExplorerApp) -> GroupsScreen:
+    assert isinstance(app.screen, GroupsScreen)
+    return app.screen
+
+
+async def test_online_combines_with_critical_and_the_bar_counts_them() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        everyone = table.devices
+        await pilot.press("o")
+        online = [d for d in everyone if d.online is True]
+        assert 0 < len(online) < 300 and [d.id for d in table.devices] == [d.id for d in online]
+        await pilot.press("c")
+        both = [d.id for d in online if d.health is Health.CRITICAL]
+        assert [d.id for d in table.devices] == both
+        bar = str(app.screen.query_one("#filter-bar").render())
+        assert bar.startswith(f"{len(both)} critical, online of 300")
+        await pilot.press("escape")
+        assert table.row_count == 300
+        assert str(app.screen.query_one("#filter-bar").render()).startswith("300 devices · ")
+
+
+async def test_sort_cycles_columns_reverses_and_stays_stable() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        arrival = table.devices
+        await pilot.press("s")
+        assert table.sort.column == "health"
+        ranks = {Health.CRITICAL: 0, Health.WARNING: 1, Health.UNKNOWN: 2, Health.OK: 3}
+        assert table.devices == sorted(arrival, key=lambda d: ranks[d.health])  # stable: arrival order within
+        await pilot.press("S")
+        assert table.devices == sorted(arrival, key=lambda d: ranks[d.health], reverse=True)
+        await pilot.press("s")
+        assert table.sort.column == "name"
+        assert [d.name for d in table.devices] == sorted((d.name for d in arrival), key=str.casefold)
+        assert "Name ▲" in str(table.render_line(0).text)
+        for _ in range(len(table.layout_columns) - 1):  # from name, past the last column
+            await pilot.press("s")
+        assert table.sort.column is None and table.devices == arrival
+
+
+async def test_the_cursor_stays_on_its_device_across_filter_sort_and_refresh() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        critical = [d for d in table.devices if d.health is Health.CRITICAL]
+        target = critical[len(critical) // 2]
+        table.cursor = table.devices.index(target)
+        await pilot.press("c")
+        assert table.device_at_cursor() == target
+        await pilot.press("s", "s")
+        assert table.device_at_cursor() == target
+        await pilot.press("escape")
+        assert table.row_count == 300 and table.device_at_cursor() == target
+        screen = screen_of(app)
+        before = screen.inventory
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: screen.inventory is not before and not screen.loading)
+        await pilot.pause()
+        assert table.device_at_cursor().id == target.id
+
+
+async def test_a_failed_refresh_keeps_the_last_good_devices_and_says_so() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        screen = screen_of(app)
+        client = screen.clients["demo-sepm"]
+        working = client.devices
+
+        async def breaks_midway(*args, **kwargs):
+            async for page in working(*args, **kwargs):
+                yield page
+                raise ServerError("SEPM answered 500 Internal Server Error.")
+
+        client.devices = breaks_midway  # type: ignore[method-assign]
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not screen.loading)
+        await pilot.pause()
+        status = str(screen.query_one("#status").render())
+        assert "Refresh failed" in status and "last load" in status
+        assert len(screen.inventory) == 300 and table.row_count == 300
+        client.devices = working  # type: ignore[method-assign]
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not screen.loading)
+        await pilot.pause()
+        assert "failed" not in str(screen.query_one("#status").render())
+
+
+async def test_all_fleets_merges_every_connection_with_a_connection_column() -> None:
+    app = demo_app(120)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f")
+        await wait_until(pilot, loaded(app, 360))
+        await pilot.pause()
+        screen = screen_of(app)
+        table = screen.pane.table
+        assert "connection" in [column.key for column, _ in table.layout_columns]
+        assert {d.connection for d in table.devices} == {"demo-sepm", "demo-epmm", "demo-elements"}
+        tree = screen.query_one(GroupTree)
+        assert str(tree.root.label) == "All fleets (360)"
+        await pilot.press("c")
+        critical = [d for d in table.devices if d.health is Health.CRITICAL]
+        assert critical and {d.connection for d in critical} <= {"demo-sepm", "demo-epmm", "demo-elements"}
+        epmm = next(node for node in tree.root.children if str(node.label).startswith("demo-epmm"))
+        tree.focus()
+        tree.move_cursor(epmm)
+        await pilot.pause()
+        assert table.devices and all(d.connection == "demo-epmm" and d.health is Health.CRITICAL for d in table.devices)
+        assert "in demo-epmm" in str(screen.query_one("#filter-bar").render())
+
+
+async def test_group_levels_are_made_when_opened() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_demo(pilot, app, 300)
+        tree = screen_of(app).query_one(GroupTree)
+        company = tree.root.children[0]
+        laptops = next(node for node in company.children if node.data.group[-1:] == ("Laptops",))
+        assert laptops.allow_expand and not laptops.children
+        laptops.expand()
+        await pilot.pause()
+        assert [str(child.label).split(" (")[0] for child in laptops.children]
+
+
+async def test_copy_menu_copies_the_id_and_says_what() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 50)
+        device = table.device_at_cursor()
+        await pilot.press("y")
+        assert isinstance(app.screen, CopyMenu)
+        await pilot.press("i")
+        assert isinstance(app.screen, GroupsScreen)
+        assert app.clipboard == device.id
+        assert any(f"the id of {device.name}" in text for text in notifications(app))
+        await pilot.press("y", "j")
+        assert json.loads(app.clipboard)["id"] == device.id
+        await pilot.press("y", "escape")
+        assert isinstance(app.screen, GroupsScreen) and json.loads(app.clipboard)["id"] == device.id
+
+
+async def test_export_writes_the_devices_shown(tmp_path: Path) -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        await pilot.press("c")
+        shown = table.devices
+        await pilot.press("e")
+        assert isinstance(app.screen, PathPrompt)
+        prompt = app.screen.query_one("#path")
+        assert prompt.value.endswith(".csv") and "epx-demo-sepm-" in prompt.value
+        prompt.value = str(tmp_path / "critical.csv")
+        await pilot.press("enter")
+        target = tmp_path / "critical.csv"
+        await wait_until(pilot, target.exists)
+        with target.open(newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        assert [row["id"] for row in rows] == [d.id for d in shown]
+        assert {row["health"] for row in rows} == {"critical"}
+        await wait_until(pilot, lambda: any("Exported" in text for text in notifications(app)))
+
+
+async def test_auto_refresh_waits_while_a_dialog_is_open() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_demo(pilot, app, 50)
+        screen = screen_of(app)
+        await pilot.press("a")
+        assert screen.refresh_every == 60 and "auto-refresh 60s" in str(screen.query_one("#status").render())
+        generation = screen.generation
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        screen._auto_refresh_due()
+        assert screen.generation == generation  # not while the help is open
+        await pilot.press("escape")
+        screen._auto_refresh_due()
+        assert screen.generation == generation + 1
+        await pilot.press("a")
+        assert screen.refresh_every == 0
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+async def test_the_table_fits_the_width_by_dropping_low_priority_columns(size: tuple[int, int]) -> None:
+    app = demo_app(50)
+    async with app.run_test(size=size) as pilot:
+        table = await open_demo(pilot, app, 50)
+        keys = [column.key for column, _ in table.layout_columns]
+        assert keys[:3] == ["health", "name", "seen"]
+        assert ("user" in keys) == (size[0] >= 200)
+        widths = sum(width + 2 for _, width in table.layout_columns)
+        assert widths <= app.screen.query_one(DevicesPane).size.width
