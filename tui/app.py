@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -14,6 +15,7 @@ from textual.worker import Worker
 
 from screens.connections import ConnectionsScreen
 from screens.help import HelpScreen
+from tui.clipboard import ClipboardError, clipboard_sequence, preview
 from tui.config import Config, ConfigError, SecretError
 from tui.models import Connection
 from tui.vendors import open_client
@@ -63,12 +65,18 @@ class ExplorerApp(App[None]):
         self.push_screen(ConnectionsScreen())
 
     def copy(self, text: str, what: str) -> None:
-        """Copy to the terminal's clipboard (OSC 52) unless the config says `clipboard = "off"`."""
-        if self.config.settings.clipboard == "off":
-            self.notify("Copying is off (clipboard = \"off\" in the config).", severity="warning", markup=False)
+        """Copy to the terminal's clipboard with OSC 52 (through tmux when `clipboard = "auto"` runs in
+        tmux), and say what was copied; a warning, and nothing copied, when the setting is "off" or
+        the text is too large for terminals to accept."""
+        try:
+            sequence = clipboard_sequence(text, self.config.settings.clipboard, os.environ, what=what)
+        except ClipboardError as error:
+            self.notify(str(error), severity="warning", markup=False)
             return
-        self.copy_to_clipboard(text)
-        self.notify(f"Copied {what} ({len(text)} characters).", markup=False)
+        self._clipboard = text  # what Textual's copy_to_clipboard keeps, so pasting inside the app works
+        if self._driver is not None:
+            self._driver.write(sequence)
+        self.notify(f"Copied {what}: {preview(text)}", markup=False)
 
     async def on_unmount(self) -> None:
         for client in self.clients.values():

@@ -1,0 +1,96 @@
+"""Copying to the user's clipboard from a terminal that may be remote: OSC 52, optionally through tmux.
+
+Non-UI core (no textual import): this module only builds the bytes to write; the app writes them
+through its terminal driver. It never truncates: a text too large for terminals to accept is refused
+with a sentence that says so, rather than landing half-copied on the clipboard.
+
+The sequences, for the text "hi" (base64 "aGk="):
+
+- OSC 52:              ESC ] 52 ; c ; aGk= BEL
+- in tmux (passthrough): ESC P tmux; ESC ESC ] 52 ; c ; aGk= BEL ESC \\
+  (a DCS that tmux unwraps and forwards to the outer terminal; every ESC inside is doubled; tmux 3.3+
+  needs `set -g allow-passthrough on`)
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+
+from tui.config import CLIPBOARD_MODES
+
+ESC = "\x1b"
+BEL = "\x07"
+
+OSC52_MAX_BASE64 = 100_000
+"""Largest base64 payload we send (about 73 KiB of UTF-8 text). It is the limit Chromium OS's osc52.vim
+and vim-oscyank use by default, which terminals and tmux (whose input buffer is larger) accept; a
+terminal that gets more than it accepts usually drops the whole sequence without a word."""
+
+PREVIEW_LENGTH = 40
+
+
+class ClipboardError(Exception):
+    """Nothing was copied; the message is one sentence for the user."""
+
+
+class ClipboardOff(ClipboardError):
+    def __init__(self) -> None:
+        super().__init__('Copying is off (clipboard = "off" in the config).')
+
+
+class ClipboardTooLarge(ClipboardError):
+    def __init__(self, what: str, encoded: int, limit: int) -> None:
+        self.encoded = encoded
+        self.limit = limit
+        super().__init__(
+            f"Not copied: {what} is too large for the terminal's clipboard "
+            f"({encoded:,} bytes of base64, the limit is {limit:,})."
+        )
+
+
+def tmux_passthrough(sequence: str) -> str:
+    """`sequence` wrapped in tmux's DCS passthrough, so tmux hands it to the outer terminal unchanged."""
+    return f"{ESC}Ptmux;{sequence.replace(ESC, ESC + ESC)}{ESC}\\"
+
+
+def clipboard_sequence(
+    text: str,
+    mode: str,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    what: str = "the text",
+    limit: int = OSC52_MAX_BASE64,
+) -> str:
+    """What to write to the terminal to put `text` on the clipboard, for a `settings.clipboard` mode.
+
+    - "auto": OSC 52, wrapped for tmux passthrough when $TMUX is set (non-empty) in `environ`;
+    - "osc52": OSC 52 never wrapped (tmux with `set -g set-clipboard on` forwards it itself);
+    - "off": raises ClipboardOff.
+
+    Raises ClipboardTooLarge when the base64 of `text` is longer than `limit` (`what` names the text
+    in that message), and ValueError for a mode that is not one of CLIPBOARD_MODES.
+    """
+    if mode not in CLIPBOARD_MODES:
+        raise ValueError(f"Unknown clipboard mode {mode!r}; expected one of {', '.join(CLIPBOARD_MODES)}.")
+    if mode == "off":
+        raise ClipboardOff()
+    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    if len(encoded) > limit:
+        raise ClipboardTooLarge(what, len(encoded), limit)
+    sequence = f"{ESC}]52;c;{encoded}{BEL}"  # "c": the clipboard selection
+    if mode == "auto" and environ.get("TMUX"):
+        return tmux_passthrough(sequence)
+    return sequence
+
+
+def preview(text: str, length: int = PREVIEW_LENGTH) -> str:
+    """`text` on one line for a notification: whitespace and control characters collapsed to single
+    spaces, cut with an ellipsis so the result is never longer than `length` characters."""
+    flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if not flat:
+        return "(empty)" if not text else "(blank)"
+    if len(flat) <= length:
+        return flat
+    return flat[: length - 1].rstrip() + "…"
