@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import getpass
-import io
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from tui.config import Config, ConfigError, SecretError, load_config, resolve_config_path, resolve_secret
+from tui.export import DEVICE_FIELDS, cell, write_csv, write_devices, write_json
 from tui.inventory import DeviceFilter, split_group_path
-from tui.models import Connection, DeviceQuery
+from tui.models import Connection, Device, DeviceQuery
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
 from tui.vendors import open_client
 from tui.vendors.base import AuthenticationError, ForbiddenError, VendorError
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
-DEVICE_FIELDS = ["vendor", "connection", "id", "name", "os", "ip_addresses", "group", "online", "health",
-                 "missing_critical_patches", "last_seen"]
 GROUP_FIELDS = ["id", "name", "path", "parent_id", "device_count"]
 
 
@@ -160,10 +156,10 @@ async def export(args: argparse.Namespace) -> int:
         page_concurrency=config.settings.page_concurrency,
     )
     client.wait_listener = lambda reason: reason and print(f"epx: {reason}", file=sys.stderr)
+    devices: list[Device] = []
     try:
         if args.command == "groups":
-            records = [group.to_json() for group in await client.groups()]
-            fields = GROUP_FIELDS
+            groups = await client.groups()
         else:
             wanted = DeviceFilter(
                 critical=args.critical,
@@ -171,40 +167,31 @@ async def export(args: argparse.Namespace) -> int:
                 group=split_group_path(args.group or ""),
             )
             query = DeviceQuery(critical=args.critical, missing_patch=args.missing_patch)
-            records = []
             async for page in client.devices(query):
-                records.extend(device.to_json() for device in page.devices if wanted.matches(device))
-            fields = DEVICE_FIELDS
+                devices.extend(device for device in page.devices if wanted.matches(device))
     finally:
         await client.aclose()
-    sys.stdout.write(render(records, fields, args.format))
+    if args.command == "groups":
+        records = [group.to_json() for group in groups]
+        if args.format == "csv":
+            write_csv(sys.stdout, records, GROUP_FIELDS)
+        elif args.format == "json":
+            write_json(sys.stdout, records)
+        else:
+            sys.stdout.write(render_table(records, GROUP_FIELDS))
+    elif args.format == "table":
+        sys.stdout.write(render_table([device.to_json() for device in devices], DEVICE_FIELDS))
+    else:
+        write_devices(sys.stdout, devices, args.format)  # the same csv / json as the UI's export
     return EXIT_OK
 
 
-def render(records: list[dict[str, Any]], fields: list[str], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+def render_table(records: list[dict[str, Any]], fields: list[str]) -> str:
+    """Aligned columns for a human: the header, then one line per record (cells as in CSV)."""
     rows = [[cell(record[field]) for field in fields] for record in records]
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(fields)
-        writer.writerows(rows)
-        return out.getvalue()
     widths = [max([len(field)] + [len(row[i]) for row in rows]) for i, field in enumerate(fields)]
     lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in [fields, *rows]]
     return "\n".join(lines) + "\n"
-
-
-def cell(value: Any) -> str:
-    """A JSON value as one CSV or table cell: lists joined by spaces, null as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return " ".join(str(item) for item in value)
-    return str(value)
 
 
 def simulate(args: argparse.Namespace) -> int:
