@@ -163,8 +163,11 @@ class DevicesPane(Vertical):
         self.set_filter(replace(self.filter, text=event.value.strip()))
 
     @on(Input.Submitted, "#search")
-    def _search_done(self) -> None:
+    def _search_done(self, event: Input.Submitted) -> None:
+        """Back to the table; the field stays in sight while it filters."""
+        event.input.display = bool(event.value.strip())
         self.table.focus()
+        self.refilter()
 
     @on(DeviceTable.Selected)
     def _open_detail(self, event: DeviceTable.Selected) -> None:
@@ -183,13 +186,13 @@ class DevicesPane(Vertical):
         empty.display = bool(len(self.inventory)) and not self.selection.rows
         self.set_class(empty.display, "-empty")
         if empty.display:
-            empty.update(f"No device matches {self.describe()}. Esc clears the filters.")
+            empty.update(f"No device passes the filters ({self.describe()}). Esc clears them.")
 
-    def describe(self) -> str:
+    def describe(self, *, with_text: bool = True) -> str:
         """The active filters in words: "critical, online, matching “web”"."""
         parts = [words for flag, words in FLAG_WORDS.items() if getattr(self.filter, flag)]
         needle, negate = self.filter.needle
-        if needle:
+        if needle and with_text:
             parts.append(f"{'not ' if negate else ''}matching “{needle}”")
         return ", ".join(parts)
 
@@ -199,8 +202,10 @@ class DevicesPane(Vertical):
         where = f" in {self.filter.group[-1]}" if self.filter.group else ""
         if self.fleets and not where and self.filter.connection:
             where = f" in {self.filter.connection}"
+        # The search field, when shown, already says what the text filter is: keep the bar short.
+        words = self.describe(with_text=not self.query_one("#search").display)
         if self.describe():
-            text = f"{len(selection.rows):,} {self.describe()} of {selection.scope:,}{where}"
+            text = f"{len(selection.rows):,} {words or 'matching'} of {selection.scope:,}{where}"
         else:
             text = f"{selection.scope:,} devices{where} · {selection.critical:,} critical"
         if self.sort.column is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -17,6 +18,7 @@ from screens.connections import ConnectionsScreen
 from screens.help import HelpScreen
 from tui.clipboard import ClipboardError, clipboard_sequence, preview
 from tui.config import Config, ConfigError, SecretError
+from tui.export import ExportError
 from tui.models import Connection
 from tui.vendors import open_client
 from tui.vendors.base import VendorClient, VendorError
@@ -69,14 +71,22 @@ class ExplorerApp(App[None]):
         tmux), and say what was copied; a warning, and nothing copied, when the setting is "off" or
         the text is too large for terminals to accept."""
         try:
-            sequence = clipboard_sequence(text, self.config.settings.clipboard, os.environ, what=what)
+            self._send_to_clipboard(text, what)
         except ClipboardError as error:
             self.notify(str(error), severity="warning", markup=False)
             return
-        self._clipboard = text  # what Textual's copy_to_clipboard keeps, so pasting inside the app works
+        self.notify(f"Copied {what}: {preview(text)}", markup=False)
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Textual's own copies (ctrl+c in a field) honour the `clipboard` setting and tmux too."""
+        with contextlib.suppress(ClipboardError):
+            self._send_to_clipboard(text, "the selection")
+
+    def _send_to_clipboard(self, text: str, what: str) -> None:
+        sequence = clipboard_sequence(text, self.config.settings.clipboard, os.environ, what=what)
+        self._clipboard = text  # what Textual keeps, so pasting inside the app works
         if self._driver is not None:
             self._driver.write(sequence)
-        self.notify(f"Copied {what}: {preview(text)}", markup=False)
 
     async def on_unmount(self) -> None:
         for client in self.clients.values():
@@ -109,6 +119,8 @@ class ExplorerApp(App[None]):
             self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
         elif isinstance(error, (ConfigError, SecretError)):
             self.notify(str(error), title="Configuration", severity="error", timeout=10, markup=False)
+        elif isinstance(error, ExportError):
+            self.notify(str(error), title="Export failed", severity="error", timeout=10, markup=False)
         elif error is not None:
             self.log.error("worker failed", worker=worker.name, error=repr(error))
             self.notify(
