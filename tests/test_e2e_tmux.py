@@ -164,7 +164,7 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[int, int], Terminal]]:
+def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Terminal]]:
     """Start `epx --demo` in a fresh tmux server of the given size; the server is killed whatever happens."""
     home = tmp_path / "home"
     for sub in ("config", "data", "cache", "state"):
@@ -185,8 +185,9 @@ def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
     term = Terminal(socket, conf, client_env, home, tmp_path / "epx.status")
     request.addfinalizer(term.kill)
 
-    def start(width: int, height: int) -> Terminal:
-        term.start(width, height, [ENV, "-i", *(f"{k}={v}" for k, v in app_env.items()), str(EPX), "--demo"])
+    def start(width: int, height: int, *arguments: str) -> Terminal:
+        command = [ENV, "-i", *(f"{k}={v}" for k, v in app_env.items()), str(EPX), "--demo", *arguments]
+        term.start(width, height, command)
         return term
 
     yield start
@@ -197,7 +198,7 @@ TABLE_HEADER = re.compile(r"Health\s+Name\s+Seen")
 STATUS_LINE = re.compile(r"^\s*SEPM \S+ · ")
 LOADED = re.compile(r"^\s*SEPM [\d.]+ · 500 devices · ", re.MULTILINE)
 DETAIL_HEALTH = re.compile(r"^\s*Health\s+critical\b", re.MULTILINE)
-CRITICAL_BAR = re.compile(r"\b(\d+) of 500 · critical")
+CRITICAL_BAR = re.compile(r"\b(\d+) critical of 500\b")
 
 
 def device_rows(screen: str) -> list[tuple[str, str]]:
@@ -278,3 +279,51 @@ def test_demo_journey(terminal: Callable[[int, int], Terminal], width: int, heig
     # Demo mode writes nothing under HOME (no config, no backup).
     written = [p for p in term.home.rglob("*") if p.is_file()]
     assert not written, f"epx --demo wrote files: {written}"
+
+
+FLEET = 100_000
+FLEET_LOADED = re.compile(r"· 100,000 devices · enter details")
+MATCHING_BAR = re.compile(r"\b([\d,]+) matching of 100,000\b")
+FLEET_CRITICAL_BAR = re.compile(r"\b([\d,]+) critical of 100,000\b")
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_triage_journey_over_a_100000_device_fleet(terminal: Callable[..., Terminal], width: int, height: int) -> None:
+    term = terminal(width, height, "--demo-size", str(FLEET))
+    term.wait_until(lambda s: "demo-elements" in s and "Connections" in s, "the connections screen", timeout=60)
+    term.key("Down")
+    term.key("Down")
+    term.key("Enter")
+    term.wait_for(FLEET_LOADED, timeout=90)
+
+    # / and a text: the bar counts the matches against the whole fleet; the rows all match.
+    term.type("/desktop")
+    screen = term.wait_for(MATCHING_BAR)
+    matching = int(MATCHING_BAR.search(screen).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert 0 < matching < FLEET, screen
+    term.key("Enter")
+
+    # c on top: fewer, and every row on screen is a critical desktop.
+    term.type("c")
+    screen = term.wait_for(FLEET_CRITICAL_BAR)
+    critical = int(FLEET_CRITICAL_BAR.search(screen).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert 0 < critical < matching, screen
+    rows = [line for line in screen.splitlines() if "DESKTOP-" in line]
+    assert rows and all("● crit" in line for line in rows), screen
+
+    # G: the last row; y then i: its id is copied and the notification names the device.
+    term.type("G")
+    time.sleep(KEY_PAUSE)
+    term.type("y")
+    screen = term.wait_for("Copy from DESKTOP-")
+    name = re.search(r"Copy from (DESKTOP-\S+)", screen).group(1)  # type: ignore[union-attr]
+    term.type("i")
+    term.wait_for(f"Copied the id of {name}")
+
+    # esc clears the filters, the whole fleet is back; q, then ctrl+q exits cleanly.
+    term.key("Escape")
+    term.wait_until(lambda s: "100,000 devices · " in s and FLEET_CRITICAL_BAR.search(s) is None, "the unfiltered fleet")
+    term.type("q")
+    term.wait_for("Connections")
+    term.key("C-q")
+    assert term.wait_exit() == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import random
+from array import array
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +18,19 @@ _SIMULATORS = {
 SIMULATED_VENDORS = tuple(_SIMULATORS)
 MAX_FLEET = 200_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def distinct_seeds(rng: random.Random, count: int) -> array[int]:
+    """One 32-bit seed per device, none twice: two devices grown from one seed would be twins with one id."""
+    seeds: array[int] = array("I")
+    seen: set[int] = set()
+    for _ in range(count):
+        seed = rng.getrandbits(32)
+        while seed in seen:
+            seed = rng.getrandbits(32)
+        seen.add(seed)
+        seeds.append(seed)
+    return seeds
 
 
 def fleet_clock(now: datetime | None) -> tuple[datetime, int]:

@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tui.simulators import fleet_clock
+from tui.simulators import distinct_seeds, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "fusion_5e1f0c2a9b7d4e3f8a61"
@@ -163,7 +163,7 @@ class ElementsFleet:
         self._patch = array("B", (_NO_PATCH if _KINDS[kind].type == "mobile" else patch
                                   for kind, patch in zip(self._kind, patches)))
         self._online = array("B", (rng.random() < _ONLINE_RATE[_KINDS[kind].role] for kind in self._kind))
-        self._detail_seed = array("I", (rng.getrandbits(32) for _ in range(size)))
+        self._detail_seed = distinct_seeds(rng, size)
         self._company_index = {company["id"]: index for index, company in enumerate(self.companies)}
 
     def __len__(self) -> int:

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tui.simulators import fleet_clock
+from tui.simulators import distinct_seeds, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -190,7 +190,7 @@ class EpmmFleet:
         for (space, labels), count in Counter(zip(self._space, self._labels)).items():
             for bit in range(len(_LABELS)):
                 self._counts[space][bit] += count * (labels >> bit & 1)
-        self._detail_seed = array("I", (rng.getrandbits(32) for _ in range(size)))
+        self._detail_seed = distinct_seeds(rng, size)
         self._selections: dict[tuple[int, int | None, str], Sequence[int]] = {}
 
     def __len__(self) -> int:

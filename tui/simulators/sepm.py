@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tui.simulators import fleet_clock
+from tui.simulators import distinct_seeds, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -245,7 +245,7 @@ class SepmFleet:
         self._group = array("H", (row[1] for row in rows))
         self._os = array("B", (row[2] for row in rows))
         self._serial = array("I", (row[3] for row in rows))
-        self._detail_seed = array("I", (rng.getrandbits(32) for _ in rows))
+        self._detail_seed = distinct_seeds(rng, len(rows))
 
         self.groups: list[dict] = self._build_groups(rng, counts)
         self._group_position = {group["id"]: position for position, group in enumerate(self.groups)}
