@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 from screens.base import ExplorerScreen
 from screens.devices import DevicesPane
 from tui.inventory import DeviceFilter, Inventory
-from tui.models import DevicePage, Group, ServerInfo
+from tui.models import DevicePage, DeviceQuery, Group, ServerInfo
 from tui.vendors.base import AuthenticationError, VendorClient
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
@@ -68,8 +68,10 @@ class GroupsScreen(ExplorerScreen):
         """A step of one console's load: server info, the groups, or one page of devices."""
 
         def __init__(self, generation: int, connection: str, *, info: ServerInfo | None = None,
-                     groups: list[Group] | None = None, page: DevicePage | None = None) -> None:
+                     groups: list[Group] | None = None, page: DevicePage | None = None, ahead: bool = False) -> None:
             super().__init__()
+            self.ahead = ahead
+            """A page of the filtered listing fetched ahead of the full one: shown, not counted."""
             self.generation = generation
             self.connection = connection
             self.info = info
@@ -145,7 +147,8 @@ class GroupsScreen(ExplorerScreen):
     def load(self) -> None:
         """Start (or restart) every console's listing; a refresh fills a fresh inventory."""
         self.generation += 1
-        self.workers.cancel_group(self, "load")
+        for group in ("load", *(f"first-{name}" for name in self.clients)):
+            self.workers.cancel_group(self, group)
         self.incoming = Inventory() if len(self.inventory) else None
         self.loads = {name: LoadState() for name in self.clients}
         self._workers = {
@@ -171,7 +174,11 @@ class GroupsScreen(ExplorerScreen):
                 self.sub_title = self._title(name)
         if message.groups is not None:
             self.query_one(GroupTree).show_groups(name, message.groups)
-        if message.page is not None:
+        if message.page is not None and message.ahead:
+            if self.incoming is None and not self.loads[name].done:
+                self.inventory.add(message.page.devices)
+                self.pane.refilter()
+        elif message.page is not None:
             state = self.loads[name]
             state.loaded, state.total, state.waiting = state.loaded + len(message.page.devices), message.page.total, None
             if self.incoming is not None:
@@ -196,6 +203,7 @@ class GroupsScreen(ExplorerScreen):
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR) or state.done:
             return
         state.done = True
+        self.workers.cancel_group(self, f"first-{name}")  # the full listing has it all now
         if event.state is WorkerState.ERROR:
             state.error = event.worker.error
             if isinstance(state.error, AuthenticationError):
@@ -273,6 +281,26 @@ class GroupsScreen(ExplorerScreen):
 
     def action_toggle(self, flag: str) -> None:
         self.pane.toggle(flag)
+        self._fetch_filtered_first()
+
+    def _fetch_filtered_first(self) -> None:
+        """During the first load, consoles that filter on the server send the filtered devices first.
+
+        The full listing goes on; rows it brings again replace the same rows, so nothing is counted twice.
+        """
+        wanted = self.pane.filter
+        flags = {flag for flag in ("critical", "missing_patch") if getattr(wanted, flag)}
+        if not flags or self.incoming is not None:
+            return
+        query = DeviceQuery(critical=wanted.critical, missing_patch=wanted.missing_patch)
+        for name, client in self.clients.items():
+            if not self.loads[name].done and flags <= client.server_filters:
+                self.run_worker(self._load_filtered(self.generation, client, query), group=f"first-{name}",
+                                exclusive=True, exit_on_error=False)
+
+    async def _load_filtered(self, generation: int, client: VendorClient, query: DeviceQuery) -> None:
+        async for page in client.devices(query):
+            self.post_message(self.Loaded(generation, client.connection.name, page=page, ahead=True))
 
     def action_search(self) -> None:
         self.pane.open_search()

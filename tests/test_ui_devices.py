@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 from pathlib import Path
@@ -12,7 +13,7 @@ from screens.devices import DevicesPane
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
 from tui.app import ExplorerApp
-from tui.models import Health
+from tui.models import DeviceQuery, Health
 from tui.vendors.base import ServerError
 from test_ui import demo_app, loaded, notifications, open_demo, wait_until
 from widgets.copy_menu import CopyMenu
@@ -214,3 +215,35 @@ async def test_the_table_fits_the_width_by_dropping_low_priority_columns(size: t
         assert ("user" in keys) == (size[0] >= 200)
         widths = sum(width + 2 for _, width in table.layout_columns)
         assert widths <= app.screen.query_one(DevicesPane).size.width
+
+
+async def test_critical_during_the_first_load_asks_the_server_first() -> None:
+    """Elements filters on the server: pressing c while the full listing is held back still shows every
+    critical device at once, and the full listing later neither duplicates nor loses one."""
+    app = demo_app(600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("down", "down")
+        hold = asyncio.Event()
+        elements = app.config.connections["demo-elements"]
+        client = app.client_for(elements, elements.password)
+        listing = client.devices
+
+        async def held_after_one_page(query=DeviceQuery()):
+            async for page in listing(query):
+                yield page
+                if query == DeviceQuery():
+                    await hold.wait()
+
+        client.devices = held_after_one_page  # type: ignore[method-assign]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.inventory) > 0)
+        screen = screen_of(app)
+        assert screen.loading
+        await pilot.press("c")
+        critical_total = sum([len(page.devices) async for page in listing(DeviceQuery(critical=True))])
+        table = screen.pane.table
+        await wait_until(pilot, lambda: table.row_count == critical_total)
+        assert screen.loading and all(d.health is Health.CRITICAL for d in table.devices)
+        hold.set()
+        await wait_until(pilot, loaded(app, 600))
+        assert len(screen.inventory) == 600 and table.row_count == critical_total

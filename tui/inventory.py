@@ -187,9 +187,12 @@ class Inventory:
                 self.missing.append(0)
                 self.online.append(0)
                 added.append(row)
+                self._index_groups(row, device)
             else:
-                self._unindex(row)
-                self.devices[row] = device
+                previous, self.devices[row] = self.devices[row], device
+                if group_keys(previous) != group_keys(device):  # rare: a device that moved group
+                    self._unindex_groups(row, previous)
+                    self._index_groups(row, device)
             self._index(row, device)
         self._last = None
         for column, keys in self._sort_keys.items():
@@ -201,12 +204,6 @@ class Inventory:
         self.critical[row] = device.health is Health.CRITICAL
         self.missing[row] = device.missing_critical_patches is True
         self.online[row] = device.online is True
-        for key in group_keys(device):
-            rows = self.members.setdefault(key, [])
-            if rows and rows[-1] > row:
-                bisect.insort(rows, row)  # a replaced row keeps its place in arrival order
-            else:
-                rows.append(row)
         widths = self.widths
         for column, value in (("name", device.name), ("group", device.group), ("os", device.os),
                               ("user", device.user), ("connection", device.connection)):
@@ -216,9 +213,16 @@ class Inventory:
             if row < len(keys):
                 keys[row] = SORT_KEYS[column](device)
 
-    def _unindex(self, row: int) -> None:
-        """Forget a replaced row's group memberships (rare: a refresh that saw a device twice)."""
-        for key in group_keys(self.devices[row]):
+    def _index_groups(self, row: int, device: Device) -> None:
+        for key in group_keys(device):
+            rows = self.members.setdefault(key, [])
+            if rows and rows[-1] > row:
+                bisect.insort(rows, row)  # a moved row keeps its place in arrival order
+            else:
+                rows.append(row)
+
+    def _unindex_groups(self, row: int, device: Device) -> None:
+        for key in group_keys(device):
             rows = self.members.get(key)
             if rows is not None:
                 rows.remove(row)

@@ -38,6 +38,7 @@ class GroupTree(Tree[DeviceFilter]):
         super().__init__("All fleets" if fleets else "All devices", data=root_scope, **kwargs)  # type: ignore[arg-type]
         self.guide_depth = GUIDE_DEPTH
         self._tops: dict[str, Node] = {}
+        self._listed: dict[str, list[tuple[str, ...]]] = {}
         self._child_groups: dict[Key, list[Group]] = {}
         self._group_nodes: dict[Key, Node] = {}
         self._node_depth: dict[Key, int] = {}
@@ -52,7 +53,14 @@ class GroupTree(Tree[DeviceFilter]):
         self.root.expand()
 
     def show_groups(self, connection: str, groups: Sequence[Group]) -> None:
-        """A console's groups, parents first; a group whose parent is not listed hangs from the top."""
+        """A console's groups, parents first; a group whose parent is not listed hangs from the top.
+
+        The same groups again (a refresh) leave the tree as the user arranged it.
+        """
+        paths = [group.path for group in groups]
+        if self._listed.get(connection) == paths:
+            return
+        self._listed[connection] = paths
         top = self._tops[connection]
         top.remove_children()
         self._group_nodes = {key: node for key, node in self._group_nodes.items() if key[0] != connection or len(key) == 1}

@@ -146,6 +146,8 @@ class VendorClient(abc.ABC):
     vendor: ClassVar[str]
     product: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    server_filters: ClassVar[frozenset[str]] = frozenset()
+    """The `DeviceQuery` flags the console filters on (the rest are applied locally)."""
 
     _token: str | None = None
     """The session token of a vendor that logs in for one; like the password, never shown in a message."""

@@ -77,6 +77,7 @@ class ElementsClient(BearerTokenClient):
     vendor = "elements"
     product = "Elements"
     capabilities = Capabilities(groups=True, devices=True)
+    server_filters = frozenset({"critical", "missing_patch"})
 
     _whoami: dict[str, str] | None = None
     _groups: list[Group] | None = None
