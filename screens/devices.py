@@ -171,7 +171,7 @@ class DevicesPane(Vertical):
 
     @on(DeviceTable.Selected)
     def _open_detail(self, event: DeviceTable.Selected) -> None:
-        self.app.push_screen(DeviceDetailScreen(event.device))
+        self.app.push_screen(DeviceDetailScreen(cast(Device, event.record)))
 
     @on(DeviceTable.HeaderClicked)
     def _header_clicked(self, event: DeviceTable.HeaderClicked) -> None:

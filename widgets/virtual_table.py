@@ -1,0 +1,290 @@
+"""A Line-API table over records kept elsewhere: it renders only the lines on screen.
+
+It holds no rows of its own: `show_rows` hands it the records and the row numbers a filter kept, in
+order, and `render_line` draws the few that are visible (each line cached until the data, the layout
+or the theme changes). So a filter over 100,000 records costs the filter and about 24 lines, never a
+rebuild. Columns have a priority; the table shows the most important ones that fit its width. The
+cursor follows the record, not the line, across refreshes, filters and sorts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Region, Size, Spacing
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui.inventory import Sort
+
+Record = TypeVar("Record")
+PLAIN = Style()
+CELL_PADDING = 2  # one column of space on either side of each cell
+Cell = tuple[str, Style]
+
+
+@dataclass(frozen=True, slots=True)
+class Column(Generic[Record]):
+    """A column in priority order; `key` names its sort and its entry in the table's `widths`.
+
+    Text columns size to their longest value (`widths`), up to `max_width`.
+    """
+
+    key: str
+    label: str
+    cell: Callable[[Record, datetime], Cell]
+    min_width: int
+    max_width: int
+    keep_end: bool = False
+    """Clip from the left: the end of a group path names the group."""
+
+
+
+def fit(text: str, width: int, *, keep_end: bool = False) -> str:
+    """Exactly `width` cells: padded, or shortened with an ellipsis at the end or (keep_end) the start."""
+    if cell_len(text) <= width:
+        return set_cell_size(text, width)
+    if keep_end:
+        tail = text[::-1]
+        return "…" + set_cell_size(tail, width - 1)[::-1]
+    return set_cell_size(text, width - 1) + "…"
+
+
+class VirtualTable(ScrollView, Generic[Record], can_focus=True):
+    """Rows are positions in `records`, in display order; `record_at_cursor` maps back to the record."""
+
+    COMPONENT_CLASSES = {"virtual-table--header", "virtual-table--cursor", "virtual-table--even-row"}
+    DEFAULT_CSS = """
+    VirtualTable {
+        background: $surface;
+        overflow-x: hidden;
+        color: $foreground;
+        &:focus { background-tint: $foreground 5%; }
+        & > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .virtual-table--even-row { background: $surface-lighten-1 50%; }
+        &:dark > .virtual-table--even-row { background: $surface-darken-1 40%; }
+        & > .virtual-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .virtual-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup,ctrl+b", "page(-1)", "Page up", show=False),
+        Binding("pagedown,ctrl+f", "page(1)", "Page down", show=False),
+        Binding("home,g", "jump(0)", "First", show=False),
+        Binding("end,G", "jump(-1)", "Last", show=False),
+        Binding("enter", "select", "Details", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+    """Position of the cursor in the shown rows."""
+
+    class Selected(Message):
+        """Enter (or a click on the highlighted line) on a record."""
+
+        def __init__(self, record: object) -> None:
+            super().__init__()
+            self.record = record
+
+    class HeaderClicked(Message):
+        """A click on a column heading: the owner decides how to sort."""
+
+        def __init__(self, column: str) -> None:
+            super().__init__()
+            self.column = column
+
+    def __init__(self, columns: Sequence[Column[Record]], *, clock: Callable[[], datetime] | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.columns = tuple(columns)
+        self.records: Sequence[Record] = ()
+        self.widths: Mapping[str, int] = {}
+        self.row_of: Callable[[Record], int | None] = lambda record: None
+        self.rows: list[int] = []
+        self.sort = Sort()
+        self.layout_columns: tuple[tuple[Column[Record], int], ...] = ()
+        self._now = self.clock()
+        self._lines: LRUCache[tuple[int, bool, bool], Strip] = LRUCache(1024)
+        self._styles: dict[str, Style] = {}
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def show_rows(self, records: Sequence[Record], rows: list[int], *, sort: Sort = Sort(),
+                  widths: Mapping[str, int] | None = None, row_of: Callable[[Record], int | None] | None = None) -> None:
+        """Show `records[row]` for these rows; the cursor stays on its record when it is still among them.
+
+        `widths` is the longest value per column key; `row_of` finds a record's row among `records`
+        (by identity of the thing it describes), so the cursor survives a swap of the records too.
+        """
+        current = self.record_at_cursor()
+        self.records, self.rows, self.sort = records, rows, sort
+        self.widths = widths if widths is not None else self.widths
+        self.row_of = row_of or self.row_of
+        self._now = self.clock()
+        self._lines.clear()
+        self._fit_columns()
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        position = self.cursor
+        row = self.row_of(current) if current is not None else None
+        if row is not None:
+            try:
+                position = rows.index(row)
+            except ValueError:
+                pass
+        self.cursor = min(position, max(len(rows) - 1, 0))
+        self.refresh()
+
+    @property
+    def shown(self) -> list[Record]:
+        """The records shown, in display order (a copy: for export and tests, not for rendering)."""
+        records = self.records
+        return [records[row] for row in self.rows]
+
+    def record_at_cursor(self) -> Record | None:
+        if 0 <= self.cursor < len(self.rows):
+            return self.records[self.rows[self.cursor]]
+        return None
+
+    def watch_cursor(self) -> None:
+        self.scroll_to_region(
+            Region(0, self.cursor + 1, max(self.size.width, 1), 1),
+            spacing=Spacing(top=1), animate=False, force=True, immediate=True,
+        )
+        self.refresh()
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor = max(0, min(self.cursor + step, len(self.rows) - 1))
+
+    def action_page(self, direction: int) -> None:
+        self.action_cursor(direction * max(self.scrollable_content_region.height - 2, 1))
+
+    def action_jump(self, position: int) -> None:
+        self.cursor = max(len(self.rows) - 1, 0) if position < 0 else 0
+
+    def action_select(self) -> None:
+        record = self.record_at_cursor()
+        if record is not None:
+            self.post_message(self.Selected(record))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            column = self._column_at(event.x)
+            if column is not None:
+                self.post_message(self.HeaderClicked(column.key))
+            return
+        position = int(self.scroll_y) + event.y - 1
+        if 0 <= position < len(self.rows):
+            if position == self.cursor:
+                self.action_select()
+            self.cursor = position
+
+    def _column_at(self, x: int) -> Column[Record] | None:
+        for column, width in self.layout_columns:
+            if x < width + CELL_PADDING:
+                return column
+            x -= width + CELL_PADDING
+        return None
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns()
+        self.virtual_size = Size(event.size.width, len(self.rows) + 1)
+
+    def on_focus(self) -> None:
+        self._lines.clear()
+
+    def on_blur(self) -> None:
+        self._lines.clear()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._lines.clear()
+
+    def _fit_columns(self) -> None:
+        """The columns that fit the width, in priority order: first each at its narrowest, while they
+        fit; then the room left widens them, most important first, up to their longest value."""
+        available = self.size.width - self.styles.scrollbar_size_vertical
+        chosen: list[tuple[Column[Record], int]] = []
+        used = 0
+        for column in self.columns:
+            narrowest = max(column.min_width, len(column.label) + (2 if column.key == self.sort.column else 0))
+            if chosen and used + narrowest + CELL_PADDING > available:
+                break
+            chosen.append((column, narrowest))
+            used += narrowest + CELL_PADDING
+        longest = self.widths
+        for index, (column, width) in enumerate(chosen):
+            wanted = min(column.max_width, max(width, longest.get(column.key, 0)))
+            grown = max(width, min(wanted, width + available - used))
+            used += grown - width
+            chosen[index] = (column, grown)
+        if tuple(chosen) != self.layout_columns:
+            self.layout_columns = tuple(chosen)
+            self._lines.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name, partial=True)
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            return self._header().adjust_cell_length(width, base + self._style("virtual-table--header"))
+        position = int(self.scroll_y) + y - 1
+        if position >= len(self.rows):
+            return Strip.blank(width, base)
+        row = self.rows[position]
+        key = (row, position == self.cursor, position % 2 == 1)
+        line = self._lines.get(key)
+        if line is None:
+            line = self._lines[key] = self._render_row(row, *key[1:], width)
+        return line
+
+    def _render_row(self, row: int, cursor: bool, even: bool, line_width: int) -> Strip:
+        """One record's line, full width: cell colours over the zebra stripe, the cursor over both."""
+        record = self.records[row]
+        line_style = self.rich_style
+        if even:
+            line_style += self._style("virtual-table--even-row")
+        cursor_style = self._style("virtual-table--cursor") if cursor else PLAIN
+        segments = []
+        for column, width in self.layout_columns:
+            text, style = column.cell(record, self._now)
+            segments.append(Segment(f" {fit(text, width, keep_end=column.keep_end)} ", line_style + style + cursor_style))
+        return Strip(segments).adjust_cell_length(line_width, line_style + cursor_style)
+
+    def _header(self) -> Strip:
+        style = self.rich_style + self._style("virtual-table--header")
+        segments = []
+        for column, width in self.layout_columns:
+            label = column.label
+            if column.key == self.sort.column:
+                label += " ▼" if self.sort.descending else " ▲"
+            segments.append(Segment(f" {fit(label, width)} ", style))
+        return Strip(segments)
