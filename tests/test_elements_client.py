@@ -6,6 +6,7 @@ secret in any message."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -15,6 +16,7 @@ from itertools import accumulate
 from urllib.parse import parse_qs
 
 import httpx
+import orjson
 import pytest
 from conftest import assert_no_secrets
 
@@ -39,7 +41,8 @@ from tui.vendors.base import (
     VendorClient,
     VendorError,
 )
-from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, rfc3339
+from tui.vendors import elements
+from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, peek_anchor, rfc3339
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CLIENT_ID = "fusion_0a1b2c3d4e5f60718293"
@@ -387,7 +390,97 @@ async def test_records_map_by_the_documented_rules(connect, simulator):
     assert {device.raw["type"] for device in devices} == {"computer", "mobile"}
 
 
+async def test_every_device_keeps_the_record_the_server_sent(connect, simulator):
+    devices = await all_devices(connect())
+
+    fleet = simulator.fleet
+    served = {record["id"]: record for record in map(fleet.device, range(FLEET_SIZE))}
+    assert len(devices) == FLEET_SIZE
+    for device in devices:
+        assert device.raw == json.loads(json.dumps(served[device.id]))
+
+
+async def test_a_device_keeps_its_own_record_when_the_page_holds_other_items():
+    items = [{"id": "a"}, 7, None, {"id": "b"}, "junk"]
+    client = mock_client(lambda request: httpx.Response(200, json={"items": items}))
+    client._groups = []
+    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
+    try:
+        devices = await all_devices(client)
+    finally:
+        await client.aclose()
+
+    assert [device.raw for device in devices] == [{"id": "a"}, {"id": "b"}]
+
+
 # --- pipelining ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "anchor"), [
+    (b'{"items":[{"id":"d1"}],"nextAnchor":"YTE6MjAw"}', "YTE6MjAw"),
+    (b'{\n  "items": [],\n  "nextAnchor" : "abc"\n}\n', "abc"),
+    (b'{"items":[],"nextAnchor":"a\\"b\\\\c\\u00e9\\/"}', 'a"b\\c\u00e9/'),
+    (b'{"items":[],"nextAnchor":null}', None),
+    (b'{"items":[]}', None),
+    (b'{"items":[],"nextAnchor":""}', None),
+    (b'{"items":[],"nextAnchor":42}', None),
+    (b'{"nextAnchor":"first","items":[]}', None),  # not the last member: the parsed page tells
+    (b'{"items":[{"nextAnchor":"inner"}]}', None),
+    (b'{"items":[],"\\"nextAnchor":"other key"}', None),
+    (b'{"items":[],"nextAnchor":"' + b"x" * 2000 + b'"}', None),  # longer than the peek looks
+    (b'{"items":[],"nextAnchor":"cut', None),
+])
+def test_the_next_anchor_is_read_from_the_end_of_the_body_or_left_to_the_parser(body, anchor):
+    assert peek_anchor(body) == anchor
+    if anchor is not None:
+        assert orjson.loads(body)["nextAnchor"] == anchor
+
+
+def paged_by_anchor(pages: int, anchor_last: bool) -> tuple[Callable[[httpx.Request], httpx.Response], list]:
+    """A small Elements: `pages` pages of two devices, anchors "p1", "p2"...; an unknown anchor is a 400."""
+    asked: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        anchor = request.url.params.get("anchor")
+        asked.append(anchor)
+        index = 0 if anchor is None else int(anchor[1:]) if anchor in {f"p{n}" for n in range(pages)} else -1
+        if index < 0:
+            return httpx.Response(400, json={"code": 400, "message": f"Invalid anchor '{anchor}'"})
+        items = [{"id": f"d{index}-{n}"} for n in range(2)]
+        rest = {"nextAnchor": f"p{index + 1}"} if index + 1 < pages else {}
+        return httpx.Response(200, json={**rest, "items": items} if not anchor_last else {"items": items, **rest})
+
+    return answer, asked
+
+
+@pytest.mark.parametrize("anchor_last", [True, False])
+async def test_anchor_paging_reads_every_page_once_wherever_the_anchor_is(anchor_last):
+    answer, asked = paged_by_anchor(4, anchor_last)
+    client = mock_client(answer)
+    client._groups = []
+    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
+    try:
+        devices = await all_devices(client)
+    finally:
+        await client.aclose()
+
+    assert [device.id for device in devices] == [f"d{page}-{n}" for page in range(4) for n in range(2)]
+    assert asked == [None, "p1", "p2", "p3"]
+
+
+async def test_a_wrong_peeked_anchor_is_replaced_by_the_parsed_one(monkeypatch):
+    monkeypatch.setattr(elements, "peek_anchor", lambda body: "bogus")
+    answer, asked = paged_by_anchor(3, anchor_last=True)
+    client = mock_client(answer)
+    client._groups = []
+    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
+    try:
+        devices = await all_devices(client)
+    finally:
+        await client.aclose()
+
+    assert [device.id for device in devices] == [f"d{page}-{n}" for page in range(3) for n in range(2)]
+    assert [anchor for anchor in asked if anchor != "bogus"] == [None, "p1", "p2"]
 
 
 async def test_the_next_page_is_requested_before_the_consumer_is_done_with_this_one(connect, simulator):
@@ -555,15 +648,16 @@ async def test_a_server_echoing_the_secret_and_the_token_does_not_leak_them():
     assert_no_secrets(caught.value, client, SECRET, MOCK_TOKEN)
 
 
-async def test_a_page_without_items_or_repeating_its_anchor_is_a_bad_response():
-    answers = iter([{"nextAnchor": "x"}, {"items": [], "nextAnchor": "a"}, {"items": [], "nextAnchor": "a"}])
-    client = mock_client(lambda request: httpx.Response(200, json=next(answers)))
+@pytest.mark.parametrize(("answer", "words"), [
+    ({"nextAnchor": "x"}, "without `items`"),
+    ({"items": [], "nextAnchor": "a"}, "same anchor again"),  # the first page is fine, the second repeats it
+])
+async def test_a_page_without_items_or_repeating_its_anchor_is_a_bad_response(answer, words):
+    client = mock_client(lambda request: httpx.Response(200, json=answer))
     client._groups = []
     client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
 
-    with pytest.raises(BadResponseError, match="without `items`"):
-        await all_devices(client)
-    with pytest.raises(BadResponseError, match="same anchor again"):
+    with pytest.raises(BadResponseError, match=words):
         await all_devices(client)
     await client.aclose()
 

@@ -29,6 +29,7 @@ from tui.vendors.base import (
     VendorError,
 )
 from tui.vendors.epmm import (
+    DEVICE_FIELDS,
     OBFUSCATED,
     PAGE_SIZE,
     EpmmClient,
@@ -297,6 +298,15 @@ def expected_health(record: dict) -> Health:
     if expected_missing_patch(record) or NOW - last_seen > timedelta(days=30):
         return Health.WARNING
     return Health.OK
+
+
+async def test_every_device_keeps_the_record_the_server_sent(connect, simulator):
+    devices = devices_of(await all_pages(connect()))
+
+    assert len(devices) == FLEET_SIZE
+    for device in devices:
+        served = simulator.fleet.device(device.raw["common.id"] - 1)
+        assert device.raw == json.loads(json.dumps({field: served[field] for field in DEVICE_FIELDS}))
 
 
 async def test_health_patch_state_and_fields_agree_with_the_raw_records(connect):
@@ -632,6 +642,17 @@ async def test_without_a_total_count_pages_are_read_while_has_more():
 
     assert [(page.loaded, page.total) for page in pages] == [(200, None), (400, None), (450, None)]
     assert len({device.id for device in devices_of(pages)}) == 450
+
+
+async def test_a_device_keeps_its_own_record_when_the_page_holds_other_items():
+    records = [{**RECORD, "common.uuid": "a"}, 7, None, {**RECORD, "common.uuid": "b"}, "junk"]
+    client, _ = mock_client(search_answer(records))
+    try:
+        devices = devices_of(await all_pages(client))
+    finally:
+        await client.aclose()
+
+    assert [device.raw for device in devices] == [records[0], records[3]]
 
 
 async def test_a_page_without_results_is_a_bad_response():

@@ -1,6 +1,7 @@
 """`epx`: the explorer UI, and the same data without a terminal UI for scripts and pipes.
 
-Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error.
+Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error,
+5 not available for the connection's vendor (e.g. fingerprint lists on EPMM or Elements).
 Errors go to stderr as one sentence that never contains a secret.
 """
 
@@ -21,8 +22,18 @@ from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
 from tui.vendors import open_client
 from tui.vendors.base import AuthenticationError, ForbiddenError, VendorError
+from tui.hashes import HashError, parse_hash
+from tui.models import VENDORS, FingerprintList
+from tui.state import KnownList, StateError, StateStore, resolve_state_path
+from tui.vendors import CLIENTS
+from tui.vendors.base import NotFoundError
+from datetime import UTC, datetime
+from tui.models import Event, EventWindow, Severity, iso_utc, parse_time_bound
+from tui.vendors.base import NotAvailableError
+from tui.vendors.epmm import EVENTS_NOT_AVAILABLE
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
+EXIT_UNAVAILABLE = 5
 GROUP_FIELDS = ["id", "name", "path", "parent_id", "device_count"]
 
 
@@ -59,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--missing-patch", action="store_true", help="only devices missing critical patches")
             sub.add_argument("--group", metavar="PATH", help="only this group and its sub-groups (\\ or / between levels)")
 
+    add_fingerprints_parser(commands, common)
+    add_events_parser(commands, common)
+
     simulate = commands.add_parser(
         "simulate", help="serve a simulated console on loopback",
         description="Serve a simulated console on loopback. Faults: "
@@ -85,9 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return simulate(args)
         if args.command in ("devices", "groups"):
             return asyncio.run(export(args))
+        if args.command == "fingerprints":
+            return asyncio.run(fingerprints(args))
+        if args.command == "events":
+            return asyncio.run(events(args))
         return run_ui(args)
     except (ConfigError, SecretError, UsageError) as error:
         return fail(str(error), EXIT_USAGE)
+    except UnavailableError as error:
+        return fail(str(error), EXIT_UNAVAILABLE)
     except (AuthenticationError, ForbiddenError) as error:
         return fail(str(error), EXIT_AUTH)
     except VendorError as error:
@@ -220,6 +240,214 @@ def simulate(args: argparse.Namespace) -> int:
           f"(user {simulated.username}, password {simulated.password}); ctrl+c stops.", flush=True)
     serve_forever(simulated.app, host=args.host, port=args.port, tls=tls)
     return EXIT_OK
+
+
+# --- epx fingerprints (issue 5) ------------------------------------------------------------------------------
+
+FINGERPRINT_FIELDS = ["connection", "id", "name", "hash_type", "source", "description", "groups", "hash_count",
+                      "hashes"]
+"""A fingerprint list record: `groups` are the paths of the groups it is assigned to (levels joined by \\)."""
+
+
+class UnavailableError(Exception):
+    """What was asked does not exist for the connection's vendor (exit 5)."""
+
+
+def add_fingerprints_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "fingerprints", parents=[common], help="SEPM fingerprint lists (file hashes)",
+        description="SEPM fingerprint lists as json, csv or a table: the lists named with --name, else those "
+                    "this connection opened before (SEPM cannot list them all). --hash keeps the lists that "
+                    "hold that MD5 or SHA-256.",
+    )
+    sub.add_argument("--connection", required=True, metavar="NAME")
+    sub.add_argument("--name", action="append", default=[], metavar="LIST",
+                     help="open this list by name (repeatable); it is remembered for next time")
+    sub.add_argument("--hash", metavar="HASH", help="only the lists holding this MD5 or SHA-256 (any case)")
+    sub.add_argument("--format", choices=("json", "csv", "table"), default="table")
+
+
+def fingerprint_record(listing: FingerprintList, connection: str, group_paths: dict[str, str]) -> dict[str, Any]:
+    return {
+        "connection": connection,
+        "id": listing.id,
+        "name": listing.name,
+        "hash_type": listing.hash_type,
+        "source": listing.source,
+        "description": listing.description,
+        "groups": [group_paths.get(group_id, group_id) for group_id in listing.group_ids],
+        "hash_count": len(listing.hashes),
+        "hashes": list(listing.hashes),
+    }
+
+
+def _warn(message: str) -> None:
+    print(f"epx: {message}", file=sys.stderr)
+
+
+async def fingerprints(args: argparse.Namespace) -> int:
+    """`epx fingerprints`: named lists (remembered afterwards) or the remembered ones, optionally by hash."""
+    config, transports = load(args)
+    connection = config.connections.get(args.connection)
+    if connection is None:
+        known = ", ".join(config.connections) or "none"
+        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    if not CLIENTS[connection.vendor].capabilities.fingerprints:
+        raise UnavailableError(
+            f"Fingerprint lists are not available for {VENDORS[connection.vendor]} connections such as "
+            f"{connection.name}: only SEPM has them."
+        )
+    try:
+        wanted = parse_hash(args.hash) if args.hash is not None else None
+    except HashError as error:
+        raise UsageError(f"--hash: {error}") from None
+    names = [name.strip() for name in args.name if name.strip()]
+    state = StateStore(None if args.demo else resolve_state_path())
+    try:
+        remembered = [] if names else state.known_lists(connection.name)
+    except StateError as error:
+        _warn(f"warning: {error}")
+        remembered = []
+    if not names and not remembered:
+        _warn(f"no fingerprint lists are remembered for {connection.name} yet; open one with --name "
+              "(SEPM cannot list them all).")
+    if connection.verify is False and connection.url.startswith("https://"):
+        _warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
+    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
+                         page_concurrency=config.settings.page_concurrency)
+    client.wait_listener = lambda reason: reason and _warn(reason)
+    lists: list[FingerprintList] = []
+    gone: list[KnownList] = []
+    group_paths: dict[str, str] = {}
+    try:
+        for name in names:
+            lists.append(await client.fingerprint_list(name))
+        for known in remembered:
+            try:
+                lists.append(await client.fingerprint_list_by_id(known.id))
+            except NotFoundError:
+                gone.append(known)
+        if any(listing.group_ids for listing in lists):
+            group_paths = {group.id: group.path_text for group in await client.groups()}
+    finally:
+        await client.aclose()
+    try:
+        for known in gone:
+            _warn(f"fingerprint list {known.name!r} ({known.id}) no longer exists on {connection.name}; forgotten.")
+            state.forget_list(connection.name, known.id)
+        for listing in lists[: len(names)]:
+            state.remember_list(connection.name, listing)
+    except StateError as error:
+        _warn(f"warning: {error}")
+    if wanted is not None:
+        searched = len(lists)
+        lists = [listing for listing in lists if wanted.value in listing.hashes]
+        if not lists:
+            _warn(f"{wanted.label} {wanted.value} is on none of the {searched} lists searched.")
+    records = [fingerprint_record(listing, connection.name, group_paths) for listing in lists]
+    if args.format == "csv":
+        write_csv(sys.stdout, records, FINGERPRINT_FIELDS)
+    elif args.format == "json":
+        write_json(sys.stdout, records)
+    else:
+        sys.stdout.write(render_table(records, [field for field in FINGERPRINT_FIELDS if field != "hashes"]))
+    return EXIT_OK
+
+
+# --- epx events (issue 6) ------------------------------------------------------------------------------------
+
+EVENT_FIELDS = ["vendor", "connection", "id", "time", "severity", "engine", "category", "device_id", "device_name",
+                "organization", "title", "message", "acknowledged", "source"]
+"""An event record (README "Events"); CSV has the same columns."""
+EVENT_TABLE_FIELDS = ["time", "severity", "engine", "device_name", "title"]
+
+
+def add_events_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "events", parents=[common], help="events in a time window",
+        description="Events of a connection in a time window, newest first, as json, csv or a table. --since and "
+                    "--until take a duration back from now (15m, 1h, 24h, 7d) or an RFC 3339 time with Z or an "
+                    "offset (2025-06-01T10:00:00+02:00).",
+    )
+    sub.add_argument("--connection", required=True, metavar="NAME")
+    sub.add_argument("--since", default="24h", metavar="WHEN", help="start of the window (default: 24h)")
+    sub.add_argument("--until", metavar="WHEN", help="end of the window (default: now)")
+    sub.add_argument("--severity", metavar="S[,S]", help="only these severities: critical, warning, info, unknown")
+    sub.add_argument("--engine", metavar="NAME", help="only this engine or category (e.g. epp, fileScanning, "
+                                                      "notification, command)")
+    sub.add_argument("--device", metavar="ID_OR_NAME", help="only events of this device")
+    sub.add_argument("--organization", metavar="ID", help="Elements: only this organization (company)")
+    sub.add_argument("--format", choices=("json", "csv", "table"), default="table")
+
+
+def event_window(args: argparse.Namespace, now: datetime) -> EventWindow:
+    """The window `epx events` asks for; a `UsageError` says what is wrong with the options."""
+    try:
+        start = parse_time_bound(args.since, now)
+    except ValueError as error:
+        raise UsageError(f"--since: {error}") from None
+    try:
+        end = parse_time_bound(args.until, now) if args.until else now
+    except ValueError as error:
+        raise UsageError(f"--until: {error}") from None
+    if start > end:
+        raise UsageError(f"--since ({iso_utc(start)}) is after --until ({iso_utc(end)}).")
+    severities: set[Severity] = set()
+    for word in (args.severity or "").split(","):
+        if word.strip():
+            try:
+                severities.add(Severity(word.strip().lower()))
+            except ValueError:
+                raise UsageError(
+                    f"--severity: {word.strip()!r} is not one of critical, warning, info, unknown.") from None
+    return EventWindow(start=start, end=end, severities=frozenset(severities),
+                       engine=(args.engine or "").strip() or None,
+                       organization_id=(args.organization or "").strip() or None)
+
+
+async def events(args: argparse.Namespace) -> int:
+    """`epx events`: every event of the window, newest first; notes about sources left out go to stderr."""
+    config, transports = load(args)
+    connection = config.connections.get(args.connection)
+    if connection is None:
+        known = ", ".join(config.connections) or "none"
+        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    window = event_window(args, datetime.now(UTC))
+    if window.organization_id and connection.vendor != "elements":
+        raise UsageError("--organization applies to Elements connections only.")
+    if not CLIENTS[connection.vendor].capabilities.events:
+        raise UnavailableError(_NO_EVENTS.get(
+            connection.vendor, f"Events are not available for {VENDORS[connection.vendor]} connections."))
+    if connection.verify is False and connection.url.startswith("https://"):
+        _warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
+    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
+                         page_concurrency=config.settings.page_concurrency)
+    client.wait_listener = lambda reason: reason and _warn(reason)
+    found: list[Event] = []
+    device = (args.device or "").strip().casefold()
+    try:
+        async for page in client.events(window):
+            found.extend(event for event in page.events if not device or device in (
+                (event.device_id or "").casefold(), (event.device_name or "").casefold()))
+            for note in page.notes:
+                _warn(f"note: {note}")
+    except NotAvailableError as error:
+        raise UnavailableError(str(error)) from None
+    finally:
+        await client.aclose()
+    found.sort(key=lambda event: (-event.time.timestamp(), event.id))
+    records = [event.to_json() for event in found]
+    if args.format == "csv":
+        write_csv(sys.stdout, records, EVENT_FIELDS)
+    elif args.format == "json":
+        write_json(sys.stdout, records)
+    else:
+        sys.stdout.write(render_table(records, EVENT_TABLE_FIELDS))
+    return EXIT_OK
+
+
+_NO_EVENTS = {"epmm": EVENTS_NOT_AVAILABLE}
+"""What `epx events` says for a vendor without events, before connecting."""
 
 
 if __name__ == "__main__":

@@ -447,3 +447,21 @@ def _run_password_command(command: str, timeout: float) -> str:
     if not lines or not lines[0]:
         raise SecretError(f"password command `{program}` printed nothing")
     return lines[0]
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically: a 0600 temporary file in the same directory, flushed and fsynced,
+    renamed over `path`, then the directory fsynced; the directory is created (0700) when missing.
+
+    For files of the app other than config.toml (the state file); nothing is left behind on failure.
+    """
+    directory = path.parent
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temps: list[str] = []
+    try:
+        os.replace(_private_temp(directory, data, temps), path)
+    finally:
+        for name in temps:  # after a successful replace the name is already gone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+    _fsync_directory(directory)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -34,7 +33,7 @@ from textual.widgets import DataTable
 
 from bench_paging import simulator_process
 from screens.devices import DevicesPane
-from tui.inventory import DeviceFilter, Inventory, Sort
+from tui.inventory import DeviceFilter, Inventory
 from tui.models import Connection, Device
 from tui.simulators import build_simulator
 from tui.vendors import open_client

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import functools
 import math
 import random
@@ -32,7 +33,7 @@ import time
 import uuid
 from array import array
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
@@ -585,6 +586,7 @@ def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
             Route(WHOAMI_PATH, whoami, methods=["GET"]),
             Route(ORGANIZATIONS_PATH, list_organizations, methods=["GET"]),
             Route(DEVICES_PATH, list_devices, methods=["GET"]),
+            Route(EVENTS_PATH, search_events, methods=["POST"]),
         ],
         middleware=[
             Middleware(_Gateway, simulator=simulator),
@@ -594,3 +596,293 @@ def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
     )
     app.state.simulator = simulator
     return app
+
+
+# --- security events (issue 6) ---------------------------------------------------------------------------
+#
+# `POST /security-events/v1/security-events` with a form body, as the seed shows. Choices where the fact sheet
+# is UNCERTAIN (the client must tolerate others):
+# - Items: `id`, `action`, `engine`, `severity` (critical, warning, info), `clientTimestamp` (the device's
+#   local time with its offset, e.g. -05:00), `serverTimestamp` and `persistenceTimestamp` (UTC, Z, millis),
+#   `organization {id, name}`, `device {id, name}`, `details` (engine-specific).
+# - The window: `persistenceTimestampStart` is included, `persistenceTimestampEnd` is not. Without either:
+#   400 `{"code": 400, "message": ...}`, as the seed says the request fails. Items come oldest first
+#   (`order=desc` for newest first), 200 a page at most, `nextAnchor` on every page but the last.
+# - Events cover the 30 days before the fleet's clock and follow the fleet: a device whose protection is
+#   critical has malware detections (one in its last day of reporting at least), and its protection or
+#   firewall turned off when its record says so; an important one has warnings; a quarter of the others
+#   have informational events. Nothing happens on a device after it last reported or before it registered.
+
+EVENTS_PATH = "/security-events/v1/security-events"
+EVENT_DAYS = 30
+ENGINE_GROUP_VALUES = ("epp", "edr", "ecp", "xm")
+EVENT_SEVERITY_VALUES = ("critical", "warning", "info")
+_COMPANY_OFFSETS = (180, 60, 120, 120, -300, 120)
+"""Each company's UTC offset in minutes: the `clientTimestamp` of its devices is local time with it."""
+
+
+class _EventKind(NamedTuple):
+    engine: str
+    group: str
+    severity: str
+    actions: tuple[str, ...]
+
+
+_EVENT_KINDS = (
+    _EventKind("fileScanning", "epp", "critical", ("quarantined", "quarantined", "deleted", "blocked")),  # 0
+    _EventKind("deepGuard", "epp", "critical", ("blocked",)),  # 1
+    _EventKind("edr", "edr", "critical", ("reported",)),  # 2
+    _EventKind("realTimeScanning", "epp", "warning", ("disabled",)),  # 3
+    _EventKind("firewall", "epp", "warning", ("disabled",)),  # 4
+    _EventKind("browsingProtection", "epp", "warning", ("blocked",)),  # 5
+    _EventKind("deviceControl", "epp", "info", ("blocked",)),  # 6
+    _EventKind("applicationControl", "epp", "info", ("blocked",)),  # 7
+    _EventKind("manualScanning", "epp", "info", ("completed",)),  # 8
+)
+_MALWARE, _DEEPGUARD, _EDR, _SCANNING_OFF, _FIREWALL_OFF, _BROWSING = 0, 1, 2, 3, 4, 5
+_INFECTIONS = ("Trojan.GenericKD.71237415", "Trojan:W32/Emotet.A", "Backdoor:W32/Cobaltstrike.B",
+               "Ransom:W32/LockBit.C", "Exploit:Win32/CVE-2023-36884", "PUA:W32/CoinMiner.D", "Worm:W32/Qakbot.E")
+_MOBILE_INFECTIONS = ("Trojan:Android/FakeApp.A", "Trojan-Spy:Android/SmsThief.B")
+_DROP_FOLDERS = ("C:\\Users\\{user}\\Downloads", "C:\\Users\\{user}\\AppData\\Local\\Temp",
+                 "C:\\ProgramData\\Updater")
+_DROP_FILES = ("invoice_0424.exe", "setup.msi", "scan_2024.pdf.exe", "update.dll", "payload.ps1")
+_BAD_HOSTS = ("login-micros0ft.example", "free-gift-cards.example", "cdn-update-check.example", "pay-invoice.example")
+_BEHAVIOURS = ("Suspicious behaviour: process injection", "Ransomware-like file modifications",
+               "Credential dumping from LSASS")
+_EDR_ALERTS = ("Broad context detection: suspicious PowerShell", "Broad context detection: lateral movement",
+               "Broad context detection: persistence via scheduled task")
+_USB_DEVICES = ("USB mass storage (SanDisk Ultra)", "USB mass storage (Kingston DataTraveler)")
+_BLOCKED_APPS = ("AnyDesk.exe", "TeamViewer_Setup.exe", "torrent-client.exe")
+
+
+class ElementsEventLog:
+    """The security events of a fleet, sorted by persistence time, identical for the same fleet.
+
+    Per event only its time, device, kind and a detail seed are stored; each item is rebuilt on demand.
+    Built on first use: only devices with events have their records built (a 100,000-device fleet: ~1 s).
+    """
+
+    def __init__(self, fleet: ElementsFleet) -> None:
+        self.fleet = fleet
+        rng = random.Random(fleet.seed * 7919 + 6)
+        low = fleet.now_ms - EVENT_DAYS * DAY
+        rows: list[tuple[int, int, int, int]] = []
+        self._devices: dict[int, tuple[str, str, int, str]] = {}
+        """device index -> (id, name, company, last user) of every device with events."""
+        for index in range(fleet.size):
+            overview = OVERVIEWS[fleet._overview[index]]
+            if overview == "allOk" and rng.random() >= 0.25:
+                continue
+            record = fleet.device(index)
+            mobile = record["type"] == "mobile"
+            kinds = self._kinds(rng, overview, record, mobile)
+            seen = _epoch_ms(record["statusUpdateTimestamp"])
+            start = max(low, _epoch_ms(record["registrationTimestamp"]))
+            if not kinds or seen <= start:
+                continue
+            self._devices[index] = (record["id"], record["name"], fleet._company[index], record.get("lastUser", ""))
+            for position, kind in enumerate(kinds):
+                if position == 0 and overview == "critical":  # the detection that made it critical: recent
+                    moment = rng.randint(max(start, seen - DAY), seen)
+                else:
+                    moment = rng.randint(start, seen)
+                rows.append((moment, index, kind, rng.getrandbits(32)))
+        rows.sort()
+        self.times = array("q", (row[0] for row in rows))
+        self._device = array("I", (row[1] for row in rows))
+        self._kind = array("B", (row[2] for row in rows))
+        self._seed = array("I", (row[3] for row in rows))
+
+    @staticmethod
+    def _kinds(rng: random.Random, overview: str, record: dict[str, Any], mobile: bool) -> list[int]:
+        if overview == "critical":
+            pool = (_MALWARE, _BROWSING) if mobile else (_MALWARE, _MALWARE, _DEEPGUARD, _EDR, _BROWSING, 7)
+            kinds = [_MALWARE] + rng.choices(pool, k=rng.randint(2, 9))
+        elif overview == "important":
+            pool = (_BROWSING,) if mobile else (_BROWSING, _BROWSING, 6, 7, 8)
+            kinds = rng.choices(pool, k=rng.randint(1, 3))
+        else:
+            pool = (_BROWSING,) if mobile else (8, 8, 6, 7, _BROWSING)
+            kinds = rng.choices(pool, k=rng.randint(1, 2))
+        if record.get("malwareState") == "disabled":
+            kinds.append(_SCANNING_OFF)
+        if record.get("firewallState") == "disabled":
+            kinds.append(_FIREWALL_OFF)
+        return kinds
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def device_of(self, position: int) -> int:
+        return self._device[position]
+
+    def company_of(self, position: int) -> int:
+        return self._devices[self._device[position]][2]
+
+    def kind_of(self, position: int) -> _EventKind:
+        return _EVENT_KINDS[self._kind[position]]
+
+    def event(self, position: int) -> dict[str, Any]:
+        """The full item of the event at `position` (in persistence order)."""
+        rng = random.Random(self._seed[position])
+        kind = self.kind_of(position)
+        device_id, name, company_number, user = self._devices[self._device[position]]
+        company = self.fleet.companies[company_number]
+        persisted = self.times[position]
+        server = persisted - rng.randint(50, 2_000)
+        client = server - rng.randint(500, 90_000)
+        offset = timezone(timedelta(minutes=_COMPANY_OFFSETS[company_number]))
+        local = datetime.fromtimestamp(client / 1000, offset).isoformat(timespec="milliseconds")
+        return {
+            "id": _uuid(rng),
+            "action": rng.choice(kind.actions),
+            "engine": kind.engine,
+            "severity": kind.severity,
+            "clientTimestamp": local,
+            "serverTimestamp": rfc3339(server, millis=True),
+            "persistenceTimestamp": rfc3339(persisted, millis=True),
+            "organization": {"id": company["id"], "name": company["name"]},
+            "device": {"id": device_id, "name": name},
+            "details": _event_details(rng, kind, user),
+        }
+
+
+def _event_details(rng: random.Random, kind: _EventKind, user: str) -> dict[str, Any]:
+    short_user = user.rpartition("\\")[2].partition("@")[0] or "user"
+    sha1 = f"{rng.getrandbits(160):040x}"
+    if kind.engine == "fileScanning":
+        folder = rng.choice(_DROP_FOLDERS).format(user=short_user)
+        return {"infectionName": rng.choice(_INFECTIONS), "filePath": f"{folder}\\{rng.choice(_DROP_FILES)}",
+                "sha1": sha1, "userName": user}
+    if kind.engine == "deepGuard":
+        return {"ruleName": rng.choice(_BEHAVIOURS), "processPath": f"C:\\Users\\{short_user}\\AppData\\Roaming\\"
+                f"{rng.choice(_DROP_FILES)}", "sha1": sha1, "userName": user}
+    if kind.engine == "edr":
+        return {"alertType": rng.choice(_EDR_ALERTS), "riskLevel": rng.choice(("high", "severe")),
+                "description": "A detection was raised and added to a broad context detection."}
+    if kind.engine == "realTimeScanning":
+        return {"description": "Real-time scanning was turned off on the device."}
+    if kind.engine == "firewall":
+        return {"description": "The firewall was turned off on the device."}
+    if kind.engine == "browsingProtection":
+        return {"url": f"https://{rng.choice(_BAD_HOSTS)}/{rng.getrandbits(24):06x}", "reputation": "harmful",
+                "userName": user}
+    if kind.engine == "deviceControl":
+        return {"deviceName": rng.choice(_USB_DEVICES), "userName": user}
+    if kind.engine == "applicationControl":
+        return {"fileName": rng.choice(_BLOCKED_APPS), "ruleName": "Block remote access tools", "userName": user}
+    return {"description": "Scan completed: no harmful items found.", "scannedFiles": rng.randint(20_000, 400_000)}
+
+
+def _epoch_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def event_log(simulator: ElementsSimulator) -> ElementsEventLog:
+    """The simulator's event log, built on first use and kept for its fleet."""
+    log = getattr(simulator, "_event_log", None)
+    if log is None or log.fleet is not simulator.fleet:
+        log = ElementsEventLog(simulator.fleet)
+        simulator._event_log = log
+    return log
+
+
+def _form_time(form: dict[str, list[str]], name: str) -> int | None:
+    values = form.get(name)
+    if not values:
+        return None
+    text = values[-1].strip()
+    try:
+        moment = datetime.fromisoformat(text.upper())
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise _ApiError(400, f"Invalid value '{text}' for parameter {name}: expected an RFC 3339 timestamp")
+    return int(moment.timestamp() * 1000)
+
+
+def _form_values(form: dict[str, list[str]], name: str, allowed: tuple[str, ...] | None) -> frozenset[str] | None:
+    values = [value for raw in form.get(name, []) for value in raw.split(",") if value]
+    if not values:
+        return None
+    for value in values:
+        if allowed is not None and value not in allowed:
+            raise _ApiError(400, f"Invalid value '{value}' for parameter {name}")
+    return frozenset(values)
+
+
+def _event_companies(simulator: ElementsSimulator, wanted: str | None) -> frozenset[int]:
+    """The companies `organizationId` selects among those the credentials see (all of them without it)."""
+    visible = simulator.visible_companies()
+    if wanted is None or (simulator.is_partner and wanted == simulator.organization_id):
+        return visible
+    try:
+        uuid.UUID(wanted)
+    except ValueError:
+        raise _ApiError(400, f"Invalid value '{wanted}' for parameter organizationId") from None
+    company = simulator.fleet.company_index(wanted)
+    if company is None or company not in visible:
+        raise _ApiError(403, f"Access to organization {wanted} is not allowed")
+    return frozenset((company,))
+
+
+def _event_anchor(position: int, order: str) -> str:
+    return base64.urlsafe_b64encode(f"e1:{order}:{position}".encode()).decode().rstrip("=")
+
+
+def _event_anchor_position(anchor: str, order: str) -> int:
+    try:
+        kind, _, rest = base64.urlsafe_b64decode(anchor + "=" * (-len(anchor) % 4)).decode().partition(":")
+        anchored_order, _, position = rest.partition(":")
+        if kind == "e1" and anchored_order == order and position.isdigit():
+            return int(position)
+    except (binascii.Error, UnicodeDecodeError):
+        pass
+    raise _ApiError(400, f"Invalid anchor '{anchor}'")
+
+
+@_authenticated
+async def search_events(request: Request) -> Response:
+    """Security events in a persistence-time window (see the notes above `EVENTS_PATH`)."""
+    simulator = _simulator(request)
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise _ApiError(400, "Content-Type must be application/x-www-form-urlencoded")
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+    start, end = _form_time(form, "persistenceTimestampStart"), _form_time(form, "persistenceTimestampEnd")
+    if start is None and end is None:
+        raise _ApiError(400, "One of persistenceTimestampStart and persistenceTimestampEnd is required")
+    if start is not None and end is not None and start > end:
+        raise _ApiError(400, "persistenceTimestampStart must not be after persistenceTimestampEnd")
+    groups = _form_values(form, "engineGroup", ENGINE_GROUP_VALUES)
+    engines = _form_values(form, "engine", None)
+    severities = _form_values(form, "severity", EVENT_SEVERITY_VALUES)
+    order = (form.get("order") or ["asc"])[-1].lower()
+    if order not in ("asc", "desc"):
+        raise _ApiError(400, f"Invalid value '{order}' for parameter order")
+    raw_limit = (form.get("limit") or [str(MAX_LIMIT)])[-1]
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise _ApiError(400, f"Parameter limit must be a number between 1 and {MAX_LIMIT}")
+    limit = int(raw_limit)
+    companies = _event_companies(simulator, (form.get("organizationId") or [None])[-1])
+
+    log = event_log(simulator)
+    low = 0 if start is None else bisect.bisect_left(log.times, start)
+    high = len(log) if end is None else bisect.bisect_left(log.times, end)
+    anchor = (form.get("anchor") or [""])[-1]
+    step = 1 if order == "asc" else -1
+    position = _event_anchor_position(anchor, order) if anchor else (low if step == 1 else high - 1)
+
+    def keep(at: int) -> bool:
+        kind = log.kind_of(at)
+        return (log.company_of(at) in companies and (groups is None or kind.group in groups)
+                and (engines is None or kind.engine in engines)
+                and (severities is None or kind.severity in severities))
+
+    items: list[dict[str, Any]] = []
+    while low <= position < high:
+        if keep(position):
+            if len(items) == limit:
+                return JSONResponse({"items": items, "nextAnchor": _event_anchor(position, order)})
+            items.append(log.event(position))
+        position += step
+    return JSONResponse({"items": items})

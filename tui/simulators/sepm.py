@@ -5,17 +5,41 @@ records as a 14.3 server sends them (7.4, field order of the captured records), 
 codes (12), and the quirks a client must survive: `group.fullPathName` is null inside computer records,
 unknown paths answer a Tomcat HTML page, and `//` in a path or a POST without a JSON content type
 answers 500.
+
+Fingerprint lists, system lockdown and the command queue (sections 8, 9; seeds 000 and 001) are at the end
+of the module (`SepmHashActions`). Lists: "Whitelist" (the reference's example), "Blacklist" (a 14.2
+capture) and "Demo Blocklist" (the dropper's and the dumper's SHA-256, assigned to My Company\\Quarantine);
+409 on a duplicate name, 410 on a missing id or name, 400 on assigning a missing list, 422 in
+My Company\\Servers\\Domain Controllers (system lockdown off) or for a list already assigned, 423 for a
+group in `locked_groups`. Commands move through the states of KB 229117 on a simulated clock that every
+/command-queue request advances by 5 s. Some Windows computers hold these harmless demo files (every
+computer in My Company\\Quarantine holds the dropper):
+
+| file | path | MD5 | SHA-256 |
+| --- | --- | --- | --- |
+| dropper | C:\\Users\\Public\\Downloads\\Invoice_2026-11.pdf.exe | DA1A8A89467B0E326DEB152C3944E979 | 8BB6670C221886570AF2F8BDAA57A62779C77707D50E1BF84A7C1609907C659A |
+| dumper (servers) | C:\\Windows\\Temp\\svchost32.exe | 79B287A0B2057844B13243A08C81A5CE | B57893A39D26A941A16BB33D95F3390D049A9B6123942CDF081EB738DAD30A15 |
+| remote-access tool | C:\\ProgramData\\RemoteHelper\\RemoteHelper.dll | 5681632ED639609C0F120BC896C36F24 | 2D7747AED86FEBC327A2472A770774563ED770CEB220AAB4D80068A777FDBFCC |
+
+An EOC scan reports HASH_MATCH (sub-state 101) where a computer holds a searched file, and with
+REMEDIATE deletes it (remediation SUCCEEDED, sometimes FAILED; UNSUPPORTED for a SHA-1, which needs a
+Power Eraser scan first); a deleted file is then found only in the quarantine. Non-Windows computers
+reject EOC scans. A fetch succeeds where the path and hash match a file the computer holds.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import hashlib
+import json
 import random
 import re
 import time
 import uuid
+import xml.etree.ElementTree as ElementTree
+import zlib
 from array import array
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
@@ -612,6 +636,11 @@ class SepmSimulator:
         """Invalidate every issued token, as a server restart or a long pause would."""
         self._tokens.clear()
 
+    @cached_property
+    def hash_actions(self) -> SepmHashActions:
+        """Fingerprint lists, lockdown assignments and the command queue, made on first use."""
+        return SepmHashActions(self.fleet)
+
 
 class _ApiError(Exception):
     """An error SEPM reports as its JSON error body."""
@@ -838,6 +867,8 @@ def create_app(simulator: SepmSimulator | None = None) -> Starlette:
         Route("/groups/{group_id}/computers", list_group_computers, methods=["GET"]),
         Route("/computers", list_computers, methods=["GET"]),
     ]
+    api += hash_action_routes()
+    api += event_routes()
     app = Starlette(
         routes=[Mount(BASE_PATH, routes=api)],
         middleware=[
@@ -848,3 +879,856 @@ def create_app(simulator: SepmSimulator | None = None) -> Starlette:
     )
     app.state.simulator = simulator
     return app
+
+
+# --- fingerprint lists, system lockdown and the command queue (issue 5) -----------------------------------
+#
+# Fact sheet sections 8, 9 and 12, seeds 000 and 001. Simulated time: every request to /command-queue
+# advances the simulator's clock by `tick_ms` (5 s by default; `advance()` moves it by hand), so a command
+# moves through its states as it is polled, identically on every run.
+
+
+class DemoFile(NamedTuple):
+    """A harmless file that some simulated Windows computers hold, for trying hash searches and fetches."""
+
+    key: str
+    path: str
+    content: bytes
+    md5: str
+    sha1: str
+    sha256: str
+    kinds: frozenset[str]
+    """The group kinds (desktop, laptop, server) whose Windows computers may hold it."""
+    per_mille: int
+    """How many of a thousand such computers hold it."""
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    def hashes(self) -> dict[str, str]:
+        return {"MD5": self.md5, "SHA1": self.sha1, "SHA256": self.sha256}
+
+
+DEMO_FILES = (
+    DemoFile("dropper", "C:\\Users\\Public\\Downloads\\Invoice_2026-11.pdf.exe",
+             b"Endpoint Explorer demo file 1: a pretend invoice dropper. Harmless.\n",
+             "DA1A8A89467B0E326DEB152C3944E979", "631262CAF3AAAD6670FC33181B8D4C2E6CD7705C",
+             "8BB6670C221886570AF2F8BDAA57A62779C77707D50E1BF84A7C1609907C659A",
+             frozenset({"desktop", "laptop"}), 60),
+    DemoFile("dumper", "C:\\Windows\\Temp\\svchost32.exe",
+             b"Endpoint Explorer demo file 2: a pretend credential dumper. Harmless.\n",
+             "79B287A0B2057844B13243A08C81A5CE", "F3C5970A80288157826BB12E3872FCB743BACC19",
+             "B57893A39D26A941A16BB33D95F3390D049A9B6123942CDF081EB738DAD30A15",
+             frozenset({"server"}), 150),
+    DemoFile("rat", "C:\\ProgramData\\RemoteHelper\\RemoteHelper.dll",
+             b"Endpoint Explorer demo file 3: a pretend remote-access tool. Harmless.\n",
+             "5681632ED639609C0F120BC896C36F24", "75D76F36EC2F5889994ADB3C1F8761DCA0A3C920",
+             "2D7747AED86FEBC327A2472A770774563ED770CEB220AAB4D80068A777FDBFCC",
+             frozenset({"desktop", "laptop", "server"}), 20),
+)
+"""The demo hashes (README "Fingerprint lists and hash actions"). Every computer of "My Company\\Quarantine"
+holds the dropper; otherwise a computer holds a file when a hash of its detail seed falls under `per_mille`."""
+
+SEED_WHITELIST = {
+    "id": "20F543E30ADA144447A5FAAA370633DF", "name": "Whitelist", "hashType": None, "source": None,
+    "description": "",
+    "data": ["1F1DB67B07175194CE17ACAADC1B6AF5", "2B026E4B17034FE53BF3E660A61666FC",
+             "3D5FFCC5C2709DF095D1F1CC8AE9747F", "570D47645E35D68B3985098BB98A357B",
+             "A1E419B82CD4C6B60C1A5A0B7336DB3A", "BE13A88AE7196C1FE69314F328583162",
+             "C2854A94987062EF750D72DC5525F0D8", "C9524B84BE07A1FF9DCF6BA12F76C4E4",
+             "D17449D456CD8A3CBCB318C86B2B5156", "E0758A56E04D50EBEDB6DEB35D035855",
+             "F4C9381A3B265EC5F1CEF1DEC638E0E9"],
+    "groupIds": [],
+}
+"""The list of the vendor's reference (seed 000), as it shows it."""
+SEED_BLACKLIST = {
+    "id": "B5F9985ED6C449A6905A0D570A5733FC", "name": "Blacklist", "hashType": "MD5", "source": "WEBSERVICE",
+    "description": "Hash of type Malware MD5 Hash", "data": ["582F9B6E0CC4C1DBBD772AAAF088CB3A"], "groupIds": [],
+}
+"""The list captured from a 14.2 server (fact sheet 8.3)."""
+DEMO_BLOCKLIST_NAME = "Demo Blocklist"
+LOCKDOWN_DISABLED_GROUP = "My Company\\Servers\\Domain Controllers"
+"""System lockdown is off in this group: assigning a list to it answers 422."""
+
+STATE_INITIAL, STATE_RECEIVED, STATE_IN_PROGRESS, STATE_COMPLETED, STATE_REJECTED, STATE_CANCELLED, STATE_ERROR = range(7)
+_HASH_DIGITS = {"MD5": 32, "SHA1": 40, "SHA256": 64}
+_LIST_HASH_TYPES = ("MD5", "SHA256")
+_FILE_SOURCES = ("FILESYSTEM", "QUARANTINE", "BOTH")
+_SECOND = 1000
+
+
+class _Queued:
+    """One command in the queue: what it does, on which computers (fleet indexes), and when."""
+
+    def __init__(self, command_id: str, kind: str, created_ms: int, targets: list[int], serial: int) -> None:
+        self.id = command_id
+        self.kind = kind
+        self.created_ms = created_ms
+        self.targets = targets
+        self.target_set = frozenset(targets)
+        self.serial = serial
+        self.cancelled_ms: int | None = None
+        self.request: ElementTree.Element | None = None
+        self.hashes: list[tuple[str, str]] = []
+        """(type, value as sent) of every searched file, in request order."""
+        self.remediate = False
+        self.file_path = ""
+        self.file_hash: tuple[str, str] = ("", "")
+        self.source = "FILESYSTEM"
+
+
+class SepmHashActions:
+    """Fingerprint lists, lockdown assignments and the command queue of one simulated SEPM.
+
+    Deterministic: ids come from a generator seeded with the fleet's seed, and a command's progress on
+    each computer from the command's serial number and the computer, against the simulated clock.
+    """
+
+    def __init__(self, fleet: SepmFleet, *, tick_ms: int = 5 * _SECOND) -> None:
+        self.fleet = fleet
+        self.tick_ms = tick_ms
+        self.elapsed_ms = 0
+        self._rng = random.Random(f"sepm-hash-actions:{fleet.seed}")
+        self.lists: dict[str, dict[str, Any]] = {}
+        self.locked_groups: set[str] = set()
+        """Group ids whose policy is locked (423 on a lockdown assignment); tests add to it."""
+        by_path = {group["fullPathName"]: group["id"] for group in fleet.groups}
+        self.lockdown_disabled: set[str] = {by_path[LOCKDOWN_DISABLED_GROUP]}
+        self.commands: dict[str, _Queued] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self._facts: dict[int, dict[str, Any]] = {}
+        self._removed: dict[tuple[str, int, str], bool] = {}
+        for record in (SEED_WHITELIST, SEED_BLACKLIST):
+            self.lists[record["id"]] = copy.deepcopy(record)
+        blocklist_id = self.new_id()
+        self.lists[blocklist_id] = {
+            "id": blocklist_id, "name": DEMO_BLOCKLIST_NAME, "hashType": "SHA256", "source": "WEBSERVICE",
+            "description": "Demo: files seen in incident IR-2026-11",
+            "data": [DEMO_FILES[0].sha256, DEMO_FILES[1].sha256],
+            "groupIds": [by_path["My Company\\Quarantine"]],
+        }
+
+    # clock and ids
+
+    @property
+    def now_ms(self) -> int:
+        return self.fleet.now_ms + self.elapsed_ms
+
+    def tick(self) -> None:
+        self.elapsed_ms += self.tick_ms
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulated clock forward (tests; `tick_ms = 0` stops it moving on its own)."""
+        self.elapsed_ms += int(seconds * _SECOND)
+
+    def new_id(self) -> str:
+        return _hex(self._rng, 32)
+
+    # fingerprint lists
+
+    def list_named(self, name: str) -> dict[str, Any]:
+        wanted = name.casefold()
+        for record in self.lists.values():
+            if record["name"].casefold() == wanted:
+                return record
+        raise _ApiError(410, f"Fingerprint list with ID {name} do not exist")
+
+    def list_by_id(self, list_id: str) -> dict[str, Any]:
+        record = self.lists.get(list_id.upper())
+        if record is None:
+            raise _ApiError(410, f"Fingerprint list with ID {list_id} do not exist")
+        return record
+
+    def _checked_payload(self, body: Any, *, creating: bool, current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A `BlacklistPayloadString`, validated as SEPM does (400 with its message), hashes upper-cased."""
+        if not isinstance(body, dict):
+            raise _ApiError(400, "The request body must be a fingerprint list")
+        name = body.get("name", None if creating else current["name"])
+        if not isinstance(name, str) or not name.strip():
+            raise _ApiError(400, "The fingerprint list name is required")
+        hash_type = body.get("hashType", None if creating else current["hashType"])
+        data = body.get("data", [] if creating else current["data"])
+        if hash_type is None and not creating and current["hashType"] is None:
+            hash_type = "MD5"  # the reference's own list has no type; its hashes are MD5
+        if hash_type not in _LIST_HASH_TYPES:
+            raise _ApiError(400, f"Invalid hash type {hash_type}; use MD5 or SHA256")
+        if not isinstance(data, list):
+            raise _ApiError(400, "The fingerprint list data must be a list of hashes")
+        for value in data:
+            if not isinstance(value, str) or len(value) != _HASH_DIGITS[hash_type] or not _is_hex(value):
+                raise _ApiError(400, f"Invalid {hash_type} hash value {str(value)[:80]}")
+        description = body.get("description", "" if creating else current["description"])
+        domain_id = body.get("domainId")
+        if domain_id not in (None, "", self.fleet.domain["id"]):
+            raise _ApiError(410, f"Domain with ID {domain_id} do not exist")
+        clashes = [record for record in self.lists.values()
+                   if record["name"].casefold() == name.strip().casefold() and record is not current]
+        if clashes:
+            raise _ApiError(409, "File Figerprint already exists")  # sic: the spec's message
+        return {"name": name.strip(), "hashType": hash_type, "description": str(description or ""),
+                "data": list(dict.fromkeys(value.upper() for value in data))}
+
+    def create_list(self, body: Any) -> str:
+        payload = self._checked_payload(body, creating=True)
+        list_id = self.new_id()
+        self.lists[list_id] = {"id": list_id, "name": payload["name"], "hashType": payload["hashType"],
+                               "source": "WEBSERVICE", "description": payload["description"],
+                               "data": payload["data"], "groupIds": []}
+        return list_id
+
+    def update_list(self, list_id: str, body: Any) -> None:
+        """Replace the list: what is sent is what is kept (fields left out keep their value)."""
+        record = self.list_by_id(list_id)
+        record.update(self._checked_payload(body, creating=False, current=record))
+
+    def delete_list(self, list_id: str) -> None:
+        del self.lists[self.list_by_id(list_id)["id"]]
+
+    def assign(self, group_id: str, list_id: str) -> None:
+        record = self.lists.get(list_id.upper())
+        if record is None:
+            raise _ApiError(400, f"The fingerprint list {list_id} is not valid")
+        if group_id not in self.fleet._group_position:
+            raise _ApiError(410, f"Group with ID {group_id} do not exist")
+        if group_id in self.locked_groups:
+            raise _ApiError(423, "The group is locked by another administrator")
+        if group_id in self.lockdown_disabled:
+            raise _ApiError(422, "System lockdown is currently disabled for this group")
+        if group_id in record["groupIds"]:
+            raise _ApiError(422, "The file fingerprint list is already assigned to this group")
+        record["groupIds"].append(group_id)
+
+    # the fleet's files
+
+    def _holds_at_start(self, index: int, demo: DemoFile) -> bool:
+        fleet = self.fleet
+        spec = _GROUP_SPECS[fleet._group[index]]
+        if not _OSES[_OS_KEYS[fleet._os[index]]].windows:
+            return False
+        if demo.key == "dropper" and spec.tag == "QRT":
+            return True
+        if spec.kind not in demo.kinds:
+            return False
+        return zlib.crc32(f"{demo.key}:{fleet._detail_seed[index]}".encode()) % 1000 < demo.per_mille
+
+    def holders(self, demo: DemoFile) -> list[int]:
+        """The fleet indexes of the computers that held `demo` when the fleet was made."""
+        return [index for index in range(self.fleet.size) if self._holds_at_start(index, demo)]
+
+    def holds(self, index: int, demo: DemoFile, at_ms: int) -> bool:
+        """The computer has the file on disk at `at_ms`: it held it, and no earlier scan deleted it."""
+        return self._holds_at_start(index, demo) and not self._deleted_before(index, demo, at_ms)
+
+    def _deleted_before(self, index: int, demo: DemoFile, at_ms: int) -> bool:
+        for command in self.commands.values():
+            if command.kind != "eoc" or not command.remediate or command.created_ms >= at_ms:
+                continue
+            if index not in command.target_set:
+                continue
+            row = self._timeline(command, index)
+            if row["finish"] >= at_ms or not self._finishes(command, row):  # strictly before: no cycles
+                continue
+            if self._deletes(command, index, demo):
+                return True
+        return False
+
+    def _deletes(self, command: _Queued, index: int, demo: DemoFile) -> bool:
+        """This remediating scan found `demo` on the computer and deleted it (memoised: scans chain)."""
+        key = (command.id, index, demo.key)
+        if key not in self._removed:
+            row = self._timeline(command, index)
+            outcome = self._eoc_outcome(command, index, row) if not (row["error"] or row["rejected"]) else None
+            self._removed[key] = outcome is not None and any(
+                found is demo and remediation == "SUCCEEDED" for found, _, remediation in outcome["matches"])
+        return self._removed[key]
+
+    # the command queue
+
+    def queue(self, kind: str, targets: list[int]) -> _Queued:
+        command = _Queued(self.new_id(), kind, self.now_ms, targets, len(self.commands) + 1)
+        self.commands[command.id] = command
+        return command
+
+    def command(self, command_id: str) -> _Queued:
+        command = self.commands.get(command_id.upper())
+        if command is None:
+            raise _ApiError(410, f"Command with ID {command_id} do not exist")
+        return command
+
+    def cancel(self, command_id: str) -> _Queued:
+        command = self.command(command_id)
+        if command.cancelled_ms is None:
+            command.cancelled_ms = self.now_ms
+        return self.queue("cancel", list(command.targets))
+
+    def group_members(self, group_id: str) -> list[int]:
+        """The computers of a group and of its sub-groups (fleet indexes, name order)."""
+        position = self.fleet._group_position.get(group_id)
+        if position is None:
+            raise _ApiError(410, f"Group with ID {group_id} do not exist")
+        path = self.fleet.groups[position]["fullPathName"]
+        positions = {number for number, group in enumerate(self.fleet.groups)
+                     if group["fullPathName"] == path or group["fullPathName"].startswith(path + "\\")}
+        return [index for index in range(self.fleet.size) if self.fleet._group[index] in positions]
+
+    def _computer_facts(self, index: int) -> dict[str, Any]:
+        facts = self._facts.get(index)
+        if facts is None:
+            record = self.fleet.computer(index)
+            facts = {key: record[key] for key in ("computerName", "uniqueId", "hardwareKey", "logonUserName",
+                                                   "onlineStatus")}
+            facts["ip"] = record["ipAddresses"][0]
+            facts["windows"] = _OSES[_OS_KEYS[self.fleet._os[index]]].windows
+            facts["server"] = _GROUP_SPECS[self.fleet._group[index]].kind == "server"
+            self._facts[index] = facts
+        return facts
+
+    def _timeline(self, command: _Queued, index: int) -> dict[str, Any]:
+        """When the computer receives, starts and finishes the command (ms on the simulated clock)."""
+        rng = random.Random(f"{self.fleet.seed}:{command.serial}:{index}")
+        facts = self._computer_facts(index)
+        if command.kind == "cancel":
+            receive = rng.randint(1, 5) * _SECOND
+            start = receive
+            finish = start + rng.randint(1, 3) * _SECOND
+        else:
+            receive = rng.randint(2, 20) * _SECOND if facts["onlineStatus"] else rng.randint(60, 240) * _SECOND
+            start = receive + rng.randint(2, 10) * _SECOND
+            finish = start + rng.randint(10, 90) * _SECOND
+        rejected = command.kind == "eoc" and not facts["windows"]
+        if rejected:  # refused as soon as it arrives
+            start = finish = receive
+        created = command.created_ms
+        return {"receive": created + receive, "start": created + start, "finish": created + finish,
+                "rejected": rejected, "error": rng.random() < 0.02, "remediation_fails": rng.random() < 0.15}
+
+    def _finishes(self, command: _Queued, row: dict[str, Any]) -> bool:
+        """The computer finishes the command instead of hearing of its cancellation first."""
+        return command.cancelled_ms is None or command.cancelled_ms >= row["finish"]
+
+    def _eoc_outcome(self, command: _Queued, index: int, row: dict[str, Any]) -> dict[str, Any]:
+        """For each searched hash: the demo file it names that the computer holds, its path, remediation."""
+        matches = []
+        for hash_type, value in command.hashes:
+            found = next((demo for demo in DEMO_FILES if demo.hashes().get(hash_type) == value.upper()
+                          and self.holds(index, demo, row["finish"])), None)
+            remediation = None
+            if found is not None and command.remediate:
+                if hash_type == "SHA1":
+                    remediation = "UNSUPPORTED"  # deleting by SHA-1 needs a full Power Eraser scan first
+                else:
+                    remediation = "FAILED" if row["remediation_fails"] else "SUCCEEDED"
+            matches.append((found, (hash_type, value), remediation))
+        return {"matches": matches}
+
+    def status_rows(self, command: _Queued, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
+        """The targets' `CommandStatusDetail` rows (all, or `start:stop`) as they stand now (fact sheet 9.4,
+        in the key order of the 14.2 capture)."""
+        return [self._status_row(command, index) for index in command.targets[start:stop]]
+
+    def _status_row(self, command: _Queued, index: int) -> dict[str, Any]:
+        now = self.now_ms
+        facts = self._computer_facts(index)
+        row = self._timeline(command, index)
+        state, sub_state, description, file_id, result = STATE_INITIAL, 0, None, None, None
+        begin = last = None
+        cancelled = not self._finishes(command, row)
+        if cancelled and now >= command.cancelled_ms:
+            state, description = STATE_CANCELLED, ""
+            begin = row["receive"] if row["receive"] <= command.cancelled_ms else None
+            last = command.cancelled_ms
+        elif now >= row["finish"] and row["rejected"]:
+            state, sub_state, description = STATE_REJECTED, 1, "EOC scans run on Windows clients only"
+            begin = last = row["receive"]
+        elif now >= row["finish"]:
+            begin, last = row["receive"], row["finish"]
+            state, sub_state, description, file_id, result = self._finished(command, index, row)
+        elif now >= row["start"]:
+            state, begin, last, description = STATE_IN_PROGRESS, row["receive"], row["start"], ""
+        elif now >= row["receive"]:
+            state, begin, last, description = STATE_RECEIVED, row["receive"], row["receive"], ""
+        return {
+            "computerName": facts["computerName"],
+            "subStateId": sub_state,
+            "binaryFileId": file_id,
+            "lastUpdateTime": _iso(last),
+            "domainName": self.fleet.domain["name"],
+            "hardwareKey": facts["hardwareKey"],
+            "subStateDesc": description,
+            "stateId": state,
+            "computerId": facts["uniqueId"],
+            "computerIp": facts["ip"],
+            "beginTime": _iso(begin),
+            "currentLoginUserName": facts["logonUserName"],
+            "resultInXML": result,
+        }
+
+    def _finished(self, command: _Queued, index: int, row: dict[str, Any]) -> tuple:
+        """(state, sub-state, description, binaryFileId, resultInXML) of a computer that finished."""
+        if command.kind == "cancel":
+            return STATE_COMPLETED, 0, "", None, None
+        if row["error"]:
+            return STATE_ERROR, 105, "The scan did not return a status", None, None
+        if command.kind == "fetch":
+            return self._fetched(command, index, row)
+        outcome = self._eoc_outcome(command, index, row)
+        result = copy.deepcopy(command.request)
+        entries = list(result.iter("File"))
+        for entry, (found, (hash_type, value), remediation) in zip(entries, outcome["matches"]):
+            attrs = {"result": "NO_MATCH"}
+            if found is not None:
+                attrs = {"result": "HASH_MATCH", "hashType": hash_type, "hashValue": value, "value": found.path}
+                if remediation:
+                    attrs["remediation"] = remediation
+            ElementTree.SubElement(entry, "Matched", attrs)
+        any_match = any(found is not None for found, _, _ in outcome["matches"])
+        return (STATE_COMPLETED, 101 if any_match else 0, "", None,
+                ElementTree.tostring(result, encoding="unicode"))
+
+    def _fetched(self, command: _Queued, index: int, row: dict[str, Any]) -> tuple:
+        hash_type, value = command.file_hash
+        for demo in DEMO_FILES:
+            if demo.hashes().get(hash_type) != value or demo.path.casefold() != command.file_path.casefold():
+                continue
+            on_disk = self.holds(index, demo, row["finish"])
+            quarantined = self._holds_at_start(index, demo) and not on_disk
+            if (on_disk and command.source != "QUARANTINE") or (quarantined and command.source != "FILESYSTEM"):
+                file_id = hashlib.md5(f"{command.id}:{index}".encode()).hexdigest().upper()
+                self.files[file_id] = {"id": file_id, "fileSize": demo.size,
+                                       "checksum": hashlib.md5(demo.content).hexdigest().upper()}
+                return STATE_COMPLETED, 0, "", file_id, None
+        return STATE_ERROR, 6, "The file was not found on the client", None, None
+
+
+def _is_hex(text: str) -> bool:
+    return bool(text) and all(char in "0123456789abcdefABCDEF" for char in text)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else _utc(ms).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _actions(request: Request) -> SepmHashActions:
+    return _simulator(request).hash_actions
+
+
+def _id_list(request: Request, name: str) -> list[str]:
+    """Ids from a query parameter, comma-joined (Splunk) or repeated (IBM), as SEPM takes both."""
+    ids: list[str] = []
+    for raw in request.query_params.getlist(name):
+        ids.extend(part.strip() for part in raw.split(",") if part.strip())
+    return list(dict.fromkeys(ids))
+
+
+def _require_content_type(request: Request, *accepted: str) -> None:
+    """SEPM answers 500, not 415, to a body without the JSON content type (fact sheet section 1)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith(accepted or ("application/json",)):
+        raise _ApiError(500, f"Content type '{content_type}' not supported")
+
+
+async def _json_body(request: Request, *, required: bool) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        if required:
+            raise _ApiError(400, "The request body is required")
+        return None
+    _require_content_type(request)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise _ApiError(400, "The request body is not valid JSON") from None
+
+
+def _computers(request: Request, ids: list[str]) -> list[int]:
+    indexes = []
+    for computer_id in ids:
+        index = _simulator(request).fleet.find(computer_id)
+        if index is None:
+            raise _ApiError(410, f"Computer with ID {computer_id} do not exist")
+        indexes.append(index)
+    return indexes
+
+
+@_authenticated
+async def fingerprints(request: Request) -> Response:
+    """GET by name (query, or the JSON body of the reference's example) or POST a new list."""
+    actions = _actions(request)
+    if request.method == "POST":
+        _require_content_type(request)
+        return JSONResponse({"id": actions.create_list(await _json_body(request, required=True))})
+    name = request.query_params.get("name")
+    if name is None:
+        body = await _json_body(request, required=False)
+        name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise _ApiError(400, "The parameter name is required")
+    return JSONResponse(actions.list_named(name))
+
+
+@_authenticated
+async def fingerprint(request: Request) -> Response:
+    """GET, POST (replace the whole list) or DELETE one list; changes answer 200 with an empty body."""
+    actions = _actions(request)
+    list_id = request.path_params["list_id"]
+    if request.method == "GET":
+        return JSONResponse(actions.list_by_id(list_id))
+    if request.method == "POST":
+        _require_content_type(request)
+        actions.update_list(list_id, await _json_body(request, required=True))
+    else:
+        actions.delete_list(list_id)
+    return Response(status_code=200)
+
+
+@_authenticated
+async def assign_lockdown(request: Request) -> Response:
+    group_id, list_id = request.path_params["group_id"], request.path_params["list_id"]
+    body = await _json_body(request, required=False)
+    if isinstance(body, dict) and (body.get("group_id", group_id) != group_id
+                                   or body.get("fingerprint_id", list_id) != list_id):
+        raise _ApiError(400, "The ids in the body do not match the ids in the path")
+    _actions(request).assign(group_id, list_id)
+    return Response(status_code=200)
+
+
+@_authenticated
+async def queue_eoc(request: Request) -> Response:
+    actions = _actions(request)
+    actions.tick()
+    _require_content_type(request, "application/json", "application/xml", "text/xml")
+    raw = (await request.body()).decode("utf-8", "replace")
+    if re.search(r"<!(?:DOCTYPE|ENTITY)", raw, re.IGNORECASE):
+        raise _ApiError(400, "The evidence of compromise command must not declare a DTD")
+    try:
+        root = ElementTree.fromstring(raw)
+    except ElementTree.ParseError:
+        raise _ApiError(400, "The evidence of compromise command is not valid XML") from None
+    if root.tag != "EOC":
+        raise _ApiError(400, "The evidence of compromise command must be an EOC element")
+    hashes = []
+    for entry in root.iter("Hash"):
+        hash_type, value = (entry.get("name") or "").upper(), entry.get("value") or ""
+        if _HASH_DIGITS.get(hash_type) != len(value) or not _is_hex(value):
+            raise _ApiError(400, f"Invalid {hash_type or 'hash'} value {value[:80]}")
+        hashes.append((hash_type, value))
+    computer_ids, group_ids = _id_list(request, "computer_ids"), _id_list(request, "group_ids")
+    if not computer_ids and not group_ids:
+        raise _ApiError(400, "Either computer_ids or group_ids is required")
+    computers = _computers(request, computer_ids)
+    members = [actions.group_members(group_id) for group_id in group_ids]
+    answer = {}
+    for key, targets in (("commandID_computer", computers if computer_ids else None),
+                         ("commandID_group", sorted({i for group in members for i in group}) if group_ids else None)):
+        if targets is None:
+            continue
+        command = actions.queue("eoc", targets)
+        command.request = root
+        command.hashes = hashes
+        command.remediate = (root.findtext("RemediationAction") or "").strip().upper() == "REMEDIATE"
+        answer[key] = command.id
+    return JSONResponse(answer)
+
+
+@_authenticated
+async def queue_fetch(request: Request) -> Response:
+    actions = _actions(request)
+    actions.tick()
+    _require_content_type(request)
+    query = request.query_params
+    computer_ids = _id_list(request, "computer_ids")
+    if not computer_ids:
+        raise _ApiError(400, "The parameter computer_ids is required")
+    file_path = query.get("file_path", "").strip()
+    if not file_path:
+        raise _ApiError(400, "The parameter file_path is required")
+    given = [(kind.upper(), query[kind]) for kind in ("md5", "sha1", "sha256") if query.get(kind)]
+    if len(given) != 1:
+        raise _ApiError(400, "Give exactly one of md5, sha1 or sha256")
+    hash_type, value = given[0]
+    if len(value) != _HASH_DIGITS[hash_type] or not _is_hex(value):
+        raise _ApiError(400, f"Invalid {hash_type} value {value[:80]}")
+    source = query.get("source", "FILESYSTEM").upper()
+    if source not in _FILE_SOURCES:
+        raise _ApiError(400, f"Invalid source {source}; use FILESYSTEM, QUARANTINE or BOTH")
+    command = actions.queue("fetch", _computers(request, computer_ids))
+    command.file_path, command.file_hash, command.source = file_path, (hash_type, value.upper()), source
+    return JSONResponse({"commandID": command.id})
+
+
+@_authenticated
+async def command_status(request: Request) -> Response:
+    actions = _actions(request)
+    actions.tick()
+    command = actions.command(request.path_params["command_id"])
+    index, size = _paging(request, default_size=20)
+    start = (index - 1) * size
+    rows = actions.status_rows(command, start, start + size)
+    return JSONResponse(_page(rows, index, size, len(command.targets), "Begintime", True))
+
+
+@_authenticated
+async def cancel_command(request: Request) -> Response:
+    actions = _actions(request)
+    actions.tick()
+    _require_content_type(request)
+    return JSONResponse({"commandID": actions.cancel(request.path_params["command_id"]).id})
+
+
+@_authenticated
+async def file_details(request: Request) -> Response:
+    actions = _actions(request)
+    actions.tick()
+    file_id = request.path_params["file_id"].upper()
+    if file_id not in actions.files:
+        raise _ApiError(410, f"File with ID {request.path_params['file_id']} do not exist")
+    return JSONResponse(actions.files[file_id])
+
+
+def hash_action_routes() -> list[Route]:
+    """The fingerprint-list, system-lockdown and command-queue routes (under the API base path)."""
+    return [
+        Route("/policy-objects/fingerprints", fingerprints, methods=["GET", "POST"]),
+        Route("/policy-objects/fingerprints/{list_id}", fingerprint, methods=["GET", "POST", "DELETE"]),
+        Route("/groups/{group_id}/system-lockdown/fingerprints/{list_id}", assign_lockdown, methods=["PUT"]),
+        Route("/command-queue/eoc", queue_eoc, methods=["POST"]),
+        Route("/command-queue/files", queue_fetch, methods=["POST"]),
+        Route("/command-queue/file/{file_id}/details", file_details, methods=["GET"]),
+        Route("/command-queue/{command_id}", command_status, methods=["GET"]),
+        Route("/command-queue/{command_id}/cancel", cancel_command, methods=["POST"]),
+    ]
+
+
+# --- events (issue 6) --------------------------------------------------------------------------------------
+#
+# Fact sheet section 10 and 9.6. `GET /events/critical` answers every event at once (its paging parameters
+# are ignored, as the spec says), in no time order, `eventDateTime` in UTC without a zone, only the
+# unacknowledged ones unless `includeAcknowledged=true`; messages carry plain text with `\n`, HTML (`<br/>`)
+# or escaped HTML (`&lt;a ...&gt;`), as captured servers send them. `POST /events/acknowledge/{eventID}`
+# answers 200 with an empty body (400 for a malformed id, 410 for an unknown one, 500 without the JSON
+# content type). The events follow the fleet over the 30 days before its clock: a risk notification for
+# each infected computer at its `lastVirusTime` (among the first `RISK_SCAN_LIMIT` computers in name order),
+# a client security alert where Auto-Protect is off or failing, regular old-definitions, health, client-list
+# and package notifications. `GET /command-queue` (not in the spec: PSSEPM reads it; the shape is our
+# choice) lists the command queue of `SepmHashActions`, newest first, `{commandId, commandType, beginTime,
+# binaryFileId}`, after seeding it once with Evidence of Compromise scans and file fetches of the demo files
+# over the same 30 days, so the history's rows come from the same machinery as live commands.
+# `SepmEventLog.critical_readable = False` makes both event calls answer 401 as for an administrator
+# without the right; `history = "missing"` or `"forbidden"` makes the listing a Tomcat 404 or a 401.
+
+RISK_SCAN_LIMIT = 20_000
+EVENT_DAYS = 30
+_SERVER_UTC_OFFSET_H = -7
+"""The simulated manager's local zone (PDT), in which it writes "Status reported on ..." inside messages."""
+_RISKS = ("Trojan.Gen.MBT", "Trojan.Emotet", "W32.Qakbot", "Ransom.Lockbit", "Hacktool.Mimikatz",
+          "Backdoor.Cobalt", "PUA.CoinMiner", "Infostealer.Redline")
+_RISK_FILES = ("C:\\Users\\{user}\\Downloads\\invoice_{n}.exe", "C:\\Users\\{user}\\AppData\\Local\\Temp\\{n}.tmp",
+               "C:\\ProgramData\\Updater\\update{n}.dll", "/tmp/.x{n}/kworker")
+_RISK_ACTIONS = ("Quarantined", "Cleaned", "Deleted", "Left alone")
+_HEALTH_REASONS = (
+    "The Symantec Endpoint Protection Manager server does not have Symantec Endpoint Protection installed.",
+    "The database size is approaching its configured maximum.",
+    "The free disk space on the server is below 10%.",
+)
+_LIST_CHANGED = ("Number of clients changed: {n}.  Changes could be that a client was added, renamed, or deleted, "
+                 "Unmanaged Detector status changed, client mode changed, or the hardware changed.")
+_PACKAGE_MESSAGE = ("A new client software package is available: Symantec Endpoint Protection 14.3 RU10 "
+                    "(14.3.11213.1000).<br/>Download it from the console. "
+                    "&lt;a class=&quot;bluelink&quot; href=&quot;https://knowledge.broadcom.com/external/article/"
+                    "154575&quot; target=&quot;_blank&quot;&gt;Release notes&lt;/a&gt;")
+
+
+class SepmEventLog:
+    """The critical events of a simulated SEPM and what has been acknowledged; built on first use."""
+
+    def __init__(self, fleet: SepmFleet) -> None:
+        self.fleet = fleet
+        self.critical_readable = True
+        self.history = "available"
+        """"available", "missing" (no listing: a Tomcat 404) or "forbidden" (401, as for a user without rights)."""
+        self.history_seeded = False
+        rng = random.Random(f"sepm-events:{fleet.seed}")
+        now = fleet.now_ms
+        low = now - EVENT_DAYS * DAY
+        self.events: list[dict[str, Any]] = []
+        today = _utc(now).date()
+        stale = 0
+        scanned = min(fleet.size, RISK_SCAN_LIMIT)
+        for index in range(scanned):
+            record = fleet.computer(index)
+            defs = record.get("avDefsetVersion") or ""
+            if len(defs) >= 6 and defs[:6].isdigit() and (today - date(2000 + int(defs[:2]), int(defs[2:4]),
+                                                                       int(defs[4:6]))).days > 7:
+                stale += 1
+            if record["infected"] == 1 and record["lastVirusTime"] >= low:
+                self._add(rng, record["lastVirusTime"], "CRITICAL: SINGLE RISK EVENT",
+                          self._risk_message(rng, record, index))
+            if record["apOnOff"] in (0, 4) and record["lastUpdateTime"] >= low:
+                state = "off" if record["apOnOff"] == 0 else "malfunctioning"
+                moment = max(low, record["lastUpdateTime"] - rng.randint(0, 2 * DAY))
+                self._add(rng, moment, "CRITICAL: CLIENT SECURITY ALERT",
+                          f"Auto-Protect is {state}.<br/>Computer: {record['computerName']}<br/>"
+                          f"IP Address: {record['ipAddresses'][0]}<br/>Group: {record['group']['name']}")
+        stale = stale * fleet.size // max(1, scanned)
+        for day in range(EVENT_DAYS):
+            start = low + day * DAY
+            if day % 3 == 0 and stale:
+                self._add(rng, start + rng.randint(0, DAY - 1), "CRITICAL: OLD VIRUS DEFINITIONS",
+                          f"{stale} computers found with virus definitions older than 7 days.")
+            if day % 4 == 1 and stale:
+                self._add(rng, start + rng.randint(0, DAY - 1), "CRITICAL: OLD SONAR DEFINITIONS",
+                          f"{max(1, stale // 2)} computers found with SONAR definitions older than 7 days.")
+            if rng.random() < 0.6:
+                self._add(rng, start + rng.randint(0, DAY - 1),
+                          "Informational: Symantec Endpoint Protection Computer List Changed",
+                          _LIST_CHANGED.format(n=rng.randint(1, 12)))
+            if day % 7 == 2:
+                moment = start + rng.randint(0, DAY - 1)
+                reported = _utc(moment - rng.randint(5, 30) * _SECOND + _SERVER_UTC_OFFSET_H * HOUR)
+                self._add(rng, moment, "Server Health Alert",
+                          f"Server {fleet._server['name']} health status: poor. "
+                          f"\nReason: {rng.choice(_HEALTH_REASONS)} "
+                          f"\nStatus reported on {reported.strftime('%b %d, %Y')} "
+                          f"{reported.strftime('%I:%M:%S %p').lstrip('0')}.")
+        self._add(rng, low + rng.randint(0, EVENT_DAYS * DAY - 1), "New software package available", _PACKAGE_MESSAGE)
+        rng.shuffle(self.events)  # SEPM does not sort them
+        for event in self.events:
+            old = now - _parse_event_time(event["eventDateTime"]) > 7 * DAY
+            event["acknowledged"] = int(rng.random() < (0.7 if old else 0.15))
+
+    def _add(self, rng: random.Random, moment: int, subject: str, message: str) -> None:
+        self.events.append({
+            "eventId": _hex(rng, 32),
+            "eventDateTime": _utc(moment).strftime("%Y-%m-%d %H:%M:%S") + ".0",
+            "subject": subject,
+            "message": message,
+            "acknowledged": 0,
+        })
+
+    def _risk_message(self, rng: random.Random, record: dict[str, Any], index: int) -> str:
+        spec = _GROUP_SPECS[self.fleet._group[index]]
+        if spec.tag == "QRT":  # the Quarantine group's computers hold the demo dropper (issue 5)
+            risk, path = "Trojan.Gen.MBT", DEMO_FILES[0].path
+        else:
+            risk = rng.choice(_RISKS)
+            template = _RISK_FILES[3] if record.get("kernel") and not record["osName"].startswith("macOS") else (
+                rng.choice(_RISK_FILES[:3]))
+            path = template.format(user=record["logonUserName"], n=rng.randint(100, 999))
+        return (f"Risk: {risk}<br/>Computer: {record['computerName']}<br/>IP Address: {record['ipAddresses'][0]}"
+                f"<br/>Group: {record['group']['name']}<br/>User: {record['logonUserName']}<br/>"
+                f"File: {path}<br/>Action taken: {rng.choice(_RISK_ACTIONS)}<br/>Occurrences: 1")
+
+    def body(self, include_acknowledged: bool) -> dict[str, Any]:
+        """`CriticalEventsResponse` (fact sheet 10.1, key order of the capture)."""
+        listed = [event for event in self.events if include_acknowledged or not event["acknowledged"]]
+        return {
+            "lastUpdated": self.fleet.now_ms,
+            "totalUnacknowledgedMessages": sum(1 for event in self.events if not event["acknowledged"]),
+            "criticalEventsInfoList": [dict(event) for event in listed],
+        }
+
+    def acknowledge(self, event_id: str) -> None:
+        if not _is_hex(event_id) or len(event_id) != 32:
+            raise _ApiError(400, f"Invalid event ID {event_id[:80]}")
+        for event in self.events:
+            if event["eventId"] == event_id.upper():
+                event["acknowledged"] = 1
+                return
+        raise _ApiError(410, f"Event with ID {event_id} do not exist")
+
+    def seed_history(self, actions: SepmHashActions) -> None:
+        """Put the last 30 days' Evidence of Compromise scans and file fetches into the command queue, once."""
+        if self.history_seeded:
+            return
+        self.history_seeded = True
+        rng = random.Random(f"sepm-command-history:{self.fleet.seed}")
+        quarantine = next(group["id"] for group in self.fleet.groups
+                          if group["fullPathName"] == "My Company\\Quarantine")
+        members = actions.group_members(quarantine)
+        for day in range(EVENT_DAYS, 0, -2):
+            created = self.fleet.now_ms - day * DAY + rng.randint(8 * HOUR, 18 * HOUR)
+            demo = rng.choice(DEMO_FILES)
+            targets = members if members and rng.random() < 0.4 else sorted(
+                rng.sample(range(self.fleet.size), k=min(self.fleet.size, rng.randint(1, 5))))
+            command = actions.queue("eoc", targets)
+            command.created_ms = created
+            command.request = ElementTree.fromstring(
+                f'<EOC creator="Endpoint Explorer" version="1.0" id="1"><DataSource>Third-Party Provider'
+                f'</DataSource><ScanType>FULL_SCAN</ScanType><Threat category="" type="" severity="" time="">'
+                f'<Activity><OS><Files><File name="" action="create"><Hash name="SHA256" value="{demo.sha256}"/>'
+                f'</File></Files></OS></Activity></Threat></EOC>')
+            command.hashes = [("SHA256", demo.sha256)]
+            if day % 6 == 0 and members:
+                fetch = actions.queue("fetch", [rng.choice(members)])
+                fetch.created_ms = created + rng.randint(1 * HOUR, 3 * HOUR)
+                fetch.file_path, fetch.file_hash = DEMO_FILES[0].path, ("SHA256", DEMO_FILES[0].sha256)
+
+
+_COMMAND_TYPES = {"eoc": "EOC", "fetch": "FileUpload", "cancel": "Cancel"}
+
+
+def _parse_event_time(text: str) -> int:
+    return _ms(datetime.strptime(text, "%Y-%m-%d %H:%M:%S.0").replace(tzinfo=timezone.utc))
+
+
+def sepm_event_log(simulator: SepmSimulator) -> SepmEventLog:
+    """The simulator's event log, made on first use and kept for its fleet."""
+    log = getattr(simulator, "_event_log", None)
+    if log is None or log.fleet is not simulator.fleet:
+        log = SepmEventLog(simulator.fleet)
+        simulator._event_log = log
+    return log
+
+
+@_authenticated
+async def critical_events(request: Request) -> Response:
+    log = sepm_event_log(_simulator(request))
+    if not log.critical_readable:
+        return _error(401, _UNAUTHORIZED)
+    raw = request.query_params.get("includeAcknowledged", "false").lower()
+    if raw not in ("true", "false"):
+        raise _ApiError(400, f"Invalid value '{raw}' for parameter includeAcknowledged")
+    return JSONResponse(log.body(raw == "true"))
+
+
+@_authenticated
+async def acknowledge_event(request: Request) -> Response:
+    log = sepm_event_log(_simulator(request))
+    if not log.critical_readable:
+        return _error(401, _UNAUTHORIZED)
+    _require_content_type(request)
+    log.acknowledge(request.path_params["event_id"])
+    return Response(status_code=200)
+
+
+@_authenticated
+async def list_commands(request: Request) -> Response:
+    simulator = _simulator(request)
+    log = sepm_event_log(simulator)
+    if log.history == "missing":
+        raise HTTPException(404)
+    if log.history == "forbidden":
+        return _error(401, _UNAUTHORIZED)
+    actions = simulator.hash_actions
+    log.seed_history(actions)
+    actions.tick()
+    index, size = _paging(request, default_size=20)
+    commands = sorted(actions.commands.values(), key=lambda command: (-command.created_ms, command.id))
+    start = (index - 1) * size
+    items = []
+    for command in commands[start:start + size]:
+        file_ids = [row["binaryFileId"] for row in actions.status_rows(command) if row["binaryFileId"]] if (
+            command.kind == "fetch") else []
+        items.append({"commandId": command.id, "commandType": _COMMAND_TYPES.get(command.kind, command.kind),
+                      "beginTime": _iso(command.created_ms), "binaryFileId": file_ids[0] if file_ids else None})
+    return JSONResponse(_page(items, index, size, len(commands), "Begintime", False))
+
+
+def event_routes() -> list[Route]:
+    """The critical-event and command-listing routes (under the API base path)."""
+    return [
+        Route("/events/critical", critical_events, methods=["GET"]),
+        Route("/events/acknowledge/{event_id}", acknowledge_event, methods=["POST"]),
+        Route("/command-queue", list_commands, methods=["GET"]),
+    ]

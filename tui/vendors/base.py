@@ -21,7 +21,8 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 import orjson
 
-from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, ServerInfo
+from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, RawPage, ServerInfo
+from tui.models import EventPage, EventWindow
 
 T = TypeVar("T")
 
@@ -99,6 +100,71 @@ class NetworkError(VendorError):
 class TlsError(VendorError):
     title = "TLS failure"
     hint = "Set `verify` to the console's CA bundle, or (lab only) to false."
+
+
+class WriteRefusedError(VendorError):
+    """A change asked of a connection whose profile says `read_only = true` (the default); nothing was sent."""
+
+    title = "Read-only connection"
+    hint = "To allow changes, set `read_only = false` in this connection's profile and open it again."
+
+
+class NotAvailableError(VendorError):
+    """A source of data this connection cannot read, said plainly rather than as a failure.
+
+    `scope` says why: "vendor" (the API has no such source), "user" (this API user or client may not read it)
+    or "server" (this console's version does not offer it). The message is one sentence for the screen.
+    """
+
+    title = "Not available"
+
+    def __init__(self, message: str, *, scope: str = "vendor", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.scope = scope
+
+
+class BadRequestError(VendorError):
+    """400 on a change: the console found the request invalid (e.g. SEPM: assigning a list that does not exist)."""
+
+    title = "Request rejected"
+
+
+class ConflictError(VendorError):
+    """409: the change clashes with what exists (e.g. SEPM: a fingerprint list of that name)."""
+
+    title = "Conflict"
+
+
+class UnprocessableError(VendorError):
+    """422: the console cannot do this in its current state (e.g. SEPM: system lockdown disabled)."""
+
+    title = "Not possible now"
+
+
+class LockedError(VendorError):
+    """423: the object is locked, usually by another administrator's edit."""
+
+    title = "Locked"
+    hint = "Wait until the other edit is finished, then try again."
+
+
+WRITE_ERRORS: dict[int, type[VendorError]] = {
+    400: BadRequestError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: NotFoundError,
+    422: UnprocessableError,
+    423: LockedError,
+}
+"""The statuses a change is explained by, and the error each one raises (see `BearerTokenClient.authed_write`)."""
+_WRITE_MEANINGS = {
+    400: "the console found the request invalid.",
+    404: "the object does not exist (any more).",
+    409: "it conflicts with something that already exists.",
+    410: "the object does not exist (any more).",
+    422: "the console cannot do this in its current state.",
+    423: "the object is locked.",
+}
 
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
@@ -225,14 +291,14 @@ class VendorClient(abc.ABC):
         response = await self.request(method, path, **kwargs)
         return self.parse_json(response)
 
-    async def get_json(self, path: str, **kwargs: Any) -> Any:
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
         """An idempotent GET, sent again with bounded backoff on 429, 502, 503, 504 and dropped connections.
 
         Retry-After is obeyed (up to `RETRY_AFTER_CAP_S`); the wait is reported to `wait_listener`.
         """
         for attempt in range(MAX_ATTEMPTS):
             try:
-                result = await self.request_json("GET", path, **kwargs)
+                response = await self.request("GET", path, **kwargs)
             except VendorError as error:
                 if not error.retryable or attempt == MAX_ATTEMPTS - 1:
                     raise
@@ -245,8 +311,12 @@ class VendorClient(abc.ABC):
                 continue
             if attempt:
                 self._tell_wait(None)
-            return result
+            return response
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def get_json(self, path: str, **kwargs: Any) -> Any:
+        """`get`, then parse the body as JSON."""
+        return self.parse_json(await self.get(path, **kwargs))
 
     def _tell_wait(self, reason: str | None) -> None:
         if self.wait_listener is not None:
@@ -266,6 +336,10 @@ class VendorClient(abc.ABC):
             raise BadResponseError(
                 f"{self._where()} sent a malformed or truncated JSON body for {response.request.url.path}."
             ) from None
+
+    def parse_page(self, response: httpx.Response, key: str) -> tuple[Any, RawPage]:
+        """A page of a listing parsed, and its body kept as a `RawPage` (`key` names the record list)."""
+        return self.parse_json(response), RawPage.compress(response.content, key)
 
     def _where(self) -> str:
         return f"{self.product} at {self.http.base_url.host}"
@@ -327,6 +401,44 @@ class VendorClient(abc.ABC):
                 text = text.replace(secret, "***")
         return text
 
+    def ensure_writable(self, action: str) -> None:
+        """Raise `WriteRefusedError` unless the connection allows changes; `action` says what was asked
+        ("create fingerprint list 'X'"). Every write checks this before anything is sent."""
+        if self.connection.read_only:
+            raise WriteRefusedError(f"Connection {self.connection.name} is read-only, so it did not {action}.")
+
+    async def read_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request that only reads, whatever its method (Elements searches events with a POST): sent again
+        like `get`, with bounded backoff on 429, 502, 503, 504 and dropped connections, Retry-After obeyed up
+        to `RETRY_AFTER_CAP_S`, each wait reported to `wait_listener`. Never use it for a change."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                response = await self.request(method, path, **kwargs)
+            except VendorError as error:
+                if not error.retryable or attempt == MAX_ATTEMPTS - 1:
+                    raise
+                retry_after = getattr(error, "retry_after", None)
+                if retry_after is not None and retry_after > RETRY_AFTER_CAP_S:
+                    raise
+                delay = retry_after if retry_after is not None else BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
+                self._tell_wait(
+                    f"{error.title.lower()}; retrying in {delay:g} s (attempt {attempt + 2} of {MAX_ATTEMPTS})")
+                await self.sleep(delay)
+                continue
+            if attempt:
+                self._tell_wait(None)
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
+        """The events in `window`, one page at a time as pages arrive (see each vendor's client).
+
+        A vendor without an event source raises `NotAvailableError` on the first page; check
+        `capabilities.events` first to show the absence without asking.
+        """
+        raise NotAvailableError(f"{self.product} connections have no event source in this app.", scope="vendor")
+        yield  # an async generator, like the vendors' own
+
 
 class BearerTokenClient(VendorClient):
     """A console that hands out an expiring bearer token (SEPM, Elements).
@@ -365,18 +477,91 @@ class BearerTokenClient(VendorClient):
         return self.clock().timestamp() >= self._token_expires
 
     async def authed_get(self, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """`authed_response`, then parse the body as JSON."""
+        return self.parse_json(await self.authed_response(path, params, **kwargs))
+
+    async def authed_response(self, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> httpx.Response:
         """An idempotent GET with the bearer token (see the class docstring for 401 handling)."""
         if self._token is None or self._token_expired():
             await self._authenticate(seen=self._logins)
         seen = self._logins
         try:
-            return await self.get_json(path, params=params, headers=self._bearer(), **kwargs)
+            return await self.get(path, params=params, headers=self._bearer(), **kwargs)
         except AuthenticationError:
             await self._authenticate(seen=seen)
-        return await self.get_json(path, params=params, headers=self._bearer(), **kwargs)
+        return await self.get(path, params=params, headers=self._bearer(), **kwargs)
 
     def _bearer(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
+
+    async def authed_write(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        explain: dict[int, str] | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """A change (POST, PUT, DELETE) with the bearer token: refused on a read-only connection, never
+        retried blindly.
+
+        `action` says what the change does, in words that follow "did not" ("create fingerprint list 'X'").
+        Nothing is sent when the profile says `read_only = true`. The only replay is after a 401: the
+        console refused the token before acting, so the change is sent once more after a new login. Any
+        other failure raises at once: 400, 404, 409, 410, 422 and 423 as the `WRITE_ERRORS` class with the
+        meaning of the status from `explain` (a general one otherwise) and the console's own message; a
+        dropped connection or a timeout says the change may have been made.
+        """
+        self.ensure_writable(action)
+        if self._token is None or self._token_expired():
+            await self._authenticate(seen=self._logins)
+        seen = self._logins
+        response = await self._send_write(method, path, action, headers, kwargs)
+        if response.status_code == 401:
+            await self._authenticate(seen=seen)
+            response = await self._send_write(method, path, action, headers, kwargs)
+        if response.is_success:
+            return response
+        status = response.status_code
+        kind = WRITE_ERRORS.get(status)
+        if kind is None:
+            raise self._status_error(response)
+        meaning = (explain or {}).get(status) or _WRITE_MEANINGS[status]
+        detail = self._error_detail(response)
+        said = f' It said: "{detail.rstrip(".")}".' if detail else ""
+        raise kind(f"{self._where()} did not {action} ({status}): {meaning}{said}", status=status)
+
+    async def _send_write(
+        self, method: str, path: str, action: str, headers: dict[str, str] | None, kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        """Send a change once; a failure on the way says whether the console may have made it."""
+        try:
+            return await self.http.request(method, path, headers={**(headers or {}), **self._bearer()}, **kwargs)
+        except httpx.ConnectTimeout:
+            raise NetworkError(f"{self._where()} did not accept the connection in time; nothing was sent.") from None
+        except httpx.ConnectError as exc:  # nothing was sent (a rejected certificate lands here too)
+            raise self._transport_error(exc) from None
+        except httpx.TransportError as exc:
+            reason = "did not answer in time" if isinstance(exc, httpx.TimeoutException) else "dropped the connection"
+            raise NetworkError(
+                f"{self._where()} {reason} while asked to {action}: it may or may not have done it; "
+                "look before sending it again."
+            ) from None
+
+    async def authed_read(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request that only reads (any method) with the bearer token: retried like `read_request`, and after
+        a 401 sent once more with a new token, as `authed_response` does for a GET."""
+        if self._token is None or self._token_expired():
+            await self._authenticate(seen=self._logins)
+        seen = self._logins
+        headers = kwargs.pop("headers", None) or {}
+        try:
+            return await self.read_request(method, path, headers={**headers, **self._bearer()}, **kwargs)
+        except AuthenticationError:
+            await self._authenticate(seen=seen)
+        return await self.read_request(method, path, headers={**headers, **self._bearer()}, **kwargs)
 
 
 def token_lifetime(value: Any) -> float:

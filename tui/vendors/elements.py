@@ -15,7 +15,8 @@ organization after another: the selected company, or every company under the sel
 (`organizationId`); the credentials' own company is asked for without it, as in the seed. The critical and
 missing-patch filters go to the server (`protectionStatusOverview=critical`,
 `patchOverallState=missingCriticalUpdates`). Anchors are sequential, so instead of parallel pages the
-request for the next page is on the wire before the current page is mapped and handed on.
+request for the next page is on the wire before the current page is parsed, mapped and handed on: its
+anchor is read from the end of the body's bytes, and checked against the parsed page.
 
 Health (`Device.health`) from `protectionStatusOverview`: critical -> critical, important (or warning) ->
 warning, allOk -> ok, anything else or absent -> unknown. The reasons name the overview and, when they
@@ -31,20 +32,28 @@ Other fields: group = the company's organization path, os = `os.name` and `os.ve
 
 Errors: bodies `{"code", "message"}` and OAuth2's `{"error", "error_description"}`; the `x-transaction`
 header of a failed response is quoted in the message, since WithSecure support asks for it.
+
+Security events: `POST /security-events/v1/security-events` with a form body and a time window, anchor paged
+(`ElementsClient.events`); each item is mapped by `security_event`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 
-from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, ServerInfo
+from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
+from tui.models import Event, EventPage, EventWindow, Severity
+from tui.vendors.base import ForbiddenError, NotAvailableError
+from tui.vendors.html_text import one_line, plain_text
 from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
@@ -76,7 +85,7 @@ _MISSING_CRITICAL = {
 class ElementsClient(BearerTokenClient):
     vendor = "elements"
     product = "Elements"
-    capabilities = Capabilities(groups=True, devices=True)
+    capabilities = Capabilities(groups=True, devices=True, events=True)
     server_filters = frozenset({"critical", "missing_patch"})
 
     _whoami: dict[str, str] | None = None
@@ -146,39 +155,44 @@ class ElementsClient(BearerTokenClient):
             raise BadResponseError(f"{self._where()} accepted the credentials but returned no access_token.")
         return token, token_lifetime(body.get("expires_in"))
 
-    async def _page(self, path: str, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        page = await self.authed_get(path, params, **kwargs)
+    def _read_page(self, path: str, response: httpx.Response, anchor: str | None) -> tuple[dict[str, Any], RawPage]:
+        """A page parsed and checked (asked for with `anchor`), and its body kept as a `RawPage`."""
+        page, raw = self.parse_page(response, "items")
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise BadResponseError(f"{self._where()} sent a page of {path} without `items`.")
-        anchor = params.get("anchor")
         if anchor is not None and page.get("nextAnchor") == anchor:
             raise BadResponseError(f"{self._where()} sent the same anchor again for {path}.")
-        return page
+        return page, raw
 
-    async def _pages(self, path: str, queries: list[dict[str, str]]) -> AsyncIterator[list[Any]]:
-        """The items of every page of each query in turn.
+    async def _pages(self, path: str, queries: list[dict[str, str]]) -> AsyncIterator[tuple[list[Any], RawPage]]:
+        """The items of every page of each query in turn, with the page's `RawPage`.
 
-        The request for the next page is on the wire before this page is handed on, so the server's time on
-        it overlaps the mapping and whatever the caller does with this page; a caller that stops early
-        cancels it.
+        The request for the next page is on the wire as soon as this page's bytes are in, with the anchor
+        read from their end (`peek_anchor`), so the server's time on it overlaps the parsing, the mapping and
+        whatever the caller does with this page. Should the parsed anchor differ, that request is cancelled
+        and the right one sent. A caller that stops early cancels it.
         """
         remaining = iter(queries)
         query = next(remaining, None)
+        anchor: str | None = None
         fetch = await self._send_page(path, query, None) if query is not None else None
         try:
             while fetch is not None:
-                page = await fetch
+                response = await fetch
+                guess = peek_anchor(response.content)
+                fetch = await self._send_page(path, query, guess) if guess and guess != anchor else None
+                page, raw = self._read_page(path, response, anchor)
                 anchor = page.get("nextAnchor") or None
-                if anchor is None:
-                    query = next(remaining, None)
-                fetch = await self._send_page(path, query, anchor) if query is not None else None
-                yield page["items"]
+                if fetch is None or anchor != guess:
+                    await _cancel(fetch)
+                    if anchor is None:
+                        query = next(remaining, None)
+                    fetch = await self._send_page(path, query, anchor) if query is not None else None
+                yield page["items"], raw
         finally:
-            if fetch is not None:
-                fetch.cancel()
-                await asyncio.gather(fetch, return_exceptions=True)
+            await _cancel(fetch)
 
-    async def _send_page(self, path: str, query: dict[str, str], anchor: str | None) -> asyncio.Future[dict[str, Any]]:
+    async def _send_page(self, path: str, query: dict[str, str], anchor: str | None) -> asyncio.Future[httpx.Response]:
         """Start fetching a page; return once its request is sent (or failed to go out), or, on transports
         without trace events such as the in-process ones, once it is answered."""
         params: dict[str, Any] = {**query, "limit": PAGE_LIMIT}
@@ -190,7 +204,7 @@ class ElementsClient(BearerTokenClient):
             if event.endswith(("send_request_body.complete", ".failed")):
                 sent.set()
 
-        fetch = asyncio.ensure_future(self._page(path, params, extensions={"trace": trace}))
+        fetch = asyncio.ensure_future(self.authed_response(path, params, extensions={"trace": trace}))
         waiter = asyncio.ensure_future(sent.wait())
         try:
             await asyncio.wait({waiter, fetch}, return_when=asyncio.FIRST_COMPLETED)
@@ -203,7 +217,7 @@ class ElementsClient(BearerTokenClient):
 
     async def groups(self) -> list[Group]:
         own = (await self.whoami())["organizationId"]
-        records = [item async for items in self._pages(ORGANIZATIONS_PATH, [{}]) for item in items]
+        records = [item async for items, _ in self._pages(ORGANIZATIONS_PATH, [{}]) for item in items]
         self._groups = organization_tree(records, own)
         return self._groups
 
@@ -220,12 +234,102 @@ class ElementsClient(BearerTokenClient):
         queries = [{**filters, "organizationId": org} if org else filters for org in organizations]
         groups_by_id = {group.id: group for group in groups}
         loaded = 0
-        async for items in self._pages(DEVICES_PATH, queries):
+        async for items, raw in self._pages(DEVICES_PATH, queries):
             devices = [
-                device_from_record(item, self.connection.name, groups_by_id) for item in items if isinstance(item, dict)
+                device_from_record(item, self.connection.name, groups_by_id, raw, index)
+                for index, item in enumerate(items)
+                if isinstance(item, dict)
             ]
             loaded += len(devices)
             yield DevicePage(devices, loaded, None)
+
+    async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
+        """Security events persisted in `window`, page by page to the end of the window (`security_event`).
+
+        `POST /security-events/v1/security-events` with a form body: the window as `persistenceTimestampStart`
+        and `persistenceTimestampEnd` (always at least one: the API refuses a request without), an engine group
+        (epp, edr, ecp, xm) or engine, one severity, and `organizationId` when the window names an
+        organization other than the credentials' own (partner credentials without it read every company).
+        Anchor paging (`limit` 200, `anchor` until no `nextAnchor`). The search only reads, so it is retried
+        like a GET on 429 (Retry-After obeyed), 502-504 and dropped connections. An empty window sends nothing.
+        A 403 means these credentials may not read events: `NotAvailableError` (scope "user").
+        """
+        if window.start is not None and window.start == window.end:
+            yield EventPage([], 0, 0, source=EVENTS_SOURCE)
+            return
+        form = await self._event_form(window)
+        anchor: str | None = None
+        loaded = 0
+        while True:
+            body = {**form, "limit": str(PAGE_LIMIT), **({"anchor": anchor} if anchor is not None else {})}
+            try:
+                response = await self.authed_read("POST", SECURITY_EVENTS_PATH, data=body)
+            except ForbiddenError as error:
+                raise NotAvailableError(
+                    f"Security events are not available to this API client: {error.message}", scope="user", status=403
+                ) from None
+            page, raw = self._read_page(SECURITY_EVENTS_PATH, response, anchor)
+            events: list[Event] = []
+            undated = 0
+            for index, item in enumerate(page["items"]):
+                event = security_event(item, self.connection.name, raw, index, form.get("engineGroup", ""))
+                if event is None:
+                    undated += 1
+                elif window.matches(event):
+                    events.append(event)
+            loaded += len(events)
+            anchor = page.get("nextAnchor") or None
+            notes = (f"{undated} events without a readable timestamp were left out.",) if undated else ()
+            yield EventPage(events, loaded, None, source=EVENTS_SOURCE, notes=notes)
+            if anchor is None:
+                return
+
+    async def _event_form(self, window: EventWindow) -> dict[str, str]:
+        """The search's form fields for `window`, without paging."""
+        form: dict[str, str] = {}
+        if window.start is not None:
+            form["persistenceTimestampStart"] = rfc3339_text(window.start)
+        if window.end is not None:
+            form["persistenceTimestampEnd"] = rfc3339_text(window.end)
+        engine = (window.engine or "").strip()
+        if engine.lower() in ENGINE_GROUPS:
+            form["engineGroup"] = engine.lower()
+        elif engine:
+            form["engine"] = engine
+        if len(window.severities) == 1:
+            (severity,) = window.severities
+            if severity is not Severity.UNKNOWN:
+                form["severity"] = severity.value
+        if window.organization_id and window.organization_id != (await self.whoami())["organizationId"]:
+            form["organizationId"] = window.organization_id
+        return form
+
+
+async def _cancel(fetch: asyncio.Future[Any] | None) -> None:
+    """Cancel a page fetch that is no longer wanted and wait until it is gone."""
+    if fetch is not None:
+        fetch.cancel()
+        await asyncio.gather(fetch, return_exceptions=True)
+
+
+_NEXT_ANCHOR_AT_END = re.compile(rb'[{,]\s*"nextAnchor"\s*:\s*("(?:[^"\\]|\\.)*")\s*}\s*\Z')
+_PEEK_BYTES = 1024
+
+
+def peek_anchor(body: bytes) -> str | None:
+    """The `nextAnchor` string of a page read from the end of its bytes, before the page is parsed; None
+    when it is not there as the body's last member (null, absent, elsewhere, too long or unreadable).
+
+    Only a guess that lets the next request start early: the parsed page has the final word.
+    """
+    match = _NEXT_ANCHOR_AT_END.search(body, max(0, len(body) - _PEEK_BYTES))
+    if match is None:
+        return None
+    try:
+        anchor = orjson.loads(match.group(1))
+    except orjson.JSONDecodeError:
+        return None
+    return anchor if isinstance(anchor, str) and anchor else None
 
 
 def _with_transaction(error: VendorError, response: httpx.Response) -> VendorError:
@@ -267,8 +371,17 @@ def device_organizations(groups: list[Group], group_id: str | None, own_id: str)
     return [None if leaf == own_id else leaf for leaf in leaves]
 
 
-def device_from_record(record: dict[str, Any], connection: str, groups_by_id: dict[str, Group]) -> Device:
-    """Map one `/devices/v1/devices` item onto a `Device` (module docstring)."""
+def device_from_record(
+    record: dict[str, Any],
+    connection: str,
+    groups_by_id: dict[str, Group],
+    raw: RawPage | None = None,
+    index: int = 0,
+) -> Device:
+    """Map one `/devices/v1/devices` item onto a `Device` (module docstring).
+
+    The record is `raw`'s record number `index`; without a page it is kept as it is.
+    """
     company = record.get("company") or record.get("organization")
     company = company if isinstance(company, dict) else {}
     group = groups_by_id.get(str(company.get("id")))
@@ -291,7 +404,8 @@ def device_from_record(record: dict[str, Any], connection: str, groups_by_id: di
         missing_critical_patches=_MISSING_CRITICAL.get(patch_state) if isinstance(patch_state, str) else None,
         last_seen=rfc3339(record.get("statusUpdateTimestamp")),
         user=str(record.get("lastUser") or ""),
-        raw=record,
+        raw_page=raw if raw is not None else RawPage.of([record]),
+        raw_index=index,
     )
 
 
@@ -324,3 +438,111 @@ def rfc3339(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- security events (issue 6) ---------------------------------------------------------------------------
+
+SECURITY_EVENTS_PATH = "/security-events/v1/security-events"
+EVENTS_SOURCE = "security-events"
+ENGINE_GROUPS = ("epp", "edr", "ecp", "xm")
+"""The engine groups the API names; any other engine filter is sent as `engine`."""
+
+_EVENT_SEVERITIES = {
+    "critical": Severity.CRITICAL, "severe": Severity.CRITICAL, "high": Severity.CRITICAL,
+    "warning": Severity.WARNING, "medium": Severity.WARNING,
+    "info": Severity.INFO, "information": Severity.INFO, "informational": Severity.INFO, "low": Severity.INFO,
+}
+"""The documented `severity` values (critical, warning, info) and a few a server might send instead."""
+_SUBJECT_KEYS = ("infectionName", "threatName", "name", "alertType", "ruleName", "url", "fileName", "filePath",
+                 "processPath", "description")
+"""The `details` entries that best say what an event is about, first found first."""
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def rfc3339_text(moment: datetime) -> str:
+    """An aware datetime as the API's RFC 3339 in UTC: seconds, or milliseconds when there is a fraction."""
+    moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds").replace("+00:00", "Z")
+
+
+def security_event(
+    record: Any, connection: str, raw: RawPage | None = None, index: int = 0, engine_group: str = ""
+) -> Event | None:
+    """Map one security-events item onto an `Event`; None when it has no readable timestamp.
+
+    - time: `persistenceTimestamp` (what the window filters on), else `serverTimestamp`, else
+      `clientTimestamp`; `device_time` is `clientTimestamp`. RFC 3339 with any offset, kept in UTC.
+    - severity: critical, warning and info as they are (severe/high, medium and low/informational too);
+      anything else unknown.
+    - engine: `engine`; category: `engineGroup`, else the engine group the request asked for.
+    - device and organization: `device {id, name}` and `organization {id, name}`.
+    - title: the engine in words, the action and what it was about ("File scanning: quarantined
+      Trojan.Generic"); message: the `details` map as "key: value" lines, `description` first.
+    """
+    if not isinstance(record, dict):
+        return None
+    moment = (rfc3339(record.get("persistenceTimestamp")) or rfc3339(record.get("serverTimestamp"))
+              or rfc3339(record.get("clientTimestamp")))
+    if moment is None:
+        return None
+    device = record.get("device") if isinstance(record.get("device"), dict) else {}
+    organization = record.get("organization") if isinstance(record.get("organization"), dict) else {}
+    details = record.get("details") if isinstance(record.get("details"), dict) else {}
+    engine = _text(record.get("engine"))
+    severity = _EVENT_SEVERITIES.get(_text(record.get("severity")).lower(), Severity.UNKNOWN)
+    device_id = _text(device.get("id") or device.get("uuid") or record.get("deviceId")) or None
+    device_name = _text(device.get("name") or record.get("deviceName")) or None
+    return Event(
+        vendor="elements",
+        connection=connection,
+        id=_text(record.get("id")),
+        time=moment,
+        severity=severity,
+        engine=engine,
+        category=_text(record.get("engineGroup")) or engine_group,
+        title=event_title(engine, _text(record.get("action")), details),
+        message=event_message(details),
+        device_id=device_id,
+        device_name=device_name,
+        organization_id=_text(organization.get("id")) or None,
+        organization=one_line(_text(organization.get("name"))),
+        device_time=rfc3339(record.get("clientTimestamp")),
+        source=EVENTS_SOURCE,
+        raw_page=raw if raw is not None else RawPage.of([record]),
+        raw_index=index if raw is not None else 0,
+    )
+
+
+def engine_label(engine: str) -> str:
+    """"fileScanning" as "File scanning", "deepGuard" as "Deep guard": an engine name for a person."""
+    words = _CAMEL.sub(" ", engine.strip()).split()
+    return " ".join(words).capitalize() if words else ""
+
+
+def event_title(engine: str, action: str, details: dict[str, Any]) -> str:
+    subject = next((_text(details[key]) for key in _SUBJECT_KEYS if _text(details.get(key))), "")
+    head = engine_label(engine) or "Security event"
+    rest = " ".join(part for part in (action, subject) if part)
+    return one_line(f"{head}: {rest}" if rest else head)
+
+
+def event_message(details: dict[str, Any]) -> str:
+    lines = []
+    ordered = sorted(details.items(), key=lambda item: item[0] != "description")
+    for key, value in ordered:
+        if isinstance(value, dict):
+            lines.extend(f"{key}.{sub}: {_text(inner)}" for sub, inner in value.items() if _text(inner))
+        elif _text(value):
+            lines.append(f"{key}: {_text(value)}")
+    return plain_text("\n".join(lines))
+
+
+def _text(value: Any) -> str:
+    """A scalar or a list of scalars as text ("" for None and containers of containers)."""
+    if value is None or isinstance(value, dict):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(text for text in map(_text, value) if text)
+    return str(value).strip()

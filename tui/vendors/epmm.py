@@ -58,8 +58,10 @@ from typing import Any
 
 import httpx
 
-from tui.models import Capabilities, Device, DevicePage, DeviceQuery, Group, Health, ServerInfo
+from tui.models import Capabilities, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
 from tui.vendors.base import AuthenticationError, BadResponseError, VendorClient, VendorError, epoch_ms, ordered_pages
+from tui.models import EventPage, EventWindow
+from tui.vendors.base import NotAvailableError
 
 API = "/api/v2"
 CLOUD_PREFIX = "/rest"
@@ -133,9 +135,15 @@ class EpmmClient(VendorClient):
         return payload.get("message") or payload.get("error")
 
     async def _get(self, path: str, params: dict[str, Any] | None = None, *, anonymous: bool = False) -> Any:
+        """`_response`, then parse the body as JSON."""
+        return self.parse_json(await self._response(path, params, anonymous=anonymous))
+
+    async def _response(
+        self, path: str, params: dict[str, Any] | None = None, *, anonymous: bool = False
+    ) -> httpx.Response:
         """A GET under the API root with Basic credentials (none when `anonymous`); errors get EPMM's hints."""
         try:
-            return await self.get_json(self._root + path, params=params, auth=None if anonymous else self._auth)
+            return await self.get(self._root + path, params=params, auth=None if anonymous else self._auth)
         except VendorError as error:
             error.hint = _HINTS.get(error.status, error.hint)
             raise
@@ -154,38 +162,40 @@ class EpmmClient(VendorClient):
     async def check_login(self) -> None:
         await self._get("/ping")
 
-    async def _page(self, path: str, params: dict[str, Any], offset: int) -> dict[str, Any]:
-        page = await self._get(path, {**params, "limit": PAGE_SIZE, "offset": offset})
+    async def _page(self, path: str, params: dict[str, Any], offset: int) -> tuple[dict[str, Any], RawPage]:
+        response = await self._response(path, {**params, "limit": PAGE_SIZE, "offset": offset})
+        page, raw = self.parse_page(response, "results")
         if not isinstance(page, dict) or not isinstance(page.get("results"), list):
             raise BadResponseError(f"{self._where()} sent a page of {self._root}{path} without `results`.")
-        return page
+        return page, raw
 
-    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[tuple[dict[str, Any], RawPage]]:
         """Every page of a V2 list (`limit`, `offset`).
 
         The first page tells `totalCount`; the rest are fetched `page_concurrency` at a time and yielded in
         order. A server that returns fewer results than asked sets the stride, so no device is skipped.
         Without a `totalCount`, pages are read one by one while `hasMore`.
         """
-        first = await self._page(path, params, 0)
-        yield first
+        first, raw = await self._page(path, params, 0)
+        yield first, raw
         step = len(first["results"])
         total = first.get("totalCount")
         if not step:
             return
         if isinstance(total, int):
             fetch = lambda offset: self._page(path, params, offset)  # noqa: E731
-            async for page in ordered_pages(fetch, range(step, total, step), self.page_concurrency):
-                yield page
+            async for page, raw in ordered_pages(fetch, range(step, total, step), self.page_concurrency):
+                yield page, raw
             return
         page, offset = first, 0
         while page.get("hasMore") is True and page["results"]:
             offset += step
-            page = await self._page(path, params, offset)
-            yield page
+            page, raw = await self._page(path, params, offset)
+            yield page, raw
 
     async def _collect(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        return [item async for page in self._pages(path, params) for item in page["results"] if isinstance(item, dict)]
+        pages = self._pages(path, params)
+        return [item async for page, _ in pages for item in page["results"] if isinstance(item, dict)]
 
     def _space_param(self) -> dict[str, Any]:
         return {"adminDeviceSpaceId": self.connection.device_space_id}
@@ -230,15 +240,22 @@ class EpmmClient(VendorClient):
         params.update(self._group_filter(query.group_id))
         now = self.clock()
         loaded = 0
-        async for page in self._pages("/devices", params):
+        async for page, raw in self._pages("/devices", params):
             devices = [
-                record_to_device(record, self.connection.name, self._space_ids or {}, now)
-                for record in page["results"]
+                record_to_device(record, self.connection.name, self._space_ids or {}, now, raw, index)
+                for index, record in enumerate(page["results"])
                 if isinstance(record, dict)
             ]
             loaded += len(devices)
             total = page.get("totalCount")
             yield DevicePage(devices, loaded, total if isinstance(total, int) else None)
+
+    async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
+        """Not available: the EPMM V2 API, as this app knows it (../shared/vendor-apis/epmm.md and seed 003),
+        offers no event, audit or log source to read. Raises `NotAvailableError` (scope "vendor") on the first
+        page without sending anything, so the timeline can say so in words; `capabilities.events` is False."""
+        raise NotAvailableError(EVENTS_NOT_AVAILABLE, scope="vendor")
+        yield  # an async generator, like the other vendors' events
 
 
 def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any]]) -> list[Group]:
@@ -257,8 +274,18 @@ def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any
     return list(unique.values())
 
 
-def record_to_device(record: dict[str, Any], connection: str, space_ids: dict[str, str], now: datetime) -> Device:
-    """Map one device search result onto a `Device`, deciding health and patch state (module docstring)."""
+def record_to_device(
+    record: dict[str, Any],
+    connection: str,
+    space_ids: dict[str, str],
+    now: datetime,
+    raw: RawPage | None = None,
+    index: int = 0,
+) -> Device:
+    """Map one device search result onto a `Device`, deciding health and patch state (module docstring).
+
+    The record is `raw`'s record number `index`; without a page it is kept as it is.
+    """
     platform = str(record.get("common.platform") or "").strip()
     space = str(record.get("common.device_space_name") or "").strip()
     ip_address = shown(record.get("common.ip_address"))
@@ -280,7 +307,8 @@ def record_to_device(record: dict[str, Any], connection: str, space_ids: dict[st
         last_seen=last_seen,
         user=shown(record.get("user.display_name"), record.get("user.user_id")),
         labels=tuple(f"{LABELS}\\{name}" for name in texts(record.get("common.labels"))),
-        raw=record,
+        raw_page=raw if raw is not None else RawPage.of([record]),
+        raw_index=index,
     )
 
 
@@ -377,3 +405,10 @@ def parse_time(value: Any) -> datetime | None:
 def _with_reasons(what: str, reasons: Any) -> str:
     listed = texts(reasons)
     return f"{what}: {', '.join(listed)}" if listed else what
+
+
+EVENTS_NOT_AVAILABLE = (
+    "Events are not available for Ivanti EPMM connections: the EPMM V2 API gives this API user no event, "
+    "audit or log source to read, so there is no timeline for this console."
+)
+"""What the timeline and `epx events` say for an EPMM connection (issue 6)."""

@@ -26,8 +26,14 @@ known and fine; null when neither is reported (14.0 and 14.2 RU1 send no `avDefs
 from __future__ import annotations
 
 import functools
+import re
+import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date
+from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 from tui.models import (
@@ -38,9 +44,16 @@ from tui.models import (
     FingerprintList,
     Group,
     Health,
+    RawPage,
     ServerInfo,
 )
 from tui.vendors.base import BadResponseError, BearerTokenClient, epoch_ms, ordered_pages, token_lifetime
+from tui.vendors.base import NotFoundError
+from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
+from tui.models import Command, CommandRow, CommandStatus, EocMatch, FileDetails
+from tui.models import Event, EventPage, EventWindow, Severity
+from tui.vendors.base import AuthenticationError, NotAvailableError, VendorError
+from tui.vendors.html_text import html_to_text, one_line
 
 API = "/sepm/api/v1"
 GROUP_PAGE_SIZE = 500
@@ -50,12 +63,13 @@ CRITICAL_DEFS_DAYS = 30
 
 _OFF, _ON, _POLICY_OFF, _MALFUNCTION = 0, 1, 3, 4
 _BROKEN = {_OFF: "off", _MALFUNCTION: "malfunctioning"}
+_ONLINE = {1: True, 0: False}
 
 
 class SepmClient(BearerTokenClient):
     vendor = "sepm"
     product = "SEPM"
-    capabilities = Capabilities(groups=True, devices=True)
+    capabilities = Capabilities(groups=True, devices=True, fingerprints=True, events=True)
 
     _groups_by_id: dict[str, Group] | None = None
 
@@ -85,41 +99,42 @@ class SepmClient(BearerTokenClient):
             raise BadResponseError(f"{self._where()} accepted the login but returned no token.")
         return token, token_lifetime(body.get("tokenExpiration"))
 
-    async def _page(self, path: str, index: int, page_size: int) -> dict[str, Any]:
-        page = await self.authed_get(path, {"pageIndex": index, "pageSize": page_size})
+    async def _page(self, path: str, index: int, page_size: int) -> tuple[dict[str, Any], RawPage]:
+        response = await self.authed_response(path, {"pageIndex": index, "pageSize": page_size})
+        page, raw = self.parse_page(response, "content")
         if not isinstance(page, dict) or not isinstance(page.get("content"), list):
             raise BadResponseError(f"{self._where()} sent a page of {path} without `content`.")
-        return page
+        return page, raw
 
-    async def _pages(self, path: str, page_size: int) -> AsyncIterator[dict[str, Any]]:
+    async def _pages(self, path: str, page_size: int) -> AsyncIterator[tuple[dict[str, Any], RawPage]]:
         """Every page of a SEPM page object (`pageIndex` from 1).
 
         The first page tells `totalPages`; the rest are fetched `page_concurrency` at a time and yielded
         in order. Without a usable `totalPages`, pages are read one by one until `lastPage`.
         """
-        first = await self._page(path, 1, page_size)
-        yield first
+        first, raw = await self._page(path, 1, page_size)
+        yield first, raw
         if first.get("lastPage") is not False or not first["content"]:
             return
         total_pages = first.get("totalPages")
         if isinstance(total_pages, int) and total_pages > 1:
             fetch = lambda index: self._page(path, index, page_size)  # noqa: E731
-            async for page in ordered_pages(fetch, range(2, total_pages + 1), self.page_concurrency):
-                yield page
+            async for page, raw in ordered_pages(fetch, range(2, total_pages + 1), self.page_concurrency):
+                yield page, raw
                 if page.get("lastPage") is not False or not page["content"]:
                     return
             return
         index = 1
         while True:
             index += 1
-            page = await self._page(path, index, page_size)
-            yield page
+            page, raw = await self._page(path, index, page_size)
+            yield page, raw
             if page.get("lastPage") is not False or not page["content"]:
                 return
 
     async def groups(self) -> list[Group]:
         records: list[dict[str, Any]] = []
-        async for page in self._pages(f"{API}/groups", GROUP_PAGE_SIZE):
+        async for page, _ in self._pages(f"{API}/groups", GROUP_PAGE_SIZE):
             records.extend(item for item in page["content"] if isinstance(item, dict))
         groups = groups_from_records(records)
         self._groups_by_id = {group.id: group for group in groups}
@@ -132,10 +147,10 @@ class SepmClient(BearerTokenClient):
             groups_by_id = {group.id: group for group in await self.groups()}
         loaded = 0
         today = self.clock().date()
-        async for page in self._pages(f"{API}/computers", COMPUTER_PAGE_SIZE):
+        async for page, raw in self._pages(f"{API}/computers", COMPUTER_PAGE_SIZE):
             devices = [
-                computer_to_device(item, self.connection.name, groups_by_id, today)
-                for item in page["content"]
+                computer_to_device(item, self.connection.name, groups_by_id, today, raw, index)
+                for index, item in enumerate(page["content"])
                 if isinstance(item, dict)
             ]
             loaded += len(devices)
@@ -143,9 +158,373 @@ class SepmClient(BearerTokenClient):
             yield DevicePage(devices, loaded, total if isinstance(total, int) else None)
 
     async def fingerprint_list(self, name: str) -> FingerprintList:
-        """A fingerprint list by name (`GET ?name=`); a missing list answers 410, raised as NotFoundError."""
-        body = await self.authed_get(f"{API}/policy-objects/fingerprints", {"name": name})
+        """A fingerprint list by name (`GET ?name=`); a missing list (410) is a NotFoundError that says so."""
+        try:
+            body = await self.authed_get(f"{API}/policy-objects/fingerprints", {"name": name})
+        except NotFoundError as error:
+            raise self._missing(error, f"There is no fingerprint list named {name!r}", _LIST_HINT) from None
         return fingerprint_list_from_record(body)
+
+    # --- fingerprint lists and hash actions (../shared/vendor-apis/sepm.md sections 8, 9 and 12) -------------
+
+    async def fingerprint_list_by_id(self, list_id: str) -> FingerprintList:
+        """A fingerprint list by id (`GET /policy-objects/fingerprints/{id}`); 410 when it was deleted."""
+        path = f"{API}/policy-objects/fingerprints/{_path_id(list_id, 'fingerprint list id')}"
+        try:
+            body = await self.authed_get(path)
+        except NotFoundError as error:
+            raise self._missing(error, f"There is no fingerprint list with id {list_id} (deleted?)", None) from None
+        return fingerprint_list_from_record(body)
+
+    async def create_fingerprint_list(
+        self, name: str, hashes: Iterable[str], *, description: str = "", hash_type: str | None = None
+    ) -> FingerprintList:
+        """Create a list (`POST /policy-objects/fingerprints`) and return it with its new id.
+
+        One hash type per list: `hash_type` ("MD5" or "SHA256") or, when None, the type of the first hash.
+        Raises `HashError` (nothing sent) for a hash that is not an MD5 or SHA-256 or not of the list's type,
+        `ConflictError` (409) when a list of that name exists, `WriteRefusedError` on a read-only connection.
+        """
+        self.ensure_writable(f"create fingerprint list {name.strip()!r}")  # before judging the input
+        name = _list_name(name)
+        kind, values = _list_hashes(hashes, hash_type)
+        body = {"name": name, "description": description, "hashType": kind, "data": list(values)}
+        response = await self.authed_write(
+            "POST", f"{API}/policy-objects/fingerprints", action=f"create fingerprint list {name!r}",
+            explain={409: "a fingerprint list with that name already exists; open it by name or choose another name.",
+                     400: "it found the name, the hash type or a hash invalid."},
+            json=body, headers=_JSON,
+        )
+        created = self.parse_json(response)
+        new_id = created.get("id") if isinstance(created, dict) else None
+        if not isinstance(new_id, str) or not new_id:
+            raise BadResponseError(f"{self._where()} created fingerprint list {name!r} but sent no id back.")
+        return FingerprintList(id=new_id, name=name, hash_type=kind, source="WEBSERVICE", description=description,
+                               hashes=values, group_ids=())
+
+    async def update_fingerprint_list(
+        self,
+        current: FingerprintList,
+        hashes: Iterable[str],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> FingerprintList:
+        """Replace the whole list `current` (`POST /policy-objects/fingerprints/{id}`) with `hashes`.
+
+        SEPM has no "add one hash": the list sent is the list kept, so pass every hash that should remain
+        (show `tui.hashes.diff_hashes(current.hashes, hashes)` first). SEPM answers with an empty body:
+        the result is `current` with the new name, description, type and hashes (its group assignments are
+        as `current` had them). 410 (deleted meanwhile) is a NotFoundError, 409 (the new name is taken) a
+        ConflictError.
+        """
+        self.ensure_writable(f"update fingerprint list {current.name!r}")
+        new_name = _list_name(name if name is not None else current.name)
+        kind, values = _list_hashes(hashes, current.hash_type)
+        new_description = current.description if description is None else description
+        body = {"name": new_name, "description": new_description, "hashType": kind, "data": list(values)}
+        await self.authed_write(
+            "POST", f"{API}/policy-objects/fingerprints/{_path_id(current.id, 'fingerprint list id')}",
+            action=f"update fingerprint list {current.name!r}",
+            explain={410: "the list no longer exists (deleted meanwhile?).",
+                     409: "another fingerprint list already has that name.",
+                     400: "it found the name, the hash type or a hash invalid."},
+            json=body, headers=_JSON,
+        )
+        return replace(current, name=new_name, description=new_description, hash_type=kind, hashes=values)
+
+    async def delete_fingerprint_list(self, list_id: str, *, name: str = "") -> None:
+        """Delete a list (`DELETE /policy-objects/fingerprints/{id}`); SEPM also removes it from its groups."""
+        label = f"fingerprint list {name!r}" if name else f"fingerprint list {list_id}"
+        self.ensure_writable(f"delete {label}")
+        await self.authed_write(
+            "DELETE", f"{API}/policy-objects/fingerprints/{_path_id(list_id, 'fingerprint list id')}",
+            action=f"delete {label}", explain={410: "the list no longer exists (deleted already?)."}, headers=_JSON,
+        )
+
+    async def assign_fingerprint_list(
+        self, list_id: str, group_id: str, *, list_name: str = "", group_path: str = ""
+    ) -> None:
+        """Assign a list to a group for system lockdown (`PUT /groups/{gid}/system-lockdown/fingerprints/{fid}`).
+
+        SEPM answers 400 when the list does not exist (BadRequestError), 410 when the group does not,
+        422 when system lockdown is disabled for the group or the list is already assigned, 423 when locked.
+        """
+        self.ensure_writable("assign a fingerprint list to a group for system lockdown")
+        group_id = _path_id(group_id, "group id")
+        list_id = _path_id(list_id, "fingerprint list id")
+        if not group_path and self._groups_by_id and group_id in self._groups_by_id:
+            group_path = self._groups_by_id[group_id].path_text
+        what = f"fingerprint list {list_name!r}" if list_name else f"fingerprint list {list_id}"
+        where = f"group {group_path!r}" if group_path else f"group {group_id}"
+        await self.authed_write(
+            "PUT", f"{API}/groups/{group_id}/system-lockdown/fingerprints/{list_id}",
+            action=f"assign {what} to {where} for system lockdown",
+            explain={400: "the fingerprint list does not exist (SEPM answers 400 for a missing list).",
+                     409: "it conflicts with the group's system lockdown settings.",
+                     410: "the group does not exist.",
+                     422: "system lockdown is disabled for this group, or the list is already assigned to it.",
+                     423: "the group's policy is locked, probably by another administrator's edit."},
+            # The vendor's own example (seed 000) sends both ids in a JSON body too; the path is what counts.
+            json={"group_id": group_id, "fingerprint_id": list_id}, headers=_JSON,
+        )
+
+    async def eoc_scan(
+        self,
+        hashes: Iterable[str],
+        *,
+        computer_ids: Sequence[str] = (),
+        group_ids: Sequence[str] = (),
+        remediate: bool = False,
+        full_scan: bool = True,
+        description: str = "",
+    ) -> list[Command]:
+        """Queue an Evidence of Compromise scan for `hashes` (`POST /command-queue/eoc`).
+
+        Hashes may be MD5, SHA-1 (see `tui.hashes.SHA1_NOTE`) or SHA-256. Matching files are deleted only
+        when `remediate` is true (`<RemediationAction>REMEDIATE</RemediationAction>`). Returns one command
+        per kind of target SEPM queued (computers, groups): poll each with `command_status`.
+        """
+        self.ensure_writable("queue an Evidence of Compromise scan")
+        searched = parse_hashes(hashes, allow_sha1=True)
+        if not searched:
+            raise HashError("No hash given: an Evidence of Compromise scan needs at least one hash.")
+        computers = _path_ids(computer_ids, "computer id")
+        groups = _path_ids(group_ids, "group id")
+        if not computers and not groups:
+            raise ValueError("Choose at least one computer or group to scan.")
+        targets = _targets(computers, groups)
+        action = (f"queue an Evidence of Compromise scan for {_count(len(searched), 'hash', 'hashes')} on {targets}"
+                  + (" that deletes the matching files" if remediate else ""))
+        body = eoc_xml(searched, remediate=remediate, full_scan=full_scan, description=description,
+                       when=self.clock())
+        response = await self.authed_write(
+            "POST", f"{API}/command-queue/eoc", action=action,
+            explain={400: "it found the scan request invalid.", 410: "a computer or group it names does not exist."},
+            params=_target_params(computers, groups), content=body.encode("utf-8"), headers=_JSON,
+        )
+        summary = (f"Evidence of Compromise scan for {_count(len(searched), 'hash', 'hashes')}"
+                   + (", deleting matches" if remediate else ""))
+        return _commands(self.parse_json(response), "eoc", summary, computers, groups, self._where())
+
+    async def fetch_file(
+        self, computer_ids: Sequence[str], file_path: str, file_hash: str, *, source: str = "FILESYSTEM"
+    ) -> Command:
+        """Ask computers to upload a file to SEPM (`POST /command-queue/files`).
+
+        `file_path` is the file's full path on the computer, `file_hash` its MD5 or SHA-256, `source` one of
+        FILESYSTEM (the default), QUARANTINE or BOTH. When the command completes, a row's `binary_file_id`
+        names the uploaded file: see `file_details`.
+        """
+        self.ensure_writable("queue a file fetch")
+        computers = _path_ids(computer_ids, "computer id")
+        if not computers:
+            raise ValueError("Choose at least one computer to fetch the file from.")
+        path = file_path.strip()
+        if not path:
+            raise ValueError("Give the file's full path on the computer.")
+        wanted = parse_hash(file_hash)
+        source = source.upper()
+        if source not in FILE_SOURCES:
+            raise ValueError(f"The file source must be one of {', '.join(FILE_SOURCES)}, not {source!r}.")
+        params = {"computer_ids": ",".join(computers), "file_path": path,
+                  ("md5" if wanted.type == MD5 else "sha256"): wanted.value, "source": source}
+        response = await self.authed_write(
+            "POST", f"{API}/command-queue/files",
+            action=f"queue a fetch of {path} from {_targets(computers, ())}",
+            explain={400: "it found the path, the hash or the source invalid.", 410: "the computer does not exist."},
+            params=params, headers=_JSON,
+        )
+        commands = _commands(self.parse_json(response), "fetch", f"fetch {path}", computers, (), self._where())
+        return commands[0]
+
+    async def command_status(self, command_id: str) -> CommandStatus:
+        """Every computer's row of a command (`GET /command-queue/{id}`, all pages), states in words."""
+        path = f"{API}/command-queue/{_path_id(command_id, 'command id')}"
+        rows: list[CommandRow] = []
+        index = 0
+        while True:
+            index += 1
+            try:
+                page = await self.authed_get(path, {"pageIndex": index, "pageSize": COMMAND_PAGE_SIZE})
+            except NotFoundError as error:
+                raise self._missing(error, f"There is no command {command_id}", None) from None
+            if not isinstance(page, dict) or not isinstance(page.get("content"), list):
+                raise BadResponseError(f"{self._where()} sent a status of command {command_id} without `content`.")
+            rows.extend(command_row(item) for item in page["content"] if isinstance(item, dict))
+            total_pages = page.get("totalPages")
+            if page.get("lastPage") is not False or not page["content"] or index >= MAX_COMMAND_PAGES or (
+                isinstance(total_pages, int) and index >= total_pages
+            ):
+                return CommandStatus(command_id, tuple(rows))
+
+    async def follow_command(self, command_id: str, *, interval: float = 5.0) -> AsyncIterator[CommandStatus]:
+        """Poll `command_status` every `interval` seconds, yielding each status, until every row is final."""
+        while True:
+            status = await self.command_status(command_id)
+            yield status
+            if status.done:
+                return
+            await self.sleep(interval)
+
+    async def cancel_command(self, command_id: str) -> Command:
+        """Cancel a command on the computers that have not finished it (`POST /command-queue/{id}/cancel`).
+
+        SEPM queues the cancellation as a command of its own, returned here; the rows of the cancelled
+        command turn "cancelled" once each computer hears of it.
+        """
+        self.ensure_writable(f"cancel command {command_id}")
+        path = f"{API}/command-queue/{_path_id(command_id, 'command id')}/cancel"
+        response = await self.authed_write(
+            "POST", path, action=f"cancel command {command_id}",
+            explain={410: "there is no such command.", 422: "the command can no longer be cancelled."},
+            headers=_JSON,
+        )
+        commands = _commands(self.parse_json(response), "cancel", f"cancel {command_id}", (), (), self._where())
+        return commands[0]
+
+    async def file_details(self, file_id: str) -> FileDetails:
+        """Size and checksum of a file a computer uploaded (`GET /command-queue/file/{id}/details`)."""
+        path = f"{API}/command-queue/file/{_path_id(file_id, 'file id')}/details"
+        try:
+            body = await self.authed_get(path)
+        except NotFoundError as error:
+            raise self._missing(error, f"There is no uploaded file {file_id}", None) from None
+        if not isinstance(body, dict):
+            raise BadResponseError(f"{self._where()} sent no details for file {file_id}.")
+        size = body.get("fileSize")
+        checksum = body.get("checksum")
+        return FileDetails(id=str(body.get("id") or file_id), size=size if isinstance(size, int) else None,
+                           checksum=checksum.upper() if isinstance(checksum, str) and checksum else None)
+
+    def _missing(self, error: NotFoundError, sentence: str, hint: str | None) -> NotFoundError:
+        """A 404/410 on a read, said in words: `sentence` ("There is no fingerprint list named 'X'")."""
+        detail = error.message.partition(f"({error.status}):")[2].strip().rstrip(".")
+        said = f' It said: "{detail}".' if detail else ""
+        return NotFoundError(f"{sentence} on {self._where()} ({error.status}).{said}", status=error.status,
+                             hint=hint)
+
+    async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
+        """The console's critical events, then its command history, each filtered to `window`, newest first.
+
+        1. `GET /events/critical?includeAcknowledged=true`: one call, not paged, not sorted (`critical_event`).
+        2. The command history where the console offers it: `GET /command-queue` lists the commands (not in
+           the spec; PSSEPM reads it), then each command in the window gives a row per computer from
+           `GET /command-queue/{id}` (`command_event`). A console without the listing, or an API user without
+           the right to read it, yields a page with a note instead of failing.
+
+        SEPM answers 401 both to a bad token and to a user without the right: a 401 from a call while a fresh
+        login succeeds is `NotAvailableError` (scope "user") for critical events, a note for the history.
+        The engine filter picks the source: "notification" (critical events) or "command" / a command type.
+        """
+        engine = (window.engine or "").casefold()
+        if engine in ("", NOTIFICATION_ENGINE):
+            yield await self._critical_events(window)
+        if engine != NOTIFICATION_ENGINE:
+            yield await self._command_history(window)
+
+    async def acknowledge_event(self, event_id: str) -> None:
+        """Acknowledge a critical event (`POST /events/acknowledge/{eventID}`): a write, so a read-only
+        connection refuses it (`WriteRefusedError`, saying how to allow writes) and nothing is sent."""
+        self.ensure_writable(f"acknowledge event {event_id}")
+        if not _EVENT_ID.fullmatch(event_id or ""):
+            raise BadResponseError(f"{event_id!r} is not a SEPM event id (32 hexadecimal digits).")
+        await self.authed_write(
+            "POST", f"{API}/events/acknowledge/{event_id}", action=f"acknowledge event {event_id}",
+            explain={400: "the console does not know that event id.", 410: "there is no such event."},
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def _not_readable(self, what: str) -> NotAvailableError:
+        """After a 401 on a read: log in afresh (raising if the credentials are bad), so the 401 meant rights."""
+        await self._authenticate(seen=self._logins)
+        return NotAvailableError(
+            f"{what} is not available to this API user: {self._where()} refuses it (401) although the "
+            "login works, so the administrator's role lacks the right.", scope="user", status=401,
+        )
+
+    async def _critical_events(self, window: EventWindow) -> EventPage:
+        path = f"{API}/events/critical"
+        try:
+            response = await self.authed_response(path, {"includeAcknowledged": "true"})
+        except AuthenticationError:
+            raise await self._not_readable("The SEPM critical events list") from None
+        body, raw = self.parse_page(response, "criticalEventsInfoList")
+        items = body.get("criticalEventsInfoList") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise BadResponseError(f"{self._where()} sent critical events without `criticalEventsInfoList`.")
+        events = [event for index, item in enumerate(items)
+                  if (event := critical_event(item, self.connection.name, raw, index)) is not None]
+        undated = sum(1 for item in items) - len(events)
+        events = sorted((event for event in events if window.matches(event)), key=_newest_first)
+        notes = (f"{undated} critical events without a readable time were left out.",) if undated else ()
+        return EventPage(events, len(events), len(events), source=CRITICAL_EVENTS_SOURCE, notes=notes)
+
+    async def _command_history(self, window: EventWindow) -> EventPage:
+        def unavailable(note: str) -> EventPage:
+            return EventPage([], 0, 0, source=COMMANDS_SOURCE, notes=(note,))
+
+        try:
+            commands, more = await self._command_list()
+        except AuthenticationError:
+            return unavailable((await self._not_readable("The SEPM command history")).message)
+        except (NotFoundError, BadResponseError) as error:
+            return unavailable(f"The SEPM command history is not available on this console ({error.message})")
+        except VendorError as error:
+            if error.status not in (400, 405, 500, 501):
+                raise
+            return unavailable(f"The SEPM command history is not available on this console ({error.message})")
+        chosen = [command for command in commands if _command_in(command, window)]
+        chosen.sort(key=lambda command: command[1] or _DISTANT_PAST, reverse=True)
+        notes: list[str] = []
+        if more or len(chosen) > MAX_HISTORY_COMMANDS:
+            notes.append(f"Only the {min(len(chosen), MAX_HISTORY_COMMANDS)} newest commands listed by the console "
+                         "were read; narrow the window to see older ones.")
+        chosen = chosen[:MAX_HISTORY_COMMANDS]
+        events: list[Event] = []
+        fetch = lambda position: self._command_rows(_command_id(chosen[position][0]))  # noqa: E731
+        async for (record, _), pages in _zip_async(chosen, ordered_pages(fetch, range(len(chosen)),
+                                                                          self.page_concurrency)):
+            for page, raw in pages:
+                for index, row in enumerate(page["content"]):
+                    event = command_event(row, record, self.connection.name, raw, index)
+                    if event is not None and window.matches(event):
+                        events.append(event)
+        events.sort(key=_newest_first)
+        return EventPage(events, len(events), len(events), source=COMMANDS_SOURCE, notes=tuple(notes))
+
+    async def _command_list(self) -> tuple[list[tuple[dict[str, Any], datetime | None]], bool]:
+        """The commands `GET /command-queue` lists, each with its time when it has one, and whether more
+        pages were left unread."""
+        commands: list[tuple[dict[str, Any], datetime | None]] = []
+        for index in range(1, MAX_COMMAND_LIST_PAGES + 1):
+            page = await self.authed_get(f"{API}/command-queue",
+                                         {"pageIndex": index, "pageSize": COMMAND_LIST_PAGE_SIZE})
+            if not isinstance(page, dict) or not isinstance(page.get("content"), list):
+                raise BadResponseError(f"{self._where()} answered the command listing without `content`.")
+            for item in page["content"]:
+                if isinstance(item, dict) and _command_id(item):
+                    commands.append((item, _command_time(item)))
+            if page.get("lastPage") is not False or not page["content"]:
+                return commands, False
+        return commands, True
+
+    async def _command_rows(self, command_id: str) -> list[tuple[dict[str, Any], RawPage]]:
+        """Every status page of one command; a command the console no longer knows has none."""
+        pages: list[tuple[dict[str, Any], RawPage]] = []
+        for index in range(1, MAX_COMMAND_STATUS_PAGES + 1):
+            try:
+                response = await self.authed_response(
+                    f"{API}/command-queue/{command_id}", {"pageIndex": index, "pageSize": COMMAND_LIST_PAGE_SIZE})
+            except NotFoundError:
+                return pages
+            page, raw = self.parse_page(response, "content")
+            if not isinstance(page, dict) or not isinstance(page.get("content"), list):
+                raise BadResponseError(f"{self._where()} sent a status of command {command_id} without `content`.")
+            pages.append((page, raw))
+            if page.get("lastPage") is not False or not page["content"]:
+                break
+        return pages
 
 
 def fingerprint_list_from_record(record: Any) -> FingerprintList:
@@ -191,57 +570,70 @@ def groups_from_records(records: list[dict[str, Any]]) -> list[Group]:
 
 
 def computer_to_device(
-    record: dict[str, Any], connection: str, groups_by_id: dict[str, Group], today: date
+    record: dict[str, Any],
+    connection: str,
+    groups_by_id: dict[str, Group],
+    today: date,
+    raw: RawPage | None = None,
+    index: int = 0,
 ) -> Device:
-    """Map one `/computers` item onto a `Device`, deciding health and patch state (module docstring)."""
-    group_info = record.get("group") if isinstance(record.get("group"), dict) else {}
+    """Map one `/computers` item onto a `Device`, deciding health and patch state (module docstring).
+
+    The record is `raw`'s record number `index`; without a page it is kept as it is.
+    """
+    get = record.get  # a page maps hundreds of records: look the method up once
+    group_info = get("group")
+    if not isinstance(group_info, dict):
+        group_info = {}
     group = groups_by_id.get(str(group_info.get("id")))
     group_path = group.path_text if group else str(group_info.get("fullPathName") or group_info.get("name") or "")
     health, reasons, missing = assess(record, today)
-    addresses = record.get("ipAddresses")
+    addresses = get("ipAddresses")
     return Device(
         vendor="sepm",
         connection=connection,
-        id=str(record.get("uniqueId") or record.get("hardwareKey") or ""),
-        name=str(record.get("computerName") or ""),
-        os=str(record.get("osName") or record.get("osname") or record.get("operatingSystem") or "").strip(),
-        ip_addresses=tuple(str(ip) for ip in addresses) if isinstance(addresses, list) else (),
+        id=str(get("uniqueId") or get("hardwareKey") or ""),
+        name=str(get("computerName") or ""),
+        os=str(get("osName") or get("osname") or get("operatingSystem") or "").strip(),
+        ip_addresses=tuple(map(str, addresses)) if isinstance(addresses, list) else (),
         group_id=group.id if group else group_info.get("id"),
         group=group_path,
-        online={1: True, 0: False}.get(record.get("onlineStatus")),
+        online=_ONLINE.get(get("onlineStatus")),
         health=health,
         health_reasons=reasons,
         missing_critical_patches=missing,
-        last_seen=epoch_ms(record.get("lastUpdateTime")),
-        user=str(record.get("logonUserName") or ""),
-        raw=record,
+        last_seen=epoch_ms(get("lastUpdateTime")),
+        user=str(get("logonUserName") or ""),
+        raw_page=raw if raw is not None else RawPage.of([record]),
+        raw_index=index,
     )
 
 
 def assess(record: dict[str, Any], today: date) -> tuple[Health, tuple[str, ...], bool | None]:
     """Health, the reasons for it, and the missing-patch state of one computer record."""
+    get = record.get
     critical: list[str] = []
     warning: list[str] = []
-    if record.get("infected") == 1:
+    if get("infected") == 1:
         critical.append("infected")
     for key, label in (("apOnOff", "Auto-Protect"), ("avEngineOnOff", "AV engine")):
-        if record.get(key) in _BROKEN:
+        if get(key) in _BROKEN:
             critical.append(f"{label} {_BROKEN[record[key]]}")
-    if record.get("apOnOff") == _POLICY_OFF:
+    if get("apOnOff") == _POLICY_OFF:
         warning.append("Auto-Protect disabled by policy")
     for key, label in (("firewallOnOff", "firewall"), ("tamperOnOff", "tamper protection"), ("bashStatus", "SONAR")):
-        if record.get(key) in _BROKEN:
+        if get(key) in _BROKEN:
             warning.append(f"{label} {_BROKEN[record[key]]}")
-    if record.get("rebootRequired") == 1:
+    if get("rebootRequired") == 1:
         warning.append("reboot required")
 
-    defs_age = definitions_age_days(record.get("avDefsetVersion"), today)
+    defs_age = _definitions_age(str(get("avDefsetVersion") or ""), today)
     if defs_age is not None and defs_age > CRITICAL_DEFS_DAYS:
         critical.append(f"definitions {defs_age} days old")
     elif defs_age is not None and defs_age > STALE_DEFS_DAYS:
         warning.append(f"definitions {defs_age} days old")
-    running = version_tuple(record.get("deploymentRunningVersion") or record.get("agentVersion"))
-    target = version_tuple(record.get("deploymentTargetVersion"))
+    running = version_tuple(get("deploymentRunningVersion") or get("agentVersion"))
+    target = version_tuple(get("deploymentTargetVersion"))
     agent_behind = None if running is None or target is None else running < target
     if agent_behind:
         warning.append("agent below deployment target")
@@ -255,7 +647,7 @@ def assess(record: dict[str, Any], today: date) -> tuple[Health, tuple[str, ...]
         return Health.CRITICAL, tuple(critical + warning), missing
     if warning:
         return Health.WARNING, tuple(warning), missing
-    if record.get("apOnOff") in (_ON,) or defs_age is not None:
+    if get("apOnOff") == _ON or defs_age is not None:
         return Health.OK, (), missing
     return Health.UNKNOWN, (), missing
 
@@ -288,3 +680,447 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
     if not all(part.isdigit() for part in parts):
         return None
     return tuple(int(part) for part in parts)
+
+
+# --- fingerprint lists and the command queue: constants and pure helpers (issue 5) ------------------------
+
+COMMAND_PAGE_SIZE = 500
+MAX_COMMAND_PAGES = 1000
+"""A safety net: a status whose pages never say `lastPage` stops here instead of looping forever."""
+FILE_SOURCES = ("FILESYSTEM", "QUARANTINE", "BOTH")
+"""Where `fetch_file` looks for the file on the computer (12.1 clients only use FILESYSTEM)."""
+FINAL_STATES = frozenset({3, 4, 5, 6})
+"""A computer's row of a command in one of these states will not change any more."""
+# `stateId` and `subStateId` in words: COMMAND_STATES and COMMAND_SUB_STATES (KB 229117), with the events below.
+
+_JSON = {"Content-Type": "application/json"}
+"""Every SEPM call with a body (and, per the vendor's reference, every call) says JSON; the EOC scan's XML
+body too, as the integrations that work against real servers send it: SEPM answers 500 without it."""
+_LIST_HINT = "Names are matched as the console spells them; SEPM cannot list every fingerprint list."
+_PATH_ID = re.compile(r"[A-Za-z0-9_-]+")
+_NOT_XML_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_DECLARATIONS = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def _path_id(value: str, what: str) -> str:
+    """An id that goes into a URL path: never empty (`//` answers 500) and never anything but an id."""
+    text = str(value).strip()
+    if not _PATH_ID.fullmatch(text):
+        raise ValueError(f"{text!r} is not a valid {what}." if text else f"The {what} is missing.")
+    return text
+
+
+def _path_ids(values: Sequence[str], what: str) -> list[str]:
+    if isinstance(values, str):  # one id given as a string, not a list of its characters
+        values = [values]
+    return list(dict.fromkeys(_path_id(value, what) for value in values))
+
+
+def _list_name(name: str) -> str:
+    text = name.strip()
+    if not text:
+        raise ValueError("A fingerprint list needs a name.")
+    return text
+
+
+def _list_hashes(hashes: Iterable[str], hash_type: str | None) -> tuple[str, tuple[str, ...]]:
+    """The type and the upper-case hashes of a list: one type per list, MD5 or SHA-256."""
+    parsed = parse_hashes([hashes] if isinstance(hashes, str) else hashes)
+    kind = (hash_type or "").upper().replace("-", "") or None
+    if kind is not None and kind not in (MD5, SHA256):
+        raise HashError(f"A fingerprint list holds MD5 or SHA-256 hashes, not {hash_type}.")
+    if kind is None:
+        if not parsed:
+            raise HashError("An empty fingerprint list needs a hash type: MD5 or SHA-256.")
+        kind = parsed[0].type
+    for item in parsed:
+        if item.type != kind:
+            label = "MD5" if kind == MD5 else "SHA-256"
+            raise HashError(f"A fingerprint list holds one hash type: this one holds {label}, "
+                            f"but {item.value} is a {item.label}.")
+    return kind, tuple(item.value for item in parsed)
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
+def _targets(computers: Sequence[str], groups: Sequence[str]) -> str:
+    parts = []
+    if computers:
+        parts.append(_count(len(computers), "computer", "computers"))
+    if groups:
+        parts.append(_count(len(groups), "group", "groups"))
+    return " and ".join(parts)
+
+
+def _target_params(computers: Sequence[str], groups: Sequence[str]) -> dict[str, str]:
+    """Targets as SEPM's query parameters: several ids comma-joined in one parameter."""
+    params = {}
+    if computers:
+        params["computer_ids"] = ",".join(computers)
+    if groups:
+        params["group_ids"] = ",".join(groups)
+    return params
+
+
+def _commands(
+    body: Any, kind: str, description: str, computers: Sequence[str], groups: Sequence[str], where: str
+) -> list[Command]:
+    """The command ids in a queueing answer: `commandID_computer`, `commandID_group` or plain `commandID`."""
+    if not isinstance(body, dict):
+        raise BadResponseError(f"{where} queued the command but sent no command id back.")
+    commands = []
+    for key, value in body.items():
+        if not key.startswith("commandID") or not isinstance(value, str) or not value:
+            continue
+        suffix = key[len("commandID"):].lstrip("_").lower()
+        if suffix.startswith("computer"):
+            target = "computers"
+        elif suffix.startswith("group"):
+            target = "groups"
+        else:
+            target = "computers" if computers else "groups" if groups else "command"
+        commands.append(Command(id=value, kind=kind, target=target, description=description))
+    if not commands:
+        raise BadResponseError(f"{where} queued the command but sent no command id back.")
+    commands.sort(key=lambda command: command.target != "computers")
+    return commands
+
+
+def _xml_text(text: str) -> str:
+    """Text as XML 1.0 can hold it (escaping is the serializer's job; control characters are dropped)."""
+    return _NOT_XML_CHARS.sub("", text)
+
+
+def eoc_xml(
+    hashes: Sequence[FileHash], *, remediate: bool, full_scan: bool = True, description: str = "",
+    when: datetime, creator: str = "Endpoint Explorer",
+) -> str:
+    """The body of an Evidence of Compromise scan (Symantec article 164858's example, seed 001).
+
+    Built with ElementTree, so text and attributes are escaped by the serializer, never pasted in.
+    `<RemediationAction>REMEDIATE</RemediationAction>` is present only when `remediate` is true. Hashes
+    are written in lower case, as the vendor's example and the captured integrations send them.
+    """
+    root = ElementTree.Element("EOC", {"creator": _xml_text(creator), "version": "1.1", "id": "1"})
+    ElementTree.SubElement(root, "DataSource", {"name": "Third-Party Provider", "id": "1", "version": "1.0"})
+    ElementTree.SubElement(root, "ScanType").text = "FULL_SCAN" if full_scan else "QUICK_SCAN"
+    if remediate:
+        ElementTree.SubElement(root, "RemediationAction").text = "REMEDIATE"
+    hour = when.hour % 12 or 12
+    threat = ElementTree.SubElement(root, "Threat", {
+        "category": "Suspects", "type": "to_investigate", "severity": "Medium",
+        "time": f"{when:%Y-%m-%d} {hour}:{when:%M:%S %p}",
+    })
+    ElementTree.SubElement(threat, "Description").text = _xml_text(description) or "Search by hash"
+    ElementTree.SubElement(threat, "Attacker").text = ""
+    activity = ElementTree.SubElement(root, "Activity")
+    system = ElementTree.SubElement(activity, "OS", {"id": "1", "name": "", "version": "", "patch": ""})
+    ElementTree.SubElement(system, "Process").text = ""
+    files = ElementTree.SubElement(system, "Files")
+    for item in hashes:
+        entry = ElementTree.SubElement(files, "File", {"name": "", "action": "write"})
+        ElementTree.SubElement(entry, "Hash", {"name": item.type, "value": item.value.lower()})
+    ElementTree.SubElement(system, "Registry").text = ""
+    ElementTree.SubElement(system, "Network").text = ""
+    return ElementTree.tostring(root, encoding="unicode")
+
+
+def eoc_matches(text: str | None) -> tuple[EocMatch, ...]:
+    """The searched files of an EOC result (`resultInXML`): per file its hash, result and remediation.
+
+    A result that is not well-formed XML, or that declares a DTD or entities, gives nothing (the raw text
+    stays on the row); it is never expanded.
+    """
+    if not text or _DECLARATIONS.search(text):
+        return ()
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError:
+        return ()
+    matches = []
+    for entry in root.iter("File"):
+        matched = entry.find("Matched")
+        found = entry.find("Hash")
+        attrs = matched.attrib if matched is not None else {}
+        hash_attrs = found.attrib if found is not None else {}
+        matches.append(EocMatch(
+            hash_type=(attrs.get("hashType") or hash_attrs.get("name") or "").upper(),
+            hash_value=(attrs.get("hashValue") or hash_attrs.get("value") or "").upper(),
+            result=attrs.get("result", "").upper(),
+            remediation=attrs.get("remediation") or None,
+            path=attrs.get("value") or None,
+            file_name=entry.get("name", ""),
+        ))
+    return tuple(matches)
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso_time(value: Any) -> datetime | None:
+    """"2019-06-06T10:42:37Z" as an aware UTC datetime; null (not picked up yet) or junk is None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def command_state_words(state_id: int | None) -> str:
+    if state_id is None:
+        return "unknown"
+    return COMMAND_STATES.get(state_id, f"state {state_id}")
+
+
+def command_sub_state_words(state_id: int | None, sub_state_id: int | None, description: str = "") -> str:
+    """The sub-state in words, with SEPM's own description when it adds something; empty while a row waits
+    with nothing to say (SEPM reports sub-state 0, "success", before a computer has even received it)."""
+    description = " ".join(description.split())
+    if sub_state_id is None or (state_id not in FINAL_STATES and sub_state_id in (-1, 0)):
+        return description
+    words = COMMAND_SUB_STATES.get(sub_state_id, f"sub-state {sub_state_id}")
+    if description and description.casefold() != words.casefold():
+        return f"{words} ({description})"
+    return words
+
+
+def command_row(record: dict[str, Any]) -> CommandRow:
+    """One `CommandStatusDetail` (a computer's row of a command status page) for a person."""
+    get = record.get
+    state_id = _int_or_none(get("stateId"))
+    sub_state_id = _int_or_none(get("subStateId"))
+    description = get("subStateDesc") if isinstance(get("subStateDesc"), str) else ""
+    result = get("resultInXML") if isinstance(get("resultInXML"), str) and get("resultInXML") else None
+    file_id = get("binaryFileId")
+    return CommandRow(
+        computer_id=str(get("computerId") or ""),
+        computer_name=str(get("computerName") or ""),
+        state_id=state_id,
+        state=command_state_words(state_id),
+        sub_state_id=sub_state_id,
+        sub_state=command_sub_state_words(state_id, sub_state_id, description),
+        final=state_id in FINAL_STATES,
+        computer_ip=str(get("computerIp") or ""),
+        domain=str(get("domainName") or ""),
+        user=str(get("currentLoginUserName") or ""),
+        begin_time=_iso_time(get("beginTime")),
+        last_update=_iso_time(get("lastUpdateTime")),
+        binary_file_id=file_id if isinstance(file_id, str) and file_id else None,
+        matches=eoc_matches(result),
+        result_xml=result,
+    )
+
+
+# --- events (issue 6) ------------------------------------------------------------------------------------
+
+NOTIFICATION_ENGINE = "notification"
+"""`Event.engine` of a critical event: SEPM's notifications to its administrators."""
+COMMAND_ENGINE = "command"
+"""`Event.engine` of a command-history row; `Event.category` is the command type."""
+CRITICAL_EVENTS_SOURCE = "critical-events"
+COMMANDS_SOURCE = "command-queue"
+COMMAND_LIST_PAGE_SIZE = 100
+MAX_COMMAND_LIST_PAGES = 10
+MAX_COMMAND_STATUS_PAGES = 20
+MAX_HISTORY_COMMANDS = 100
+"""At most this many commands (the newest in the window) are followed into their per-computer rows."""
+COMMAND_LOOKBACK = timedelta(days=1)
+"""A command listed up to this long before the window may still have rows that changed inside it."""
+
+_EVENT_ID = re.compile(r"[0-9A-Fa-f]{32}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_DISTANT_PAST = datetime(1970, 1, 1, tzinfo=UTC)
+_COMPUTER_LINE = re.compile(r"^\s*(?:computer(?: name)?|host ?name)\s*:\s*(\S.*?)\s*$", re.IGNORECASE | re.MULTILINE)
+COMMAND_STATES = {0: "not yet received", 1: "received", 2: "in progress", 3: "completed", 4: "rejected",
+                  5: "cancelled", 6: "failed"}
+"""`stateId` in words (Broadcom KB 229117)."""
+COMMAND_SUB_STATES = {
+    -1: "unknown", 0: "success", 1: "client did not execute", 2: "client did not report status",
+    3: "duplicate, not executed", 4: "spooled command could not restart", 5: "restart not allowed from console",
+    6: "unexpected error", 100: "success", 101: "security risk found", 102: "scan suspended", 103: "scan aborted",
+    105: "scan did not return status", 106: "scan failed to start", 110: "Auto-Protect could not be turned on",
+    120: "LiveUpdate download in progress", 121: "LiveUpdate download failed", 131: "quarantine delete failed",
+    132: "quarantine delete partial success",
+}
+"""`subStateId` in words (Broadcom KB 229117)."""
+_SUCCESS_SUB_STATES = frozenset({-1, 0, 100, 120})
+_RISK_SUB_STATES = frozenset({101})
+
+
+def sepm_time(value: Any) -> datetime | None:
+    """A SEPM event time as aware UTC: "2024-06-26 14:02:50.0" (UTC without a zone, as `/events/critical`
+    sends it), ISO 8601 with a Z or an offset, or epoch milliseconds; None when absent or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        return epoch_ms(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().upper())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def notification_severity(subject: str) -> Severity:
+    """A critical event's severity from its subject: "CRITICAL: ..." is critical; "Information: ...",
+    "Informational: ..." and "New software package available" are info; anything else (such as "Server
+    Health Alert") is a warning: SEPM lists them among its critical events, but does not call them critical."""
+    folded = subject.casefold().strip()
+    if folded.startswith("critical"):
+        return Severity.CRITICAL
+    if folded.startswith(("information", "info:", "new software package")):
+        return Severity.INFO
+    return Severity.WARNING
+
+
+def computer_named(message: str) -> str | None:
+    """The computer a notification names on a line of its own ("Computer: WS-FIN-00012"), if any."""
+    match = _COMPUTER_LINE.search(message)
+    return match.group(1) if match else None
+
+
+def critical_event(record: Any, connection: str, raw: RawPage | None = None, index: int = 0) -> Event | None:
+    """Map one `criticalEventsInfoList` item onto an `Event`; None when it has no readable time.
+
+    time: `eventDateTime` (UTC, no zone); title: `subject`, message: `message`, both turned into plain text
+    (HTML and escaped HTML included, `html_to_text`); severity from the subject (`notification_severity`);
+    device name from a "Computer: NAME" line of the message (SEPM gives no id); `acknowledged` from 0/1.
+    """
+    if not isinstance(record, dict):
+        return None
+    moment = sepm_time(record.get("eventDateTime"))
+    if moment is None:
+        return None
+    title = one_line(html_to_text(record.get("subject") or "")) or "SEPM notification"
+    message = html_to_text(record.get("message") or "")
+    acknowledged = record.get("acknowledged")
+    return Event(
+        vendor="sepm",
+        connection=connection,
+        id=str(record.get("eventId") or ""),
+        time=moment,
+        severity=notification_severity(title),
+        engine=NOTIFICATION_ENGINE,
+        title=title,
+        message=message,
+        device_name=computer_named(message),
+        acknowledged=None if acknowledged is None else str(acknowledged).strip().lower() in ("1", "true"),
+        source=CRITICAL_EVENTS_SOURCE,
+        raw_page=raw if raw is not None else RawPage.of([record]),
+        raw_index=index if raw is not None else 0,
+    )
+
+
+def _command_id(record: dict[str, Any]) -> str:
+    """The listed command's id; "" when absent or unfit for a URL path (an empty segment makes SEPM fail)."""
+    value = record.get("commandId") or record.get("commandID") or record.get("id")
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    return text if _SAFE_ID.fullmatch(text) else ""
+
+
+def _command_type(record: dict[str, Any]) -> str:
+    for key in ("commandType", "commandName", "type", "name"):
+        if isinstance(record.get(key), str) and record[key].strip():
+            return one_line(record[key])
+    return ""
+
+
+def _command_time(record: dict[str, Any]) -> datetime | None:
+    for key in ("beginTime", "createdTime", "submittedTime", "createTime", "lastUpdateTime"):
+        moment = sepm_time(record.get(key))
+        if moment is not None:
+            return moment
+    return None
+
+
+def _command_in(command: tuple[dict[str, Any], datetime | None], window: EventWindow) -> bool:
+    """Whether a listed command may have rows in the window: its time is unknown, or from a little before
+    the window's start (`COMMAND_LOOKBACK`) to its end."""
+    moment = command[1]
+    if moment is None:
+        return True
+    return (window.start is None or moment >= window.start - COMMAND_LOOKBACK) and (
+        window.end is None or moment < window.end)
+
+
+def command_event(
+    row: Any, command: dict[str, Any], connection: str, raw: RawPage | None = None, index: int = 0
+) -> Event | None:
+    """Map one row of `GET /command-queue/{id}` (one computer's state of a listed command) onto an `Event`.
+
+    time: the row's `lastUpdateTime`, else `beginTime`, else the command's own time (None: left out).
+    severity: critical when the computer found a security risk (sub-state 101) or an Evidence of Compromise
+    scan matched (`HASH_MATCH`, `FULL_MATCH` in `resultInXML`); warning when the command was rejected or
+    failed (state 4, 6) or its sub-state is not a success; info otherwise.
+    title: the command type and the state in words ("ActiveScan completed: security risk found").
+    """
+    if not isinstance(row, dict):
+        return None
+    moment = sepm_time(row.get("lastUpdateTime")) or sepm_time(row.get("beginTime")) or _command_time(command)
+    if moment is None:
+        return None
+    state_id = row.get("stateId") if isinstance(row.get("stateId"), int) else None
+    sub_id = row.get("subStateId") if isinstance(row.get("subStateId"), int) else None
+    state = COMMAND_STATES.get(state_id, f"state {state_id}") if state_id is not None else "state unknown"
+    sub_text = one_line(html_to_text(row.get("subStateDesc") or "")) or (
+        COMMAND_SUB_STATES.get(sub_id, f"sub-state {sub_id}") if sub_id is not None else "")
+    result = row.get("resultInXML") if isinstance(row.get("resultInXML"), str) else ""
+    if sub_id in _RISK_SUB_STATES or "HASH_MATCH" in result or "FULL_MATCH" in result:
+        severity = Severity.CRITICAL
+    elif state_id in (4, 6) or (sub_id is not None and sub_id not in _SUCCESS_SUB_STATES and state_id == 3):
+        severity = Severity.WARNING
+    else:
+        severity = Severity.INFO
+    kind = _command_type(command)
+    command_id = _command_id(command)
+    computer_id = str(row.get("computerId") or "").strip() or None
+    name = one_line(str(row.get("computerName") or "")) or None
+    shown_sub = f": {sub_text}" if sub_text and sub_text != "success" else ""
+    lines = [f"Command: {command_id}" + (f" ({kind})" if kind else ""),
+             f"State: {state}" + (f", {sub_text}" if sub_text else "")]
+    if name or row.get("computerIp"):
+        lines.append(f"Computer: {name or ''}" + (f" ({row['computerIp']})" if row.get("computerIp") else ""))
+    if row.get("currentLoginUserName"):
+        lines.append(f"User: {row['currentLoginUserName']}")
+    if "_MATCH" in result:
+        lines.append("Evidence of Compromise: " + ("match found" if severity is Severity.CRITICAL else "no match"))
+    return Event(
+        vendor="sepm",
+        connection=connection,
+        id=f"{command_id}/{computer_id or row.get('hardwareKey') or index}",
+        time=moment,
+        severity=severity,
+        engine=COMMAND_ENGINE,
+        category=kind,
+        title=one_line(f"{kind or 'Command'} {state}{shown_sub}"),
+        message=html_to_text("\n".join(lines)),
+        device_id=computer_id,
+        device_name=name,
+        source=COMMANDS_SOURCE,
+        raw_page=raw if raw is not None else RawPage.of([row]),
+        raw_index=index if raw is not None else 0,
+    )
+
+
+def _newest_first(event: Event) -> tuple[float, str]:
+    return (-event.time.timestamp(), event.id)
+
+
+async def _zip_async(items: list[Any], pages: AsyncIterator[Any]) -> AsyncIterator[tuple[Any, Any]]:
+    """Pair each of `items` with what `pages` yields for it, in order."""
+    position = 0
+    async for page in pages:
+        yield items[position], page
+        position += 1
