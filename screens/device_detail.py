@@ -1,4 +1,7 @@
-"""One device: the normalized fields first, then every raw field the console sent, searchable."""
+"""Detail screens: the normalized fields of a record first, then every raw field the console sent, searchable.
+
+`DetailScreen` shows any record that way; `DeviceDetailScreen` is the one for a device.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +57,7 @@ FIELD_WIDTH = 26
 RAW_HEADING = "─ raw fields ─"
 
 
-class DeviceDetailScreen(ExplorerScreen):
+class DetailScreen(ExplorerScreen):
     """Normalized fields, then every raw field under a heading; long values end in an ellipsis."""
 
     BINDINGS = [
@@ -63,11 +66,11 @@ class DeviceDetailScreen(ExplorerScreen):
         Binding("escape,q", "back", "Back"),
     ]
 
-    def __init__(self, device: Device) -> None:
+    def __init__(self, title: str, summary: list[tuple[str, str]], raw: dict[str, Any]) -> None:
         super().__init__()
-        self.device = device
-        self.summary = summary_rows(device)
-        self.raw = list(flatten(device.raw))  # JSON keys are unique, so a field names one row
+        self.title_text = title
+        self.summary = summary
+        self.raw = list(flatten(raw))  # JSON keys are unique, so a field names one row
         self.needle = ""
 
     def compose(self) -> ComposeResult:
@@ -77,7 +80,7 @@ class DeviceDetailScreen(ExplorerScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.device.name} · {self.device.connection}"
+        self.sub_title = self.title_text
         self.query_one("#field-search").display = False
         self.query_one("#fields").focus()
 
@@ -149,3 +152,9 @@ def _clip(text: str, width: int) -> Text:
     clipped = Text(text, no_wrap=True)
     clipped.truncate(width, overflow="ellipsis")
     return clipped
+
+
+class DeviceDetailScreen(DetailScreen):
+    def __init__(self, device: Device) -> None:
+        super().__init__(f"{device.name} · {device.connection}", summary_rows(device), device.raw)
+        self.device = device

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.devices import DevicesPane
+from screens.events import EventsScreen
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import DevicePage, DeviceQuery, Group, ServerInfo
 from tui.vendors.base import AuthenticationError, VendorClient
@@ -59,6 +60,7 @@ class GroupsScreen(ExplorerScreen):
         Binding("y", "copy", "Copy", tooltip="Copy a cell, the id, the row or the JSON record of the device"),
         Binding("e", "export", "Export", show=False, tooltip="Export the devices shown to a CSV or JSON file"),
         Binding("escape", "clear_or_back", "Clear filters, then back", show=False),
+        Binding("E", "events", "Events", show=False, tooltip="The event timeline of these consoles (last hour)"),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("a", "auto_refresh", "Auto-refresh", show=False, tooltip="Refresh on a timer (again: stop)"),
         Binding("q", "back", "Back"),
@@ -325,6 +327,14 @@ class GroupsScreen(ExplorerScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_events(self) -> None:
+        with_events = [client for client in self.clients.values() if client.capabilities.events]
+        if not with_events:
+            self.notify("None of these consoles offers events to this explorer.", severity="warning", markup=False)
+            return
+        self.app.push_screen(EventsScreen(with_events, find_device=lambda event: self.inventory.find(
+            event.connection, event.device_id, event.device_name)))
 
     def action_refresh(self) -> None:
         self.load()

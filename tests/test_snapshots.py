@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
 from conftest import FIXED_NOW, fixed_clock
+from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
 from tui.demo import build_demo
@@ -24,7 +27,10 @@ async def settle(pilot: Pilot) -> None:
     for _ in range(100):
         await pilot.pause(0.05)
         screen = pilot.app.screen
-        if not isinstance(screen, GroupsScreen) or (screen.loads and not screen.loading):
+        if isinstance(screen, GroupsScreen):
+            if screen.loads and not screen.loading:
+                break
+        elif not isinstance(screen, EventsScreen) or not screen.pending:
             break
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
@@ -121,3 +127,26 @@ def test_copy_menu(snap_compare, size) -> None:
         await settle(pilot)
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=open_copy_menu)
+
+
+@pytest.fixture
+def utc_local_time(monkeypatch: pytest.MonkeyPatch):
+    """The timeline shows local time too: pin it, so the snapshot is the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_event_timeline_of_a_day(snap_compare, size, utc_local_time) -> None:
+    async def open_timeline(pilot: Pilot) -> None:
+        await pilot.press("down", "down", "enter")
+        await settle(pilot)
+        await pilot.press("E")
+        await settle(pilot)
+        await pilot.press("3")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=open_timeline)

@@ -173,6 +173,15 @@ class Inventory:
     def row_of(self, device: Device) -> int | None:
         return self._rows.get((device.connection, device.id))
 
+    def find(self, connection: str, device_id: str | None, name: str | None) -> Device | None:
+        """The device an event names: by id, else by name (case-insensitive; the first of that name)."""
+        row = self._rows.get((connection, device_id)) if device_id is not None else None
+        if row is None and name:
+            wanted = name.casefold()
+            row = next((row for row, device in enumerate(self.devices)
+                        if device.connection == connection and device.name.casefold() == wanted), None)
+        return self.devices[row] if row is not None else None
+
     def add(self, devices: Iterable[Device]) -> None:
         """Append new devices, replace the rows of devices already held (same connection and id)."""
         added: list[int] = []

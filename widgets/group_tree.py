@@ -123,7 +123,9 @@ class GroupTree(Tree[DeviceFilter]):
         return self._fit(name, f"{len(members):,}{more}", self._node_depth[key])
 
     def _fit(self, name: str, count: str, depth: int) -> Text:
-        width = self.scrollable_content_region.width or 40
+        # Room for a scrollbar is always kept: whether one shows depends on which levels are open, and a
+        # label fitted without it would lose its count the moment it appears.
+        width = (self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 40
         room = width - depth * GUIDE_DEPTH - ICON_WIDTH - len(count) - 3
         label = Text(name)
         if len(name) > room:

@@ -1,0 +1,114 @@
+"""Pilot tests of the event timeline: windows, severity filter, search with n / N, detail, device jump, tail."""
+
+from __future__ import annotations
+
+from screens.device_detail import DeviceDetailScreen
+from screens.event_detail import EventDetailScreen
+from screens.events import EventsScreen
+from screens.groups import GroupsScreen
+from screens.help import HelpScreen
+from tui.models import Severity
+from test_ui import demo_app, loaded, notifications, wait_until
+
+
+async def open_events(pilot, app, *, row: int = 2, size: int = 300) -> EventsScreen:
+    await pilot.press(*["down"] * row, "enter")
+    await wait_until(pilot, loaded(app, size))
+    await pilot.press("E")
+    await wait_until(pilot, lambda: isinstance(app.screen, EventsScreen) and not app.screen.pending)
+    await pilot.pause()
+    return app.screen
+
+
+async def test_the_timeline_is_newest_first_and_filters_by_window_and_severity() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        hour = len(screen.table.shown)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        events = screen.table.shown
+        assert len(events) > hour and events == sorted(events, key=lambda e: e.time, reverse=True)
+        assert all(screen.window.contains(event.time) for event in events)
+        await pilot.press("v")
+        assert {e.severity for e in screen.table.shown} <= {Severity.CRITICAL, Severity.WARNING}
+        await pilot.press("v")
+        critical = screen.table.shown
+        assert critical and {e.severity for e in critical} == {Severity.CRITICAL}
+        assert f"{len(critical)} events, {len(critical)} critical · critical only" in str(
+            screen.query_one("#window-bar").render())
+        await pilot.press("v")
+        assert len(screen.table.shown) == len(events)
+
+
+async def test_search_jumps_between_matches_with_n_and_shift_n() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        table = screen.table
+        matches = [p for p, e in enumerate(table.shown) if "browsing" in f"{e.title} {e.engine}".casefold()]
+        assert len(matches) >= 2
+        await pilot.press("slash", *"browsing", "enter")
+        assert table.cursor == matches[0]
+        await pilot.press("n")
+        assert table.cursor == matches[1]
+        await pilot.press("N")
+        assert table.cursor == matches[0]
+
+
+async def test_enter_opens_the_event_and_d_its_device() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        event = screen.table.record_at_cursor()
+        await pilot.press("enter")
+        assert isinstance(app.screen, EventDetailScreen)
+        assert ("Event", event.title) in app.screen.summary
+        assert app.screen.raw  # every raw field of the console's record
+        await pilot.press("d")
+        assert isinstance(app.screen, DeviceDetailScreen)
+        assert app.screen.device.id == event.device_id
+        await pilot.press("escape", "escape", "escape")
+        assert isinstance(app.screen, GroupsScreen)
+
+
+async def test_a_console_without_events_says_so() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down", "enter")
+        await wait_until(pilot, loaded(app, 50))
+        await pilot.press("E")
+        assert isinstance(app.screen, GroupsScreen)
+        assert any("offers events" in text for text in notifications(app))
+
+
+async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        client = screen.clients[0]
+        asked = []
+        listing = client.events
+
+        def spy(window):
+            asked.append(window)
+            return listing(window)
+
+        client.events = spy  # type: ignore[method-assign]
+        await pilot.press("t")
+        assert screen.tailing and "live tail" in str(screen.query_one("#status").render())
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        screen._tail_due()
+        assert not asked  # not while the help is open
+        await pilot.press("escape")
+        end = screen.window.end
+        screen._tail_due()
+        await pilot.pause(0.2)
+        assert asked and asked[0].start == end
+        await pilot.press("t")
+        assert not screen.tailing
