@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 from screens.base import ExplorerScreen
 from screens.devices import DevicesPane
 from screens.events import EventsScreen
+from screens.fingerprints import FingerprintsScreen
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import DevicePage, DeviceQuery, Group, ServerInfo
 from tui.vendors.base import AuthenticationError, VendorClient
@@ -61,6 +62,8 @@ class GroupsScreen(ExplorerScreen):
         Binding("e", "export", "Export", show=False, tooltip="Export the devices shown to a CSV or JSON file"),
         Binding("escape", "clear_or_back", "Clear filters, then back", show=False),
         Binding("E", "events", "Events", show=False, tooltip="The event timeline of these consoles (last hour)"),
+        Binding("F", "fingerprints", "Fingerprints", show=False,
+                tooltip="SEPM fingerprint lists: the known lists, their hashes, find a hash"),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("a", "auto_refresh", "Auto-refresh", show=False, tooltip="Refresh on a timer (again: stop)"),
         Binding("q", "back", "Back"),
@@ -93,6 +96,8 @@ class GroupsScreen(ExplorerScreen):
         self.clients = {client.connection.name: client for client in clients}
         self.fleets = len(self.clients) > 1
         self.servers: dict[str, ServerInfo] = {}
+        self.group_paths: dict[str, dict[str, str]] = {}
+        """Per console, each group's path by id (fingerprint lists name their lockdown groups by id)."""
         self.inventory = Inventory()
         self.incoming: Inventory | None = None
         """The inventory a refresh fills, shown once every console has answered."""
@@ -176,6 +181,7 @@ class GroupsScreen(ExplorerScreen):
                 self.sub_title = self._title(name)
         if message.groups is not None:
             self.query_one(GroupTree).show_groups(name, message.groups)
+            self.group_paths[name] = {group.id: group.path_text for group in message.groups}
         if message.page is not None and message.ahead:
             if self.incoming is None and not self.loads[name].done:
                 self.inventory.add(message.page.devices)
@@ -335,6 +341,11 @@ class GroupsScreen(ExplorerScreen):
             return
         self.app.push_screen(EventsScreen(with_events, find_device=lambda event: self.inventory.find(
             event.connection, event.device_id, event.device_name)))
+
+    def action_fingerprints(self) -> None:
+        """The lists of the console in scope (the only one, or the highlighted one in All fleets)."""
+        name = self.pane.filter.connection or next(iter(self.clients))
+        self.app.push_screen(FingerprintsScreen(self.clients[name], self.group_paths.get(name, {})))
 
     def action_refresh(self) -> None:
         self.load()

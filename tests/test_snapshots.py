@@ -13,13 +13,14 @@ from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
 from tui.demo import build_demo
+from tui.simulators.sepm import DEMO_FILES
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
 
 def demo_app() -> ExplorerApp:
     demo = build_demo(200, now=FIXED_NOW)
-    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
 
 
 async def settle(pilot: Pilot) -> None:
@@ -150,3 +151,19 @@ def test_event_timeline_of_a_day(snap_compare, size, utc_local_time) -> None:
         await settle(pilot)
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=open_timeline)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_fingerprint_lists_with_a_hash_found(snap_compare, size) -> None:
+    async def find_hash(pilot: Pilot) -> None:
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("F")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if len(pilot.app.screen.lists) == 3:
+                break
+        await pilot.press("h", *DEMO_FILES[0].sha256.lower(), "enter")
+        await settle(pilot)
+
+    assert snap_compare(demo_app(), terminal_size=size, run_before=find_hash)

@@ -20,6 +20,7 @@ from tui.clipboard import ClipboardError, clipboard_sequence, preview
 from tui.config import Config, ConfigError, SecretError
 from tui.export import ExportError
 from tui.models import Connection
+from tui.state import StateStore
 from tui.vendors import open_client
 from tui.vendors.base import VendorClient, VendorError
 
@@ -45,6 +46,7 @@ class ExplorerApp(App[None]):
         transports: dict[str, httpx.AsyncBaseTransport] | None = None,
         clock: Callable[[], datetime] | None = None,
         open_connection: str | None = None,
+        state: StateStore | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -52,6 +54,8 @@ class ExplorerApp(App[None]):
         self.transports = transports or {}
         self.clock = clock
         self.open_connection = open_connection
+        self.state = state or StateStore(None)
+        """What the app remembers between runs (the fingerprint lists each connection opened)."""
         self.clients: dict[str, VendorClient] = {}
 
     @property

@@ -135,16 +135,19 @@ def run_ui(args: argparse.Namespace) -> int:
     from tui.app import ExplorerApp
 
     if args.demo:
-        config, transports = load(args)
-        error = None
+        from tui.demo import build_demo
+
+        demo = build_demo(size=args.demo_size)
+        config, transports, state, error = demo.config, demo.transports, demo.state, None
     else:
         path = resolve_config_path(args.config)
         try:
             config, error = load_config(path), None
         except ConfigError as problem:
             config, error = Config(path=path), problem
-        transports = {}
-    ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection).run()
+        transports, state = {}, StateStore(resolve_state_path())
+    ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection,
+                state=state).run()
     return EXIT_OK
 
 

@@ -1,0 +1,211 @@
+"""SEPM fingerprint lists: the lists this connection knows, their hashes, and "is this hash on a list?".
+
+SEPM documents no call that lists every fingerprint list, so the screen shows the lists this
+connection opened before (remembered in the state file, `tui.state`) and opens any other by name.
+Consoles without fingerprint lists (EPMM, Elements) show the screen as not available, not as an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.style import Style
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Footer, Header, Input, Static
+
+from screens.base import ExplorerScreen
+from tui.hashes import HashError, parse_hash
+from tui.models import VENDORS, FingerprintList
+from tui.vendors.base import NotFoundError, VendorClient
+from widgets.status_line import StatusLine
+from widgets.virtual_table import PLAIN, Column, VirtualTable
+
+PROMPTS = {
+    "open": "the name of a fingerprint list to open (it is remembered)",
+    "hash": "an MD5 or SHA-256 to look for in the known lists",
+    "search": "part of a hash to show only the hashes that contain it",
+}
+
+
+class FingerprintsScreen(ExplorerScreen):
+    """Known lists on top, the hashes of the chosen list below; writes come with their own confirmations."""
+
+    AUTO_FOCUS = ""  # none: the tables are focused once there is something to show
+    BINDINGS = [
+        Binding("o", "prompt('open')", "Open list", tooltip="Open a fingerprint list by its name"),
+        Binding("h", "prompt('hash')", "Find hash", tooltip="Which known lists hold an MD5 or SHA-256"),
+        Binding("slash", "prompt('search')", "Search", key_display="/", show=False,
+                tooltip="Search the hashes of the list"),
+        Binding("y", "copy", "Copy hash", tooltip="Copy the highlighted hash"),
+        Binding("ctrl+r", "reload", "Reload", show=False),
+        Binding("escape,q", "back", "Back"),
+    ]
+
+    class Opened(Message):
+        def __init__(self, listing: FingerprintList) -> None:
+            super().__init__()
+            self.listing = listing
+
+    def __init__(self, client: VendorClient, group_paths: Mapping[str, str]) -> None:
+        super().__init__()
+        self.client = client
+        self.connection = client.connection.name
+        self.group_paths = group_paths
+        self.lists: list[FingerprintList] = []
+        self.wanted_hash: str | None = None
+        self.chosen: FingerprintList | None = None
+        self.needle = ""
+        self.mode = ""
+
+    @property
+    def available(self) -> bool:
+        return self.client.capabilities.fingerprints
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.available or action == "back"
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="fp-summary")
+        yield Input(id="fp-input", compact=True)
+        yield VirtualTable([
+            Column("name", "List", lambda f, now: (f.name, Style(bold=True)), 16, 40),
+            Column("hashes", "Hashes", lambda f, now: (f"{len(f.hashes):,}", PLAIN), 6, 8),
+            Column("type", "Type", lambda f, now: (f.hash_type or "", PLAIN), 6, 7),
+            Column("groups", "Lockdown groups", self._groups_cell, 16, 60, keep_end=True),
+            Column("source", "Source", lambda f, now: (f.source or "", Style(dim=True)), 7, 10),
+        ], id="lists")
+        yield VirtualTable([Column("hash", "Hash", lambda h, now: (h, PLAIN), 32, 64)], id="hashes")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def _groups_cell(self, listing: FingerprintList, now: object) -> tuple[str, Style]:
+        paths = [self.group_paths.get(group_id, group_id) for group_id in listing.group_ids]
+        return ", ".join(paths) or "none", PLAIN if paths else Style(dim=True)
+
+    @property
+    def list_table(self) -> VirtualTable[FingerprintList]:
+        return self.query_one("#lists", VirtualTable)
+
+    @property
+    def hash_table(self) -> VirtualTable[str]:
+        return self.query_one("#hashes", VirtualTable)
+
+    def on_mount(self) -> None:
+        self.sub_title = f"Fingerprint lists · {self.connection}"
+        self.query_one("#fp-input").display = False
+        if not self.available:
+            vendor = VENDORS.get(self.client.vendor, self.client.vendor)
+            self.query_one("#fp-summary", Static).update(
+                f"Fingerprint lists are a SEPM feature: {vendor} has none, so there is nothing to show here.")
+            self.list_table.display = self.hash_table.display = False
+            return
+        self.list_table.focus()
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.lists = []
+        self.run_worker(self._load_known(), group="lists", exclusive=True, exit_on_error=False)
+        self._show()
+
+    async def _load_known(self) -> None:
+        """Every list this connection knows, by id; a list gone from the console is forgotten, said once."""
+        for known in self.explorer.state.known_lists(self.connection):
+            try:
+                listing = await self.client.fingerprint_list_by_id(known.id)  # type: ignore[attr-defined]
+            except NotFoundError:
+                self.explorer.state.forget_list(self.connection, known.id)
+                self.notify(f"The list {known.name!r} is no longer on the console; forgotten.", markup=False)
+                continue
+            self.post_message(self.Opened(listing))
+
+    async def _open(self, name: str) -> None:
+        listing = await self.client.fingerprint_list(name)  # type: ignore[attr-defined]
+        self.explorer.state.remember_list(self.connection, listing)
+        self.post_message(self.Opened(listing))
+
+    def on_fingerprints_screen_opened(self, message: Opened) -> None:
+        self.lists = [item for item in self.lists if item.id != message.listing.id] + [message.listing]
+        self.lists.sort(key=lambda item: item.name.casefold())
+        if self.chosen is None or self.chosen.id == message.listing.id:
+            self.chosen = message.listing
+        self._show()
+
+    def _show(self) -> None:
+        """Both tables and the summary, for the lists known, the hash looked for and the hash search."""
+        wanted = self.wanted_hash
+        rows = [row for row, item in enumerate(self.lists) if wanted is None or wanted in item.hashes]
+        self.list_table.show_rows(self.lists, rows, widths={"name": 40, "groups": 60, "source": 10},
+                                  row_of=lambda item: next((r for r, x in enumerate(self.lists) if x.id == item.id), None))
+        chosen = self.chosen
+        hashes = list(chosen.hashes) if chosen else []
+        needle = self.needle.upper()
+        self.hash_table.show_rows(hashes, [row for row, value in enumerate(hashes) if needle in value],
+                                  widths={"hash": 64}, row_of=lambda value: hashes.index(value) if value in hashes else None)
+        summary = self.query_one("#fp-summary", Static)
+        known = f"{len(self.lists)} known list{'s' if len(self.lists) != 1 else ''}"
+        if wanted is not None:
+            names = ", ".join(self.lists[row].name for row in rows)
+            summary.update(f"{wanted[:12]}… is on {len(rows)} of the {known}" + (f": {names}" if names else
+                           " (SEPM cannot search lists nobody opened: o opens one by name)."))
+        elif chosen is not None:
+            summary.update(f"{known} · {chosen.name}: {len(chosen.hashes):,} hashes · {chosen.description or ''}")
+        else:
+            summary.update(f"{known}. o opens a list by name; SEPM cannot list them all.")
+        self.query_one("#status", StatusLine).show("enter shows a list's hashes · o open · h find a hash · y copy")
+
+    @on(VirtualTable.Selected)
+    def _chosen(self, message: VirtualTable.Selected) -> None:
+        if isinstance(message.record, FingerprintList):
+            self.chosen = message.record
+            self.needle = ""
+            self._show()
+            self.hash_table.focus()
+
+    def action_prompt(self, mode: str) -> None:
+        field = self.query_one("#fp-input", Input)
+        self.mode = mode
+        field.placeholder = PROMPTS[mode]
+        field.value = self.needle if mode == "search" else ""
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#fp-input")
+    def _typed(self, event: Input.Changed) -> None:
+        if self.mode == "search":
+            self.needle = event.value.strip()
+            self._show()
+
+    @on(Input.Submitted, "#fp-input")
+    def _entered(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        event.input.display = self.mode == "search" and bool(text)
+        if self.mode == "open" and text:
+            self.run_worker(self._open(text), group="open", exit_on_error=False)
+        elif self.mode == "hash":
+            try:
+                self.wanted_hash = parse_hash(text).value if text else None
+            except HashError as error:
+                self.notify(str(error), severity="warning", markup=False)
+                return
+            self._show()
+        (self.hash_table if self.mode == "search" else self.list_table).focus()
+
+    def action_copy(self) -> None:
+        value = self.hash_table.record_at_cursor()
+        if value is not None:
+            self.explorer.copy(value, "the hash")
+
+    def action_back(self) -> None:
+        field = self.query_one("#fp-input", Input)
+        if self.focused is field:
+            field.display = False
+            self.list_table.focus()
+        elif self.wanted_hash is not None:
+            self.wanted_hash = None
+            self._show()
+        else:
+            self.app.pop_screen()

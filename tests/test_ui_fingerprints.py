@@ -1,0 +1,75 @@
+"""Pilot tests of the fingerprint lists screen: known lists, find a hash, open by name, copy, other vendors."""
+
+from __future__ import annotations
+
+from screens.fingerprints import FingerprintsScreen
+from tui.app import ExplorerApp
+from tui.demo import build_demo
+from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
+from conftest import FIXED_NOW, fixed_clock
+from test_ui import loaded, notifications, wait_until
+
+
+def demo_app(size: int = 100) -> ExplorerApp:
+    demo = build_demo(size, now=FIXED_NOW)
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
+
+
+async def open_lists(pilot, app, *, row: int = 0, size: int = 100) -> FingerprintsScreen:
+    await pilot.press(*["down"] * row, "enter")
+    await wait_until(pilot, loaded(app, size))
+    await pilot.press("F")
+    assert isinstance(app.screen, FingerprintsScreen)
+    return app.screen
+
+
+async def test_the_known_lists_and_a_hash_found_on_one_of_them() -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_lists(pilot, app)
+        await wait_until(pilot, lambda: len(screen.lists) == 3)
+        await pilot.pause()
+        assert {item.name for item in screen.lists} >= {DEMO_BLOCKLIST_NAME}
+        await pilot.press("h", *DEMO_FILES[0].sha256.lower(), "enter")
+        assert [item.name for item in screen.list_table.shown] == [DEMO_BLOCKLIST_NAME]
+        assert f"is on 1 of the 3 known lists: {DEMO_BLOCKLIST_NAME}" in str(screen.query_one("#fp-summary").render())
+        assert "Quarantine" in str(screen.list_table.render_line(1).text)  # its lockdown group, by path
+        await pilot.press("escape")
+        assert len(screen.list_table.shown) == 3
+        await pilot.press("h", *"not-a-hash", "enter")
+        assert any("is not a hash" in text for text in notifications(app))
+
+
+async def test_enter_shows_the_hashes_and_y_copies_one() -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_lists(pilot, app)
+        await wait_until(pilot, lambda: len(screen.lists) == 3)
+        screen.list_table.cursor = next(r for r, item in enumerate(screen.lists) if item.name == DEMO_BLOCKLIST_NAME)
+        await pilot.press("enter")
+        assert screen.hash_table.has_focus
+        assert set(screen.hash_table.shown) == {DEMO_FILES[0].sha256, DEMO_FILES[1].sha256}
+        await pilot.press("y")
+        assert app.clipboard == screen.hash_table.shown[0]
+
+
+async def test_open_by_name_remembers_the_list_and_a_missing_name_is_said_in_words() -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_lists(pilot, app)
+        await wait_until(pilot, lambda: len(screen.lists) == 3)
+        await pilot.press("o", *"No Such List", "enter")
+        await wait_until(pilot, lambda: any("no fingerprint list named" in text for text in notifications(app)))
+        assert len(screen.lists) == 3
+
+
+async def test_other_vendors_show_the_screen_as_not_available() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_lists(pilot, app, row=1, size=50)
+        assert "a SEPM feature" in str(screen.query_one("#fp-summary").render())
+        assert not screen.list_table.display
+        await pilot.press("h")
+        assert not screen.query_one("#fp-input").display  # no action but back
+        await pilot.press("escape")
+        assert not isinstance(app.screen, FingerprintsScreen)
