@@ -455,20 +455,8 @@ def _values(request: Request, name: str, allowed: tuple[str, ...]) -> list[str] 
 
 
 def _companies_in_scope(request: Request) -> frozenset[int]:
-    """The companies `organizationId` selects among those the credentials see (all of them without it)."""
-    simulator = _simulator(request)
-    visible = simulator.visible_companies()
-    wanted = request.query_params.get("organizationId")
-    if wanted is None or (simulator.is_partner and wanted == simulator.organization_id):
-        return visible
-    try:
-        uuid.UUID(wanted)
-    except ValueError:
-        raise _ApiError(400, f"Invalid value '{wanted}' for parameter organizationId") from None
-    company = simulator.fleet.company_index(wanted)
-    if company is None or company not in visible:
-        raise _ApiError(403, f"Access to organization {wanted} is not allowed")
-    return frozenset((company,))
+    """The companies the query's `organizationId` selects (see `_event_companies`)."""
+    return _event_companies(_simulator(request), request.query_params.get("organizationId"))
 
 
 async def token(request: Request) -> Response:
