@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input
 
 from screens.base import ExplorerScreen
-from tui.models import Device, iso_utc
+from tui.models import Device, EventWindow, iso_utc
+from tui.vendors.base import NotAvailableError, VendorClient
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -55,6 +58,8 @@ def summary_rows(device: Device) -> list[tuple[str, str]]:
 
 FIELD_WIDTH = 26
 RAW_HEADING = "─ raw fields ─"
+EVENTS_HEADING = "─ events, last 24 h ─"
+RECENT = timedelta(hours=24)
 
 
 class DetailScreen(ExplorerScreen):
@@ -71,6 +76,8 @@ class DetailScreen(ExplorerScreen):
         self.title_text = title
         self.summary = summary
         self.raw = list(flatten(raw))  # JSON keys are unique, so a field names one row
+        self.related: tuple[str, list[tuple[str, str]]] | None = None
+        """A titled section between the fields and the raw fields (a device's recent events)."""
         self.needle = ""
 
     def compose(self) -> ComposeResult:
@@ -102,6 +109,13 @@ class DetailScreen(ExplorerScreen):
         for field, value in self.summary:
             if wanted(field, value):
                 table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"summary:{field}")
+        if self.related is not None:
+            heading, rows = self.related
+            related = [(index, row) for index, row in enumerate(rows) if wanted(*row)]
+            if related:
+                table.add_row(Text(heading, style="bold"), Text(""), key="related-heading")
+            for index, (field, value) in related:
+                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"related:{index}")
         raw = [(field, value) for field, value in self.raw if wanted(field, value)]
         if raw:
             table.add_row(Text(RAW_HEADING, style="bold"), Text(""), key="raw-heading")
@@ -115,6 +129,8 @@ class DetailScreen(ExplorerScreen):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
         kind, _, field = key.partition(":")
+        if kind == "related" and self.related is not None:
+            return self.related[1][int(field)]
         rows = dict(self.summary) if kind == "summary" else dict(self.raw) if kind == "raw" else {}
         return (field, rows[field]) if field in rows else None
 
@@ -155,6 +171,37 @@ def _clip(text: str, width: int) -> Text:
 
 
 class DeviceDetailScreen(DetailScreen):
+    """A device, with its events of the last day where its console has events."""
+
+    class EventsLoaded(Message):
+        def __init__(self, rows: list[tuple[str, str]]) -> None:
+            super().__init__()
+            self.rows = rows
+
     def __init__(self, device: Device) -> None:
         super().__init__(f"{device.name} · {device.connection}", summary_rows(device), device.raw)
         self.device = device
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        client = self.explorer.clients.get(self.device.connection)
+        if client is not None and client.capabilities.events:
+            self.related = (EVENTS_HEADING, [("loading…", "")])
+            self.show_rows()
+            self.run_worker(self._recent_events(client), group="device-events", exit_on_error=False)
+
+    async def _recent_events(self, client: VendorClient) -> None:
+        now = (self.explorer.clock or (lambda: datetime.now(UTC)))()
+        window = EventWindow.last(RECENT, now, device_id=self.device.id, device_name=self.device.name)
+        try:
+            events = [event async for page in client.events(window) for event in page.events]
+        except NotAvailableError as error:
+            self.post_message(self.EventsLoaded([("not available", str(error))]))
+            return
+        events.sort(key=lambda event: event.time, reverse=True)
+        rows = [(f"{event.time:%m-%d %H:%M:%S} {event.severity.value}", event.title) for event in events]
+        self.post_message(self.EventsLoaded(rows or [("none", "no event in the last 24 hours")]))
+
+    def on_device_detail_screen_events_loaded(self, message: EventsLoaded) -> None:
+        self.related = (EVENTS_HEADING, message.rows)
+        self.show_rows()

@@ -80,6 +80,7 @@ class EventsScreen(ExplorerScreen):
         Binding("3", "window('3')", "24 h", show=False, tooltip="The last 24 hours"),
         Binding("4", "window('4')", "7 d", show=False, tooltip="The last 7 days"),
         Binding("v", "severity", "Severity", tooltip="All severities, warning and worse, critical only"),
+        Binding("e", "engine", "Engine", show=False, tooltip="Only one engine's events, each in turn (again: all)"),
         Binding("slash", "search", "Search", key_display="/", tooltip="Search title, message, device, engine"),
         Binding("n", "next_match(1)", "Next", show=False, tooltip="Next match of the search"),
         Binding("N", "next_match(-1)", "Previous", show=False, tooltip="Previous match of the search"),
@@ -104,6 +105,8 @@ class EventsScreen(ExplorerScreen):
         self.search_keys: list[str] = []
         self.rows: list[int] = []
         self.severities: frozenset[Severity] = frozenset()
+        self.engine: str | None = None
+        """Only this engine's events (one of those loaded); None: every engine."""
         self.needle = ""
         self.fresh: set[tuple[str, str]] = set()
         """Events the live tail brought, marked until the next reload."""
@@ -215,9 +218,10 @@ class EventsScreen(ExplorerScreen):
 
     def refilter(self) -> None:
         """Apply the severity filter and show the rows; the cursor keeps its event."""
-        wanted = self.severities
+        wanted, engine = self.severities, self.engine
         events = self.events
-        self.rows = [row for row, event in enumerate(events) if not wanted or event.severity in wanted]
+        self.rows = [row for row, event in enumerate(events)
+                     if (not wanted or event.severity in wanted) and (engine is None or event.engine == engine)]
         self._heads = self._hour_heads()
         self.table.show_rows(events, self.rows, row_of=lambda e: self._index.get((e.connection, e.id)),
                              widths={"device": 22, "title": 70, "engine": 18, "connection": 16})
@@ -253,6 +257,7 @@ class EventsScreen(ExplorerScreen):
                  SEVERITY_STEPS[2]: "critical only"}[self.severities]
         self.query_one("#window-bar", Static).update(Text(
             f"Last {span_text(self.span)} · {len(shown):,} events, {critical:,} critical · {which} · "
+            f"{self.engine or 'every engine'} · "
             f"{window.start:%m-%d %H:%M}Z → {window.end:%m-%d %H:%M}Z (local from {local:%m-%d %H:%M %Z})",
             no_wrap=True, overflow="ellipsis"))
         width = max(self.size.width - 2, 10)
@@ -280,6 +285,12 @@ class EventsScreen(ExplorerScreen):
     def action_severity(self) -> None:
         step = SEVERITY_STEPS.index(self.severities)
         self.severities = SEVERITY_STEPS[(step + 1) % len(SEVERITY_STEPS)]
+        self.refilter()
+
+    def action_engine(self) -> None:
+        engines = sorted({event.engine for event in self.events})
+        following = engines[engines.index(self.engine) + 1:] if self.engine in engines else engines
+        self.engine = following[0] if following else None
         self.refilter()
 
     def action_search(self) -> None:

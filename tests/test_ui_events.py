@@ -112,3 +112,37 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
         assert asked and asked[0].start == end
         await pilot.press("t")
         assert not screen.tailing
+
+
+async def test_e_keeps_one_engine_at_a_time_then_all_again() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        everything = screen.table.shown
+        engines = sorted({event.engine for event in everything})
+        assert len(engines) >= 2
+        seen = []
+        for _ in engines:
+            await pilot.press("e")
+            assert {event.engine for event in screen.table.shown} == {screen.engine}
+            seen.append(screen.engine)
+        assert seen == engines
+        await pilot.press("e")
+        assert screen.engine is None and screen.table.shown == everything
+
+
+async def test_the_device_detail_lists_its_recent_events() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        event = next(e for e in screen.table.shown if e.device_id)
+        screen.table.cursor = screen.table.shown.index(event)
+        await pilot.press("enter", "d")
+        detail = app.screen
+        assert isinstance(detail, DeviceDetailScreen)
+        await wait_until(pilot, lambda: detail.related is not None and detail.related[1][0][0] != "loading…")
+        assert any(title == event.title for _, title in detail.related[1])
