@@ -27,6 +27,7 @@ from tui.models import Device, Event, EventPage, EventWindow, Severity
 from tui.vendors.base import NotAvailableError, VendorClient
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
+from widgets.window_prompt import WindowPrompt
 
 PRESETS = {"1": timedelta(minutes=15), "2": timedelta(hours=1), "3": timedelta(hours=24), "4": timedelta(days=7)}
 TAIL_EVERY = 10.0
@@ -79,6 +80,7 @@ class EventsScreen(ExplorerScreen):
         Binding("2", "window('2')", "1 h", show=False, tooltip="The last hour"),
         Binding("3", "window('3')", "24 h", show=False, tooltip="The last 24 hours"),
         Binding("4", "window('4')", "7 d", show=False, tooltip="The last 7 days"),
+        Binding("w", "custom_window", "Window", show=False, tooltip="Any start and end (durations or RFC 3339 times)"),
         Binding("v", "severity", "Severity", tooltip="All severities, warning and worse, critical only"),
         Binding("e", "engine", "Engine", show=False, tooltip="Only one engine's events, each in turn (again: all)"),
         Binding("slash", "search", "Search", key_display="/", tooltip="Search title, message, device, engine"),
@@ -100,6 +102,8 @@ class EventsScreen(ExplorerScreen):
         self.clients = list(clients)
         self.find_device = find_device
         self.span = span
+        self.custom: EventWindow | None = None
+        """A window the user typed (w); None: the last `span`."""
         self.window = EventWindow.last(span, self._now())
         self.events: list[Event] = []
         self.search_keys: list[str] = []
@@ -164,7 +168,7 @@ class EventsScreen(ExplorerScreen):
         """(Re)load the window from every console; what the live tail marked as new is forgotten."""
         self.generation += 1
         self.workers.cancel_group(self, "events")
-        self.window = EventWindow.last(self.span, self._now(), severities=self.severities)
+        self.window = self.custom or EventWindow.last(self.span, self._now())
         self.events, self.search_keys, self._index, self.fresh = [], [], {}, set()
         self.notes, self.failures = [], []
         self.pending = len(self.clients)
@@ -256,7 +260,8 @@ class EventsScreen(ExplorerScreen):
         which = {frozenset(): "all severities", SEVERITY_STEPS[1]: "warning and worse",
                  SEVERITY_STEPS[2]: "critical only"}[self.severities]
         self.query_one("#window-bar", Static).update(Text(
-            f"Last {span_text(self.span)} · {len(shown):,} events, {critical:,} critical · {which} · "
+            f"{'Window' if self.custom else 'Last ' + span_text(self.span)} · "
+            f"{len(shown):,} event{'' if len(shown) == 1 else 's'}, {critical:,} critical · {which} · "
             f"{self.engine or 'every engine'} · "
             f"{window.start:%m-%d %H:%M}Z → {window.end:%m-%d %H:%M}Z (local from {local:%m-%d %H:%M %Z})",
             no_wrap=True, overflow="ellipsis"))
@@ -279,8 +284,16 @@ class EventsScreen(ExplorerScreen):
     # Keys
 
     def action_window(self, preset: str) -> None:
-        self.span = PRESETS[preset]
+        self.span, self.custom = PRESETS[preset], None
         self.load()
+
+    def action_custom_window(self) -> None:
+        def chosen(window: EventWindow | None) -> None:
+            if window is not None:
+                self.custom = window
+                self.load()
+
+        self.app.push_screen(WindowPrompt(self._now), chosen)
 
     def action_severity(self) -> None:
         step = SEVERITY_STEPS.index(self.severities)
@@ -345,8 +358,8 @@ class EventsScreen(ExplorerScreen):
             return
         assert self.window.end is not None
         now = self._now()
-        since = EventWindow(start=self.window.end, end=now, severities=self.severities)
-        self.window = EventWindow(start=self.window.start, end=now, severities=self.severities)
+        since = EventWindow(start=self.window.end, end=now)
+        self.window = EventWindow(start=self.window.start, end=now)
         for client in self.clients:
             self.run_worker(self._fetch(self.generation, client, since, tail=True), group="tail", exit_on_error=False)
 

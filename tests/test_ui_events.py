@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from screens.device_detail import DeviceDetailScreen
 from screens.event_detail import EventDetailScreen
 from screens.events import EventsScreen
@@ -9,6 +11,7 @@ from screens.groups import GroupsScreen
 from screens.help import HelpScreen
 from tui.models import Severity
 from test_ui import demo_app, loaded, notifications, wait_until
+from widgets.window_prompt import WindowPrompt
 
 
 async def open_events(pilot, app, *, row: int = 2, size: int = 300) -> EventsScreen:
@@ -146,3 +149,29 @@ async def test_the_device_detail_lists_its_recent_events() -> None:
         assert isinstance(detail, DeviceDetailScreen)
         await wait_until(pilot, lambda: detail.related is not None and detail.related[1][0][0] != "loading…")
         assert any(title == event.title for _, title in detail.related[1])
+
+
+async def test_w_takes_any_window_with_offsets_and_refuses_nonsense_in_words() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("w")
+        prompt = app.screen
+        assert isinstance(prompt, WindowPrompt)
+        start = prompt.query_one("#window-start")
+        start.value = "yesterday"
+        await pilot.pause()
+        assert "neither a duration" in str(prompt.query_one("#window-problem").render())
+        await pilot.press("enter", "enter")
+        assert app.screen is prompt  # still asking
+        start.value = "2026-11-25T00:00:00+01:00"
+        prompt.query_one("#window-end").value = "2026-11-25T11:00:00Z"
+        await pilot.pause()
+        assert "2026-11-24T23:00:00Z → 2026-11-25T11:00:00Z" in str(prompt.query_one("#window-problem").render())
+        await pilot.press("enter")
+        assert isinstance(app.screen, EventsScreen)
+        await wait_until(pilot, lambda: not screen.pending)
+        assert (screen.window.start, screen.window.end) == (datetime(2026, 11, 24, 23, tzinfo=UTC),
+                                                            datetime(2026, 11, 25, 11, tzinfo=UTC))
+        assert screen.table.shown and all(screen.window.contains(event.time) for event in screen.table.shown)
+        assert str(screen.query_one("#window-bar").render()).startswith("Window · ")
