@@ -7,24 +7,28 @@ Consoles without fingerprint lists (EPMM, Elements) show the screen as not avail
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from rich.style import Style
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from screens.base import ExplorerScreen
-from tui.hashes import HashError, parse_hash
+from tui.hashes import HashError, diff_hashes, parse_hash, parse_hashes
 from tui.models import VENDORS, FingerprintList
-from tui.vendors.base import NotFoundError, VendorClient
+from tui.vendors.base import NotFoundError, VendorClient, WriteRefusedError
+from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
 
+WRITE_KEYS = {"a", "x", "D"}
 PROMPTS = {
     "open": "the name of a fingerprint list to open (it is remembered)",
+    "add": "MD5 or SHA-256 hashes to add, separated by spaces or commas",
     "hash": "an MD5 or SHA-256 to look for in the known lists",
     "search": "part of a hash to show only the hashes that contain it",
 }
@@ -35,16 +39,26 @@ class FingerprintsScreen(ExplorerScreen):
 
     AUTO_FOCUS = ""  # none: the tables are focused once there is something to show
     BINDINGS = [
-        Binding("o", "prompt('open')", "Open list", tooltip="Open a fingerprint list by its name"),
+        Binding("o", "prompt('open')", "Open", tooltip="Open a fingerprint list by its name"),
         Binding("h", "prompt('hash')", "Find hash", tooltip="Which known lists hold an MD5 or SHA-256"),
         Binding("slash", "prompt('search')", "Search", key_display="/", show=False,
                 tooltip="Search the hashes of the list"),
-        Binding("y", "copy", "Copy hash", tooltip="Copy the highlighted hash"),
+        Binding("y", "copy", "Copy", tooltip="Copy the highlighted hash"),
+        Binding("a", "prompt('add')", "Add", tooltip="Add hashes to the chosen list (shows the change first)"),
+        Binding("x", "remove_hash", "Remove hash", show=False, tooltip="Remove the highlighted hash from its list"),
+        Binding("D", "delete_list", "Delete list", show=False, tooltip="Delete the chosen list from the console"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape,q", "back", "Back"),
     ]
 
     class Opened(Message):
+        def __init__(self, listing: FingerprintList) -> None:
+            super().__init__()
+            self.listing = listing
+
+    class Deleted(Message):
+        """A list was deleted from the console."""
+
         def __init__(self, listing: FingerprintList) -> None:
             super().__init__()
             self.listing = listing
@@ -64,8 +78,21 @@ class FingerprintsScreen(ExplorerScreen):
     def available(self) -> bool:
         return self.client.capabilities.fingerprints
 
+    def is_write(self, action: str, parameters: tuple[object, ...]) -> bool:
+        return action in ("remove_hash", "delete_list") or (action == "prompt" and parameters == ("add",))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.available or action == "back"
+        """Writes are hidden on a read-only connection (the key then says how to allow them)."""
+        if not self.available:
+            return action == "back"
+        return not (self.is_write(action, parameters) and self.client.connection.read_only)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in WRITE_KEYS and self.available and self.client.connection.read_only \
+                and not isinstance(self.focused, Input):
+            event.stop()
+            self.notify(f"{self.connection} is read-only: nothing was changed. {WriteRefusedError.hint}",
+                        title=WriteRefusedError.title, severity="warning", markup=False)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -185,6 +212,13 @@ class FingerprintsScreen(ExplorerScreen):
         event.input.display = self.mode == "search" and bool(text)
         if self.mode == "open" and text:
             self.run_worker(self._open(text), group="open", exit_on_error=False)
+        elif self.mode == "add" and text and self.chosen is not None:
+            try:
+                added = parse_hashes(part for part in re.split(r"[\s,;]+", text) if part)
+            except HashError as error:
+                self.notify(str(error), severity="warning", markup=False)
+                return
+            self._confirm_update(self.chosen, [*self.chosen.hashes, *(value.value for value in added)])
         elif self.mode == "hash":
             try:
                 self.wanted_hash = parse_hash(text).value if text else None
@@ -193,6 +227,64 @@ class FingerprintsScreen(ExplorerScreen):
                 return
             self._show()
         (self.hash_table if self.mode == "search" else self.list_table).focus()
+
+    def action_remove_hash(self) -> None:
+        value = self.hash_table.record_at_cursor()
+        if self.chosen is not None and value is not None:
+            self._confirm_update(self.chosen, [kept for kept in self.chosen.hashes if kept != value])
+
+    def _confirm_update(self, listing: FingerprintList, hashes: list[str]) -> None:
+        """Show what the update changes, then send it: SEPM replaces the whole list with what is sent."""
+        diff = diff_hashes(listing.hashes, hashes)
+        if not diff.changed:
+            self.notify(f"No change to {listing.name!r}: {diff.summary()}.", markup=False)
+            return
+        shown = [f"+ {value}" for value in diff.added[:3]] + [f"- {value}" for value in diff.removed[:3]]
+        more = len(diff.added) + len(diff.removed) - len(shown)
+        message = (f"{diff.summary()}: {len(listing.hashes):,} -> {len(diff.added) + len(diff.kept):,} hashes. "
+                   f"SEPM replaces the whole list with the new one.\n" + "\n".join(shown)
+                   + (f"\n… and {more} more" if more > 0 else ""))
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._update(listing, hashes), group="write", exit_on_error=False)
+
+        self.app.push_screen(ConfirmDialog(f"Update fingerprint list {listing.name!r} on {self.connection}?",
+                                           message, confirm_label="Update"), answer)
+
+    async def _update(self, listing: FingerprintList, hashes: list[str]) -> None:
+        updated = await self.client.update_fingerprint_list(listing, hashes)  # type: ignore[attr-defined]
+        self.explorer.state.remember_list(self.connection, updated)
+        self.post_message(self.Opened(updated))
+        self.notify(f"{updated.name!r} now holds {len(updated.hashes):,} hashes.", markup=False)
+
+    def action_delete_list(self) -> None:
+        listing = self.chosen
+        if listing is None:
+            return
+        groups = ", ".join(self.group_paths.get(group_id, group_id) for group_id in listing.group_ids) or "no group"
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._delete(listing), group="write", exit_on_error=False)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Delete fingerprint list {listing.name!r} from {self.connection}?",
+            f"{len(listing.hashes):,} hashes; assigned for system lockdown to {groups}. "
+            "SEPM removes it from those groups too. This cannot be undone.",
+            confirm_label="Delete", danger=True), answer)
+
+    async def _delete(self, listing: FingerprintList) -> None:
+        await self.client.delete_fingerprint_list(listing.id, name=listing.name)  # type: ignore[attr-defined]
+        self.explorer.state.forget_list(self.connection, listing.id)
+        self.post_message(self.Deleted(listing))
+
+    def on_fingerprints_screen_deleted(self, message: Deleted) -> None:
+        self.lists = [item for item in self.lists if item.id != message.listing.id]
+        if self.chosen is not None and self.chosen.id == message.listing.id:
+            self.chosen = self.lists[0] if self.lists else None
+        self.notify(f"Deleted {message.listing.name!r}.", markup=False)
+        self._show()
 
     def action_copy(self) -> None:
         value = self.hash_table.record_at_cursor()

@@ -8,6 +8,7 @@ from tui.demo import build_demo
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
 from conftest import FIXED_NOW, fixed_clock
 from test_ui import loaded, notifications, wait_until
+from widgets.confirm import ConfirmDialog
 
 
 def demo_app(size: int = 100) -> ExplorerApp:
@@ -73,3 +74,59 @@ async def test_other_vendors_show_the_screen_as_not_available() -> None:
         assert not screen.query_one("#fp-input").display  # no action but back
         await pilot.press("escape")
         assert not isinstance(app.screen, FingerprintsScreen)
+
+
+def writable_app() -> ExplorerApp:
+    demo = build_demo(100, now=FIXED_NOW)
+    demo.config.connections["demo-sepm"].read_only = False
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
+
+
+async def chosen_blocklist(pilot, app) -> FingerprintsScreen:
+    screen = await open_lists(pilot, app)
+    await wait_until(pilot, lambda: len(screen.lists) == 3)
+    screen.list_table.cursor = next(r for r, item in enumerate(screen.lists) if item.name == DEMO_BLOCKLIST_NAME)
+    await pilot.press("enter")
+    return screen
+
+
+async def test_a_read_only_connection_hides_writes_and_says_how_to_allow_them() -> None:
+    app = demo_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await chosen_blocklist(pilot, app)
+        assert not screen.check_action("prompt", ("add",)) and not screen.check_action("delete_list", ())
+        await pilot.press("a")
+        assert not screen.query_one("#fp-input").display
+        assert any("read_only = false" in text for text in notifications(app))
+
+
+async def test_adding_hashes_shows_the_change_then_replaces_the_list() -> None:
+    app = writable_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await chosen_blocklist(pilot, app)
+        new = DEMO_FILES[2].sha256.lower() if len(DEMO_FILES) > 2 else "A" * 64
+        await pilot.press("a", *f"{new}, {DEMO_FILES[0].sha256}", "enter")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog)
+        assert DEMO_BLOCKLIST_NAME in dialog.title_text and "1 added" in dialog.message and "2 -> 3" in dialog.message
+        await pilot.press("y")
+        await wait_until(pilot, lambda: screen.chosen is not None and len(screen.chosen.hashes) == 3)
+        assert new.upper() in screen.chosen.hashes
+        screen.hash_table.cursor = screen.hash_table.shown.index(new.upper())
+        await pilot.press("x")
+        assert "1 removed" in app.screen.message
+        await pilot.press("n")  # no: nothing sent
+        assert len(screen.chosen.hashes) == 3
+
+
+async def test_deleting_a_list_names_it_and_its_groups_and_forgets_it() -> None:
+    app = writable_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await chosen_blocklist(pilot, app)
+        await pilot.press("D")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog) and dialog.danger
+        assert DEMO_BLOCKLIST_NAME in dialog.title_text and "Quarantine" in dialog.message
+        await pilot.press("y")
+        await wait_until(pilot, lambda: len(screen.lists) == 2)
+        assert DEMO_BLOCKLIST_NAME not in {known.name for known in app.state.known_lists("demo-sepm")}
