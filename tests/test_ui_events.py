@@ -10,7 +10,11 @@ from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
 from tui.models import Severity
+from conftest import FIXED_NOW, fixed_clock
 from test_ui import demo_app, loaded, notifications, wait_until
+from tui.app import ExplorerApp
+from tui.demo import build_demo
+from widgets.confirm import ConfirmDialog
 from widgets.window_prompt import WindowPrompt
 
 
@@ -175,3 +179,42 @@ async def test_w_takes_any_window_with_offsets_and_refuses_nonsense_in_words() -
                                                             datetime(2026, 11, 25, 11, tzinfo=UTC))
         assert screen.table.shown and all(screen.window.contains(event.time) for event in screen.table.shown)
         assert str(screen.query_one("#window-bar").render()).startswith("Window · ")
+
+
+def writable_sepm_app():
+    demo = build_demo(300, now=FIXED_NOW)
+    demo.config.connections["demo-sepm"].read_only = False
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
+
+
+async def unacknowledged_sepm_event(pilot, app) -> tuple[EventsScreen, object]:
+    screen = await open_events(pilot, app, row=0)
+    await pilot.press("4")
+    await wait_until(pilot, lambda: not screen.pending)
+    event = next(e for e in screen.table.shown if e.source == "critical-events" and e.acknowledged is False)
+    screen.table.cursor = screen.table.shown.index(event)
+    await pilot.press("enter")
+    assert isinstance(app.screen, EventDetailScreen)
+    return screen, event
+
+
+async def test_acknowledge_asks_then_marks_the_sepm_event_as_seen() -> None:
+    app = writable_sepm_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen, event = await unacknowledged_sepm_event(pilot, app)
+        await pilot.press("A")
+        assert isinstance(app.screen, ConfirmDialog) and event.title in app.screen.message
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any("Acknowledged on demo-sepm" in text for text in notifications(app)))
+        again = [e async for page in screen.clients[0].events(screen.window) for e in page.events if e.id == event.id]
+        assert again and again[0].acknowledged is True
+
+
+async def test_acknowledge_on_a_read_only_connection_is_hidden_and_explained() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await unacknowledged_sepm_event(pilot, app)
+        assert not app.screen.check_action("acknowledge", ())
+        await pilot.press("A")
+        assert isinstance(app.screen, EventDetailScreen)
+        assert any("read_only = false" in text for text in notifications(app))
