@@ -116,8 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def fail(message: str, code: int) -> int:
+def warn(message: str) -> None:
+    """One sentence on stderr, named after the program, as every epx message is."""
     print(f"epx: {message}", file=sys.stderr)
+
+
+def fail(message: str, code: int) -> int:
+    warn(message)
     return code
 
 
@@ -170,15 +175,14 @@ async def export(args: argparse.Namespace) -> int:
         known = ", ".join(config.connections) or "none"
         raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
     if connection.verify is False and connection.url.startswith("https://"):
-        print(f"epx: warning: the TLS certificate of {connection.name} is not verified (verify = false).",
-              file=sys.stderr)
+        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(
         connection,
         cli_secret(connection),
         transport=transports.get(connection.name),
         page_concurrency=config.settings.page_concurrency,
     )
-    client.wait_listener = lambda reason: reason and print(f"epx: {reason}", file=sys.stderr)
+    client.wait_listener = lambda reason: reason and warn(reason)
     devices: list[Device] = []
     try:
         if args.command == "groups":
@@ -284,10 +288,6 @@ def fingerprint_record(listing: FingerprintList, connection: str, group_paths: d
     }
 
 
-def _warn(message: str) -> None:
-    print(f"epx: {message}", file=sys.stderr)
-
-
 async def fingerprints(args: argparse.Namespace) -> int:
     """`epx fingerprints`: named lists (remembered afterwards) or the remembered ones, optionally by hash."""
     config, transports = load(args)
@@ -309,16 +309,16 @@ async def fingerprints(args: argparse.Namespace) -> int:
     try:
         remembered = [] if names else state.known_lists(connection.name)
     except StateError as error:
-        _warn(f"warning: {error}")
+        warn(f"warning: {error}")
         remembered = []
     if not names and not remembered:
-        _warn(f"no fingerprint lists are remembered for {connection.name} yet; open one with --name "
+        warn(f"no fingerprint lists are remembered for {connection.name} yet; open one with --name "
               "(SEPM cannot list them all).")
     if connection.verify is False and connection.url.startswith("https://"):
-        _warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
+        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
                          page_concurrency=config.settings.page_concurrency)
-    client.wait_listener = lambda reason: reason and _warn(reason)
+    client.wait_listener = lambda reason: reason and warn(reason)
     lists: list[FingerprintList] = []
     gone: list[KnownList] = []
     group_paths: dict[str, str] = {}
@@ -336,17 +336,17 @@ async def fingerprints(args: argparse.Namespace) -> int:
         await client.aclose()
     try:
         for known in gone:
-            _warn(f"fingerprint list {known.name!r} ({known.id}) no longer exists on {connection.name}; forgotten.")
+            warn(f"fingerprint list {known.name!r} ({known.id}) no longer exists on {connection.name}; forgotten.")
             state.forget_list(connection.name, known.id)
         for listing in lists[: len(names)]:
             state.remember_list(connection.name, listing)
     except StateError as error:
-        _warn(f"warning: {error}")
+        warn(f"warning: {error}")
     if wanted is not None:
         searched = len(lists)
         lists = [listing for listing in lists if wanted.value in listing.hashes]
         if not lists:
-            _warn(f"{wanted.label} {wanted.value} is on none of the {searched} lists searched.")
+            warn(f"{wanted.label} {wanted.value} is on none of the {searched} lists searched.")
     records = [fingerprint_record(listing, connection.name, group_paths) for listing in lists]
     if args.format == "csv":
         write_csv(sys.stdout, records, FINGERPRINT_FIELDS)
@@ -422,10 +422,10 @@ async def events(args: argparse.Namespace) -> int:
         raise UnavailableError(_NO_EVENTS.get(
             connection.vendor, f"Events are not available for {VENDORS[connection.vendor]} connections."))
     if connection.verify is False and connection.url.startswith("https://"):
-        _warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
+        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
                          page_concurrency=config.settings.page_concurrency)
-    client.wait_listener = lambda reason: reason and _warn(reason)
+    client.wait_listener = lambda reason: reason and warn(reason)
     found: list[Event] = []
     device = (args.device or "").strip().casefold()
     try:
@@ -433,7 +433,7 @@ async def events(args: argparse.Namespace) -> int:
             found.extend(event for event in page.events if not device or device in (
                 (event.device_id or "").casefold(), (event.device_name or "").casefold()))
             for note in page.notes:
-                _warn(f"note: {note}")
+                warn(f"note: {note}")
     except NotAvailableError as error:
         raise UnavailableError(str(error)) from None
     finally:
