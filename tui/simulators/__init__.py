@@ -17,7 +17,11 @@ _SIMULATORS = {
 }
 SIMULATED_VENDORS = tuple(_SIMULATORS)
 MAX_FLEET = 200_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+"""Milliseconds, the unit of the simulated consoles' timestamps and ages."""
 
 
 def distinct_seeds(rng: random.Random, count: int) -> array[int]:
@@ -42,7 +46,7 @@ def fleet_clock(now: datetime | None) -> tuple[datetime, int]:
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    return now, (now - _EPOCH) // timedelta(milliseconds=1)
+    return now, (now - EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass(slots=True)

@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tui.simulators import distinct_seeds, fleet_clock
+from tui.simulators import DAY, HOUR, MINUTE, distinct_seeds, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "fusion_5e1f0c2a9b7d4e3f8a61"
@@ -60,9 +60,6 @@ MAX_LIMIT = 200
 RATE_LIMIT = 10_000
 RATE_WINDOW_S = 60.0
 
-MINUTE = 60_000
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
 
 OVERVIEWS = ("critical", "important", "allOk")
 PATCH_STATES = ("missingCriticalUpdates", "missingImportantUpdates", "importantUpdatesInstalled",

@@ -26,7 +26,7 @@ import uuid
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tui.simulators import distinct_seeds, fleet_clock
+from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -51,11 +51,6 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 OBFUSCATED = "********"
 VSP_VERSION = "VSP 12.5.0.0 Build 52"
-
-MINUTE = 60_000
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class _Space(NamedTuple):
@@ -156,7 +151,7 @@ GDPR_FIELDS = ("common.device_name", "common.imei", "common.imsi", "common.seria
 
 
 def _iso(ms: int) -> str:
-    moment = _EPOCH + timedelta(milliseconds=ms)
+    moment = EPOCH + timedelta(milliseconds=ms)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 

@@ -54,7 +54,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tui.simulators import distinct_seeds, fleet_clock
+from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -65,11 +65,6 @@ MAX_PAGE_SIZE = 1000
 
 ADMIN_ID = "AF3C39A10A320801000000DBF200C60A"
 """The built-in admin's id: every captured server, 2016 to 2023, shows this same value."""
-
-MINUTE = 60_000
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class _Os(NamedTuple):
@@ -202,11 +197,11 @@ _ID_UNMIX = pow(_ID_MIX, -1, 1 << 32)
 
 
 def _ms(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def _utc(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def _hex(rng: random.Random, digits: int) -> str:
