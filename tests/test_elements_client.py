@@ -42,7 +42,8 @@ from tui.vendors.base import (
     VendorError,
 )
 from tui.vendors import elements
-from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, peek_anchor, rfc3339
+from tui.vendors.base import rfc3339
+from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, peek_anchor
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 CLIENT_ID = "fusion_0a1b2c3d4e5f60718293"

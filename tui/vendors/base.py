@@ -202,6 +202,18 @@ def epoch_ms(value: Any) -> datetime | None:
     return datetime.fromtimestamp(millis / 1000, UTC)
 
 
+def rfc3339(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp ("2022-11-05T07:08:59-08:00", "...59.550Z", lower-case t and z) as aware UTC;
+    None when absent or unreadable. A timestamp without an offset is taken as UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().upper())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class VendorClient(abc.ABC):
     """One open connection to one console.
 

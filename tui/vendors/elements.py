@@ -52,7 +52,7 @@ import orjson
 
 from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
 from tui.models import Event, EventPage, EventWindow, Severity
-from tui.vendors.base import ForbiddenError, NotAvailableError
+from tui.vendors.base import ForbiddenError, NotAvailableError, rfc3339
 from tui.vendors.html_text import one_line, plain_text
 from tui.vendors.base import (
     AuthenticationError,
@@ -426,18 +426,6 @@ def ip_addresses(value: Any) -> tuple[str, ...]:
     """`ipAddresses` as a list or a comma-separated string, without prefix lengths ("10.0.0.5/24")."""
     parts = value if isinstance(value, list) else str(value or "").split(",")
     return tuple(address for address in (str(part).strip().partition("/")[0] for part in parts) if address)
-
-
-def rfc3339(value: Any) -> datetime | None:
-    """An RFC 3339 timestamp ("2022-11-05T07:08:59-08:00", "...59.550Z", lower-case t and z) as aware UTC;
-    None when absent or unreadable. A timestamp without an offset is taken as UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().upper())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- security events (issue 6) ---------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from tui.models import (
     RawPage,
     ServerInfo,
 )
-from tui.vendors.base import BadResponseError, BearerTokenClient, epoch_ms, ordered_pages, token_lifetime
+from tui.vendors.base import BadResponseError, BearerTokenClient, epoch_ms, ordered_pages, rfc3339, token_lifetime
 from tui.vendors.base import NotFoundError
 from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
 from tui.models import Command, CommandRow, CommandStatus, EocMatch, FileDetails
@@ -964,13 +964,7 @@ def sepm_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
         return epoch_ms(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip().upper())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return rfc3339(value)
 
 
 def notification_severity(subject: str) -> Severity:
