@@ -106,7 +106,8 @@ class EventsScreen(ExplorerScreen):
         """A window the user typed (w); None: the last `span`."""
         self.window = EventWindow.last(span, self._now())
         self.events: list[Event] = []
-        self.search_keys: list[str] = []
+        self.search_keys: dict[tuple[str, str], str] = {}
+        """Each event's case-folded search text, made once when the event arrives."""
         self.rows: list[int] = []
         self.severities: frozenset[Severity] = frozenset()
         self.engine: str | None = None
@@ -169,7 +170,7 @@ class EventsScreen(ExplorerScreen):
         self.generation += 1
         self.workers.cancel_group(self, "events")
         self.window = self.custom or EventWindow.last(self.span, self._now())
-        self.events, self.search_keys, self._index, self.fresh = [], [], {}, set()
+        self.events, self.search_keys, self._index, self.fresh = [], {}, {}, set()
         self.notes, self.failures = [], []
         self.pending = len(self.clients)
         for client in self.clients:
@@ -194,10 +195,11 @@ class EventsScreen(ExplorerScreen):
         new = [event for event in events if (event.connection, event.id) not in self._index]
         if new:
             self.events = sorted([*self.events, *new], key=lambda event: event.time, reverse=True)
-            self.search_keys = [
-                " ".join((e.title, e.message, e.device_name or "", e.device_id or "", e.engine, e.category)).casefold()
-                for e in self.events
-            ]
+            self.search_keys.update(
+                ((e.connection, e.id), " ".join((e.title, e.message, e.device_name or "", e.device_id or "",
+                                                 e.engine, e.category)).casefold())
+                for e in new
+            )
             self._index = {(event.connection, event.id): row for row, event in enumerate(self.events)}
         return [(event.connection, event.id) for event in new]
 
@@ -328,12 +330,13 @@ class EventsScreen(ExplorerScreen):
         """Move the cursor to the next (step 1), previous (-1) or nearest (0) row matching the search."""
         if not self.needle or not self.rows:
             return
-        keys, rows = self.search_keys, self.rows
+        keys, events, rows = self.search_keys, self.events, self.rows
         start = self.table.cursor
         count = len(rows)
         for offset in range(0 if step == 0 else 1, count + 1):
             position = (start + offset * (step or 1)) % count
-            if self.needle in keys[rows[position]]:
+            event = events[rows[position]]
+            if self.needle in keys[(event.connection, event.id)]:
                 self.table.cursor = position
                 return
         self.notify(f"No event matches “{self.needle}”.", severity="warning", markup=False)
