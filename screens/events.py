@@ -1,9 +1,10 @@
 """The event timeline of the open consoles: newest first, grouped by hour, a histogram across the top.
 
-Events of the window are loaded per console in background workers and merged by time. Severity and
-engine filters narrow the list; `/` searches (n / N jump between matches) without hiding the context
-around a match. The live tail polls for events newer than the last poll on a re-armed timer that
-waits while a dialog is open, marks what is new, and never moves the cursor.
+Events of the window are loaded per console in background workers and merged by time in a `Timeline`
+(tui/timeline.py), which keeps 100,000 events fluid. Severity and engine filters narrow the list; `/`
+searches (n / N jump between matches) without hiding the context around a match. The live tail polls
+for events newer than the last poll on a re-armed timer that waits while a dialog is open, marks what
+is new, and never moves the cursor.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
 from tui.models import Device, Event, EventPage, EventWindow, Severity
+from tui.timeline import EventFilter, Timeline
 from tui.vendors.base import NotAvailableError, VendorClient
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
@@ -52,21 +54,11 @@ def span_text(span: timedelta) -> str:
     return f"{minutes // 60} h" if minutes >= 60 and not minutes % 60 else f"{minutes} min"
 
 
-def histogram(events: Sequence[Event], window: EventWindow, width: int) -> Text:
-    """Counts per time bucket across the window, oldest left; each bar coloured by its worst severity."""
-    assert window.start is not None and window.end is not None
-    width = max(width, 1)
-    counts = [0] * width
-    worst = [Severity.UNKNOWN] * width
-    length = (window.end - window.start).total_seconds() or 1.0
-    for event in events:
-        bucket = min(width - 1, max(0, int((event.time - window.start).total_seconds() / length * width)))
-        counts[bucket] += 1
-        if event.severity.rank < worst[bucket].rank:
-            worst[bucket] = event.severity
-    top = max(counts) or 1
+def histogram(buckets: Sequence[tuple[int, Severity]]) -> Text:
+    """One bar per time bucket (count, worst severity), oldest left, each coloured by its worst severity."""
+    top = max((count for count, _ in buckets), default=0) or 1
     bars = Text()
-    for count, severity in zip(counts, worst, strict=True):
+    for count, severity in buckets:
         level = 0 if not count else max(1, round(count / top * (len(BARS) - 1)))
         bars.append(BARS[level], style=SEVERITY_CELLS[severity][1] if count else PLAIN)
     return bars
@@ -105,24 +97,21 @@ class EventsScreen(ExplorerScreen):
         self.custom: EventWindow | None = None
         """A window the user typed (w); None: the last `span`."""
         self.window = EventWindow.last(span, self._now())
-        self.events: list[Event] = []
-        self.search_keys: dict[tuple[str, str], str] = {}
-        """Each event's case-folded search text, made once when the event arrives."""
+        self.timeline = Timeline()
         self.rows: list[int] = []
+        """The timeline's rows shown, newest first."""
         self.severities: frozenset[Severity] = frozenset()
         self.engine: str | None = None
         """Only this engine's events (one of those loaded); None: every engine."""
         self.needle = ""
-        self.fresh: set[tuple[str, str]] = set()
-        """Events the live tail brought, marked until the next reload."""
+        self.fresh: set[int] = set()
+        """Rows of the events the live tail brought, marked until the next reload."""
         self.notes: list[str] = []
         self.failures: list[str] = []
         self.generation = 0
         self.pending = 0
         self.tailing = False
         self._timer: Timer | None = None
-        self._index: dict[tuple[str, str], int] = {}
-        self._heads: set[int] = set()
 
     def _now(self) -> datetime:
         return (self.explorer.clock or (lambda: datetime.now(UTC)))()
@@ -170,7 +159,7 @@ class EventsScreen(ExplorerScreen):
         self.generation += 1
         self.workers.cancel_group(self, "events")
         self.window = self.custom or EventWindow.last(self.span, self._now())
-        self.events, self.search_keys, self._index, self.fresh = [], {}, {}, set()
+        self.timeline, self.fresh = Timeline(), set()
         self.notes, self.failures = [], []
         self.pending = len(self.clients)
         for client in self.clients:
@@ -185,28 +174,14 @@ class EventsScreen(ExplorerScreen):
         if message.generation != self.generation:
             return
         self.notes.extend(note for note in message.page.notes if note not in self.notes)
-        added = self._merge(message.page.events)
+        added = self.timeline.add(message.page.events)
         if message.tail:
             self.fresh.update(added)
         self.refilter()
 
-    def _merge(self, events: Sequence[Event]) -> list[tuple[str, str]]:
-        """Add the events not yet held, newest first; the keys of those that were new."""
-        new = [event for event in events if (event.connection, event.id) not in self._index]
-        if new:
-            self.events = sorted([*self.events, *new], key=lambda event: event.time, reverse=True)
-            self.search_keys.update(
-                ((e.connection, e.id), " ".join((e.title, e.message, e.device_name or "", e.device_id or "",
-                                                 e.engine, e.category)).casefold())
-                for e in new
-            )
-            self._index = {(event.connection, event.id): row for row, event in enumerate(self.events)}
-        return [(event.connection, event.id) for event in new]
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group not in ("events", "tail"):
-            super().on_worker_state_changed(event)
-            return
+            return  # ExplorerScreen's handler (Textual runs it too) reports other workers' failures
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
         if event.worker.group == "events" and event.state is not WorkerState.CANCELLED:
@@ -223,52 +198,41 @@ class EventsScreen(ExplorerScreen):
     # Showing
 
     def refilter(self) -> None:
-        """Apply the severity filter and show the rows; the cursor keeps its event."""
-        wanted, engine = self.severities, self.engine
-        events = self.events
-        self.rows = [row for row, event in enumerate(events)
-                     if (not wanted or event.severity in wanted) and (engine is None or event.engine == engine)]
-        self._heads = self._hour_heads()
-        self.table.show_rows(events, self.rows, row_of=lambda e: self._index.get((e.connection, e.id)),
+        """Apply the severity and engine filters and show the rows; the cursor keeps its event."""
+        timeline = self.timeline
+        self.rows = timeline.select(EventFilter(self.severities, self.engine))
+        self.table.show_rows(timeline.events, self.rows, row_of=timeline.row_of,
                              widths={"device": 22, "title": 70, "engine": 18, "connection": 16})
         self._show_bars()
 
-    def _hour_heads(self) -> set[int]:
-        """The rows that start an hour in the list as shown (their When cell names the day and hour)."""
-        heads, previous = set(), None
-        for row in self.rows:
-            hour = self.events[row].time.replace(minute=0, second=0, microsecond=0)
-            if hour != previous:
-                heads.add(row)
-                previous = hour
-        return heads
-
     def _when_cell(self, event: Event, now: datetime) -> tuple[str, Style]:
-        row = self._index.get((event.connection, event.id))
-        if row in self._heads:
+        """The day and hour on the first event of each hour as shown."""
+        row = self.timeline.row_of(event)
+        if row is not None and self.timeline.starts_hour(self.rows, row):
             return event.time.strftime("%b %d %Hh"), Style(bold=True)
         return "", PLAIN
 
     def _title_cell(self, event: Event, now: datetime) -> tuple[str, Style]:
-        new = (event.connection, event.id) in self.fresh
+        new = self.timeline.row_of(event) in self.fresh
         return ("NEW " if new else "") + event.title, Style(bold=True) if new else PLAIN
 
     def _show_bars(self) -> None:
         window = self.window
         assert window.start is not None and window.end is not None
         local = window.start.astimezone()
-        shown = [self.events[row] for row in self.rows]
-        critical = sum(1 for event in shown if event.severity is Severity.CRITICAL)
+        timeline, shown = self.timeline, len(self.rows)
+        critical = timeline.count(self.rows, Severity.CRITICAL)
         which = {frozenset(): "all severities", SEVERITY_STEPS[1]: "warning and worse",
                  SEVERITY_STEPS[2]: "critical only"}[self.severities]
         self.query_one("#window-bar", Static).update(Text(
             f"{'Window' if self.custom else 'Last ' + span_text(self.span)} · "
-            f"{len(shown):,} event{'' if len(shown) == 1 else 's'}, {critical:,} critical · {which} · "
+            f"{shown:,} event{'' if shown == 1 else 's'}, {critical:,} critical · {which} · "
             f"{self.engine or 'every engine'} · "
             f"{window.start:%m-%d %H:%M}Z → {window.end:%m-%d %H:%M}Z (local from {local:%m-%d %H:%M %Z})",
             no_wrap=True, overflow="ellipsis"))
         width = max(self.size.width - 2, 10)
-        self.query_one("#histogram", Static).update(histogram(shown, window, width))
+        self.query_one("#histogram", Static).update(histogram(timeline.histogram(self.rows, window.start, window.end,
+                                                                                 width)))
         status = self.query_one("#status", StatusLine)
         tail = f" · live tail every {TAIL_EVERY:g} s" if self.tailing else ""
         if self.failures:
@@ -276,9 +240,9 @@ class EventsScreen(ExplorerScreen):
         elif self.notes:
             status.show(" ".join(self.notes) + tail, warning=True)
         elif self.pending:
-            status.show(f"Loading events … {len(self.events):,} so far{tail}")
+            status.show(f"Loading events … {len(timeline):,} so far{tail}")
         else:
-            status.show(f"{len(self.events):,} events in the window · 1-4 window · enter details{tail}")
+            status.show(f"{len(timeline):,} events in the window · 1-4 window · enter details{tail}")
 
     def on_resize(self) -> None:
         self._show_bars()
@@ -303,7 +267,7 @@ class EventsScreen(ExplorerScreen):
         self.refilter()
 
     def action_engine(self) -> None:
-        engines = sorted({event.engine for event in self.events})
+        engines = sorted(self.timeline.engines)
         following = engines[engines.index(self.engine) + 1:] if self.engine in engines else engines
         self.engine = following[0] if following else None
         self.refilter()
@@ -315,7 +279,11 @@ class EventsScreen(ExplorerScreen):
 
     @on(Input.Changed, "#event-search")
     def _search_changed(self, event: Input.Changed) -> None:
-        self.needle = event.value.strip().casefold()
+        self.search_for(event.value)
+
+    def search_for(self, text: str) -> None:
+        """The cursor goes to the nearest event matching `text` (from where it is, wrapping round)."""
+        self.needle = text.strip().casefold()
         self._jump(0)
 
     @on(Input.Submitted, "#event-search")
@@ -330,15 +298,11 @@ class EventsScreen(ExplorerScreen):
         """Move the cursor to the next (step 1), previous (-1) or nearest (0) row matching the search."""
         if not self.needle or not self.rows:
             return
-        keys, events, rows = self.search_keys, self.events, self.rows
-        start = self.table.cursor
-        count = len(rows)
-        for offset in range(0 if step == 0 else 1, count + 1):
-            position = (start + offset * (step or 1)) % count
-            event = events[rows[position]]
-            if self.needle in keys[(event.connection, event.id)]:
-                self.table.cursor = position
-                return
+        start = (self.table.cursor + step) % len(self.rows)
+        found = self.timeline.find(self.rows, self.needle, start, backwards=step < 0)
+        if found is not None:
+            self.table.cursor = found
+            return
         self.notify(f"No event matches “{self.needle}”.", severity="warning", markup=False)
 
     def action_tail(self) -> None:

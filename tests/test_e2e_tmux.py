@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
+
 TMUX = shutil.which("tmux")
 EPX = Path(sys.executable).parent / "epx"
 ENV = shutil.which("env") or "/usr/bin/env"
@@ -161,6 +163,11 @@ class Terminal:
         for char in text:
             self.tmux("send-keys", "-t", "epx", "-l", char)
             time.sleep(KEY_PAUSE)
+
+    def paste(self, text: str) -> None:
+        """Literal characters in one send-keys call, as a paste (a hash into an input field), then a pause."""
+        self.tmux("send-keys", "-t", "epx", "-l", text)
+        time.sleep(KEY_PAUSE)
 
 
 @pytest.fixture
@@ -325,5 +332,89 @@ def test_triage_journey_over_a_100000_device_fleet(terminal: Callable[..., Termi
     term.wait_until(lambda s: "100,000 devices · " in s and FLEET_CRITICAL_BAR.search(s) is None, "the unfiltered fleet")
     term.type("q")
     term.wait_for("Connections")
+    term.key("C-q")
+    assert term.wait_exit() == 0
+
+
+ELEMENTS_LOADED = re.compile(r"Elements API \S+ · 500 devices · enter details")
+TIMELINE_BAR = re.compile(r"Last 24 h · (\d+) events?, (\d+) critical · critical only")
+EVENT_DEVICE = re.compile(r"^\s*Device {2,}(\S.*?)(?: {2,}|$)", re.MULTILINE)
+DEVICE_NAME = re.compile(r"^\s*Name {2,}(\S.*?)(?: {2,}|$)", re.MULTILINE)
+SEVERITY_CELL = re.compile(r"[●▲·?] (crit|warn|info|unkn)\b")
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_events_journey(terminal: Callable[[int, int], Terminal], width: int, height: int) -> None:
+    term = terminal(width, height)
+    term.wait_until(lambda s: "demo-elements" in s and "Connections" in s, "the connections screen")
+    term.key("Down")
+    term.key("Down")
+    term.key("Enter")
+    term.wait_for(ELEMENTS_LOADED)
+
+    # E: the timeline of the last hour; 3: the last 24 hours, loaded.
+    term.type("E")
+    term.wait_for("Events · demo-elements")
+    term.type("3")
+    term.wait_for(re.compile(r"^\s*\d+ events in the window · 1-4 window", re.MULTILINE))
+
+    # v twice: critical only; the bar counts them and every row on screen is critical.
+    term.type("vv")
+    screen = term.wait_for(TIMELINE_BAR)
+    shown, critical = map(int, TIMELINE_BAR.search(screen).groups())  # type: ignore[union-attr]
+    assert 0 < shown == critical, screen
+    severities = SEVERITY_CELL.findall(screen)
+    assert severities and set(severities) == {"crit"}, screen
+
+    # enter: the event under the cursor (the newest critical one); d: its device.
+    term.key("Enter")
+    screen = term.wait_for(re.compile(r"^\s*Severity {2,}critical\b", re.MULTILINE))
+    device = EVENT_DEVICE.search(screen)
+    assert device, f"the event names no device:\n{screen}"
+    term.type("d")
+    screen = term.wait_for("─ events, last 24 h ─")
+    name = DEVICE_NAME.search(screen)
+    assert name and name.group(1) == device.group(1), screen
+    assert "critical" in screen.split("─ events, last 24 h ─", 1)[1], screen
+
+    # esc, esc: the timeline again, still critical only; esc: the groups; q: the connections; ctrl+q: exit 0.
+    term.key("Escape")
+    term.key("Escape")
+    term.wait_for(TIMELINE_BAR)
+    term.key("Escape")
+    term.wait_for(ELEMENTS_LOADED)
+    term.type("q")
+    term.wait_for("Demo: simulated consoles")
+    term.key("C-q")
+    assert term.wait_exit() == 0
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+def test_hash_journey(terminal: Callable[[int, int], Terminal], width: int, height: int) -> None:
+    term = terminal(width, height)
+    term.wait_until(lambda s: "demo-sepm" in s and "Connections" in s, "the connections screen with demo-sepm")
+    term.key("Enter")
+    term.wait_for(LOADED)
+
+    # F: the fingerprint lists the demo knows.
+    term.type("F")
+    screen = term.wait_for("3 known lists")
+    assert all(name in screen for name in ("Blacklist", "Whitelist", DEMO_BLOCKLIST_NAME)), screen
+
+    # h and the demo file's SHA-256 in lower case: only the demo blocklist holds it.
+    term.type("h")
+    term.paste(DEMO_FILES[0].sha256.lower())
+    term.key("Enter")
+    screen = term.wait_for(f"is on 1 of the 3 known lists: {DEMO_BLOCKLIST_NAME}")
+    assert DEMO_BLOCKLIST_NAME in screen and "Whitelist" not in screen and "Blacklist" not in screen, screen
+    assert DEMO_FILES[0].sha256 in screen, screen  # the list's hashes, upper case
+
+    # esc: every list again; esc: the groups; q, then ctrl+q exits cleanly.
+    term.key("Escape")
+    term.wait_for("3 known lists")
+    term.key("Escape")
+    term.wait_for(LOADED)
+    term.type("q")
+    term.wait_for("Demo: simulated consoles")
     term.key("C-q")
     assert term.wait_exit() == 0
