@@ -61,6 +61,7 @@ class DevicesPane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#search").display = False
         self.query_one("#empty").display = False
+        self.table.mark_key = device_key
         self.refilter()
 
     @property
@@ -96,6 +97,20 @@ class DevicesPane(Vertical):
         if self.sort.column is not None:
             self.sort = replace(self.sort, descending=not self.sort.descending)
             self.refilter()
+
+    def marked_devices(self) -> list[Device]:
+        """The devices marked with space, in arrival order (marks survive filters and refreshes)."""
+        marked = self.table.marked
+        return [device for device in self.inventory.devices if device_key(device) in marked] if marked else []
+
+    def command_targets(self) -> list[Device]:
+        """What a command acts on: the marked devices, else the highlighted one."""
+        highlighted = self.table.device_at_cursor()
+        return self.marked_devices() or ([highlighted] if highlighted is not None else [])
+
+    @on(DeviceTable.Marked)
+    def _marked(self) -> None:
+        self.query_one("#filter-bar", Static).update(self.summary())
 
     def copy_menu(self) -> None:
         """y: pick what of the highlighted device to copy: a cell, the id, the row or its JSON record."""
@@ -210,4 +225,11 @@ class DevicesPane(Vertical):
             text = f"{selection.scope:,} devices{where} · {selection.critical:,} critical"
         if self.sort.column is not None:
             text += f" · by {self.sort.column}{' ▼' if self.sort.descending else ''}"
+        if self.table.marked:  # first: the rest may be clipped by the search field
+            text = f"{len(self.table.marked):,} marked · {text}"
         return text
+
+
+def device_key(device: Device) -> tuple[str, str]:
+    """A device's identity across consoles, for marks that outlive filters and refreshes."""
+    return device.connection, device.id

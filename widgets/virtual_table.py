@@ -4,12 +4,14 @@ It holds no rows of its own: `show_rows` hands it the records and the row number
 order, and `render_line` draws the few that are visible (each line cached until the data, the layout
 or the theme changes). So a filter over 100,000 records costs the filter and about 24 lines, never a
 rebuild. Columns have a priority; the table shows the most important ones that fit its width. The
-cursor follows the record, not the line, across refreshes, filters and sorts.
+cursor follows the record, not the line, across refreshes, filters and sorts. When the owner gives a
+`mark_key`, space marks records (by key, so marks survive filters, sorts and refreshes) for an action
+on several at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -64,7 +66,8 @@ def fit(text: str, width: int, *, keep_end: bool = False) -> str:
 class VirtualTable(ScrollView, Generic[Record], can_focus=True):
     """Rows are positions in `records`, in display order; `record_at_cursor` maps back to the record."""
 
-    COMPONENT_CLASSES = {"virtual-table--header", "virtual-table--cursor", "virtual-table--even-row"}
+    COMPONENT_CLASSES = {"virtual-table--header", "virtual-table--cursor", "virtual-table--even-row",
+                         "virtual-table--marked"}
     DEFAULT_CSS = """
     VirtualTable {
         background: $surface;
@@ -74,6 +77,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         & > .virtual-table--header { text-style: bold; background: $panel; color: $foreground; }
         & > .virtual-table--even-row { background: $surface-lighten-1 50%; }
         &:dark > .virtual-table--even-row { background: $surface-darken-1 40%; }
+        & > .virtual-table--marked { color: $text-accent; text-style: bold; }
         & > .virtual-table--cursor {
             background: $block-cursor-blurred-background;
             color: $block-cursor-blurred-foreground;
@@ -94,6 +98,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         Binding("home,g", "jump(0)", "First", show=False),
         Binding("end,G", "jump(-1)", "Last", show=False),
         Binding("enter", "select", "Details", show=False),
+        Binding("space", "mark", "Mark", show=False, tooltip="Mark the highlighted row for an action (again: unmark)"),
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -105,6 +110,9 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         def __init__(self, record: object) -> None:
             super().__init__()
             self.record = record
+
+    class Marked(Message):
+        """The set of marked records changed."""
 
     class HeaderClicked(Message):
         """A click on a column heading: the owner decides how to sort."""
@@ -121,11 +129,14 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self.records: Sequence[Record] = ()
         self.widths: Mapping[str, int] = {}
         self.row_of: Callable[[Record], int | None] = lambda record: None
+        self.mark_key: Callable[[Record], Hashable] | None = None
+        """What identifies a record for marking; None: this table does not mark."""
+        self.marked: set[Hashable] = set()
         self.rows: list[int] = []
         self.sort = Sort()
         self.layout_columns: tuple[tuple[Column[Record], int], ...] = ()
         self._now = self.clock()
-        self._lines: LRUCache[tuple[int, bool, bool], Strip] = LRUCache(1024)
+        self._lines: LRUCache[tuple[int, bool, bool, bool], Strip] = LRUCache(1024)
         self._styles: dict[str, Style] = {}
 
     @property
@@ -188,6 +199,30 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         record = self.record_at_cursor()
         if record is not None:
             self.post_message(self.Selected(record))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "mark" or self.mark_key is not None
+
+    def action_mark(self) -> None:
+        """Mark or unmark the highlighted record, then step down so space marks a run of rows."""
+        record = self.record_at_cursor()
+        if record is None or self.mark_key is None:
+            return
+        self.marked ^= {self.mark_key(record)}
+        self._lines.clear()
+        self.post_message(self.Marked())
+        self.action_cursor(1)
+        self.refresh()
+
+    def clear_marks(self) -> bool:
+        """Unmark everything; False when nothing was marked."""
+        if not self.marked:
+            return False
+        self.marked = set()
+        self._lines.clear()
+        self.post_message(self.Marked())
+        self.refresh()
+        return True
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
@@ -260,23 +295,28 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         if position >= len(self.rows):
             return Strip.blank(width, base)
         row = self.rows[position]
-        key = (row, position == self.cursor, position % 2 == 1)
+        marked = self.mark_key is not None and bool(self.marked) and self.mark_key(self.records[row]) in self.marked
+        key = (row, position == self.cursor, position % 2 == 1, marked)
         line = self._lines.get(key)
         if line is None:
             line = self._lines[key] = self._render_row(row, *key[1:], width)
         return line
 
-    def _render_row(self, row: int, cursor: bool, even: bool, line_width: int) -> Strip:
-        """One record's line, full width: cell colours over the zebra stripe, the cursor over both."""
+    def _render_row(self, row: int, cursor: bool, even: bool, marked: bool, line_width: int) -> Strip:
+        """One record's line, full width: cell colours over the zebra stripe, the cursor over both; a
+        marked line starts with a bullet in the marked style."""
         record = self.records[row]
         line_style = self.rich_style
         if even:
             line_style += self._style("virtual-table--even-row")
         cursor_style = self._style("virtual-table--cursor") if cursor else PLAIN
+        marked_style = self._style("virtual-table--marked") if marked else PLAIN
         segments = []
         for column, width in self.layout_columns:
             text, style = column.cell(record, self._now)
-            segments.append(Segment(f" {fit(text, width, keep_end=column.keep_end)} ", line_style + style + cursor_style))
+            pad = "•" if marked and not segments else " "
+            segments.append(Segment(f"{pad}{fit(text, width, keep_end=column.keep_end)} ",
+                                    line_style + style + marked_style + cursor_style))
         return Strip(segments).adjust_cell_length(line_width, line_style + cursor_style)
 
     def _header(self) -> Strip:
