@@ -10,6 +10,7 @@ from textual.worker import Worker, WorkerState
 
 from tui.config import resolve_secret
 from tui.models import Connection
+from tui.vendors.base import WriteRefusedError
 from widgets.secret_prompt import SecretAnswer, SecretPrompt
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class ExplorerScreen(Screen[None]):
-    """Base screen. Worker state messages do not bubble, so each screen forwards failures to the app."""
+    """Base screen. Worker state messages do not bubble, so each screen forwards failures to the app (Textual
+    runs this handler after a subclass's own one too)."""
 
     @property
     def explorer(self) -> ExplorerApp:
@@ -26,6 +28,11 @@ class ExplorerScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             self.explorer.report_worker_failure(event.worker)
+
+    def refuse_write(self, connection: str) -> None:
+        """Say that a change was not made because the connection is read-only, and how to allow changes."""
+        self.notify(f"{connection} is read-only: nothing was changed. {WriteRefusedError.hint}",
+                    title=WriteRefusedError.title, severity="warning", markup=False)
 
     async def obtain_secret(self, connection: Connection, *, can_save: bool) -> SecretAnswer | None:
         """The connection's secret from its profile, else asked for; None when the user cancels.

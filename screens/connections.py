@@ -15,6 +15,7 @@ from screens.groups import GroupsScreen
 from tui.config import ConfigError, load_config, save_config
 from tui.models import Connection, ServerInfo
 from tui.vendors import CLIENTS, check_connection
+from tui.vendors.base import VendorError
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 
@@ -166,7 +167,13 @@ class ConnectionsScreen(ExplorerScreen):
             self.post_message(self.Open(unlocked))
 
     def on_connections_screen_open(self, message: Open) -> None:
-        clients = [self.explorer.client_for(connection, secret) for connection, secret in message.unlocked]
+        """Build the clients and show their consoles; a profile that cannot make one (an unusable CA
+        bundle) is said in words and nothing opens."""
+        try:
+            clients = [self.explorer.client_for(connection, secret) for connection, secret in message.unlocked]
+        except VendorError as error:
+            self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
+            return
         self.app.push_screen(GroupsScreen(clients))
 
     def action_test(self) -> None:

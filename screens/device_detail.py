@@ -1,41 +1,17 @@
-"""Detail screens: the normalized fields of a record first, then every raw field the console sent, searchable.
-
-`DetailScreen` shows any record that way; `DeviceDetailScreen` is the one for a device.
-"""
+"""A device's detail: its normalized fields, its events of the last day, then every raw field."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from rich.text import Text
-from textual import on
-from textual.app import ComposeResult
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input
 
-from screens.base import ExplorerScreen
+from screens.commands import queue_fetch, queue_scan
+from screens.detail import DetailScreen
 from tui.models import Device, EventWindow, iso_utc
-from tui.vendors.base import NotAvailableError, VendorClient
-
-
-def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
-    """Nested JSON as dotted keys and printable values, so every raw field gets one row."""
-    if isinstance(value, dict):
-        for key in sorted(value, key=str.casefold):
-            yield from flatten(value[key], f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
-        for index, item in enumerate(value):
-            yield from flatten(item, f"{prefix}[{index}]")
-    elif isinstance(value, list):
-        yield prefix, ", ".join(str(item) for item in value)
-    elif isinstance(value, bool) or value is None:
-        yield prefix, json.dumps(value)  # as the console sent it: true, false, null
-    else:
-        yield prefix, str(value)
+from tui.vendors.base import NotAvailableError, VendorClient, VendorError
 
 
 def summary_rows(device: Device) -> list[tuple[str, str]]:
@@ -56,122 +32,18 @@ def summary_rows(device: Device) -> list[tuple[str, str]]:
     ]
 
 
-FIELD_WIDTH = 26
-RAW_HEADING = "─ raw fields ─"
 EVENTS_HEADING = "─ events, last 24 h ─"
 RECENT = timedelta(hours=24)
 
 
-class DetailScreen(ExplorerScreen):
-    """Normalized fields, then every raw field under a heading; long values end in an ellipsis."""
+class DeviceDetailScreen(DetailScreen):
+    """A device, with its events of the last day where its console has events; on SEPM, `H` scans it for
+    hashes and `f` fetches a file from it (on a connection that allows changes)."""
 
     BINDINGS = [
-        Binding("slash", "search", "Search fields", key_display="/"),
-        Binding("y", "copy", "Copy value"),
-        Binding("escape,q", "back", "Back"),
+        Binding("H", "scan", "Scan for hash", tooltip="SEPM: Evidence of Compromise scan of this computer"),
+        Binding("f", "fetch", "Fetch file", tooltip="SEPM: upload a file from this computer to the console"),
     ]
-
-    def __init__(self, title: str, summary: list[tuple[str, str]], raw: dict[str, Any]) -> None:
-        super().__init__()
-        self.title_text = title
-        self.summary = summary
-        self.raw = list(flatten(raw))  # JSON keys are unique, so a field names one row
-        self.related: tuple[str, list[tuple[str, str]]] | None = None
-        """A titled section between the fields and the raw fields (a device's recent events)."""
-        self.needle = ""
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield Input(placeholder="search field names and values", id="field-search", compact=True)
-        yield DataTable(id="fields", cursor_type="row", zebra_stripes=True)
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.sub_title = self.title_text
-        self.query_one("#field-search").display = False
-        self.query_one("#fields").focus()
-
-    def on_resize(self) -> None:
-        self.show_rows()
-
-    def show_rows(self) -> None:
-        """(Re)fill the table for the current width and search text."""
-        table = self.query_one("#fields", DataTable)
-        value_width = max(10, table.size.width - FIELD_WIDTH - 6)  # cell padding and the scrollbar
-        table.clear(columns=True)
-        table.add_column("Field", width=FIELD_WIDTH, key="field")
-        table.add_column("Value", width=value_width, key="value")
-        lowered = self.needle.casefold()
-
-        def wanted(field: str, value: str) -> bool:
-            return not lowered or lowered in field.casefold() or lowered in value.casefold()
-
-        for field, value in self.summary:
-            if wanted(field, value):
-                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"summary:{field}")
-        if self.related is not None:
-            heading, rows = self.related
-            related = [(index, row) for index, row in enumerate(rows) if wanted(*row)]
-            if related:
-                table.add_row(Text(heading, style="bold"), Text(""), key="related-heading")
-            for index, (field, value) in related:
-                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"related:{index}")
-        raw = [(field, value) for field, value in self.raw if wanted(field, value)]
-        if raw:
-            table.add_row(Text(RAW_HEADING, style="bold"), Text(""), key="raw-heading")
-            for field, value in raw:
-                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"raw:{field}")
-
-    def selected_field(self) -> tuple[str, str] | None:
-        """The full (unclipped) field name and value under the cursor."""
-        table = self.query_one("#fields", DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
-        kind, _, field = key.partition(":")
-        if kind == "related" and self.related is not None:
-            return self.related[1][int(field)]
-        rows = dict(self.summary) if kind == "summary" else dict(self.raw) if kind == "raw" else {}
-        return (field, rows[field]) if field in rows else None
-
-    def action_search(self) -> None:
-        search = self.query_one("#field-search", Input)
-        search.display = True
-        search.focus()
-
-    @on(Input.Changed, "#field-search")
-    def _search(self, event: Input.Changed) -> None:
-        self.needle = event.value.strip()
-        self.show_rows()
-
-    @on(Input.Submitted, "#field-search")
-    def _search_done(self) -> None:
-        self.query_one("#fields").focus()
-
-    def action_copy(self) -> None:
-        selected = self.selected_field()
-        if selected is not None:
-            field, value = selected
-            self.explorer.copy(value, field)
-
-    def action_back(self) -> None:
-        search = self.query_one("#field-search", Input)
-        if self.focused is search:
-            search.value = ""
-            search.display = False
-            self.query_one("#fields").focus()
-        else:
-            self.app.pop_screen()
-
-
-def _clip(text: str, width: int) -> Text:
-    clipped = Text(text, no_wrap=True)
-    clipped.truncate(width, overflow="ellipsis")
-    return clipped
-
-
-class DeviceDetailScreen(DetailScreen):
-    """A device, with its events of the last day where its console has events."""
 
     class EventsLoaded(Message):
         def __init__(self, rows: list[tuple[str, str]]) -> None:
@@ -198,9 +70,38 @@ class DeviceDetailScreen(DetailScreen):
         except NotAvailableError as error:
             self.post_message(self.EventsLoaded([("not available", str(error))]))
             return
+        except VendorError as error:  # said here and, by the app's handler, in a notification
+            self.post_message(self.EventsLoaded([("not loaded", f"{error.title}: {error.message} "
+                                                  "Open the device again to retry.")]))
+            raise
         events.sort(key=lambda event: event.time, reverse=True)
         rows = [(f"{event.time:%m-%d %H:%M:%S} {event.severity.value}", event.title) for event in events]
         self.post_message(self.EventsLoaded(rows or [("none", "no event in the last 24 hours")]))
+
+    @property
+    def client(self) -> VendorClient | None:
+        return self.explorer.clients.get(self.device.connection)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("scan", "fetch"):
+            client = self.client
+            return client is not None and client.capabilities.commands and not client.connection.read_only
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        client = self.client
+        if event.key in ("H", "f") and client is not None and client.capabilities.commands \
+                and client.connection.read_only and self.focused is not self.query_one("#field-search"):
+            event.stop()
+            self.refuse_write(self.device.connection)
+
+    def action_scan(self) -> None:
+        if self.client is not None:
+            self.run_worker(queue_scan(self, self.client, [self.device]), group="command", exit_on_error=False)
+
+    def action_fetch(self) -> None:
+        if self.client is not None:
+            self.run_worker(queue_fetch(self, self.client, [self.device]), group="command", exit_on_error=False)
 
     def on_device_detail_screen_events_loaded(self, message: EventsLoaded) -> None:
         self.related = (EVENTS_HEADING, message.rows)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from textual import events
 from textual.binding import Binding
 
-from screens.device_detail import DetailScreen, DeviceDetailScreen
+from screens.detail import DetailScreen
+from screens.device_detail import DeviceDetailScreen
 from tui.models import Device, Event, iso_utc
-from tui.vendors.base import WriteRefusedError
 from widgets.confirm import ConfirmDialog
 
 
@@ -59,8 +59,7 @@ class EventDetailScreen(DetailScreen):
     def on_key(self, event: events.Key) -> None:
         if event.key == "A" and self.acknowledgeable and not self.writable:
             event.stop()
-            self.notify(f"{self.event.connection} is read-only: nothing was changed. {WriteRefusedError.hint}",
-                        title=WriteRefusedError.title, severity="warning", markup=False)
+            self.refuse_write(self.event.connection)
 
     def action_device(self) -> None:
         if self.device is not None:

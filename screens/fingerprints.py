@@ -7,7 +7,6 @@ Consoles without fingerprint lists (EPMM, Elements) show the screen as not avail
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from rich.style import Style
@@ -18,14 +17,17 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from screens.base import ExplorerScreen
-from tui.hashes import HashError, diff_hashes, parse_hash, parse_hashes
+from tui.hashes import HashError, diff_hashes, hashes_in_text, parse_hash
 from tui.models import VENDORS, FingerprintList
-from tui.vendors.base import NotFoundError, VendorClient, WriteRefusedError
+from tui.vendors.base import NotFoundError, VendorClient, VendorError
 from widgets.confirm import ConfirmDialog
+from widgets.group_picker import GroupPicker
+from widgets.list_form import ListForm
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
 
-WRITE_KEYS = {"a", "x", "D"}
+WRITE_ACTIONS = {"remove_hash", "delete_list", "new_list", "assign"}
+WRITE_KEYS = {"a", "x", "D", "n", "L"}
 PROMPTS = {
     "open": "the name of a fingerprint list to open (it is remembered)",
     "add": "MD5 or SHA-256 hashes to add, separated by spaces or commas",
@@ -47,6 +49,9 @@ class FingerprintsScreen(ExplorerScreen):
         Binding("a", "prompt('add')", "Add", tooltip="Add hashes to the chosen list (shows the change first)"),
         Binding("x", "remove_hash", "Remove hash", show=False, tooltip="Remove the highlighted hash from its list"),
         Binding("D", "delete_list", "Delete list", show=False, tooltip="Delete the chosen list from the console"),
+        Binding("n", "new_list", "New list", show=False, tooltip="Create a fingerprint list on the console"),
+        Binding("L", "assign", "Lockdown", show=False,
+                tooltip="Assign the chosen list to a group for system lockdown"),
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape,q", "back", "Back"),
     ]
@@ -69,6 +74,8 @@ class FingerprintsScreen(ExplorerScreen):
         self.connection = client.connection.name
         self.group_paths = group_paths
         self.lists: list[FingerprintList] = []
+        self.unloaded = 0
+        """Known lists a failed load did not read: the lists shown are then only part of them."""
         self.wanted_hash: str | None = None
         self.chosen: FingerprintList | None = None
         self.needle = ""
@@ -79,7 +86,7 @@ class FingerprintsScreen(ExplorerScreen):
         return self.client.capabilities.fingerprints
 
     def is_write(self, action: str, parameters: tuple[object, ...]) -> bool:
-        return action in ("remove_hash", "delete_list") or (action == "prompt" and parameters == ("add",))
+        return action in WRITE_ACTIONS or (action == "prompt" and parameters == ("add",))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Writes are hidden on a read-only connection (the key then says how to allow them)."""
@@ -91,8 +98,7 @@ class FingerprintsScreen(ExplorerScreen):
         if event.key in WRITE_KEYS and self.available and self.client.connection.read_only \
                 and not isinstance(self.focused, Input):
             event.stop()
-            self.notify(f"{self.connection} is read-only: nothing was changed. {WriteRefusedError.hint}",
-                        title=WriteRefusedError.title, severity="warning", markup=False)
+            self.refuse_write(self.connection)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -134,19 +140,25 @@ class FingerprintsScreen(ExplorerScreen):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.lists = []
+        self.lists, self.unloaded = [], 0
         self.run_worker(self._load_known(), group="lists", exclusive=True, exit_on_error=False)
         self._show()
 
     async def _load_known(self) -> None:
-        """Every list this connection knows, by id; a list gone from the console is forgotten, said once."""
-        for known in self.explorer.state.known_lists(self.connection):
+        """Every list this connection knows, by id; a list gone from the console is forgotten, said once.
+        A failure leaves the lists not read in `unloaded`, so the screen says it shows part of them."""
+        known_lists = self.explorer.state.known_lists(self.connection)
+        for position, known in enumerate(known_lists):
             try:
                 listing = await self.client.fingerprint_list_by_id(known.id)  # type: ignore[attr-defined]
             except NotFoundError:
                 self.explorer.state.forget_list(self.connection, known.id)
                 self.notify(f"The list {known.name!r} is no longer on the console; forgotten.", markup=False)
                 continue
+            except VendorError:
+                self.unloaded = len(known_lists) - position
+                self.call_later(self._show)
+                raise
             self.post_message(self.Opened(listing))
 
     async def _open(self, name: str) -> None:
@@ -160,6 +172,8 @@ class FingerprintsScreen(ExplorerScreen):
         if self.chosen is None or self.chosen.id == message.listing.id:
             self.chosen = message.listing
         self._show()
+        if self.chosen is message.listing and self.wanted_hash is None:  # the list whose hashes are shown
+            self.list_table.cursor = self.lists.index(message.listing)
 
     def _show(self) -> None:
         """Both tables and the summary, for the lists known, the hash looked for and the hash search."""
@@ -174,6 +188,8 @@ class FingerprintsScreen(ExplorerScreen):
                                   widths={"hash": 64}, row_of=lambda value: hashes.index(value) if value in hashes else None)
         summary = self.query_one("#fp-summary", Static)
         known = f"{len(self.lists)} known list{'s' if len(self.lists) != 1 else ''}"
+        if self.unloaded:
+            known += f" (PARTIAL: {self.unloaded} more not loaded, ctrl+r retries)"
         if wanted is not None:
             names = ", ".join(self.lists[row].name for row in rows)
             summary.update(f"{wanted[:12]}… is on {len(rows)} of the {known}" + (f": {names}" if names else
@@ -182,7 +198,8 @@ class FingerprintsScreen(ExplorerScreen):
             summary.update(f"{known} · {chosen.name}: {len(chosen.hashes):,} hashes · {chosen.description or ''}")
         else:
             summary.update(f"{known}. o opens a list by name; SEPM cannot list them all.")
-        self.query_one("#status", StatusLine).show("enter shows a list's hashes · o open · h find a hash · y copy")
+        writes = "" if self.client.connection.read_only else " · n new · a add · x remove · L lockdown · D delete"
+        self.query_one("#status", StatusLine).show(f"enter shows a list's hashes · o open · h find a hash · y copy{writes}")
 
     @on(VirtualTable.Selected)
     def _chosen(self, message: VirtualTable.Selected) -> None:
@@ -214,7 +231,7 @@ class FingerprintsScreen(ExplorerScreen):
             self.run_worker(self._open(text), group="open", exit_on_error=False)
         elif self.mode == "add" and text and self.chosen is not None:
             try:
-                added = parse_hashes(part for part in re.split(r"[\s,;]+", text) if part)
+                added = hashes_in_text(text)
             except HashError as error:
                 self.notify(str(error), severity="warning", markup=False)
                 return
@@ -285,6 +302,58 @@ class FingerprintsScreen(ExplorerScreen):
             self.chosen = self.lists[0] if self.lists else None
         self.notify(f"Deleted {message.listing.name!r}.", markup=False)
         self._show()
+
+    def action_new_list(self) -> None:
+        self.run_worker(self._create(), group="write", exit_on_error=False)
+
+    async def _create(self) -> None:
+        """The new list's form, a confirmation naming it and its hashes, then the list is created and opened."""
+        new = await self.app.push_screen_wait(ListForm(self.connection))
+        if new is None:
+            return
+        shown = "\n".join(f"  {value.value}" for value in new.hashes[:3])
+        more = f"\n  … and {len(new.hashes) - 3:,} more" if len(new.hashes) > 3 else ""
+        message = (f"{len(new.hashes):,} {new.hashes[0].label} hash{'es' if len(new.hashes) != 1 else ''}"
+                   f"{': ' + new.description if new.description else ''}. It is assigned to no group yet (L).\n"
+                   f"{shown}{more}")
+        if not await self.app.push_screen_wait(ConfirmDialog(
+                f"Create fingerprint list {new.name!r} on {self.connection}?", message, confirm_label="Create")):
+            return
+        created = await self.client.create_fingerprint_list(  # type: ignore[attr-defined]
+            new.name, [value.value for value in new.hashes], description=new.description)
+        self.explorer.state.remember_list(self.connection, created)
+        self.chosen = created
+        self.post_message(self.Opened(created))
+        self.notify(f"Created {created.name!r} with {len(created.hashes):,} hashes.", markup=False)
+
+    def action_assign(self) -> None:
+        if self.chosen is not None:
+            self.run_worker(self._assign(self.chosen), group="write", exit_on_error=False)
+
+    async def _assign(self, listing: FingerprintList) -> None:
+        """Pick a group, confirm naming the list and the group path, assign, then show the list as SEPM has it."""
+        if not self.group_paths:
+            self.notify("The groups of this console are not loaded yet: go back, let them load, then try again.",
+                        severity="warning", markup=False)
+            return
+        group_id = await self.app.push_screen_wait(
+            GroupPicker(f"Assign {listing.name!r} to a group for system lockdown", self.group_paths))
+        if group_id is None:
+            return
+        path = self.group_paths.get(group_id, group_id)
+        if group_id in listing.group_ids:
+            self.notify(f"{listing.name!r} is already assigned to {path}.", markup=False)
+            return
+        message = (f"{len(listing.hashes):,} hashes. The group's system lockdown then applies this list to every "
+                   f"computer of {path}, allowing or blocking these files as the group's lockdown mode says.")
+        if not await self.app.push_screen_wait(ConfirmDialog(
+                f"Assign {listing.name!r} to {path} on {self.connection}?", message, confirm_label="Assign",
+                danger=True)):
+            return
+        await self.client.assign_fingerprint_list(  # type: ignore[attr-defined]
+            listing.id, group_id, list_name=listing.name, group_path=path)
+        self.post_message(self.Opened(await self.client.fingerprint_list_by_id(listing.id)))  # type: ignore[attr-defined]
+        self.notify(f"Assigned {listing.name!r} to {path} for system lockdown.", markup=False)
 
     def action_copy(self) -> None:
         value = self.hash_table.record_at_cursor()

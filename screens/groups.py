@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -21,11 +21,12 @@ from textual.widgets import Footer, Header, Input, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
+from screens.commands import queue_fetch, queue_scan
 from screens.devices import DevicesPane
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
 from tui.inventory import DeviceFilter, Inventory
-from tui.models import DevicePage, DeviceQuery, Group, ServerInfo
+from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo
 from tui.vendors.base import AuthenticationError, VendorClient
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
@@ -64,6 +65,10 @@ class GroupsScreen(ExplorerScreen):
         Binding("E", "events", "Events", show=False, tooltip="The event timeline of these consoles (last hour)"),
         Binding("F", "fingerprints", "Fingerprints", show=False,
                 tooltip="SEPM fingerprint lists: the known lists, their hashes, find a hash"),
+        Binding("H", "scan", "Scan for hash", show=False,
+                tooltip="SEPM: Evidence of Compromise scan of the marked (space) or highlighted computers, or the group"),
+        Binding("f", "fetch", "Fetch file", show=False,
+                tooltip="SEPM: upload a file from the marked (space) or highlighted computers to the console"),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("a", "auto_refresh", "Auto-refresh", show=False, tooltip="Refresh on a timer (again: stop)"),
         Binding("q", "back", "Back"),
@@ -328,7 +333,7 @@ class GroupsScreen(ExplorerScreen):
     def action_clear_or_back(self) -> None:
         if isinstance(self.focused, Input):
             self.pane.table.focus()
-        elif not self.pane.clear_filters():
+        elif not self.pane.table.clear_marks() and not self.pane.clear_filters():
             self.action_back()
 
     def action_back(self) -> None:
@@ -346,6 +351,56 @@ class GroupsScreen(ExplorerScreen):
         """The lists of the console in scope (the only one, or the highlighted one in All fleets)."""
         name = self.pane.filter.connection or next(iter(self.clients))
         self.app.push_screen(FingerprintsScreen(self.clients[name], self.group_paths.get(name, {})))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Scans and fetches show only where a console can run them and allows changes."""
+        if action in ("scan", "fetch"):
+            return any(client.capabilities.commands and not client.connection.read_only
+                       for client in self.clients.values())
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key in ("H", "f") and not isinstance(self.focused, Input) and not self.check_action("scan", ()):
+            event.stop()
+            self._command_targets()  # says why not
+
+    def _command_targets(self) -> tuple[VendorClient, list[Device]] | None:
+        """The console and computers a command goes to, or None after saying why there are none."""
+        devices = self.pane.command_targets()
+        consoles = {device.connection for device in devices}
+        if not devices:
+            self.notify("No computer is highlighted or marked.", severity="warning", markup=False)
+            return None
+        if len(consoles) > 1:
+            self.notify(f"The marked computers are on {len(consoles)} consoles; a command goes to one console: "
+                        "mark computers of one.", severity="warning", markup=False)
+            return None
+        client = self.clients[consoles.pop()]
+        if not client.capabilities.commands:
+            vendor = VENDORS.get(client.vendor, client.vendor)
+            self.notify(f"Scans and file fetches are SEPM commands; {vendor} has none.", severity="warning",
+                        markup=False)
+            return None
+        if client.connection.read_only:
+            self.refuse_write(client.connection.name)
+            return None
+        return client, devices
+
+    def action_scan(self) -> None:
+        targets = self._command_targets()
+        if targets is not None:
+            client, devices = targets
+            name = client.connection.name
+            scope = self.pane.filter
+            path = "\\".join(scope.group)
+            group_id = next((gid for gid, text in self.group_paths.get(name, {}).items() if text == path), None)
+            group = (group_id, path) if scope.group and scope.connection in (name, "") and group_id else None
+            self.run_worker(queue_scan(self, client, devices, group), group="command", exit_on_error=False)
+
+    def action_fetch(self) -> None:
+        targets = self._command_targets()
+        if targets is not None:
+            self.run_worker(queue_fetch(self, *targets), group="command", exit_on_error=False)
 
     def action_refresh(self) -> None:
         self.load()

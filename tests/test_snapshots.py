@@ -8,7 +8,9 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+import screens.commands
 from conftest import FIXED_NOW, fixed_clock
+from screens.commands import CommandScreen
 from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
@@ -167,3 +169,43 @@ def test_fingerprint_lists_with_a_hash_found(snap_compare, size) -> None:
         await settle(pilot)
 
     assert snap_compare(demo_app(), terminal_size=size, run_before=find_hash)
+
+
+def writable_demo_app(*, tick_ms: int) -> ExplorerApp:
+    """A demo whose SEPM allows changes; its command queue moves `tick_ms` per request."""
+    demo = build_demo(300, now=FIXED_NOW, writes=True)
+    demo.simulators["demo-sepm"].hash_actions.tick_ms = tick_ms
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
+
+
+async def mark_workstations(pilot: Pilot) -> None:
+    await pilot.press("enter")
+    await settle(pilot)
+    await pilot.press("slash", *"WS-", "enter", *["space"] * 4, "H")
+    await settle(pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_scan_form_deleting_matches(snap_compare, size) -> None:
+    async def fill(pilot: Pilot) -> None:
+        await mark_workstations(pilot)
+        await pilot.press(*DEMO_FILES[0].sha256, "tab", "space")
+        await settle(pilot)
+
+    assert snap_compare(writable_demo_app(tick_ms=5_000), terminal_size=size, run_before=fill)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_command_in_progress(snap_compare, size, monkeypatch) -> None:
+    monkeypatch.setattr(screens.commands, "POLL_SECONDS", 3600)  # one poll: the frame stays as it is
+
+    async def scan(pilot: Pilot) -> None:
+        await mark_workstations(pilot)
+        await pilot.press(*DEMO_FILES[0].sha256, "enter", "y")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if isinstance(pilot.app.screen, CommandScreen) and pilot.app.screen.statuses:
+                break
+        await settle(pilot)
+
+    assert snap_compare(writable_demo_app(tick_ms=40_000), terminal_size=size, run_before=scan)

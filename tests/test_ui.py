@@ -265,7 +265,7 @@ async def test_a_rate_limit_is_shown_while_waiting_then_loading_goes_on(tmp_path
 
 
 def test_raw_fields_read_as_the_console_sent_them() -> None:
-    from screens.device_detail import flatten
+    from screens.detail import flatten
 
     raw = {"infected": 0, "gup": False, "group": {"id": "G1", "fullPathName": None}, "ips": ["10.0.0.1", "::1"],
            "disks": [{"name": "C:"}]}

@@ -49,8 +49,12 @@ def common_options(*, defaults: bool) -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="PATH", help="config file (default: $EPX_CONFIG, then the user config dir)")
     common.add_argument("--demo", action="store_true", help="use the built-in simulated consoles; nothing is written")
     common.add_argument("--demo-size", type=int, metavar="N", help="devices per demo console (default: 500)")
+    common.add_argument("--demo-writes", action="store_true",
+                        help="let the demo connections make changes (to the simulated consoles only)")
+    common.add_argument("--log", metavar="FILE", help="append a JSON line per console request to FILE, never a "
+                                                     "secret (default: $EPX_LOG)")
     if defaults:
-        common.set_defaults(demo_size=500)
+        common.set_defaults(demo_size=500, demo_writes=False)
     return common
 
 
@@ -131,7 +135,7 @@ def load(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
     if args.demo:
         from tui.demo import build_demo
 
-        demo = build_demo(size=args.demo_size)
+        demo = build_demo(size=args.demo_size, writes=args.demo_writes)
         return demo.config, demo.transports
     return load_config(resolve_config_path(args.config)), {}
 
@@ -142,7 +146,7 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.demo:
         from tui.demo import build_demo
 
-        demo = build_demo(size=args.demo_size)
+        demo = build_demo(size=args.demo_size, writes=args.demo_writes)
         config, transports, state, error = demo.config, demo.transports, demo.state, None
     else:
         path = resolve_config_path(args.config)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -30,21 +31,27 @@ class Demo:
     transports: dict[str, httpx.AsyncBaseTransport]
     state: StateStore
     """In memory, knowing the demo SEPM's fingerprint lists (SEPM cannot list them: a user opens them once)."""
+    simulators: dict[str, Any]
+    """Each connection's simulator, for tests that look at or move the server side."""
 
 
-def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None) -> Demo:
-    """One demo connection per simulated vendor; `now` pins the fleets' clock for snapshots."""
+def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, writes: bool = False) -> Demo:
+    """One demo connection per simulated vendor; `now` pins the fleets' clock for snapshots; `writes` makes
+    the connections allow changes (they reach only the in-process simulators)."""
     config = Config(path=None)
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     state = StateStore(None)
+    simulators: dict[str, Any] = {}
     for vendor in SIMULATED_VENDORS:
         simulated = build_simulator(vendor, size=size, seed=seed, now=now)
         name = f"demo-{vendor}"
         config.connections[name] = Connection(
-            name=name, vendor=vendor, url=DEMO_URLS[vendor], username=simulated.username, password=simulated.password
+            name=name, vendor=vendor, url=DEMO_URLS[vendor], username=simulated.username, password=simulated.password,
+            read_only=not writes,
         )
         transports[name] = httpx.ASGITransport(app=simulated.app)
+        simulators[name] = simulated.simulator
         if vendor == "sepm":
             for record in simulated.simulator.hash_actions.lists.values():
                 state.remember_list(name, fingerprint_list_from_record(record), now=now)
-    return Demo(config=config, transports=transports, state=state)
+    return Demo(config=config, transports=transports, state=state, simulators=simulators)

@@ -21,6 +21,7 @@ SHA1_NOTE = ("SEPM deletes a file found by its SHA-1 hash only after a full Powe
              "(Symantec article 164858); use MD5 or SHA-256 where you can.")
 
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+_SEPARATORS = re.compile(r"[\s,;]+")
 _BY_LENGTH = {length: kind for kind, length in HASH_LENGTHS.items()}
 
 
@@ -66,6 +67,11 @@ def parse_hashes(texts: Iterable[str], *, allow_sha1: bool = False) -> tuple[Fil
         parsed = parse_hash(text, allow_sha1=allow_sha1)
         seen.setdefault(parsed.value, parsed)
     return tuple(seen.values())
+
+
+def hashes_in_text(text: str, *, allow_sha1: bool = False) -> tuple[FileHash, ...]:
+    """The hashes typed or pasted in one field, separated by blanks, commas or semicolons."""
+    return parse_hashes((part for part in _SEPARATORS.split(text) if part), allow_sha1=allow_sha1)
 
 
 def same_hash(left: str, right: str) -> bool:

@@ -90,6 +90,8 @@ class Capabilities:
     devices: bool = True
     fingerprints: bool = False
     events: bool = False
+    commands: bool = False
+    """Queue commands on computers: Evidence of Compromise scans and file fetches (SEPM's command queue)."""
 
 
 @dataclass(slots=True)

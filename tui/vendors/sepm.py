@@ -69,7 +69,7 @@ _ONLINE = {1: True, 0: False}
 class SepmClient(BearerTokenClient):
     vendor = "sepm"
     product = "SEPM"
-    capabilities = Capabilities(groups=True, devices=True, fingerprints=True, events=True)
+    capabilities = Capabilities(groups=True, devices=True, fingerprints=True, events=True, commands=True)
 
     _groups_by_id: dict[str, Group] | None = None
 

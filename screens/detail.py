@@ -1,0 +1,143 @@
+"""The detail of any record: its normalized fields first, then every raw field the console sent, searchable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input
+
+from screens.base import ExplorerScreen
+
+
+def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Nested JSON as dotted keys and printable values, so every raw field gets one row."""
+    if isinstance(value, dict):
+        for key in sorted(value, key=str.casefold):
+            yield from flatten(value[key], f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        for index, item in enumerate(value):
+            yield from flatten(item, f"{prefix}[{index}]")
+    elif isinstance(value, list):
+        yield prefix, ", ".join(str(item) for item in value)
+    elif isinstance(value, bool) or value is None:
+        yield prefix, json.dumps(value)  # as the console sent it: true, false, null
+    else:
+        yield prefix, str(value)
+
+
+FIELD_WIDTH = 26
+RAW_HEADING = "─ raw fields ─"
+
+
+class DetailScreen(ExplorerScreen):
+    """Normalized fields, then every raw field under a heading; long values end in an ellipsis."""
+
+    BINDINGS = [
+        Binding("slash", "search", "Search fields", key_display="/"),
+        Binding("y", "copy", "Copy value"),
+        Binding("escape,q", "back", "Back"),
+    ]
+
+    def __init__(self, title: str, summary: list[tuple[str, str]], raw: dict[str, Any]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.summary = summary
+        self.raw = list(flatten(raw))  # JSON keys are unique, so a field names one row
+        self.related: tuple[str, list[tuple[str, str]]] | None = None
+        """A titled section between the fields and the raw fields (a device's recent events)."""
+        self.needle = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="search field names and values", id="field-search", compact=True)
+        yield DataTable(id="fields", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.title_text
+        self.query_one("#field-search").display = False
+        self.query_one("#fields").focus()
+
+    def on_resize(self) -> None:
+        self.show_rows()
+
+    def show_rows(self) -> None:
+        """(Re)fill the table for the current width and search text."""
+        table = self.query_one("#fields", DataTable)
+        value_width = max(10, table.size.width - FIELD_WIDTH - 6)  # cell padding and the scrollbar
+        table.clear(columns=True)
+        table.add_column("Field", width=FIELD_WIDTH, key="field")
+        table.add_column("Value", width=value_width, key="value")
+        lowered = self.needle.casefold()
+
+        def wanted(field: str, value: str) -> bool:
+            return not lowered or lowered in field.casefold() or lowered in value.casefold()
+
+        for field, value in self.summary:
+            if wanted(field, value):
+                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"summary:{field}")
+        if self.related is not None:
+            heading, rows = self.related
+            related = [(index, row) for index, row in enumerate(rows) if wanted(*row)]
+            if related:
+                table.add_row(Text(heading, style="bold"), Text(""), key="related-heading")
+            for index, (field, value) in related:
+                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"related:{index}")
+        raw = [(field, value) for field, value in self.raw if wanted(field, value)]
+        if raw:
+            table.add_row(Text(RAW_HEADING, style="bold"), Text(""), key="raw-heading")
+            for field, value in raw:
+                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"raw:{field}")
+
+    def selected_field(self) -> tuple[str, str] | None:
+        """The full (unclipped) field name and value under the cursor."""
+        table = self.query_one("#fields", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        kind, _, field = key.partition(":")
+        if kind == "related" and self.related is not None:
+            return self.related[1][int(field)]
+        rows = dict(self.summary) if kind == "summary" else dict(self.raw) if kind == "raw" else {}
+        return (field, rows[field]) if field in rows else None
+
+    def action_search(self) -> None:
+        search = self.query_one("#field-search", Input)
+        search.display = True
+        search.focus()
+
+    @on(Input.Changed, "#field-search")
+    def _search(self, event: Input.Changed) -> None:
+        self.needle = event.value.strip()
+        self.show_rows()
+
+    @on(Input.Submitted, "#field-search")
+    def _search_done(self) -> None:
+        self.query_one("#fields").focus()
+
+    def action_copy(self) -> None:
+        selected = self.selected_field()
+        if selected is not None:
+            field, value = selected
+            self.explorer.copy(value, field)
+
+    def action_back(self) -> None:
+        search = self.query_one("#field-search", Input)
+        if self.focused is search:
+            search.value = ""
+            search.display = False
+            self.query_one("#fields").focus()
+        else:
+            self.app.pop_screen()
+
+
+def _clip(text: str, width: int) -> Text:
+    clipped = Text(text, no_wrap=True)
+    clipped.truncate(width, overflow="ellipsis")
+    return clipped
