@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
@@ -18,6 +19,14 @@ FIXED_NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 def fixed_clock() -> datetime:
     return FIXED_NOW
+
+
+# The fuzz tests (tests/test_fuzz*.py): "quick" is what the normal run uses, the same examples every run so a
+# failure in CI reproduces; `--hypothesis-profile=thorough` runs 10,000 fresh examples a test (README).
+_FUZZ = {"deadline": None, "database": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("quick", max_examples=200, derandomize=True, **_FUZZ)
+settings.register_profile("thorough", max_examples=10_000, **_FUZZ)
+settings.load_profile("quick")
 
 
 @pytest.fixture

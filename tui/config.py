@@ -276,7 +276,11 @@ def validate_connection(conn: Connection, *, others: Iterable[str] = ()) -> dict
         for name in sources:
             errors.setdefault(name, f"choose only one of {', '.join(sources)}")
     if isinstance(conn.verify, str):
-        if not Path(conn.verify).expanduser().is_file():
+        try:
+            bundle_found = Path(conn.verify).expanduser().is_file()
+        except RuntimeError:  # "~name/ca.pem" for a user this system does not know
+            bundle_found = False
+        if not bundle_found:
             errors["verify"] = f"CA bundle {conn.verify} does not exist"
     elif not isinstance(conn.verify, bool):
         errors["verify"] = "must be true, false or the path of a CA bundle"

@@ -503,11 +503,15 @@ _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w
 
 
 def parse_duration(text: str) -> timedelta | None:
-    """"15m", "1h", "24h", "7d", "2w", "90s" as a timedelta; None when `text` is not such a duration."""
+    """"15m", "1h", "24h", "7d", "2w", "90s" as a timedelta; None when `text` is not such a duration. Raises
+    ValueError with a sentence for one longer than a calendar holds."""
     match = _DURATION.match(text)
     if match is None:
         return None
-    return timedelta(**{_DURATION_UNITS[match.group(2).lower()]: int(match.group(1))})
+    try:
+        return timedelta(**{_DURATION_UNITS[match.group(2).lower()]: int(match.group(1))})
+    except (OverflowError, ValueError):
+        raise ValueError(f"{text.strip()!r} is longer than any window of time this app can show.") from None
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -522,13 +526,19 @@ def parse_timestamp(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"{text!r} has no time zone: add Z for UTC or an offset such as +02:00.")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first moment a datetime holds
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC.") from None
 
 
 def parse_time_bound(text: str, now: datetime) -> datetime:
     """A window bound as a user types it: a duration back from `now` ("24h" is 24 hours ago) or an RFC 3339
     timestamp with a zone. Aware UTC; raises ValueError with a sentence."""
     span = parse_duration(text)
-    if span is not None:
+    if span is None:
+        return parse_timestamp(text)
+    try:
         return now.astimezone(UTC) - span
-    return parse_timestamp(text)
+    except OverflowError:
+        raise ValueError(f"{text.strip()!r} reaches back before the year 1.") from None

@@ -192,14 +192,17 @@ def html_title(text: str) -> str:
 
 
 def epoch_ms(value: Any) -> datetime | None:
-    """Epoch milliseconds to an aware UTC datetime; 0, null or junk mean never."""
+    """Epoch milliseconds to an aware UTC datetime; 0, null or junk (a moment no calendar holds too) mean never."""
     try:
         millis = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if millis <= 0:
         return None
-    return datetime.fromtimestamp(millis / 1000, UTC)
+    try:
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, OSError, ValueError):  # beyond the platform's time_t or after the year 9999
+        return None
 
 
 def rfc3339(value: Any) -> datetime | None:
@@ -209,9 +212,9 @@ def rfc3339(value: Any) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().upper())
-    except ValueError:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset that moves year 1 or 9999 out of range
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 class VendorClient(abc.ABC):
@@ -480,6 +483,8 @@ class BearerTokenClient(VendorClient):
             if self._logins != seen and self._token is not None and not self._token_expired():
                 return
             token, lifetime = await self.fetch_token()
+            if not (token.isascii() and token.isprintable()):  # it goes into a header, where only ASCII may
+                raise BadResponseError(f"{self._where()} returned a token that cannot be sent back in a header.")
             margin = min(TOKEN_MARGIN_S, lifetime / 10)
             self._token = token
             self._token_expires = self.clock().timestamp() + lifetime - margin if lifetime > 0 else float("inf")

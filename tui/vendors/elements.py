@@ -160,6 +160,8 @@ class ElementsClient(BearerTokenClient):
         page, raw = self.parse_page(response, "items")
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise BadResponseError(f"{self._where()} sent a page of {path} without `items`.")
+        if not isinstance(page.get("nextAnchor"), str | None):  # it is sent back as is: a list or a number is junk
+            raise BadResponseError(f"{self._where()} sent a page of {path} whose `nextAnchor` is not text.")
         if anchor is not None and page.get("nextAnchor") == anchor:
             raise BadResponseError(f"{self._where()} sent the same anchor again for {path}.")
         return page, raw
@@ -396,7 +398,7 @@ def device_from_record(
         name=str(record.get("name") or ""),
         os=" ".join(str(os_info.get(key) or "") for key in ("name", "version")).strip(),
         ip_addresses=ip_addresses(record.get("ipAddresses")),
-        group_id=group.id if group else company.get("id"),
+        group_id=group.id if group else company["id"] if isinstance(company.get("id"), str) else None,
         group=group.path_text if group else str(company.get("name") or ""),
         online=online if isinstance(online, bool) else None,
         health=health,

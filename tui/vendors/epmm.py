@@ -53,13 +53,14 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
 from tui.models import Capabilities, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
 from tui.vendors.base import AuthenticationError, BadResponseError, VendorClient, VendorError, epoch_ms, ordered_pages
+from tui.vendors.base import rfc3339
 from tui.models import EventPage, EventWindow
 from tui.vendors.base import NotAvailableError
 
@@ -173,8 +174,9 @@ class EpmmClient(VendorClient):
         """Every page of a V2 list (`limit`, `offset`).
 
         The first page tells `totalCount`; the rest are fetched `page_concurrency` at a time and yielded in
-        order. A server that returns fewer results than asked sets the stride, so no device is skipped.
-        Without a `totalCount`, pages are read one by one while `hasMore`.
+        order, up to the first empty one (a count larger than the list must not mean endless requests). A server
+        that returns fewer results than asked sets the stride, so no device is skipped. Without a `totalCount`,
+        pages are read one by one while `hasMore`.
         """
         first, raw = await self._page(path, params, 0)
         yield first, raw
@@ -186,6 +188,8 @@ class EpmmClient(VendorClient):
             fetch = lambda offset: self._page(path, params, offset)  # noqa: E731
             async for page, raw in ordered_pages(fetch, range(step, total, step), self.page_concurrency):
                 yield page, raw
+                if not page["results"]:
+                    return
             return
         page, offset = first, 0
         while page.get("hasMore") is True and page["results"]:
@@ -216,7 +220,11 @@ class EpmmClient(VendorClient):
         if self._fields is None:
             body = await self._get("/devices/search_fields", self._space_param())
             items = body.get("results") if isinstance(body, dict) else None
-            offered = {item.get("name") if isinstance(item, dict) else item for item in items or ()}
+            offered: set[str] = set()
+            for item in items if isinstance(items, list) else ():
+                name = item.get("name") if isinstance(item, dict) else item
+                if isinstance(name, str):
+                    offered.add(name)
             self._fields = [field for field in DEVICE_FIELDS if field in offered] or list(DEVICE_FIELDS)
         return self._fields
 
@@ -356,7 +364,10 @@ def os_unsupported(platform: str, version: str) -> bool | None:
     match = re.match(r"\d+(?:\.\d+)*", version.strip())
     if baseline is None or match is None:
         return None
-    return tuple(int(part) for part in match.group().split(".")) < baseline
+    try:
+        return tuple(int(part) for part in match.group().split(".")) < baseline
+    except ValueError:  # more digits than int() converts: no release is numbered so
+        return None
 
 
 def is_obfuscated(text: str) -> bool:
@@ -393,13 +404,7 @@ def parse_time(value: Any) -> datetime | None:
     """A timestamp sent as ISO 8601 (UTC when it has no offset) or as epoch milliseconds."""
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
         return epoch_ms(value)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return rfc3339(value)
 
 
 def _with_reasons(what: str, reasons: Any) -> str:

@@ -71,6 +71,15 @@ class _TextExtractor(HTMLParser):
         if not self._hidden:
             self.parts.append(data)
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![keyword[`: the standard library raises AssertionError for a keyword it does not know (`<![x[`);
+        such a section is skipped to its `>` as a bogus comment, the way browsers read it."""
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            end = self.rawdata.find(">", i)
+            return -1 if end < 0 else end + 1
+
 
 def _one_round(text: str) -> str:
     parser = _TextExtractor()

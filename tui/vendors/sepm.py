@@ -596,9 +596,9 @@ def computer_to_device(
         name=str(get("computerName") or ""),
         os=str(get("osName") or get("osname") or get("operatingSystem") or "").strip(),
         ip_addresses=tuple(map(str, addresses)) if isinstance(addresses, list) else (),
-        group_id=group.id if group else group_info.get("id"),
+        group_id=group.id if group else group_info["id"] if isinstance(group_info.get("id"), str) else None,
         group=group_path,
-        online=_ONLINE.get(get("onlineStatus")),
+        online=_ONLINE.get(_code(get("onlineStatus"))),
         health=health,
         health_reasons=reasons,
         missing_critical_patches=missing,
@@ -614,17 +614,19 @@ def assess(record: dict[str, Any], today: date) -> tuple[Health, tuple[str, ...]
     get = record.get
     critical: list[str] = []
     warning: list[str] = []
-    if get("infected") == 1:
+    if _code(get("infected")) == 1:
         critical.append("infected")
-    for key, label in (("apOnOff", "Auto-Protect"), ("avEngineOnOff", "AV engine")):
-        if get(key) in _BROKEN:
-            critical.append(f"{label} {_BROKEN[record[key]]}")
-    if get("apOnOff") == _POLICY_OFF:
+    auto_protect = _code(get("apOnOff"))
+    for state, label in ((auto_protect, "Auto-Protect"), (_code(get("avEngineOnOff")), "AV engine")):
+        if state in _BROKEN:
+            critical.append(f"{label} {_BROKEN[state]}")
+    if auto_protect == _POLICY_OFF:
         warning.append("Auto-Protect disabled by policy")
     for key, label in (("firewallOnOff", "firewall"), ("tamperOnOff", "tamper protection"), ("bashStatus", "SONAR")):
-        if get(key) in _BROKEN:
-            warning.append(f"{label} {_BROKEN[record[key]]}")
-    if get("rebootRequired") == 1:
+        state = _code(get(key))
+        if state in _BROKEN:
+            warning.append(f"{label} {_BROKEN[state]}")
+    if _code(get("rebootRequired")) == 1:
         warning.append("reboot required")
 
     defs_age = _definitions_age(str(get("avDefsetVersion") or ""), today)
@@ -647,9 +649,15 @@ def assess(record: dict[str, Any], today: date) -> tuple[Health, tuple[str, ...]
         return Health.CRITICAL, tuple(critical + warning), missing
     if warning:
         return Health.WARNING, tuple(warning), missing
-    if get("apOnOff") == _ON or defs_age is not None:
+    if auto_protect == _ON or defs_age is not None:
         return Health.OK, (), missing
     return Health.UNKNOWN, (), missing
+
+
+def _code(value: Any) -> int | None:
+    """A status code (`infected`, `apOnOff`, `onlineStatus` ...) as SEPM sends it, a JSON integer; any other shape
+    reads as not reported, like an absent field: every field of a computer is optional."""
+    return value if type(value) is int else None
 
 
 def definitions_age_days(version: Any, today: date) -> int | None:
@@ -679,7 +687,10 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
     parts = text.split(".")
     if not all(part.isdigit() for part in parts):
         return None
-    return tuple(int(part) for part in parts)
+    try:
+        return tuple(int(part) for part in parts)
+    except ValueError:  # digits int() does not read ("²"), or more of them than it converts
+        return None
 
 
 # --- fingerprint lists and the command queue: constants and pure helpers (issue 5) ------------------------
@@ -865,17 +876,6 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _iso_time(value: Any) -> datetime | None:
-    """"2019-06-06T10:42:37Z" as an aware UTC datetime; null (not picked up yet) or junk is None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def command_state_words(state_id: int | None) -> str:
     if state_id is None:
         return "unknown"
@@ -913,8 +913,8 @@ def command_row(record: dict[str, Any]) -> CommandRow:
         computer_ip=str(get("computerIp") or ""),
         domain=str(get("domainName") or ""),
         user=str(get("currentLoginUserName") or ""),
-        begin_time=_iso_time(get("beginTime")),
-        last_update=_iso_time(get("lastUpdateTime")),
+        begin_time=rfc3339(get("beginTime")),  # "2019-06-06T10:42:37Z"; null while not picked up yet
+        last_update=rfc3339(get("lastUpdateTime")),
         binary_file_id=file_id if isinstance(file_id, str) and file_id else None,
         matches=eoc_matches(result),
         result_xml=result,
