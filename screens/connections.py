@@ -140,7 +140,7 @@ class ConnectionsScreen(ExplorerScreen):
         if answer.save:
             connection.password = answer.secret
             try:
-                save_config(self.explorer.config)
+                save_config(self.explorer.config, changed={connection.name})
             except (ConfigError, OSError) as error:
                 connection.password = None
                 self.notify(f"Password not saved: {error}", severity="error", markup=False)
@@ -224,7 +224,7 @@ class ConnectionsScreen(ExplorerScreen):
         if config.path is None:
             return
         try:
-            save_config(config)
+            save_config(config, changed={connection.name, previous_name or connection.name})
         except (ConfigError, OSError):
             config.connections = before
             raise
@@ -254,7 +254,7 @@ class ConnectionsScreen(ExplorerScreen):
         config.connections.pop(connection.name, None)
         if config.path is not None:
             try:
-                save_config(config)
+                save_config(config, changed={connection.name})
             except (ConfigError, OSError) as error:
                 config.connections = before
                 self.notify(f"Not deleted: {error}", severity="error", markup=False)

@@ -146,7 +146,7 @@ def test_save_is_atomic_private_and_keeps_a_backup(tmp_path: Path, ca_bundle: Pa
     save_config(config)
 
     backup = directory / "config.toml.bak"
-    assert sorted(p.name for p in directory.iterdir()) == ["config.toml", "config.toml.bak"]
+    assert sorted(p.name for p in directory.iterdir()) == ["config.toml", "config.toml.bak", "config.toml.lock"]
     assert backup.read_bytes() == first
     assert config.path.read_bytes() != first
     assert mode(config.path) == 0o600
@@ -169,7 +169,7 @@ def test_failed_save_removes_temp_file_and_keeps_old_file(
     with pytest.raises(OSError):
         save_config(config)
 
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "corp-ca.pem"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml", "config.toml.lock", "corp-ca.pem"]
     assert config.path.read_bytes() == before
 
 

@@ -8,7 +8,8 @@ import sys
 CORE = ["tui.models", "tui.config", "tui.inventory", "tui.vendors", "tui.vendors.base", "tui.vendors.sepm",
         "tui.vendors.epmm", "tui.vendors.elements", "tui.simulators", "tui.simulators.sepm",
         "tui.simulators.epmm", "tui.simulators.elements", "tui.simulators.faults", "tui.simulators.serve",
-        "tui.demo", "tui.cli", "tui.clipboard", "tui.export", "tui.state", "tui.hashes"]
+        "tui.demo", "tui.cli", "tui.clipboard", "tui.export", "tui.state", "tui.hashes", "tui.timeline",
+        "tui.request_log"]
 
 
 def test_core_modules_do_not_import_textual() -> None:

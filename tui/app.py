@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import select
+import signal
+import sys
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
+from typing import TextIO
 
 import httpx
+import rich
+from rich.traceback import Traceback
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.screen import Screen
 from textual.worker import Worker
 
@@ -25,6 +35,47 @@ from tui.vendors import open_client
 from tui.vendors.base import VendorClient, VendorError
 
 PALETTE_SKIP = {"command_palette", "help", "quit"}
+HANGUP_EXIT_CODE = 128 + signal.SIGHUP
+TERMINAL_CHECK_S = 1.0
+"""How often the app looks whether its terminal hung up (a dropped SSH session that sent no SIGHUP)."""
+
+
+class _DroppingOutput:
+    """The terminal as Textual's writer thread sees it, dropping what can no longer be written.
+
+    In Textual 8.2.8 the writer thread dies on the first failed write (EIO once the terminal hung up); its
+    queue of 30 writes then fills and the next refresh blocks the app for good, before it can notice the
+    hang-up and exit. This keeps the thread alive and quiet instead.
+    """
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._gone = False
+
+    def write(self, text: str) -> None:
+        if not self._gone:
+            try:
+                self._file.write(text)
+            except OSError:
+                self._gone = True
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._file.flush()
+            except OSError:
+                self._gone = True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+
+class HangupSafeDriver(LinuxDriver):
+    """Textual's POSIX driver, writing through `_DroppingOutput`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._file = _DroppingOutput(self._file)
 
 
 class ExplorerApp(App[None]):
@@ -57,6 +108,19 @@ class ExplorerApp(App[None]):
         self.state = state or StateStore(None)
         """What the app remembers between runs (the fingerprint lists each connection opened)."""
         self.clients: dict[str, VendorClient] = {}
+        self._reported: weakref.WeakSet[Worker] = weakref.WeakSet()
+        """Failed workers already said: Textual runs the handler of every class of a screen, so a failure
+        can reach `report_worker_failure` twice."""
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return HangupSafeDriver if driver is LinuxDriver else driver
+
+    def _fatal_error(self) -> None:
+        """Textual 8.2.8 prints a crash's traceback with the local variables of every frame, and one of them may be
+        a password or a token (the `secret` a client is built with): this prints the traceback without them."""
+        self.bell()
+        self.panic(Traceback(width=None, suppress=[rich]))
 
     @property
     def demo(self) -> bool:
@@ -69,6 +133,24 @@ class ExplorerApp(App[None]):
         else:
             self.notify(f"Unknown theme {theme!r} in the config; using {self.theme}.", severity="warning", markup=False)
         self.push_screen(ConnectionsScreen())
+        if not self.is_headless:
+            self._leave_when_the_terminal_goes()
+
+    def _leave_when_the_terminal_goes(self) -> None:
+        """Exit cleanly when the SSH session drops. Textual 8.2.8 has no SIGHUP handler (the signal kills the
+        process without restoring a terminal that is still there) and, when stdin hangs up without a SIGHUP,
+        its input thread keeps reading an empty stdin at full CPU forever. So both end the app here, which
+        cancels every worker and closes the clients. An inherited ignored SIGHUP (nohup) stays ignored."""
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit, None, HANGUP_EXIT_CODE)
+        stdin = select.poll()
+        stdin.register(sys.__stdin__.fileno(), 0)  # poll reports a hang-up, an error or a closed fd regardless
+
+        def check() -> None:
+            if stdin.poll(0):
+                self.exit(return_code=HANGUP_EXIT_CODE)
+
+        self.set_interval(TERMINAL_CHECK_S, check)
 
     def copy(self, text: str, what: str) -> None:
         """Copy to the terminal's clipboard with OSC 52 (through tmux when `clipboard = "auto"` runs in
@@ -117,7 +199,10 @@ class ExplorerApp(App[None]):
             await client.aclose()
 
     def report_worker_failure(self, worker: Worker) -> None:
-        """The single place a failed worker becomes a message; the app keeps running."""
+        """The single place a failed worker becomes a message, once; the app keeps running."""
+        if worker in self._reported:
+            return
+        self._reported.add(worker)
         error = worker.error
         if isinstance(error, VendorError):
             self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)

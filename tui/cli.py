@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tui.config import Config, ConfigError, SecretError, load_config, resolve_config_path, resolve_secret
+from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.export import DEVICE_FIELDS, cell, write_csv, write_devices, write_json
 from tui.inventory import DeviceFilter, split_group_path
 from tui.models import Connection, Device, DeviceQuery
@@ -98,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    log_path = args.log or os.environ.get(LOG_ENV)
+    try:
+        log_handler = start_request_log(Path(log_path).expanduser()) if log_path else None
+    except OSError as error:
+        return fail(f"cannot open the log file {log_path} ({error.strerror or error}).", EXIT_USAGE)
     try:
         if args.command == "simulate":
             return simulate(args)
@@ -118,6 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(error), EXIT_NETWORK)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if log_handler is not None:
+            stop_request_log(log_handler)
 
 
 def warn(message: str) -> None:
@@ -155,9 +166,10 @@ def run_ui(args: argparse.Namespace) -> int:
         except ConfigError as problem:
             config, error = Config(path=path), problem
         transports, state = {}, StateStore(resolve_state_path())
-    ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection,
-                state=state).run()
-    return EXIT_OK
+    app = ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection,
+                      state=state)
+    app.run()
+    return app.return_code or EXIT_OK  # 129 when the terminal hung up
 
 
 def cli_secret(connection: Connection) -> str | None:

@@ -7,14 +7,18 @@ reported with its path, line and key and is never overwritten; secrets never app
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import fcntl
+import hashlib
 import json
 import os
 import re
 import shlex
 import subprocess
 import tempfile
+import time
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +86,30 @@ class Config:
     path: Path | None  # None = in-memory (demo), never saved
     settings: Settings = field(default_factory=Settings)
     connections: dict[str, Connection] = field(default_factory=dict)  # insertion order = file order
+    loaded: LoadedFile | None = field(default=None, compare=False, repr=False)
+    """What the file held when this config was read or last saved (None: not read from a file, as if absent)."""
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    """The file as this process last saw it: its SHA-256 (None when absent) and copies of what it held, so a save
+    can tell whether another process changed it since, and what."""
+
+    digest: str | None
+    settings: Settings
+    connections: dict[str, Connection]
+
+    @classmethod
+    def of(cls, data: bytes | None, config: Config) -> LoadedFile:
+        return cls(
+            digest=hashlib.sha256(data).hexdigest() if data is not None else None,
+            settings=dataclasses.replace(config.settings),
+            connections={name: dataclasses.replace(conn) for name, conn in config.connections.items()},
+        )
+
+
+LOCK_WAIT_S = 3.0
+"""How long a save waits for another epx process to finish saving before it gives up with an error."""
 
 
 class ConfigError(Exception):
@@ -105,6 +133,10 @@ class ConfigError(Exception):
         super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
 
 
+class ConfigConflictError(ConfigError):
+    """Another process changed, in the file, what this save would overwrite; nothing was written."""
+
+
 class SecretError(Exception):
     """A secret that could not be obtained; says what to fix, never the secret or command output."""
 
@@ -121,11 +153,22 @@ class _Problem(Exception):
 def load_config(path: Path) -> Config:
     """Read and fully validate config.toml; a missing file is an empty config, not an error."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        data: bytes | None = path.read_bytes()
     except FileNotFoundError:
-        return Config(path=path)
+        data = None
     except OSError as err:
         raise ConfigError(path, f"cannot be read ({err.strerror})") from None
+    config = _parse_config(path, data)
+    config.loaded = LoadedFile.of(data, config)
+    return config
+
+
+def _parse_config(path: Path, data: bytes | None) -> Config:
+    """The config the file's bytes hold (None: no file), or a located ConfigError."""
+    if data is None:
+        return Config(path=path)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(path, "is not UTF-8 text") from None
     try:
@@ -352,34 +395,107 @@ def _connection_table(conn: Connection) -> dict[str, Any]:
     return table
 
 
-def save_config(config: Config) -> None:
+def save_config(config: Config, *, changed: Collection[str] | None = None) -> None:
     """Write atomically with mode 0600, keeping the previous file as config.toml.bak.
 
-    Refuses to overwrite a file that does not load: it may hold work the user has not fixed yet.
+    `changed` names the connections this save adds, edits or deletes (a rename: both names); None means
+    anything may have changed. Refuses to overwrite a file that does not load: it may hold work the user has
+    not fixed yet.
+
+    Two epx processes may save at once, so the save holds `config.toml.lock` (flock, released by the kernel
+    when a process dies, so a crashed epx never blocks; `ConfigError` after `LOCK_WAIT_S`). Under the lock the
+    file is read again: when another process changed it since `config` was loaded, its changes are merged
+    into this save and into `config` if they touch neither the `changed` connections nor settings this
+    process changed; otherwise `ConfigConflictError` and nothing is written. Merging keeps both edits, and
+    refusing keeps the other edit, which the user has not seen: no change is lost silently either way.
     """
     path = config.path
     if path is None:
         raise ConfigError(None, "this configuration is in memory only and cannot be saved")
-    try:
-        load_config(path)
-    except ConfigError as err:
-        raise ConfigError(
-            err.path, f"{err.reason}; fix the file first, it was not overwritten", line=err.line, key=err.key
-        ) from None
     directory = path.parent
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    previous = path.read_bytes() if path.exists() else None
-    temps: list[str] = []
+    with _config_lock(path):
+        try:
+            previous: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            previous = None
+        except OSError as err:
+            raise ConfigError(path, f"cannot be read ({err.strerror})") from None
+        try:
+            on_disk = _parse_config(path, previous)
+        except ConfigError as err:
+            raise ConfigError(
+                err.path, f"{err.reason}; fix the file first, it was not overwritten", line=err.line, key=err.key
+            ) from None
+        loaded = config.loaded or LoadedFile.of(None, Config(path=path))
+        if loaded.digest == (hashlib.sha256(previous).hexdigest() if previous is not None else None):
+            settings, connections = config.settings, config.connections
+        else:
+            settings, connections = _merge(config, loaded, on_disk, changed)
+        saved = Config(path=path, settings=settings, connections=connections)
+        data = dump_config(saved).encode("utf-8")
+        temps: list[str] = []
+        try:
+            new = _private_temp(directory, data, temps)
+            if previous is not None:
+                os.replace(_private_temp(directory, previous, temps), path.with_name(path.name + ".bak"))
+            os.replace(new, path)
+        finally:
+            for name in temps:  # after a successful replace the name is already gone
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+        _fsync_directory(directory)
+    config.settings, config.connections = settings, connections
+    config.loaded = LoadedFile.of(data, saved)
+
+
+def _merge(
+    ours: Config, loaded: LoadedFile, on_disk: Config, changed: Collection[str] | None
+) -> tuple[Settings, dict[str, Connection]]:
+    """This process's changes (`changed` connections, and settings if they differ from `loaded`) on top of the
+    file as another process left it; `ConfigConflictError` when both changed the same thing."""
+    path = on_disk.path
+    if changed is None:
+        raise ConfigConflictError(path, "the config file changed since it was loaded: reload with ctrl+r on the "
+                                        "connections screen; nothing was written")
+    for name in changed:
+        if on_disk.connections.get(name) != loaded.connections.get(name):
+            raise ConfigConflictError(
+                path, f"the config file changed since it was loaded, connection {name} included: reload with "
+                      "ctrl+r on the connections screen, then make the change again; nothing was written")
+    settings = on_disk.settings
+    if ours.settings != loaded.settings:
+        if on_disk.settings != loaded.settings:
+            raise ConfigConflictError(path, "the config file changed since it was loaded, its settings included: "
+                                            "reload with ctrl+r; nothing was written")
+        settings = ours.settings
+    merged = {name: conn if name in changed else on_disk.connections[name]
+              for name, conn in ours.connections.items() if name in changed or name in on_disk.connections}
+    for name, conn in on_disk.connections.items():
+        if name not in changed:
+            merged.setdefault(name, conn)
+    return settings, merged
+
+
+@contextlib.contextmanager
+def _config_lock(path: Path) -> Iterator[None]:
+    """Hold `config.toml.lock` (created 0600 next to the file) for one save; waits up to `LOCK_WAIT_S`."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        new = _private_temp(directory, dump_config(config).encode("utf-8"), temps)
-        if previous is not None:
-            os.replace(_private_temp(directory, previous, temps), path.with_name(path.name + ".bak"))
-        os.replace(new, path)
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ConfigError(path, f"another epx process is saving it ({lock_path} stayed locked for "
+                                            f"{LOCK_WAIT_S:g} s); nothing was written, try again") from None
+                time.sleep(0.05)
+        yield
     finally:
-        for name in temps:  # after a successful replace the name is already gone
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
-    _fsync_directory(directory)
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _private_temp(directory: Path, data: bytes, temps: list[str]) -> str:

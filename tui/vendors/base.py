@@ -11,6 +11,7 @@ import abc
 import asyncio
 import re
 import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ import orjson
 
 from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, RawPage, ServerInfo
 from tui.models import EventPage, EventWindow
+from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
 
 T = TypeVar("T")
 
@@ -169,7 +171,12 @@ _WRITE_MEANINGS = {
 
 def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
     if isinstance(verify, str):
-        return ssl.create_default_context(cafile=str(Path(verify).expanduser()))
+        bundle = Path(verify).expanduser()
+        try:
+            return ssl.create_default_context(cafile=str(bundle))
+        except OSError as error:  # ssl.SSLError too: a file that holds no certificate
+            reason = getattr(error, "reason", None) or error.strerror or type(error).__name__
+            raise TlsError(f"The CA bundle {bundle} cannot be used ({reason}).") from None
     return verify
 
 
@@ -180,6 +187,19 @@ def _root_cause_is(exc: BaseException, kind: type[BaseException]) -> BaseExcepti
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _transport_failure_words(exc: httpx.TransportError) -> str:
+    """What went wrong below HTTP, in words, for the request log."""
+    if _root_cause_is(exc, ssl.SSLError) is not None:
+        return "TLS failure"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "could not connect"
+    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return "connection dropped"
+    return f"transport failure ({type(exc).__name__})"
 
 
 def html_title(text: str) -> str:
@@ -289,10 +309,10 @@ class VendorClient(abc.ABC):
         """The human message inside a vendor error body, if the vendor has one."""
         return None
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def request(self, method: str, path: str, *, attempt: int = 1, **kwargs: Any) -> httpx.Response:
         """Send one request and return a 2xx response, or raise the matching `VendorError`."""
         try:
-            response = await self.http.request(method, path, **kwargs)
+            response = await self._send(method, path, attempt=attempt, **kwargs)
         except httpx.TimeoutException as exc:
             raise NetworkError(f"{self._where()} did not answer in time ({type(exc).__name__}).") from None
         except httpx.TransportError as exc:
@@ -301,33 +321,48 @@ class VendorClient(abc.ABC):
             return response
         raise self._status_error(response)
 
+    async def _send(self, method: str, path: str, *, attempt: int = 1, **kwargs: Any) -> httpx.Response:
+        """Every request of every vendor goes out here, so the request log (`epx --log`) sees each one: when,
+        what, its status, time, size and attempt number, and never a header or a body."""
+        if not request_log_enabled():
+            return await self.http.request(method, path, **kwargs)
+        sent, started = datetime.now(UTC), time.perf_counter()
+        response: httpx.Response | None = None
+        error: str | None = None
+        try:
+            response = await self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            error = _transport_failure_words(exc)
+            raise
+        except asyncio.CancelledError:
+            error = "cancelled"
+            raise
+        finally:
+            if response is not None and not response.is_success:
+                error = status_words(response.status_code)
+            log_request(
+                sent=sent,
+                connection=self.connection.name,
+                vendor=self.vendor,
+                method=method,
+                target=redacted_target(path, kwargs.get("params"), (self._secret, self._token)),
+                status=response.status_code if response is not None else None,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                received=response.num_bytes_downloaded if response is not None else 0,
+                attempt=attempt,
+                error=error,
+            )
+        return response
+
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like `request`, then parse the body as JSON (an HTML page or junk is a `BadResponseError`)."""
         response = await self.request(method, path, **kwargs)
         return self.parse_json(response)
 
     async def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        """An idempotent GET, sent again with bounded backoff on 429, 502, 503, 504 and dropped connections.
-
-        Retry-After is obeyed (up to `RETRY_AFTER_CAP_S`); the wait is reported to `wait_listener`.
-        """
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                response = await self.request("GET", path, **kwargs)
-            except VendorError as error:
-                if not error.retryable or attempt == MAX_ATTEMPTS - 1:
-                    raise
-                retry_after = getattr(error, "retry_after", None)
-                if retry_after is not None and retry_after > RETRY_AFTER_CAP_S:
-                    raise
-                delay = retry_after if retry_after is not None else BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)]
-                self._tell_wait(f"{error.title.lower()}; retrying in {delay:g} s (attempt {attempt + 2} of {MAX_ATTEMPTS})")
-                await self.sleep(delay)
-                continue
-            if attempt:
-                self._tell_wait(None)
-            return response
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        """An idempotent GET, sent again with bounded backoff on 429, 502, 503, 504 and dropped connections
+        (see `read_request`)."""
+        return await self.read_request("GET", path, **kwargs)
 
     async def get_json(self, path: str, **kwargs: Any) -> Any:
         """`get`, then parse the body as JSON."""
@@ -424,11 +459,12 @@ class VendorClient(abc.ABC):
 
     async def read_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request that only reads, whatever its method (Elements searches events with a POST): sent again
-        like `get`, with bounded backoff on 429, 502, 503, 504 and dropped connections, Retry-After obeyed up
-        to `RETRY_AFTER_CAP_S`, each wait reported to `wait_listener`. Never use it for a change."""
+        with bounded backoff on 429, 502, 503, 504 and dropped connections, Retry-After obeyed up to
+        `RETRY_AFTER_CAP_S` (a longer wait is raised at once), each wait reported to `wait_listener`. Never
+        use it for a change."""
         for attempt in range(MAX_ATTEMPTS):
             try:
-                response = await self.request(method, path, **kwargs)
+                response = await self.request(method, path, attempt=attempt + 1, **kwargs)
             except VendorError as error:
                 if not error.retryable or attempt == MAX_ATTEMPTS - 1:
                     raise
@@ -555,7 +591,7 @@ class BearerTokenClient(VendorClient):
     ) -> httpx.Response:
         """Send a change once; a failure on the way says whether the console may have made it."""
         try:
-            return await self.http.request(method, path, headers={**(headers or {}), **self._bearer()}, **kwargs)
+            return await self._send(method, path, headers={**(headers or {}), **self._bearer()}, **kwargs)
         except httpx.ConnectTimeout:
             raise NetworkError(f"{self._where()} did not accept the connection in time; nothing was sent.") from None
         except httpx.ConnectError as exc:  # nothing was sent (a rejected certificate lands here too)
