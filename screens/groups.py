@@ -161,6 +161,10 @@ class GroupsScreen(ExplorerScreen):
         self.generation += 1
         for group in ("load", *(f"first-{name}" for name in self.clients)):
             self.workers.cancel_group(self, group)
+        if self.incoming is None and any(state.error is not None for state in self.loads.values()):
+            # The last load failed part-way: its devices are no "last good load" to keep, so start afresh.
+            self.inventory = Inventory()
+            self.pane.set_inventory(self.inventory)
         self.incoming = Inventory() if len(self.inventory) else None
         self.loads = {name: LoadState() for name in self.clients}
         self._workers = {
@@ -210,8 +214,7 @@ class GroupsScreen(ExplorerScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         name = event.worker.name
         if event.worker is not self._workers.get(name):
-            super().on_worker_state_changed(event)
-            return
+            return  # ExplorerScreen's handler (Textual runs it too) reports other workers' failures
         state = self.loads[name]
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR) or state.done:
             return
@@ -240,7 +243,8 @@ class GroupsScreen(ExplorerScreen):
 
     def _show_progress(self) -> None:
         loading = self.loading
-        self.query_one(GroupTree).show_counts(self.inventory, loading=loading and self.incoming is None)
+        partial = loading or any(state.error is not None for state in self.loads.values())
+        self.query_one(GroupTree).show_counts(self.inventory, loading=partial and self.incoming is None)
         parts = []
         problem = None
         for name, state in self.loads.items():

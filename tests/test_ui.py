@@ -29,12 +29,12 @@ def demo_app(size: int = 300) -> ExplorerApp:
     return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
 
 
-async def wait_until(pilot, condition, *, tries: int = 100) -> None:
-    """Let workers run until `condition()` holds (bounded: about 10 s)."""
+async def wait_until(pilot, condition, *, tries: int = 100, interval: float = 0.1) -> None:
+    """Let workers run until `condition()` holds, looking every `interval` s (bounded: about 10 s)."""
     for _ in range(tries):
         if condition():
             return
-        await pilot.pause(0.1)
+        await pilot.pause(interval)
     raise AssertionError("condition not reached")
 
 

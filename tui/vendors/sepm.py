@@ -79,7 +79,7 @@ class SepmClient(BearerTokenClient):
         return None
 
     async def probe(self) -> ServerInfo:
-        body = await self.request_json("GET", f"{API}/version")
+        body = await self.get_json(f"{API}/version")  # retried like every read: the first call of an open
         if not isinstance(body, dict) or "version" not in body:
             raise BadResponseError(f"{self._where()} answered /version without a version; is this a SEPM?")
         return ServerInfo(self.product, str(body["version"]), str(body.get("API_VERSION", "")))
