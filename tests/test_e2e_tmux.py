@@ -318,6 +318,13 @@ def test_triage_journey_over_a_100000_device_fleet(terminal: Callable[..., Termi
     rows = [line for line in screen.splitlines() if "DESKTOP-" in line]
     assert rows and all("● crit" in line for line in rows), screen
 
+    # enter: the highlighted device's detail says why it is critical; esc: back to the filtered table.
+    term.key("Enter")
+    screen = term.wait_for(re.compile(r"^\s*Health {2,}critical", re.MULTILINE))
+    assert DEVICE_NAME.search(screen).group(1).startswith("DESKTOP-"), screen  # type: ignore[union-attr]
+    term.key("Escape")
+    term.wait_for(FLEET_CRITICAL_BAR)
+
     # G: the last row; y then i: its id is copied and the notification names the device.
     term.type("G")
     time.sleep(KEY_PAUSE)
