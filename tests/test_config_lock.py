@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tui import config as config_module
-from tui.config import ConfigConflictError, ConfigError, load_config, save_config
+from tui.config import Config, ConfigConflictError, ConfigError, load_config, save_config
 from tui.models import Connection
 
 SAVES_PER_PROCESS = 60
@@ -124,12 +124,18 @@ def test_the_same_connection_changed_by_both_is_refused_and_nothing_is_written(t
     assert path.read_bytes() == written
 
 
-def test_a_save_that_does_not_say_what_it_changed_is_refused_after_another_save(tmp_path: Path):
-    path = tmp_path / "config.toml"
+def loaded_before_another_process_added_two(path: Path) -> Config:
+    """The config as this process loaded it ("one"), after which another process saved "two"."""
     start_file(path, "one")
     mine, theirs = load_config(path), load_config(path)
     theirs.connections["two"] = profile("two")
     save_config(theirs, changed={"two"})
+    return mine
+
+
+def test_a_save_that_does_not_say_what_it_changed_is_refused_after_another_save(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    mine = loaded_before_another_process_added_two(path)
 
     mine.settings.theme = "nord"
     with pytest.raises(ConfigConflictError):
@@ -139,10 +145,7 @@ def test_a_save_that_does_not_say_what_it_changed_is_refused_after_another_save(
 
 def test_settings_changed_here_are_kept_when_another_process_added_a_connection(tmp_path: Path):
     path = tmp_path / "config.toml"
-    start_file(path, "one")
-    mine, theirs = load_config(path), load_config(path)
-    theirs.connections["two"] = profile("two")
-    save_config(theirs, changed={"two"})
+    mine = loaded_before_another_process_added_two(path)
 
     mine.settings.theme = "nord"
     mine.connections["one"].username = "me"
