@@ -135,6 +135,16 @@ async def test_probe_needs_no_credentials(connect, simulator):
     assert [(logged.method, logged.path) for logged in simulator.requests[before:]] == [("GET", WHOAMI_PATH)]
 
 
+@pytest.mark.parametrize(("fault", "value"), [("429", 0.2), ("reset", None), ("html", None)])
+async def test_probe_survives_one_rate_limit_or_dropped_connection(connect, simulator, fault, value):
+    simulator.faults.add(fault, value=value, path=WHOAMI_PATH)
+
+    info = await bounded(connect(secret=None).probe())
+
+    assert info.product == "Elements"
+    assert simulator.faults.take(WHOAMI_PATH) == []  # the fault was met, then the retry answered
+
+
 async def test_probe_of_something_else_says_so():
     """A web server without the Elements API is not taken for one."""
     page = "<html><head><title>404 Not Found</title></head><body>nginx</body></html>"

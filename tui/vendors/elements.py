@@ -123,9 +123,10 @@ class ElementsClient(BearerTokenClient):
             raise _with_transaction(error, response) from None
 
     async def probe(self) -> ServerInfo:
-        """Call whoami without a token: the API answers 401, which shows it is there and is an API."""
+        """Call whoami without a token: the API answers 401, which shows it is there and is an API. Retried
+        like every read: a 429 or a dropped connection on the first call must not fail the whole open."""
         try:
-            await self.request("GET", WHOAMI_PATH)
+            await self.get(WHOAMI_PATH)
         except AuthenticationError:
             pass
         return ServerInfo(self.product, "API v1", "v1")
