@@ -215,6 +215,7 @@ class CommandScreen(ExplorerScreen):
                              widths={key: max(map(len, values), default=0) for key, values in texts.items()},
                              row_of=lambda line: _index(keys, (line.command_id, line.row.computer_id)))
         self.query_one("#command-summary", Static).update(self.summary())
+        self.refresh_bindings()  # C goes from the footer once every computer is done
         status = self.query_one("#status", StatusLine)
         if self.problem is not None:
             status.show(self.problem, error=True)
