@@ -58,8 +58,12 @@ class GroupPicker(ModalScreen[str | None]):
             f"{len(matches):,} of {len(self.paths):,} groups{more} · enter picks · esc cancels")
 
     def action_move(self, step: int) -> None:
+        """Up and down move the highlight while the typing stays in the filter."""
         options = self.query_one("#group-options", OptionList)
-        options.action_cursor_down() if step > 0 else options.action_cursor_up()
+        if step > 0:
+            options.action_cursor_down()
+        else:
+            options.action_cursor_up()
 
     @on(Input.Submitted, "#group-filter")
     def _entered(self, event: Input.Submitted) -> None:
