@@ -16,7 +16,14 @@ from tui.models import Connection, Event, EventWindow, Severity
 from tui.simulators.sepm import DEMO_FILES, SepmFleet, SepmSimulator, create_app, sepm_event_log
 from tui.simulators.serve import ServerThread
 from tui.vendors import open_client
-from tui.vendors.base import AuthenticationError, BadResponseError, NotAvailableError, VendorError, WriteRefusedError
+from tui.vendors.base import (
+    AuthenticationError,
+    BadResponseError,
+    NotAvailableError,
+    VendorError,
+    WriteRefusedError,
+    epoch_or_rfc3339,
+)
 from tui.vendors.sepm import (
     COMMAND_ENGINE,
     NOTIFICATION_ENGINE,
@@ -25,7 +32,6 @@ from tui.vendors.sepm import (
     computer_named,
     critical_event,
     notification_severity,
-    sepm_time,
 )
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -231,7 +237,7 @@ def test_notification_severity(subject, severity):
     (None, None), ("", None), ("soon", None), (True, None), (0, None),
 ])
 def test_sepm_times(value, expected):
-    assert sepm_time(value) == expected
+    assert epoch_or_rfc3339(value) == expected
 
 
 def test_odd_critical_events():

@@ -237,6 +237,17 @@ def rfc3339(value: Any) -> datetime | None:
         return None
 
 
+def epoch_or_rfc3339(value: Any) -> datetime | None:
+    """A time a console sends as epoch milliseconds (a number, or a string of digits) or as RFC 3339 / ISO 8601
+    text (UTC when it has no zone: SEPM's "2024-06-26 14:02:50.0" too); None when absent, a JSON boolean or
+    unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        return epoch_ms(value)
+    return rfc3339(value)
+
+
 class VendorClient(abc.ABC):
     """One open connection to one console.
 

@@ -58,11 +58,27 @@ from typing import Any
 
 import httpx
 
-from tui.models import Capabilities, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
-from tui.vendors.base import AuthenticationError, BadResponseError, VendorClient, VendorError, epoch_ms, ordered_pages
-from tui.vendors.base import rfc3339
-from tui.models import EventPage, EventWindow
-from tui.vendors.base import NotAvailableError
+from tui.models import (
+    Capabilities,
+    Device,
+    DevicePage,
+    DeviceQuery,
+    EventPage,
+    EventWindow,
+    Group,
+    Health,
+    RawPage,
+    ServerInfo,
+)
+from tui.vendors.base import (
+    AuthenticationError,
+    BadResponseError,
+    NotAvailableError,
+    VendorClient,
+    VendorError,
+    epoch_or_rfc3339,
+    ordered_pages,
+)
 
 API = "/api/v2"
 CLOUD_PREFIX = "/rest"
@@ -297,7 +313,7 @@ def record_to_device(
     platform = str(record.get("common.platform") or "").strip()
     space = str(record.get("common.device_space_name") or "").strip()
     ip_address = shown(record.get("common.ip_address"))
-    last_seen = parse_time(record.get("common.last_connected_at"))
+    last_seen = epoch_or_rfc3339(record.get("common.last_connected_at"))
     health, reasons, missing = assess(record, now)
     return Device(
         vendor="epmm",
@@ -345,7 +361,7 @@ def assess(record: dict[str, Any], now: datetime) -> tuple[Health, tuple[str, ..
         warning.append(f"{platform} {version} no longer gets security fixes")
     if status and status != "ACTIVE":
         warning.append(f"status {status.lower()}")
-    last_seen = parse_time(record.get("common.last_connected_at"))
+    last_seen = epoch_or_rfc3339(record.get("common.last_connected_at"))
     if last_seen is not None and now - last_seen > STALE_AFTER:
         warning.append(f"no check-in for {(now - last_seen).days} days")
 
@@ -398,13 +414,6 @@ def texts(value: Any) -> list[str]:
     """A list field sent as a JSON list, or as one string with commas or semicolons between items."""
     items = value if isinstance(value, list) else re.split(r"[;,]", value) if isinstance(value, str) else []
     return [str(item).strip() for item in items if str(item).strip()]
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A timestamp sent as ISO 8601 (UTC when it has no offset) or as epoch milliseconds."""
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        return epoch_ms(value)
-    return rfc3339(value)
 
 
 def _with_reasons(what: str, reasons: Any) -> str:

@@ -36,23 +36,40 @@ from datetime import UTC, datetime
 from datetime import timedelta
 from typing import Any
 
+from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
 from tui.models import (
     Capabilities,
+    Command,
+    CommandRow,
+    CommandStatus,
     Device,
     DevicePage,
     DeviceQuery,
+    EocMatch,
+    Event,
+    EventPage,
+    EventWindow,
+    FileDetails,
     FingerprintList,
     Group,
     Health,
     RawPage,
     ServerInfo,
+    Severity,
 )
-from tui.vendors.base import BadResponseError, BearerTokenClient, epoch_ms, ordered_pages, rfc3339, token_lifetime
-from tui.vendors.base import NotFoundError
-from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
-from tui.models import Command, CommandRow, CommandStatus, EocMatch, FileDetails
-from tui.models import Event, EventPage, EventWindow, Severity
-from tui.vendors.base import AuthenticationError, NotAvailableError, VendorError
+from tui.vendors.base import (
+    AuthenticationError,
+    BadResponseError,
+    BearerTokenClient,
+    NotAvailableError,
+    NotFoundError,
+    VendorError,
+    epoch_ms,
+    epoch_or_rfc3339,
+    ordered_pages,
+    rfc3339,
+    token_lifetime,
+)
 from tui.vendors.html_text import html_to_text, one_line
 
 API = "/sepm/api/v1"
@@ -957,16 +974,6 @@ _SUCCESS_SUB_STATES = frozenset({-1, 0, 100, 120})
 _RISK_SUB_STATES = frozenset({101})
 
 
-def sepm_time(value: Any) -> datetime | None:
-    """A SEPM event time as aware UTC: "2024-06-26 14:02:50.0" (UTC without a zone, as `/events/critical`
-    sends it), ISO 8601 with a Z or an offset, or epoch milliseconds; None when absent or unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        return epoch_ms(value)
-    return rfc3339(value)
-
-
 def notification_severity(subject: str) -> Severity:
     """A critical event's severity from its subject: "CRITICAL: ..." is critical; "Information: ...",
     "Informational: ..." and "New software package available" are info; anything else (such as "Server
@@ -994,7 +1001,7 @@ def critical_event(record: Any, connection: str, raw: RawPage | None = None, ind
     """
     if not isinstance(record, dict):
         return None
-    moment = sepm_time(record.get("eventDateTime"))
+    moment = epoch_or_rfc3339(record.get("eventDateTime"))
     if moment is None:
         return None
     title = one_line(html_to_text(record.get("subject") or "")) or "SEPM notification"
@@ -1033,7 +1040,7 @@ def _command_type(record: dict[str, Any]) -> str:
 
 def _command_time(record: dict[str, Any]) -> datetime | None:
     for key in ("beginTime", "createdTime", "submittedTime", "createTime", "lastUpdateTime"):
-        moment = sepm_time(record.get(key))
+        moment = epoch_or_rfc3339(record.get(key))
         if moment is not None:
             return moment
     return None
@@ -1062,7 +1069,7 @@ def command_event(
     """
     if not isinstance(row, dict):
         return None
-    moment = sepm_time(row.get("lastUpdateTime")) or sepm_time(row.get("beginTime")) or _command_time(command)
+    moment = epoch_or_rfc3339(row.get("lastUpdateTime")) or epoch_or_rfc3339(row.get("beginTime")) or _command_time(command)
     if moment is None:
         return None
     state_id = row.get("stateId") if isinstance(row.get("stateId"), int) else None
