@@ -5,9 +5,10 @@ from __future__ import annotations
 import importlib
 import random
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 # vendor -> (module, fleet class, simulator class); every module also has create_app, DEMO_USERNAME, DEMO_PASSWORD.
 _SIMULATORS = {
@@ -16,6 +17,7 @@ _SIMULATORS = {
     "elements": ("tui.simulators.elements", "ElementsFleet", "ElementsSimulator"),
 }
 SIMULATED_VENDORS = tuple(_SIMULATORS)
+T = TypeVar("T")
 MAX_FLEET = 200_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MINUTE = 60_000
@@ -57,6 +59,14 @@ class Simulated:
     simulator: Any
     username: str
     password: str
+
+
+def event_log_of(simulator: Any, build: Callable[[Any], T]) -> T:
+    """The simulator's event log, `build(simulator.fleet)` on first use, kept while it serves the same fleet."""
+    log = getattr(simulator, "_event_log", None)
+    if log is None or log.fleet is not simulator.fleet:
+        log = simulator._event_log = build(simulator.fleet)
+    return log
 
 
 def build_simulator(vendor: str, *, size: int = 500, seed: int = 7, now: datetime | None = None) -> Simulated:

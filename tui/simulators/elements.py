@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tui.simulators import DAY, HOUR, MINUTE, distinct_seeds, fleet_clock
+from tui.simulators import DAY, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "fusion_5e1f0c2a9b7d4e3f8a61"
@@ -764,12 +764,8 @@ def _epoch_ms(text: str) -> int:
 
 
 def event_log(simulator: ElementsSimulator) -> ElementsEventLog:
-    """The simulator's event log, built on first use and kept for its fleet."""
-    log = getattr(simulator, "_event_log", None)
-    if log is None or log.fleet is not simulator.fleet:
-        log = ElementsEventLog(simulator.fleet)
-        simulator._event_log = log
-    return log
+    """The simulator's event log, made on first use and kept for its fleet."""
+    return event_log_of(simulator, ElementsEventLog)
 
 
 def _form_time(form: dict[str, list[str]], name: str) -> int | None:

@@ -54,7 +54,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, fleet_clock
+from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
@@ -1669,11 +1669,7 @@ def _parse_event_time(text: str) -> int:
 
 def sepm_event_log(simulator: SepmSimulator) -> SepmEventLog:
     """The simulator's event log, made on first use and kept for its fleet."""
-    log = getattr(simulator, "_event_log", None)
-    if log is None or log.fleet is not simulator.fleet:
-        log = SepmEventLog(simulator.fleet)
-        simulator._event_log = log
-    return log
+    return event_log_of(simulator, SepmEventLog)
 
 
 @_authenticated
