@@ -225,8 +225,7 @@ class GroupsScreen(ExplorerScreen):
             if isinstance(state.error, AuthenticationError):
                 # A rejected login is not retried here: back to the connections, where opening asks again.
                 self.run_worker(self.explorer.forget_client(name))
-                if not self.fleets:
-                    self.explorer.report_worker_failure(event.worker)
+                if not self.fleets:  # ExplorerScreen's handler, which Textual runs next, says why
                     self.app.pop_screen()
                     return
         if not self.loading:

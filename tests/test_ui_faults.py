@@ -532,8 +532,8 @@ async def test_a_refused_certificate_is_named_on_test_and_on_open(consoles, refu
 
 
 async def test_a_refused_login_is_said_once(consoles) -> None:
-    """The groups screen and its base class both hand a failed worker to the app's one handler (Textual runs
-    the handler of every class): the user reads the failure once, and is back at the connections."""
+    """Textual runs the worker handler of every class of a screen (the groups screen's, then ExplorerScreen's,
+    which reports): the user reads the failure once, and is back at the connections."""
     app = lab_app("sepm", consoles, password="not-the-password")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")

@@ -8,7 +8,6 @@ import os
 import select
 import signal
 import sys
-import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -108,9 +107,6 @@ class ExplorerApp(App[None]):
         self.state = state or StateStore(None)
         """What the app remembers between runs (the fingerprint lists each connection opened)."""
         self.clients: dict[str, VendorClient] = {}
-        self._reported: weakref.WeakSet[Worker] = weakref.WeakSet()
-        """Failed workers already said: Textual runs the handler of every class of a screen, so a failure
-        can reach `report_worker_failure` twice."""
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -199,10 +195,7 @@ class ExplorerApp(App[None]):
             await client.aclose()
 
     def report_worker_failure(self, worker: Worker) -> None:
-        """The single place a failed worker becomes a message, once; the app keeps running."""
-        if worker in self._reported:
-            return
-        self._reported.add(worker)
+        """The single place a failed worker becomes a message; the app keeps running."""
         error = worker.error
         if isinstance(error, VendorError):
             self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
