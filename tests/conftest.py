@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,26 @@ def sepm_simulator() -> Iterator[tuple[SepmSimulator, str]]:
     simulator = SepmSimulator(SepmFleet(size=120, seed=3, now=FIXED_NOW))
     with ServerThread(create_app(simulator)) as server:
         yield simulator, server.url
+
+
+def vendor_app(simulator):
+    """The ASGI app of a simulator (or of a test's subclass of one), made by its vendor's simulator module."""
+    vendor_class = next(cls for cls in type(simulator).__mro__ if cls.__module__.startswith("tui.simulators."))
+    return importlib.import_module(vendor_class.__module__).create_app(simulator)
+
+
+@pytest.fixture(scope="module")
+def server(simulator, tls_files):
+    """The test module's `simulator` (a fixture each client test module defines), over https with the private CA."""
+    with ServerThread(vendor_app(simulator), tls=tls_files[0]) as running:
+        yield running
+
+
+@pytest.fixture
+def no_leftover_faults(simulator):
+    """Faults a test queued on the module's simulator and did not meet are dropped after it."""
+    yield
+    simulator.faults.clear()
 
 
 @pytest.fixture(scope="module")

@@ -77,23 +77,13 @@ def device_queries(simulator: ElementsSimulator, since: int = 0) -> list[dict[st
     return [parse_qs(logged.query) for logged in simulator.requests[since:] if logged.path == DEVICES_PATH]
 
 
+pytestmark = pytest.mark.usefixtures("no_leftover_faults")
+
+
 @pytest.fixture(scope="module")
 def simulator() -> ElementsSimulator:
     return ElementsSimulator(ElementsFleet(FLEET_SIZE, seed=11, now=NOW), client_id=CLIENT_ID,
                              client_secret=SECRET, token_ttl=TOKEN_TTL)
-
-
-@pytest.fixture(scope="module")
-def server(simulator, tls_files):
-    """The partner-level simulator over https with a private CA."""
-    with ServerThread(create_app(simulator), tls=tls_files[0]) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_faults(simulator):
-    yield
-    simulator.faults.clear()
 
 
 @pytest.fixture

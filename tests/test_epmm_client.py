@@ -68,22 +68,12 @@ def devices_of(pages: list[DevicePage]) -> list[Device]:
     return [device for page in pages for device in page.devices]
 
 
+pytestmark = pytest.mark.usefixtures("no_leftover_faults")
+
+
 @pytest.fixture(scope="module")
 def simulator() -> EpmmSimulator:
     return EpmmSimulator(EpmmFleet(FLEET_SIZE, seed=11, now=NOW), username=USERNAME, password=PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def server(simulator, tls_files):
-    """The 1100-device simulator over https with a private CA."""
-    with ServerThread(create_app(simulator), tls=tls_files[0]) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_faults(simulator):
-    yield
-    simulator.faults.clear()
 
 
 @pytest.fixture

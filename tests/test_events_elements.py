@@ -42,21 +42,12 @@ SEED_ORGANIZATION_FORM = ("organizationId=e4bd56b0-90b4-4878-962f-903ea862a977&p
 """The two request bodies of the seed's "Retrieving security events", verbatim."""
 
 
+pytestmark = pytest.mark.usefixtures("no_leftover_faults")
+
+
 @pytest.fixture(scope="module")
 def simulator() -> ElementsSimulator:
     return ElementsSimulator(ElementsFleet(FLEET_SIZE, seed=11, now=NOW), client_id=CLIENT_ID, client_secret=SECRET)
-
-
-@pytest.fixture(scope="module")
-def server(simulator, tls_files):
-    with ServerThread(create_app(simulator), tls=tls_files[0]) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_faults(simulator):
-    yield
-    simulator.faults.clear()
 
 
 @pytest.fixture

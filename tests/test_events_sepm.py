@@ -13,8 +13,7 @@ import pytest
 from conftest import assert_no_secrets
 
 from tui.models import Connection, Event, EventWindow, Severity
-from tui.simulators.sepm import DEMO_FILES, SepmFleet, SepmSimulator, create_app, sepm_event_log
-from tui.simulators.serve import ServerThread
+from tui.simulators.sepm import DEMO_FILES, SepmFleet, SepmSimulator, sepm_event_log
 from tui.vendors import open_client
 from tui.vendors.base import (
     AuthenticationError,
@@ -85,12 +84,6 @@ CAPTURED_COMMAND_STATUS = {
 @pytest.fixture(scope="module")
 def simulator() -> SepmSimulator:
     return SepmSimulator(SepmFleet(400, seed=3, now=NOW), username=USERNAME, password=PASSWORD)
-
-
-@pytest.fixture(scope="module")
-def server(simulator, tls_files):
-    with ServerThread(create_app(simulator), tls=tls_files[0]) as running:
-        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -80,13 +80,6 @@ def simulator() -> RecordingSimulator:
                               token_ttl=TOKEN_TTL)
 
 
-@pytest.fixture(scope="module")
-def server(simulator, tls_files):
-    """The 1200-machine simulator over https with a private CA."""
-    with ServerThread(create_app(simulator), tls=tls_files[0]) as running:
-        yield running
-
-
 @pytest.fixture
 async def connect(server, tls_files) -> AsyncIterator[Callable[..., VendorClient]]:
     """Open clients onto the https simulator (trusting its CA unless told otherwise); all closed after."""
