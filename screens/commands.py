@@ -208,12 +208,12 @@ class CommandScreen(ExplorerScreen):
 
     def _show(self) -> None:
         lines = [Line(command_id, row) for command_id, status in self.statuses.items() for row in status.rows]
-        keys = [(line.command_id, line.row.computer_id) for line in lines]
-        texts = {"computer": [line.row.computer_name for line in lines], "state": [line.row.state for line in lines],
-                 "result": [self._result(line) for line in lines], "detail": [line.row.sub_state for line in lines]}
-        self.table.show_rows(lines, list(range(len(lines))),
-                             widths={key: max(map(len, values), default=0) for key, values in texts.items()},
-                             row_of=lambda line: _index(keys, (line.command_id, line.row.computer_id)))
+        rows = {(line.command_id, line.row.computer_id): row for row, line in enumerate(lines)}
+        now = self.table.clock()
+        widths = {column.key: max((len(column.cell(line, now)[0]) for line in lines), default=0)
+                  for column in self.table.columns}  # a few hundred rows at most: measure them all
+        self.table.show_rows(lines, list(range(len(lines))), widths=widths,
+                             row_of=lambda line: rows.get((line.command_id, line.row.computer_id)))
         self.query_one("#command-summary", Static).update(self.summary())
         self.refresh_bindings()  # C goes from the footer once every computer is done
         status = self.query_one("#status", StatusLine)
@@ -294,13 +294,6 @@ class CommandScreen(ExplorerScreen):
 def _clock_time(row: CommandRow) -> str:
     moment = row.last_update or row.begin_time
     return moment.strftime("%H:%M:%S") if moment else ""
-
-
-def _index(keys: list[tuple[str, str]], key: tuple[str, str]) -> int | None:
-    try:
-        return keys.index(key)
-    except ValueError:
-        return None
 
 
 # --- the steps that queue a command --------------------------------------------------------------------
