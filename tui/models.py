@@ -203,6 +203,9 @@ class Device(RawRecord):
     user: str = ""
     labels: tuple[str, ...] = ()
     """Further group paths the device belongs to (EPMM labels), besides its one `group`."""
+    state: str = ""
+    """A condition the console reports that a responder must see beside the health word: "isolated" (cut off
+    the network by a response action), "inactive" (no longer reporting), "blocked", "quarantined"; "" when none."""
     raw_page: RawPage | None = field(default=None, repr=False, compare=False)
     raw_index: int = field(default=0, repr=False, compare=False)
     """Where the vendor record is: its position in the record list of `raw_page` (not part of equality)."""
@@ -253,6 +256,10 @@ class DevicePage:
     devices: list[Device]
     loaded: int
     total: int | None
+    skipped: int = 0
+    """Items of this page that are no device (an empty object, no id: Elements sends such): left out, counted."""
+    repaired: int = 0
+    """Devices of this page whose text held bytes that are not UTF-8 (or NUL), kept with those bytes replaced."""
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -496,6 +503,10 @@ class EventPage:
     total: int | None = None
     source: str = ""
     notes: tuple[str, ...] = ()
+    skipped: int = 0
+    """Items of this page that could not be read as an event at all: left out, counted."""
+    repaired: int = 0
+    """Events of this page whose text held bytes that are not UTF-8 (or NUL), kept with those bytes replaced."""
 
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
