@@ -21,6 +21,7 @@ from tui.export import (
     export_devices,
     export_format,
     export_path_problem,
+    write_csv,
     write_devices,
 )
 from tui.models import Device, Health
@@ -100,6 +101,36 @@ def test_write_devices_to_a_stream_is_what_the_file_holds() -> None:
     assert out.getvalue() == CSV_TEXT
     with pytest.raises(ValueError):
         write_devices(io.StringIO(), DEVICES, "xml")
+
+
+HOSTILE = Device(vendor="sepm", connection="prod-sepm", id="-5", name='=HYPERLINK("http://x.test","open")',
+                 os="+cmd|' /C calc'!A0", ip_addresses=("@SUM(1+1)", "10.0.0.9"), group="\tTabbed\rRoot")
+
+
+def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(tmp_path: Path) -> None:
+    """OWASP's CSV-injection rule: a cell starting with = + - @ tab or CR gains a leading apostrophe, "-5" too."""
+    target = tmp_path / "hostile.csv"
+    export_devices([HOSTILE], target)
+    with target.open(encoding="utf-8", newline="") as stream:
+        header, row = list(csv.reader(stream))
+    line = dict(zip(header, row))
+    assert line["id"] == "'-5"
+    assert line["name"] == '\'=HYPERLINK("http://x.test","open")'
+    assert line["os"] == "'+cmd|' /C calc'!A0"
+    assert line["ip_addresses"] == "'@SUM(1+1) 10.0.0.9"
+    assert line["group"] == "'\tTabbed\rRoot"
+    assert line["vendor"] == "sepm"  # harmless cells stay as they are
+
+    out = io.StringIO()
+    write_csv(out, [{"id": "g1", "name": "@evil", "path": "a\\b"}], ["id", "name", "path"])
+    assert out.getvalue() == "id,name,path\ng1,'@evil,a\\b\n"
+
+
+def test_json_keeps_hostile_values_exact(tmp_path: Path) -> None:
+    target = tmp_path / "hostile.json"
+    export_devices([HOSTILE], target)
+    assert json.loads(target.read_text(encoding="utf-8")) == [HOSTILE.to_json()]
+    assert json.loads(target.read_text(encoding="utf-8"))[0]["id"] == "-5"
 
 
 def test_the_file_is_private(tmp_path: Path) -> None:

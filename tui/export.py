@@ -1,7 +1,9 @@
 """Device records as CSV or JSON: one implementation for `epx devices` and the UI's export to a file.
 
 Non-UI core (no textual import). The records are `Device.to_json()` (README: "Command line", device
-records); CSV has the same columns, lists joined by spaces, true/false, null as an empty cell.
+records); CSV has the same columns, lists joined by spaces, true/false, null as an empty cell. A console
+names things as it likes, so a CSV cell a spreadsheet would run as a formula gets a leading apostrophe
+(OWASP's CSV-injection advice); JSON keeps every value exact.
 
 Files are written atomically: a temporary file in the target's directory (mode 0600, it lists a
 fleet), flushed and fsynced, then moved into place; an existing file is replaced only when asked.
@@ -11,7 +13,6 @@ Every failure is an ExportError whose message names the path and the reason in o
 from __future__ import annotations
 
 import contextlib
-import csv
 import errno
 import json
 import os
@@ -30,6 +31,10 @@ EXPORT_FORMATS = {".csv": "csv", ".json": "json"}
 """File extension (compared without case) -> format."""
 
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet may take for the start of a formula (OWASP, "CSV Injection"): such a CSV cell gets a leading
+apostrophe. A negative number ("-5") gets one too, as OWASP advises: the spreadsheet shows it as text."""
+_NEEDS_QUOTES = re.compile(r'[",\r\n]')
 
 
 class ExportError(Exception):
@@ -62,13 +67,26 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def csv_cell(value: Any) -> str:
+    """`cell(value)`, with an apostrophe before a start a spreadsheet would run as a formula."""
+    text = cell(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_line(cells: Iterable[str]) -> str:
+    """One CSV line ending in "\\n". A cell with a comma, a quote or a line break is quoted, a lone CR too: the
+    csv module leaves that bare when lines end in "\\n", and a reader would start a new row there."""
+    return ",".join(
+        '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text for text in cells
+    ) + "\n"
+
+
 def write_csv(stream: TextIO, records: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> int:
     """`records` as CSV with a header row of `fields` ("\\n" line ends); returns the number of records."""
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(fields)
+    stream.write(csv_line(fields))
     count = 0
     for record in records:
-        writer.writerow([cell(record[field]) for field in fields])
+        stream.write(csv_line(csv_cell(record[field]) for field in fields))
         count += 1
     return count
 
