@@ -208,7 +208,8 @@ class ConnectionForm(ExplorerScreen):
             return None
         self.post_message(self.Testing())
         transport = self.explorer.transports.get(connection.name)
-        return await check_connection(connection, answer.secret, transport=transport)
+        return await check_connection(
+            connection, answer.secret, transport=transport, request_timeout=self.explorer.config.settings.request_timeout)
 
     def on_connection_form_testing(self) -> None:
         self.query_one("#status", StatusLine).show("Testing…")

@@ -188,7 +188,8 @@ class ConnectionsScreen(ExplorerScreen):
             return None
         self.post_message(self.Testing(connection))
         transport = self.explorer.transports.get(connection.name)
-        return connection, await check_connection(connection, answer.secret, transport=transport)
+        return connection, await check_connection(
+            connection, answer.secret, transport=transport, request_timeout=self.explorer.config.settings.request_timeout)
 
     def on_connections_screen_testing(self, message: Testing) -> None:
         self.query_one("#status", StatusLine).show(f"Testing {message.connection.name} at {message.connection.url}…")

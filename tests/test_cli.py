@@ -326,6 +326,24 @@ def test_wrong_password_exits_3_without_the_password(epx, config, monkeypatch):
     assert "refused the credentials" in err
 
 
+def test_a_trickling_answer_ends_at_request_timeout_and_exits_4(epx, tmp_path, monkeypatch):
+    """`[settings] request_timeout` reaches the CLI's client: a body that trickles in fails like a network error."""
+    simulator = SepmSimulator(SepmFleet(20, seed=4), username=USERNAME, password=PASSWORD)
+    simulator.faults.add("slow-body", value=8, path="/sepm/api/v1/groups", times=None)
+    monkeypatch.setattr("tui.vendors.base.BACKOFF_S", (0.01,))
+    with ServerThread(create_app(simulator)) as running:
+        config = write_config(tmp_path / "config.toml", lab={"url": running.url, "allow_http": True})
+        config.write_text("[settings]\nrequest_timeout = 0.3\n\n" + config.read_text())
+
+        code, out, err = epx("groups", "--config", str(config), "--connection", "lab")
+
+    assert (code, out) == (4, "")
+    *waits, last = err.splitlines()
+    assert len(waits) == 3 and all("retrying" in line for line in waits)
+    assert_one_line_error(last + "\n", PASSWORD)
+    assert "did not finish answering within 0.3 s" in last
+
+
 def test_dead_port_exits_4(epx, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -272,6 +272,25 @@ def test_unknown_clipboard_mode_rejected(tmp_path: Path) -> None:
     assert caught.value.reason == "must be one of auto, osc52, off"
 
 
+def test_request_timeout_is_read_and_defaults_to_two_minutes(tmp_path: Path) -> None:
+    assert load_config(write_config(tmp_path, "[settings]\nrequest_timeout = 2.5\n")).settings.request_timeout == 2.5
+    assert load_config(write_config(tmp_path, "[settings]\n")).settings.request_timeout == 120
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("0", "must be a positive number of seconds"), ("-3", "must be a positive number of seconds"),
+     ("inf", "must be a positive number of seconds"), ("nan", "must be a positive number of seconds"),
+     ('"60"', "must be a number of seconds"), ("true", "must be a number of seconds")],
+)
+def test_request_timeout_must_be_a_positive_number(tmp_path: Path, value: str, reason: str) -> None:
+    path = write_config(tmp_path, f'[settings]\ntheme = "nord"\nrequest_timeout = {value}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (caught.value.key, caught.value.line, caught.value.reason) == ("settings.request_timeout", 3, reason)
+    assert str(caught.value).startswith(f"{path}, line 3, key settings.request_timeout: ")
+
+
 def test_missing_required_key_points_at_table_header(tmp_path: Path) -> None:
     path = write_config(tmp_path, '[settings]\n\n[connections.prod]\nvendor = "sepm"\nusername = "u"\n')
     with pytest.raises(ConfigError) as caught:

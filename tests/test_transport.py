@@ -191,6 +191,30 @@ async def test_a_connection_that_keeps_dropping_fails_after_bounded_retries(loop
         simulator.faults.clear()
 
 
+async def test_a_body_that_trickles_in_fails_at_the_whole_request_deadline_and_is_retried(loopback) -> None:
+    """httpx's read timeout counts per read, so only a deadline on the whole request ends a trickling body."""
+    simulator, url = loopback
+    simulator.faults.add("slow-body", value=8, path=COMPUTERS, times=None)  # a piece a second
+    connection = Connection(name="l", vendor="sepm", url=url, username="admin", allow_http=True)
+    sleep = Recorder()
+    said: list[str | None] = []
+    client = SepmClient(connection, DEMO_PASSWORD, sleep=sleep, request_timeout=0.3)
+    client.wait_listener = said.append
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(NetworkError) as caught:
+            await asyncio.wait_for(client.get(COMPUTERS), 30)
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        simulator.faults.clear()
+        await client.aclose()
+    assert caught.value.retryable
+    assert "did not finish answering within 0.3 s" in str(caught.value)
+    assert sleep.pauses == [0.5, 1.0, 2.0]  # retried like a dropped connection, then said in words
+    assert said[0] is not None and "retrying in 0.5 s" in said[0]
+    assert elapsed < 4  # four attempts of 0.3 s, not four bodies of 8 s
+
+
 async def test_concurrent_pages_arrive_in_order_with_every_device_once(loopback) -> None:
     simulator, url = loopback
     ids_sequential = await list_all(url, concurrency=1)

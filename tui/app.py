@@ -184,6 +184,7 @@ class ExplorerApp(App[None]):
                 transport=self.transports.get(connection.name),
                 clock=self.clock,
                 page_concurrency=self.config.settings.page_concurrency,
+                request_timeout=self.config.settings.request_timeout,
             )
             self.clients[connection.name] = client
         return client

@@ -197,6 +197,7 @@ async def export(args: argparse.Namespace) -> int:
         cli_secret(connection),
         transport=transports.get(connection.name),
         page_concurrency=config.settings.page_concurrency,
+        request_timeout=config.settings.request_timeout,
     )
     client.wait_listener = lambda reason: reason and warn(reason)
     devices: list[Device] = []
@@ -333,7 +334,8 @@ async def fingerprints(args: argparse.Namespace) -> int:
     if connection.verify is False and connection.url.startswith("https://"):
         warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
-                         page_concurrency=config.settings.page_concurrency)
+                         page_concurrency=config.settings.page_concurrency,
+                         request_timeout=config.settings.request_timeout)
     client.wait_listener = lambda reason: reason and warn(reason)
     lists: list[FingerprintList] = []
     gone: list[KnownList] = []
@@ -440,7 +442,8 @@ async def events(args: argparse.Namespace) -> int:
     if connection.verify is False and connection.url.startswith("https://"):
         warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
-                         page_concurrency=config.settings.page_concurrency)
+                         page_concurrency=config.settings.page_concurrency,
+                         request_timeout=config.settings.request_timeout)
     client.wait_listener = lambda reason: reason and warn(reason)
     found: list[Event] = []
     device = (args.device or "").strip().casefold()

@@ -11,6 +11,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import shlex
@@ -40,7 +41,9 @@ _TOML_POSITION = re.compile(r" \(at (?:line (\d+), column \d+|end of document)\)
 _STRING = ((str,), "must be a string")
 _BOOL = ((bool,), "must be true or false")
 _INT = ((int,), "must be a whole number")
-_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING, "page_concurrency": _INT, "auto_refresh": _INT}
+_SECONDS = ((int, float), "must be a number of seconds")
+_SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING, "page_concurrency": _INT, "auto_refresh": _INT,
+                  "request_timeout": _SECONDS}
 PAGE_CONCURRENCY_RANGE = range(1, 17)
 MIN_AUTO_REFRESH = 5
 _CONNECTION_KEYS = {
@@ -79,6 +82,7 @@ class Settings:
     clipboard: str = "auto"  # auto | osc52 | off
     page_concurrency: int = 4  # pages fetched at once where the API allows random access
     auto_refresh: int = 0  # seconds between automatic refreshes of an open device list; 0 = off
+    request_timeout: float = 120.0  # seconds one request may take in all, its whole answer included
 
 
 @dataclass
@@ -204,6 +208,8 @@ def _parse(data: dict[str, Any]) -> tuple[Settings, dict[str, Connection]]:
         raise _Problem(("settings", "page_concurrency"), "must be between 1 and 16")
     if settings.auto_refresh and settings.auto_refresh < MIN_AUTO_REFRESH:
         raise _Problem(("settings", "auto_refresh"), f"must be 0 (off) or at least {MIN_AUTO_REFRESH} seconds")
+    if not 0 < settings.request_timeout < math.inf:
+        raise _Problem(("settings", "request_timeout"), "must be a positive number of seconds")
     connections: dict[str, Connection] = {}
     connections_table = _table(data, ("connections",))
     for name in connections_table:
@@ -369,6 +375,7 @@ def dump_config(config: Config) -> str:
             "clipboard": config.settings.clipboard,
             "page_concurrency": config.settings.page_concurrency,
             "auto_refresh": config.settings.auto_refresh,
+            "request_timeout": config.settings.request_timeout,
         }
     }
     if config.connections:

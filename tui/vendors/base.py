@@ -36,6 +36,9 @@ BACKOFF_S = (0.5, 1.0, 2.0)
 RETRY_AFTER_CAP_S = 120.0
 """A server asking for a longer pause than this gets an error instead: the user can retry later."""
 DEFAULT_PAGE_CONCURRENCY = 4
+REQUEST_TIMEOUT_S = 120.0
+"""The whole of one request (connect, send, every byte of the answer) must fit in this: httpx's own timeouts
+count per read, so a body that trickles in a byte at a time would never end otherwise."""
 TOKEN_MARGIN_S = 60
 """A token is renewed this long (or a tenth of its life, if shorter) before it expires."""
 
@@ -273,8 +276,10 @@ class VendorClient(abc.ABC):
         clock: Callable[[], datetime] | None = None,
         page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        request_timeout: float = REQUEST_TIMEOUT_S,
     ) -> None:
         self.connection = connection
+        self.request_timeout = request_timeout
         self._secret = secret
         self.clock = clock or (lambda: datetime.now(UTC))
         self.page_concurrency = max(1, page_concurrency)
@@ -336,14 +341,17 @@ class VendorClient(abc.ABC):
         """Every request of every vendor goes out here, so the request log (`epx --log`) sees each one: when,
         what, its status, time, size and attempt number, and never a header or a body."""
         if not request_log_enabled():
-            return await self.http.request(method, path, **kwargs)
+            return await self._request_in_time(method, path, **kwargs)
         sent, started = datetime.now(UTC), time.perf_counter()
         response: httpx.Response | None = None
         error: str | None = None
         try:
-            response = await self.http.request(method, path, **kwargs)
+            response = await self._request_in_time(method, path, **kwargs)
         except httpx.TransportError as exc:
             error = _transport_failure_words(exc)
+            raise
+        except NetworkError:
+            error = "timed out"
             raise
         except asyncio.CancelledError:
             error = "cancelled"
@@ -364,6 +372,17 @@ class VendorClient(abc.ABC):
                 error=error,
             )
         return response
+
+    async def _request_in_time(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """`http.request` (which reads the whole body) within `request_timeout`; past it, a retryable
+        `NetworkError`, as for a dropped connection."""
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                return await self.http.request(method, path, **kwargs)
+        except TimeoutError:
+            raise NetworkError(
+                f"{self._where()} did not finish answering within {self.request_timeout:g} s.", retryable=True
+            ) from None
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like `request`, then parse the body as JSON (an HTML page or junk is a `BadResponseError`)."""
@@ -607,6 +626,11 @@ class BearerTokenClient(VendorClient):
             raise NetworkError(f"{self._where()} did not accept the connection in time; nothing was sent.") from None
         except httpx.ConnectError as exc:  # nothing was sent (a rejected certificate lands here too)
             raise self._transport_error(exc) from None
+        except NetworkError:  # past `request_timeout`: sent, but the answer never finished
+            raise NetworkError(
+                f"{self._where()} did not finish answering within {self.request_timeout:g} s while asked to "
+                f"{action}: it may or may not have done it; look before sending it again."
+            ) from None
         except httpx.TransportError as exc:
             reason = "did not answer in time" if isinstance(exc, httpx.TimeoutException) else "dropped the connection"
             raise NetworkError(
