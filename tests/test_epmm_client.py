@@ -172,14 +172,17 @@ async def test_groups_are_device_spaces_and_labels(connect, simulator):
     assert [(group.id, group.name) for group in spaces] == [
         ("space:1", "Global"), ("space:2", "EMEA"), ("space:3", "Americas"), ("space:4", "APAC")]
     labels = {group.name: group for group in groups if group.parent_id == "labels"}
-    assert {"iOS", "Android", "Executives", "Field Sales", "BYOD"} <= set(labels)
+    assert {"iOS", "Android", "Executives", "Field Sales", "Employee-Owned"} <= set(labels)
     assert all(group.id.startswith("label:") and group.path == ("Labels", group.name) for group in labels.values())
+    assert labels["All-Smartphones"].id == "label:-1"  # system labels have negative ids
     paths = {group.path_text for group in groups}
     for device in devices:
         assert device.group in paths and by_id[device.group_id].path_text == device.group
-        assert set(device.labels) <= paths
+        assert device.labels == ()  # the whole-fleet search says nothing about labels
+    members = [device async for page in client.label_devices([group.id for group in labels.values()])
+               for device in page.devices]
     for name, group in labels.items():
-        assert group.device_count == sum(f"Labels\\{name}" in device.labels for device in devices)
+        assert group.device_count == sum(device.labels == (f"Labels\\{name}",) for device in members) > 0
 
 
 async def test_device_pages_arrive_in_order_and_add_up(connect, simulator):
@@ -296,7 +299,8 @@ async def test_every_device_keeps_the_record_the_server_sent(connect, simulator)
     assert len(devices) == FLEET_SIZE
     for device in devices:
         served = simulator.fleet.device(device.raw["common.id"] - 1)
-        assert device.raw == json.loads(json.dumps({field: served[field] for field in DEVICE_FIELDS}))
+        assert device.raw == json.loads(json.dumps({field: served[field] for field in DEVICE_FIELDS
+                                                    if field in served}))
 
 
 async def test_health_patch_state_and_fields_agree_with_the_raw_records(connect):
@@ -305,11 +309,15 @@ async def test_health_patch_state_and_fields_agree_with_the_raw_records(connect)
     for device in devices:
         raw = device.raw
         assert device.id == raw["common.uuid"]
-        assert device.name == raw["common.device_name"]
+        if raw["common.platform"] == "iOS":
+            assert device.name == raw["ios.DeviceName"]
+        else:
+            assert "ios.DeviceName" not in raw
+            assert device.name == f"{raw['common.model']} ({raw['common.uuid'][-6:]})"
         assert device.os == f"{raw['common.platform']} {raw['common.os_version']}"
         assert device.ip_addresses == ((raw["common.ip_address"],) if raw["common.ip_address"] else ())
         assert device.user == raw["user.display_name"]
-        assert device.labels == tuple(f"Labels\\{name}" for name in raw["common.labels"])
+        assert device.labels == ()
         last_seen = datetime.fromisoformat(raw["common.last_connected_at"])
         assert device.last_seen == last_seen
         assert device.online is (NOW - last_seen <= timedelta(hours=4))
@@ -338,7 +346,10 @@ async def test_a_label_is_filtered_on_the_server(connect, simulator):
 
     devices = devices_of(pages)
     assert len(devices) == executives.device_count == pages[-1].total > 0
-    assert all("Labels\\Executives" in device.labels for device in devices)
+    assert {device.labels for device in devices} == {("Labels\\Executives",)}
+    assert {device.group for device in devices} > {"Device spaces\\EMEA"}  # the group stays the device space
+    members = {index + 1 for index in range(FLEET_SIZE) if "Executives" in simulator.fleet.label_names(index)}
+    assert {device.raw["common.id"] for device in devices} == members
     assert simulator.requests[before:].count(DEVICES) == 1
 
 
@@ -360,8 +371,9 @@ async def test_gdpr_user_sees_obfuscated_names_not_errors(connect):
     hidden = devices_of(await all_pages(connect(username=GDPR_USERNAME)))
 
     assert len(hidden) == len(clear)
-    assert {device.name for device in hidden} == {OBFUSCATED}
+    assert [device.name for device in hidden] == [device.name for device in clear]  # no personal field
     assert {device.user for device in hidden} == {OBFUSCATED}
+    assert {device.raw["user.display_name"] for device in hidden} == {"*****"}
     for mine, theirs in zip(clear, hidden):
         assert (theirs.id, theirs.health, theirs.health_reasons, theirs.missing_critical_patches, theirs.group) == \
             (mine.id, mine.health, mine.health_reasons, mine.missing_critical_patches, mine.group)
@@ -552,12 +564,12 @@ async def test_probe_sends_no_credentials_and_reads_an_open_ping():
 
 
 RECORD = {
-    "common.uuid": "2f0c3e1a-8a35-4a59-9b7e-0c6a1f2d3e4b", "common.id": 7, "common.device_name": "Kiosk 7",
+    "common.uuid": "2f0c3e1a-8a35-4a59-9b7e-0c6a1f2d3e4b", "common.id": 7, "common.model": "TC58",
     "common.device_space_name": "Global", "common.platform": "Android", "common.os_version": "12",
     "common.status": "ACTIVE", "common.compliant": "false", "common.quarantined": "true",
     "common.quarantined_reasons": "Policy out of date", "common.noncompliance_reasons": "Policy out of date",
     "common.security_state": "Ok", "common.last_connected_at": 1_795_600_800_000,
-    "common.labels": "Android; Kiosk", "user.display_name": "XXXXXXXX", "user.user_id": "(obfuscated)",
+    "user.display_name": "XXXXXXXX", "user.user_id": "(obfuscated)",
 }
 
 
@@ -592,8 +604,8 @@ async def test_tolerant_reading_of_uncertain_shapes():
     assert device.missing_critical_patches is True
     assert device.last_seen == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # from epoch milliseconds
     assert device.online is True
-    assert device.labels == ("Labels\\Android", "Labels\\Kiosk")
-    assert (device.user, device.name, device.group_id) == (OBFUSCATED, "Kiosk 7", "space:1")
+    assert device.labels == ()
+    assert (device.user, device.name, device.group_id) == (OBFUSCATED, "TC58 (2d3e4b)", "space:1")
 
 
 async def test_only_the_fields_the_server_offers_are_asked_for():
@@ -702,7 +714,7 @@ def test_missing_patch_baselines(platform, version, behind):
 
 
 @pytest.mark.parametrize("value, hidden", [
-    ("********", True), ("an***@example.com", True), ("XXXXXXXX", True), ("(obfuscated)", True),
+    ("*****", True), ("********", True), ("an***@example.com", True), ("XXXXXXXX", True), ("(obfuscated)", True),
     ("<OBFUSCATED>", True), ("Rex", False), ("Max", False), ("anna.smith@example.com", False), ("x*y", False),
 ])
 def test_obfuscated_values(value, hidden):
@@ -722,3 +734,90 @@ def test_online_and_last_seen_rules():
 
 def test_devices_payload_is_json_serialisable_for_the_cli():
     assert json.dumps(mapped().to_json())
+
+
+# --- what the search sends: a real console needs `query` or `labelId` (fact sheet, [DOC-DEV]) ------------------------
+
+
+async def test_each_search_sends_query_or_label_id():
+    simulator = EpmmSimulator(EpmmFleet(300, seed=2, now=NOW), username=USERNAME, password=PASSWORD)
+    recording = Recording(simulator)
+    connection = Connection(name="x", vendor="epmm", url="https://epmm.example.internal", username=USERNAME)
+    client = EpmmClient(connection, PASSWORD, transport=recording, clock=lambda: NOW)
+    try:
+        await all_pages(client)
+        await all_pages(client, DeviceQuery(group_id="label:-1"))
+        await all_pages(client, DeviceQuery(group_id="space:2"))
+    finally:
+        await client.aclose()
+
+    searches = [dict(request.url.params) for request in recording.sent if request.url.path == f"{API}/devices"]
+    whole, label, space = searches[0], searches[-3], searches[-1]
+    assert whole["query"] == "" and "labelId" not in whole
+    assert label["labelId"] == "-1" and "query" not in label
+    assert space["query"] == 'common.device_space_name = "EMEA"'
+    assert all(set(search["fields"].split(",")) <= set(DEVICE_FIELDS) for search in searches)
+    assert not {"common.labels", "common.device_name"} & set(whole["fields"].split(","))
+
+
+async def test_a_label_search_learns_the_label_name_when_groups_were_not_read():
+    simulator = EpmmSimulator(EpmmFleet(120, seed=5, now=NOW), username=USERNAME, password=PASSWORD)
+    connection = Connection(name="x", vendor="epmm", url="https://epmm.example.internal", username=USERNAME)
+    client = EpmmClient(connection, PASSWORD, transport=Recording(simulator), clock=lambda: NOW)
+    try:
+        devices = devices_of(await all_pages(client, DeviceQuery(group_id="label:-1")))
+    finally:
+        await client.aclose()
+
+    assert len(devices) == 120
+    assert {device.labels for device in devices} == {("Labels\\All-Smartphones",)}
+    assert all(device.group.startswith("Device spaces\\") for device in devices)
+
+
+async def test_label_devices_runs_at_most_page_concurrency_label_searches():
+    simulator = EpmmSimulator(EpmmFleet(FLEET_SIZE, seed=4, now=NOW), username=USERNAME, password=PASSWORD)
+    simulator.faults.add("latency", value=30, path=f"{API}/devices", times=None)
+    counter = InFlight(create_app(simulator))
+    with ServerThread(counter) as server:
+        connection = Connection(name="x", vendor="epmm", url=server.url, username=USERNAME, allow_http=True)
+        client = EpmmClient(connection, PASSWORD, clock=lambda: NOW, page_concurrency=2)
+        try:
+            groups = {group.id: group for group in await bounded(client.groups())}
+            labels = [group_id for group_id in groups if group_id.startswith("label:")]
+
+            async def collect() -> list[DevicePage]:
+                return [page async for page in client.label_devices(labels)]
+
+            pages = await bounded(collect())
+        finally:
+            await client.aclose()
+
+    assert counter.peak == 2
+    devices = devices_of(pages)
+    assert pages[-1].loaded == len(devices) == sum(groups[group_id].device_count for group_id in labels)
+    assert {page.total for page in pages} == {len(devices)}
+    for group_id in labels:
+        found = [device for device in devices if device.labels == (f"Labels\\{groups[group_id].name}",)]
+        assert len(found) == groups[group_id].device_count, group_id
+
+
+async def test_label_devices_raises_the_failure_of_one_search():
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == f"{API}/labels/label_summary":
+            return httpx.Response(200, json={"totalCount": 2, "results": [{"id": -1, "name": "All-Smartphones"},
+                                                                          {"id": 4, "name": "Broken"}]})
+        if request.url.params.get("labelId") == "4":
+            return epmm_error(400, "There is no label 4.")
+        return search_answer([RECORD])(request)
+
+    client, _ = mock_client(answer)
+    try:
+        with pytest.raises(VendorError, match="There is no label 4"):
+            await bounded(_drain(client.label_devices(["label:-1", "label:4"])))
+    finally:
+        await client.aclose()
+
+
+async def _drain(pages: AsyncIterator[DevicePage]) -> None:
+    async for _ in pages:
+        pass

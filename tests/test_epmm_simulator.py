@@ -30,8 +30,10 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 API = "/api/v2"
 SIZE = 500
 AUTH = (DEMO_USERNAME, DEMO_PASSWORD)
-SEARCH_KEYS = ["totalCount", "resultCount", "searchTimeElapsed", "hasMore", "results"]
-LIST_KEYS = ["totalCount", "resultCount", "results"]
+SEARCH_KEYS = ["results", "totalCount", "resultCount", "searchTimeMillis", "currentServerTimeMilliseconds", "hasMore"]
+LIST_KEYS = ["totalCount", "resultCount", "hasMore", "results"]
+LABEL_KEYS = ["id", "name", "description", "isStatic", "criteria", "deviceCount", "deviceSpaceId", "deviceSpaceName",
+              "deviceSpacePath", "rowType"]
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ALL_FIELDS = ",".join(FIELDS)
@@ -55,7 +57,7 @@ def api(server):
 
 
 def search(api: httpx.Client, **params) -> dict:
-    response = api.get("/devices", params={"adminDeviceSpaceId": 1, "fields": ALL_FIELDS, **params})
+    response = api.get("/devices", params={"adminDeviceSpaceId": 1, "fields": ALL_FIELDS, "query": "", **params})
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -106,7 +108,7 @@ def test_every_call_needs_credentials(server):
     with httpx.Client(base_url=server.url + API) as anonymous:
         for path in ("/device_spaces/mine", "/labels/label_summary?adminDeviceSpaceId=1",
                      "/devices/search_fields?adminDeviceSpaceId=1",
-                     f"/devices?adminDeviceSpaceId=1&fields={ALL_FIELDS}"):
+                     f"/devices?adminDeviceSpaceId=1&query=&fields={ALL_FIELDS}"):
             assert_error(anonymous.get(path), 401)
 
 
@@ -131,21 +133,41 @@ def test_device_spaces(api):
     assert [space["id"] for space in second["results"]] == [3, 4] and second["totalCount"] == 4
 
 
-def test_label_summary_counts_agree_with_the_devices(api):
+def test_label_summary_rows_have_the_documented_keys_and_counts_agree_with_label_searches(api, simulator):
     body = api.get("/labels/label_summary", params={"adminDeviceSpaceId": 1}).json()
-    devices = everything(api)
 
     assert list(body) == LIST_KEYS
     labels = body["results"]
-    assert all(list(label) == ["id", "name", "description", "deviceCount", "isStatic"] for label in labels)
-    assert {label["name"] for label in labels} >= {"iOS", "Android", "Executives", "Field Sales", "BYOD"}
+    assert all(list(label) == LABEL_KEYS for label in labels)
+    assert labels[0] | {"deviceCount": 0} == {
+        "id": -1, "name": "All-Smartphones", "description": "Label for all devices irrespective of OS",
+        "isStatic": False, "criteria": "", "deviceCount": 0, "deviceSpaceId": 1, "deviceSpaceName": "Global",
+        "deviceSpacePath": "/Global", "rowType": "SYSTEM"}
+    assert {label["rowType"] for label in labels if label["id"] < 0} == {"SYSTEM"}
+    assert {label["rowType"] for label in labels if label["id"] > 0} == {"ADMIN"}
+    assert {label["name"] for label in labels} >= {"iOS", "Android", "Executives", "Field Sales", "Employee-Owned"}
     assert {label["isStatic"] for label in labels} == {True, False}
-    members = Counter(name for device in devices for name in device["common.labels"])
+    members = Counter(name for index in range(SIZE) for name in simulator.fleet.label_names(index))
     for label in labels:
-        assert label["deviceCount"] == members[label["name"]], label["name"]
+        assert label["deviceCount"] == members[label["name"]] == everything_count(api, label["id"]), label["name"]
     assert members["All-Smartphones"] == SIZE
     assert members["iOS"] + members["Android"] + members["Windows"] + members["macOS"] == SIZE
-    assert members["BYOD"] + members["Company-Owned"] == SIZE
+    assert members["Employee-Owned"] + members["Company-Owned"] == SIZE
+
+
+def everything_count(api: httpx.Client, label_id: int) -> int:
+    """How many devices a `labelId` search (without a query) finds."""
+    response = api.get("/devices", params={"adminDeviceSpaceId": 1, "fields": "common.uuid", "labelId": label_id})
+    assert response.status_code == 200, response.text
+    return response.json()["totalCount"]
+
+
+@pytest.mark.parametrize("params, words", [
+    ({}, ["adminDeviceSpaceId is required"]),
+    ({"adminDeviceSpaceId": 1, "limit": 201}, ["limit must be between 0 and 200"]),
+])
+def test_label_summary_rejects_what_the_documentation_forbids(api, params, words):
+    assert_error(api.get("/labels/label_summary", params=params), 400, *words)
 
 
 def test_label_summary_of_a_device_space_counts_only_its_devices(api):
@@ -160,7 +182,17 @@ def test_search_fields_lists_what_the_search_returns(api):
     body = api.get("/devices/search_fields", params={"adminDeviceSpaceId": 1}).json()
 
     assert [field["name"] for field in body["results"]] == list(FIELDS)
-    assert list(search(api, limit=1)["results"][0]) == list(FIELDS)
+    assert not {"common.labels", "common.device_name"} & set(FIELDS)  # no real source has them
+    for result in search(api, limit=20)["results"]:
+        assert list(result) == [field for field in FIELDS
+                                if field != "ios.DeviceName" or result["common.platform"] == "iOS"]
+
+
+def test_only_ios_devices_have_a_device_name(api):
+    devices = everything(api)
+
+    assert {device["common.platform"] for device in devices if "ios.DeviceName" in device} == {"iOS"}
+    assert all(device["ios.DeviceName"] for device in devices if device["common.platform"] == "iOS")
 
 
 # --- the device search -----------------------------------------------------------------------------------------
@@ -197,7 +229,7 @@ def test_device_records_look_like_epmm(api):
         if device["common.quarantined"]:
             assert not device["common.compliant"] and device["common.quarantined_reasons"]
         assert bool(device["common.noncompliance_reasons"]) is (not device["common.compliant"])
-        if device["common.imei"] is not None:
+        if device["common.imei"]:
             assert re.match(r"^35\d{13}$", device["common.imei"])
         assert "@" in (device["user.email_address"] or "@")
 
@@ -239,7 +271,7 @@ def test_query_language(api):
                     'OR common.security_state != "Ok")') == expected(
         lambda d: d["common.status"] == "ACTIVE"
         and (d["common.quarantined"] or not d["common.compliant"] or d["common.security_state"] != "Ok"))
-    assert matching('common.labels CONTAINS "sales"') == expected(lambda d: "Field Sales" in d["common.labels"])
+    assert matching('common.model CONTAINS "pixel"') == expected(lambda d: "Pixel" in d["common.model"])
     assert matching('"user.display_name" STARTS WITH "Anna"') == expected(
         lambda d: d["user.display_name"].startswith("Anna"))
     assert matching('common.id < 11') == list(range(1, 11))
@@ -262,15 +294,17 @@ def test_bad_queries_are_400s_that_say_why(api, query, problem):
                  400, "Invalid query", problem)
 
 
-def test_label_id_filters_to_the_members(api):
+def test_label_id_filters_to_the_members(api, simulator):
     labels = api.get("/labels/label_summary", params={"adminDeviceSpaceId": 1}).json()["results"]
     executives = next(label for label in labels if label["name"] == "Executives")
 
     members = everything(api, labelId=executives["id"])
 
     assert len(members) == executives["deviceCount"] > 0
-    assert all("Executives" in device["common.labels"] for device in members)
-    assert search(api, labelId=-1)["totalCount"] == SIZE
+    assert all("Executives" in simulator.fleet.label_names(device["common.id"] - 1) for device in members)
+    assert search(api, labelId=-1)["totalCount"] == SIZE  # All-Smartphones, a negative id
+    ios = everything(api, labelId=-3, query='common.compliant = false')  # both together narrow each other
+    assert ios and {(device["common.platform"], device["common.compliant"]) for device in ios} == {("iOS", False)}
 
 
 def test_an_admin_of_a_device_space_sees_only_its_devices(api):
@@ -287,11 +321,11 @@ def test_gdpr_user_sees_obfuscated_personal_fields(server, api):
 
     for mine, theirs in zip(clear, hidden):
         for field in FIELDS:
-            if field in GDPR_FIELDS and mine[field] is not None:
-                assert theirs[field] == OBFUSCATED
+            if field in GDPR_FIELDS and mine.get(field):
+                assert theirs[field] == OBFUSCATED == "*****"
             else:
-                assert theirs[field] == mine[field]
-    assert any(device["common.imei"] is None for device in hidden)  # absent values stay absent
+                assert theirs.get(field) == mine.get(field)
+    assert any(device["common.imei"] == "" for device in hidden)  # empty values stay empty
 
 
 @pytest.mark.parametrize("params, words", [
@@ -299,13 +333,21 @@ def test_gdpr_user_sees_obfuscated_personal_fields(server, api):
     ({"adminDeviceSpaceId": "one"}, ["Invalid value 'one' for adminDeviceSpaceId"]),
     ({"adminDeviceSpaceId": 9}, ["no device space 9"]),
     ({"fields": None}, ["fields is required"]),
+    ({"fields": ""}, ["fields is required"]),
     ({"fields": "common.uuid,common.colour"}, ["Unknown field: common.colour"]),
+    ({"fields": "common.uuid,common.labels"}, ["Unknown field: common.labels"]),
+    ({"fields": "common.device_name"}, ["Unknown field: common.device_name"]),
+    ({"fields": ",".join(["common.uuid"] * 513)}, ["at most 512"]),
+    ({"fields": "common." + "x" * 320}, ["longer than 320"]),
+    ({"query": None}, ["One of the parameters query and labelId is required"]),
+    ({"query": "common.platform = " + '"' + "x" * 240 + '"'}, ["query must be at most 255"]),
     ({"limit": 201}, ["limit must be between 0 and 200"]),
     ({"offset": -1}, ["offset must be at least 0"]),
     ({"labelId": 99}, ["no label 99"]),
 ])
 def test_bad_parameters_are_400s_that_say_why(api, params, words):
-    query = {key: value for key, value in {"adminDeviceSpaceId": 1, "fields": "common.uuid", **params}.items()
+    query = {key: value for key, value in {"adminDeviceSpaceId": 1, "fields": "common.uuid", "query": "",
+                                           **params}.items()
              if value is not None}
 
     assert_error(api.get("/devices", params=query), 400, "Request error.", *words)
@@ -339,8 +381,9 @@ def test_wrong_method_is_a_405_with_the_allowed_ones(api):
 def test_connected_cloud_serves_everything_under_rest():
     simulator = EpmmSimulator(EpmmFleet(20, seed=1, now=NOW), connected_cloud=True)
     with ServerThread(create_app(simulator)) as server, httpx.Client(base_url=server.url, auth=AUTH) as client:
-        cloud = client.get("/rest/api/v2/devices", params={"adminDeviceSpaceId": 1, "fields": "common.uuid"})
-        on_premises = client.get("/api/v2/devices", params={"adminDeviceSpaceId": 1, "fields": "common.uuid"})
+        params = {"adminDeviceSpaceId": 1, "fields": "common.uuid", "query": ""}
+        cloud = client.get("/rest/api/v2/devices", params=params)
+        on_premises = client.get("/api/v2/devices", params=params)
         fields = client.get("/rest/api/v2/devices/search_fields", params={"adminDeviceSpaceId": 1})
 
     assert cloud.json()["totalCount"] == 20
@@ -367,7 +410,7 @@ def test_same_seed_and_now_serve_identical_bytes():
         simulator = EpmmSimulator(EpmmFleet(300, seed=seed, now=NOW))
         with ServerThread(create_app(simulator)) as server, \
                 httpx.Client(base_url=server.url + API, auth=AUTH) as client:
-            paths = (f"/devices?adminDeviceSpaceId=1&fields={ALL_FIELDS}&limit=100&offset=100",
+            paths = (f"/devices?adminDeviceSpaceId=1&query=&fields={ALL_FIELDS}&limit=100&offset=100",
                      "/labels/label_summary?adminDeviceSpaceId=1")
             return [client.get(path).content for path in paths]
 
@@ -397,7 +440,7 @@ def test_a_200000_device_fleet_builds_fast_and_serves_pages():
 
     with ServerThread(create_app(EpmmSimulator(fleet))) as server, \
             httpx.Client(base_url=server.url + API, auth=AUTH, timeout=120) as client:
-        last = client.get("/devices", params={"adminDeviceSpaceId": 1, "fields": "common.id,common.uuid",
+        last = client.get("/devices", params={"adminDeviceSpaceId": 1, "fields": "common.id,common.uuid", "query": "",
                                               "limit": 200, "offset": 199_800}).json()
         ios = client.get("/devices", params={"adminDeviceSpaceId": 1, "fields": "common.platform", "limit": 200,
                                              "query": '"common.platform" = "iOS"'}).json()

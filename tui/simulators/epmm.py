@@ -1,25 +1,46 @@
 """A loopback simulator of the Ivanti EPMM V2 API over a generated, deterministic fleet of phones and tablets.
 
-Shapes follow ../shared/vendor-apis/epmm.md and the seed 003: HTTP Basic authentication on every call
-(401 with a `messages` error body and no challenge header: the seed says the API never prompts),
-`adminDeviceSpaceId` on the calls that take it, the device search with `fields`, `query`, `labelId`,
-`limit` (at most 200) and `offset`, and the status codes the seed lists: 400 for bad parameters, 401, 404
-(a JSON body under the API root, a web server's HTML page elsewhere), 405 for a wrong method. With
+Strict where ../shared/vendor-apis/epmm.md is sure, so a client that passes here speaks to a real console:
+HTTP Basic on every call (401 without a challenge header: the API never prompts [SEED]);
+`adminDeviceSpaceId` required where the documents require it; the device search answers 400 without
+`query` or `labelId` (an empty `query=` is present and returns everything [DOC-DEV]), to a `query` over 255
+characters, and to a `fields` list that is empty, longer than 512 names, has a name over 320 characters or
+a name `search_fields` does not list [DOC-DEV][AXON]; `label_summary` answers 400 to a `limit` over 200
+[DOC-LBL]; 404 (JSON under the API root, a web server's page elsewhere) and 405 [SEED]. With
 `connected_cloud=True` every API path sits under `/rest`.
 
-Choices where the fact sheet is uncertain, which the client must tolerate rather than rely on:
-`ping` answers `{"results": {"apiVersion", "vspVersion"}}`; list calls answer `totalCount`, `resultCount`
-and `results`; timestamps are ISO 8601 UTC strings; `common.labels` lists a device's label names;
-reasons are lists of strings; GDPR-obfuscated values are "********" (the device name too: it carries the
-owner's name); a search naming a field `search_fields` does not list is a 400; `sortFields` is ignored
-(results come in registration order, `common.id`); the admin of space 1 (Global) sees every device, the
-admin of another space only that space's devices.
+Real shapes: the search answer carries `results`, `totalCount`, `resultCount`, `searchTimeMillis`,
+`currentServerTimeMilliseconds` and `hasMore`; records are flat, keyed by the dotted fields asked for, with
+JSON booleans, ISO 8601 UTC times with milliseconds and `Z`, and `""` for an empty value; a GDPR user sees
+`"*****"` for user id, names, email, phone, IMEI, IMSI and serial, but `""` stays `""` [XSOAR test data].
+`ping` answers `{"results": {"apiVersion", "vspVersion"}}` [XSOAR]. `label_summary` rows have the
+documented keys, system labels negative ids (All-Smartphones is -1) [DOC-LBL]. No device record has a
+label field: membership is only what a `labelId` search returns. `ios.DeviceName` is served for iOS
+devices only [AXON]; no `common.device_name` exists.
+
+Our guesses where the fact sheet is uncertain, which a client must tolerate rather than rely on:
+the error body (`{"messages": [{"type", "messageKey", "localizedMessage"}]}`, after the `messages` list of
+V2 bodies and the message keys of [XSOAR]); the ids of system labels other than -1 and their criteria;
+`search_fields` items carry only `name`; the device search's `limit` maximum (200 here, the label
+maximum: a client asking for more must be refused, not humoured); a non-iOS record has no
+`ios.DeviceName` key at all; sort parameters are ignored (results in registration order, `common.id`);
+the admin of space 1 (Global) sees every device, the admin of another space only that space's devices.
+
+Audit logs (`logs/audit_logs_export`, `..._status`, `audit_logs_csv` [DOC-AUD]): the parameters are read
+from the query string; `adminDeviceSpaceId` is required, `status` must be Success, Failed or Initiated,
+`userActionIds` integers, `actionStart`/`actionEnd` epoch milliseconds (start included, end not). Guessed
+too: the initiating call answers `{"results": {"requestId", "status"}}`, the status call takes that
+`requestId` and answers `IN_PROGRESS` until the export is done (`export_polls` status calls), then
+`COMPLETED`; the CSV (`text/csv`) has the columns `AUDIT_COLUMNS`, times ISO 8601 like the device search.
+A user without the "View logs and events" role (`NO_LOGS_USERNAME`) gets 403 on all three.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
 import functools
+import io
 import random
 import re
 import uuid
@@ -37,19 +58,24 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, fleet_clock
+from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "demo-password"
 GDPR_USERNAME = "gdpr-auditor"
 """An API user with a GDPR profile: same password, personal fields obfuscated."""
+NO_LOGS_USERNAME = "device-viewer"
+"""An API user without the "View logs and events" role: same password, 403 on the audit-log calls."""
 
 API = "/api/v2"
 CLOUD_PREFIX = "/rest"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-OBFUSCATED = "********"
+MAX_QUERY = 255
+MAX_FIELDS = 512
+MAX_FIELD_NAME = 320
+OBFUSCATED = "*****"
 VSP_VERSION = "VSP 12.5.0.0 Build 52"
 
 
@@ -100,24 +126,28 @@ _MODELS = {
 
 
 class _Label(NamedTuple):
+    id: int
     name: str
     description: str
     static: bool
+    criteria: str
+    system: bool
 
 
 _LABELS = (
-    _Label("All-Smartphones", "Every registered device", False),
-    _Label("iOS", "Apple iPhones and iPads", False),
-    _Label("Android", "Android phones and tablets", False),
-    _Label("Windows", "Windows tablets", False),
-    _Label("macOS", "Apple Macs", False),
-    _Label("Company-Owned", "Devices the company owns", False),
-    _Label("BYOD", "Employee-owned devices", False),
-    _Label("Executives", "Board and leadership team", True),
-    _Label("Field Sales", "Sales staff on the road", True),
-    _Label("Kiosk", "Shared single-app devices", True),
+    _Label(-1, "All-Smartphones", "Label for all devices irrespective of OS", False, "", True),
+    _Label(-3, "iOS", "All iOS devices", False, 'common.platform = "iOS"', True),
+    _Label(-2, "Android", "All Android devices", False, 'common.platform = "Android"', True),
+    _Label(-5, "Windows", "All Windows devices", False, 'common.platform = "Windows"', True),
+    _Label(-4, "macOS", "All macOS devices", False, 'common.platform = "macOS"', True),
+    _Label(-6, "Company-Owned", "All company-owned devices", False, 'common.owner = "COMPANY"', True),
+    _Label(-7, "Employee-Owned", "All employee-owned devices", False, 'common.owner = "EMPLOYEE"', True),
+    _Label(1, "Executives", "Board and leadership team", True, "", False),
+    _Label(2, "Field Sales", "Sales staff on the road", True, "", False),
+    _Label(3, "Kiosk", "Shared single-app devices", True, "", False),
 )
-_LABEL_IDS = tuple(range(1, len(_LABELS) + 1))
+"""Bit i of a device's label mask is `_LABELS[i]`. Only -1 All-Smartphones is a known real id [DOC-LBL]."""
+_LABEL_BITS = {label.id: bit for bit, label in enumerate(_LABELS)}
 _PLATFORM_BIT = {"iOS": 1, "Android": 2, "Windows": 3, "macOS": 4}
 _COMPANY, _BYOD, _EXECUTIVES, _FIELD_SALES, _KIOSK = 5, 6, 7, 8, 9
 
@@ -132,22 +162,23 @@ _LAST_NAMES = ("Smith", "Mueller", "Garcia", "Chen", "Novak", "Okafor", "Rossi",
                "Silva", "Kowalski", "Ivanova", "Haddad", "Larsen", "Tanaka", "Brown", "Moreau", "Patel", "Weber")
 
 FIELDS = (
-    "common.id", "common.uuid", "common.device_name", "common.device_space_name", "common.platform",
+    "common.id", "common.uuid", "common.device_space_name", "common.platform", "common.platform_name",
     "common.os_version", "common.manufacturer", "common.model", "common.status", "common.compliant",
     "common.noncompliance_reasons", "common.quarantined", "common.quarantined_reasons", "common.security_state",
     "common.device_is_compromised", "common.owner", "common.registration_date", "common.last_connected_at",
-    "common.ip_address", "common.imei", "common.imsi", "common.serial_number", "common.current_phone_number",
-    "common.labels", "user.user_id", "user.display_name", "user.email_address",
+    "common.ip_address", "common.imei", "common.imsi", "common.SerialNumber", "common.current_phone_number",
+    "ios.DeviceName", "user.user_id", "user.display_name", "user.email_address",
 )
-"""Every field a device record has, in the order `search_fields` lists them."""
+"""Every field a device record can have (real names, fact sheet), in the order `search_fields` lists them."""
 SUMMARY_FIELDS = frozenset((
     "common.id", "common.device_space_name", "common.platform", "common.os_version", "common.status",
     "common.compliant", "common.quarantined", "common.security_state", "common.device_is_compromised",
-    "common.owner", "common.labels",
+    "common.owner",
 ))
 """The fields known from the compact per-device state: a query on these alone builds no full record."""
-GDPR_FIELDS = ("common.device_name", "common.imei", "common.imsi", "common.serial_number",
-               "common.current_phone_number", "user.user_id", "user.display_name", "user.email_address")
+GDPR_FIELDS = ("common.imei", "common.imsi", "common.SerialNumber", "common.current_phone_number",
+               "user.user_id", "user.display_name", "user.email_address")
+"""What a GDPR profile hides [SEED]: user id, person name, email, phone, IMEI, IMSI, serial."""
 
 
 def _iso(ms: int) -> str:
@@ -227,11 +258,18 @@ class EpmmFleet:
         return next((position for position, space in enumerate(_SPACES) if space.id == space_id), None)
 
     def labels(self, space_id: int) -> list[dict[str, Any]]:
-        """The label summary as the admin of `space_id` sees it (Global counts every space)."""
+        """The label summary as the admin of `space_id` sees it (Global counts every space), in the documented
+        row shape; every label is defined in the Global space."""
         rows = self._counts if space_id == 1 else [self._counts[self.space_position(space_id)]]
-        return [{"id": label_id, "name": label.name, "description": label.description,
-                 "deviceCount": sum(row[bit] for row in rows), "isStatic": label.static}
-                for bit, (label_id, label) in enumerate(zip(_LABEL_IDS, _LABELS))]
+        return [{"id": label.id, "name": label.name, "description": label.description, "isStatic": label.static,
+                 "criteria": label.criteria, "deviceCount": sum(row[bit] for row in rows), "deviceSpaceId": 1,
+                 "deviceSpaceName": "Global", "deviceSpacePath": "/Global",
+                 "rowType": "SYSTEM" if label.system else "ADMIN"}
+                for bit, label in enumerate(_LABELS)]
+
+    def label_names(self, index: int) -> list[str]:
+        """The labels the index-th device belongs to (what `labelId` searches find it in)."""
+        return [label.name for bit, label in enumerate(_LABELS) if self._labels[index] >> bit & 1]
 
     def summary(self, index: int) -> dict[str, Any]:
         """The fields known from the compact state, without building the whole record."""
@@ -248,11 +286,11 @@ class EpmmFleet:
             "common.security_state": "Compromised" if state & _COMPROMISED else "Ok",
             "common.device_is_compromised": bool(state & _COMPROMISED),
             "common.owner": "EMPLOYEE" if labels >> _BYOD & 1 else "COMPANY",
-            "common.labels": [label.name for bit, label in enumerate(_LABELS) if labels >> bit & 1],
         }
 
     def device(self, index: int) -> dict[str, Any]:
-        """The full record of the index-th device in registration order, fields in `FIELDS` order."""
+        """The full record of the index-th device in registration order, fields in `FIELDS` order (iOS
+        devices alone have `ios.DeviceName`)."""
         if not 0 <= index < self.size:
             raise IndexError(index)
         summary = self.summary(index)
@@ -262,7 +300,7 @@ class EpmmFleet:
         manufacturer, model, cellular = rng.choice(_MODELS[release.platform])
         first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
         active = summary["common.status"] == "ACTIVE"
-        kiosk = "Kiosk" in summary["common.labels"]
+        kiosk = bool(self._labels[index] >> _KIOSK & 1)
 
         last_connected = self.now_ms - (_checkin_age(rng) if active else rng.randint(10 * DAY, 200 * DAY))
         registered = last_connected - rng.randint(1 * DAY, 900 * DAY)
@@ -277,7 +315,7 @@ class EpmmFleet:
         apple = manufacturer == "Apple"
         detail = {
             "common.uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "common.device_name": f"KIOSK-{index + 1:06d}" if kiosk else f"{first} {last}'s {model}",
+            "common.platform_name": f"{release.platform} {release.version}",
             "common.manufacturer": manufacturer,
             "common.model": model,
             "common.noncompliance_reasons": reasons,
@@ -285,19 +323,21 @@ class EpmmFleet:
             "common.registration_date": _iso(registered),
             "common.last_connected_at": _iso(last_connected),
             "common.ip_address": (f"10.{20 + space.id}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-                                  if active and rng.random() < 0.9 else None),
-            "common.imei": "35" + _digits(rng, 13) if cellular else None,
-            "common.imsi": "310" + _digits(rng, 12) if cellular else None,
-            "common.serial_number": "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789")
-                                            for _ in range(12 if apple else 11)),
+                                  if active and rng.random() < 0.9 else ""),
+            "common.imei": "35" + _digits(rng, 13) if cellular else "",
+            "common.imsi": "310" + _digits(rng, 12) if cellular else "",
+            "common.SerialNumber": "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789")
+                                           for _ in range(12 if apple else 11)),
             "common.current_phone_number": (f"{space.phone_prefix}{rng.randint(100, 199)}"
-                                            if cellular and not kiosk else None),
+                                            if cellular and not kiosk else ""),
+            "ios.DeviceName": f"KIOSK-{index + 1:06d}" if kiosk else f"{first}'s {model}",
             "user.user_id": "kiosk" if kiosk else f"{first[0]}{last}".lower(),
             "user.display_name": "Kiosk Account" if kiosk else f"{first} {last}",
-            "user.email_address": None if kiosk else f"{first}.{last}@example.com".lower(),
+            "user.email_address": "" if kiosk else f"{first}.{last}@example.com".lower(),
         }
         record = {**summary, **detail}
-        return {field: record[field] for field in FIELDS}
+        return {field: record[field] for field in FIELDS
+                if field != "ios.DeviceName" or release.platform == "iOS"}
 
     def select(self, space_id: int, label_id: int | None, query: str) -> Sequence[int]:
         """The indexes of the devices a search returns, in order; cached, because a client pages through
@@ -309,7 +349,7 @@ class EpmmFleet:
             if space_id != 1:
                 selected = [index for index in selected if self._space[index] == position]
             if label_id is not None:
-                bit = _LABEL_IDS.index(label_id)
+                bit = _LABEL_BITS[label_id]
                 selected = [index for index in selected if self._labels[index] >> bit & 1]
             if query:
                 test, fields = parse_query(query)
@@ -361,7 +401,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 def parse_query(text: str) -> tuple[Callable[[dict[str, Any]], bool], frozenset[str]]:
     """The test of a search expression and the fields it reads.
 
-    `"common.platform" = "iOS" AND ("common.compliant" = false OR common.labels CONTAINS "BYOD")`:
+    `"common.platform" = "iOS" AND ("common.compliant" = false OR user.display_name CONTAINS "anna")`:
     comparisons with =, !=, <, >, CONTAINS and STARTS WITH, joined by AND and OR, grouped by parentheses.
     Field names may be quoted; strings compare without regard to case; a list field matches when any item does.
     """
@@ -450,14 +490,18 @@ class EpmmSimulator:
 
     def __init__(self, fleet: EpmmFleet | None = None, *, username: str = DEMO_USERNAME,
                  password: str = DEMO_PASSWORD, gdpr_username: str = GDPR_USERNAME,
-                 connected_cloud: bool = False) -> None:
+                 no_logs_username: str = NO_LOGS_USERNAME, connected_cloud: bool = False) -> None:
         self.fleet = fleet if fleet is not None else EpmmFleet()
         self.username = username
         self.password = password
         self.gdpr_username = gdpr_username
+        self.no_logs_username = no_logs_username
         self.connected_cloud = connected_cloud
         self.requests: list[tuple[str, str]] = []
         self.faults = FaultPlan()
+        self.export_polls: int | None = 1
+        """Status calls that answer IN_PROGRESS before an export is COMPLETED; None: it never finishes."""
+        self.exports: dict[str, _Export] = {}
 
     @property
     def base_path(self) -> str:
@@ -472,7 +516,7 @@ class EpmmSimulator:
             username, _, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return None
-        if password == self.password and username in (self.username, self.gdpr_username):
+        if password == self.password and username in (self.username, self.gdpr_username, self.no_logs_username):
             return username
         return None
 
@@ -492,6 +536,7 @@ class _ApiError(Exception):
 
 _MESSAGES = {
     400: "Request error.",
+    403: "Access denied.",
     401: "Authentication failed. The request must contain a valid user ID and password for the target "
          "Ivanti EPMM instance.",
     404: "Page not found. Check the spelling of the URL.",
@@ -528,6 +573,7 @@ def _authenticated(endpoint):
         if user is None:
             return _error(401, _MESSAGES[401])
         request.state.gdpr = user == simulator.gdpr_username
+        request.state.views_logs = user != simulator.no_logs_username
         return await endpoint(request)
 
     return guarded
@@ -563,12 +609,13 @@ def _window(request: Request) -> tuple[int, int]:
 def _listing(request: Request, items: list[dict[str, Any]]) -> JSONResponse:
     limit, offset = _window(request)
     page = items[offset:offset + limit]
-    return JSONResponse({"totalCount": len(items), "resultCount": len(page), "results": page})
+    return JSONResponse({"totalCount": len(items), "resultCount": len(page),
+                         "hasMore": offset + len(page) < len(items), "results": page})
 
 
 @_authenticated
 async def ping(request: Request) -> Response:
-    return JSONResponse({"results": {"apiVersion": 2, "vspVersion": VSP_VERSION}})
+    return JSONResponse({"results": {"apiVersion": 2.0, "vspVersion": VSP_VERSION}})
 
 
 @_authenticated
@@ -591,6 +638,11 @@ def _fields(request: Request) -> list[str]:
     fields = [field.strip() for field in request.query_params.get("fields", "").split(",") if field.strip()]
     if not fields:
         raise _ApiError(400, "Request error. The parameter fields is required.")
+    if len(fields) > MAX_FIELDS:
+        raise _ApiError(400, f"Request error. fields names {len(fields)} fields, at most {MAX_FIELDS} are allowed.")
+    long = [field for field in fields if len(field) > MAX_FIELD_NAME]
+    if long:
+        raise _ApiError(400, f"Request error. A field name is longer than {MAX_FIELD_NAME} characters.")
     unknown = [field for field in fields if field not in FIELDS]
     if unknown:
         raise _ApiError(400, f"Request error. Unknown field: {', '.join(unknown)}.")
@@ -598,10 +650,10 @@ def _fields(request: Request) -> list[str]:
 
 
 def _label_id(request: Request) -> int | None:
-    label_id = _int_param(request, "labelId", -1, -1)
-    if label_id == -1:
+    if "labelId" not in request.query_params:
         return None
-    if label_id not in _LABEL_IDS:
+    label_id = _int_param(request, "labelId", None, -(2**31))
+    if label_id not in _LABEL_BITS:
         raise _ApiError(400, f"Request error. There is no label {label_id}.")
     return label_id
 
@@ -609,25 +661,174 @@ def _label_id(request: Request) -> int | None:
 @_authenticated
 async def search_devices(request: Request) -> Response:
     fleet = _simulator(request).fleet
+    if "query" not in request.query_params and "labelId" not in request.query_params:
+        raise _ApiError(400, "Request error. One of the parameters query and labelId is required.")
     space_id, fields, label_id = _space_id(request), _fields(request), _label_id(request)
     limit, offset = _window(request)
+    query = request.query_params.get("query", "")
+    if len(query) > MAX_QUERY:
+        raise _ApiError(400, f"Request error. query must be at most {MAX_QUERY} characters.")
     try:
-        selected = fleet.select(space_id, label_id, request.query_params.get("query", "").strip())
+        selected = fleet.select(space_id, label_id, query.strip())
     except QueryError as error:
         raise _ApiError(400, f"Request error. Invalid query: {error}.") from None
     results = []
     for index in selected[offset:offset + limit]:
         record = fleet.device(index)
         if request.state.gdpr:
-            record.update({field: OBFUSCATED for field in GDPR_FIELDS if record[field] is not None})
-        results.append({field: record[field] for field in fields})
+            record.update({field: OBFUSCATED for field in GDPR_FIELDS if record[field]})
+        results.append({field: record[field] for field in fields if field in record})
     return JSONResponse({
+        "results": results,
         "totalCount": len(selected),
         "resultCount": len(results),
-        "searchTimeElapsed": 3 + len(selected) // 10_000,  # plausible and deterministic
+        "searchTimeMillis": 3 + len(selected) // 10_000,  # plausible and deterministic
+        "currentServerTimeMilliseconds": fleet.now_ms,
         "hasMore": offset + len(results) < len(selected),
-        "results": results,
     })
+
+
+# --- audit logs ------------------------------------------------------------------------------------------------
+
+AUDIT_COLUMNS = ("Date", "Action Type", "Status", "Requested By", "Subject", "Subject Name", "Device Space",
+                 "Reason")
+"""The CSV's header row: our guess (the fact sheet has no sample)."""
+AUDIT_ACTIONS = {"Lock": 1, "Wipe": 2, "Retire": 3, "Force Device Check-In": 4, "Send Message": 5,
+                 "Apply Label": 6, "Remove Label": 7, "Change Ownership": 8, "Update OS": 9}
+"""Action type to its `userActionIds` id (ours; real ids come from `admins/{source}/actions`)."""
+AUDIT_STATUSES = ("Success", "Failed", "Initiated")
+_ADMINS = ("admin", "mdm-ops", "helpdesk")
+_ROUTINE = ("Force Device Check-In", "Send Message", "Apply Label", "Remove Label", "Change Ownership",
+            "Update OS")
+
+
+class _Entry(NamedTuple):
+    ms: int
+    action: str
+    status: str
+    admin: str
+    uuid: str
+    name: str
+    space: str
+    reason: str
+
+
+class AuditLog:
+    """What the admins did to the fleet in its last 30 days, oldest first: the wipes and retirements behind
+    the WIPED and RETIRED devices, locks of compromised devices, routine actions on some others; a few
+    failed (the device did not answer), recent ones still Initiated."""
+
+    def __init__(self, fleet: EpmmFleet) -> None:
+        self.fleet = fleet
+        entries = []
+        for index in range(fleet.size):
+            rng = random.Random(fleet._detail_seed[index] ^ 0xA0D1)
+            summary = fleet.summary(index)
+            actions = []
+            if summary["common.status"] != "ACTIVE":
+                actions.append("Wipe" if summary["common.status"] == "WIPED" else "Retire")
+            if summary["common.device_is_compromised"]:
+                actions.append("Lock")
+            actions += [rng.choice(_ROUTINE) for _ in range(rng.choice((0, 0, 1, 1, 2)))]
+            if not actions:
+                continue
+            record = fleet.device(index)
+            name = record.get("ios.DeviceName") or record["common.model"]
+            for action in actions:
+                ms = fleet.now_ms - rng.randint(1 * MINUTE, 30 * DAY)
+                draw = rng.random()
+                status = "Failed" if draw < 0.08 else "Initiated" if fleet.now_ms - ms < HOUR else "Success"
+                reason = "The device did not respond." if status == "Failed" else ""
+                entries.append(_Entry(ms, action, status, rng.choice(_ADMINS), record["common.uuid"], name,
+                                      record["common.device_space_name"], reason))
+        self.entries = sorted(entries)
+
+
+class _Export(NamedTuple):
+    csv: str
+    polls: list[int]
+    """Status calls answered so far (a list, to count in place)."""
+
+
+def _ms_param(request: Request, name: str) -> int | None:
+    if name not in request.query_params:
+        return None
+    return _int_param(request, name, None, 0)
+
+
+def _list_param(request: Request, name: str) -> list[str]:
+    """A list parameter sent repeated or comma-separated; empty means all."""
+    return [item.strip() for raw in request.query_params.getlist(name) for item in raw.split(",") if item.strip()]
+
+
+def _logs_allowed(request: Request) -> int:
+    """The admin's space id, or 403 for a user without the "View logs and events" role."""
+    if not request.state.views_logs:
+        raise _ApiError(403, 'Access denied. The user needs the role "View logs and events" '
+                             '(Logs and Events Management).')
+    return _space_id(request)
+
+
+def _export_id(request: Request) -> str:
+    export_id = request.query_params.get("requestId", "")
+    if export_id not in _simulator(request).exports:
+        raise _ApiError(400, f"Request error. There is no audit log export {export_id!r}.")
+    return export_id
+
+
+@_authenticated
+async def audit_logs_export(request: Request) -> Response:
+    simulator = _simulator(request)
+    space_id = _logs_allowed(request)
+    statuses = _list_param(request, "status")
+    bad = [status for status in statuses if status not in AUDIT_STATUSES]
+    if bad:
+        raise _ApiError(400, f"Request error. Invalid status {bad[0]!r}: use Success, Failed or Initiated.")
+    try:
+        actions = {int(item) for item in _list_param(request, "userActionIds")}
+    except ValueError:
+        raise _ApiError(400, "Request error. userActionIds must be integers.") from None
+    start, end = _ms_param(request, "actionStart"), _ms_param(request, "actionEnd")
+    sort_field = request.query_params.get("sortField")
+    if sort_field is not None and not 1 <= len(sort_field) <= 320:
+        raise _ApiError(400, "Request error. sortField must have 1 to 320 characters.")
+    subject = request.query_params.get("subject", "")
+    space = _SPACES[simulator.fleet.space_position(space_id)].name
+    log = event_log_of(simulator, AuditLog)
+    rows = [entry for entry in log.entries
+            if (space_id == 1 or entry.space == space) and (not statuses or entry.status in statuses)
+            and (not actions or AUDIT_ACTIONS[entry.action] in actions) and (not subject or entry.uuid == subject)
+            and (start is None or entry.ms >= start) and (end is None or entry.ms < end)]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(AUDIT_COLUMNS)
+    for entry in reversed(rows):  # newest first, as the console lists them
+        writer.writerow((_iso(entry.ms), entry.action, entry.status, entry.admin, entry.uuid, entry.name,
+                         entry.space, entry.reason))
+    export_id = f"{len(simulator.exports) + 1:08d}"
+    simulator.exports[export_id] = _Export(text.getvalue(), [0])
+    return JSONResponse({"results": {"requestId": export_id, "status": "INITIATED"}})
+
+
+@_authenticated
+async def audit_logs_export_status(request: Request) -> Response:
+    simulator = _simulator(request)
+    _logs_allowed(request)
+    export_id = _export_id(request)
+    polls = simulator.exports[export_id].polls
+    polls[0] += 1
+    done = simulator.export_polls is not None and polls[0] > simulator.export_polls
+    return JSONResponse({"results": {"requestId": export_id, "status": "COMPLETED" if done else "IN_PROGRESS"}})
+
+
+@_authenticated
+async def audit_logs_csv(request: Request) -> Response:
+    simulator = _simulator(request)
+    _logs_allowed(request)
+    export = simulator.exports[_export_id(request)]
+    if simulator.export_polls is None or export.polls[0] <= simulator.export_polls:
+        raise _ApiError(400, "Request error. The audit log export is not completed yet.")
+    return Response(export.csv, media_type="text/csv")
 
 
 class _Record:
@@ -667,6 +868,9 @@ def create_app(simulator: EpmmSimulator | None = None) -> Starlette:
         Route("/labels/label_summary", label_summary, methods=["GET"]),
         Route("/devices/search_fields", search_fields, methods=["GET"]),
         Route("/devices", search_devices, methods=["GET"]),
+        Route("/logs/audit_logs_export", audit_logs_export, methods=["GET"]),
+        Route("/logs/audit_logs_export_status", audit_logs_export_status, methods=["GET"]),
+        Route("/logs/audit_logs_csv", audit_logs_csv, methods=["GET"]),
     ]
     app = Starlette(
         routes=[Mount(simulator.base_path, routes=api)],

@@ -1,4 +1,4 @@
-"""Ivanti EPMM (formerly MobileIron Core) through its V2 REST API.
+"""Ivanti EPMM (formerly MobileIron Core) through its V2 REST API (../shared/vendor-apis/epmm.md).
 
 Authentication: HTTP Basic on every call; there is no token and no session (JSESSIONID and CSRF_NONCE
 are only for multipart writes before 11.1). Paths are `/api/v2/...`, or `/rest/api/v2/...` on
@@ -9,14 +9,26 @@ Probe: EPMM has no unauthenticated call, so `probe` sends `GET ping` without cre
 401 proves that an API asking for Basic credentials answers at that path (version not disclosed); a server
 that answers the ping anyway reports its `vspVersion`. `check_login` sends the same ping with credentials.
 
-Groups: two trees, "Device spaces" (`device_spaces/mine`, flat) and "Labels" (`labels/label_summary`),
-with ids "space:<id>" and "label:<id>". A device's `group` is its device space and its `labels` are its
-labels (`common.labels`). Selecting a label filters on the server with `labelId`; a device space with
-the query `"common.device_space_name" = "<name>"`. Health is always decided here, never on the server.
+Groups: two trees, "Device spaces" (`device_spaces/mine`, flat) and "Labels" (`labels/label_summary`;
+label ids may be negative: All-Smartphones is -1), with ids "space:<id>" and "label:<id>". A device's
+`group` is its device space (`common.device_space_name`).
 
-Devices: the V2 device search, asking for the fields this client reads that `devices/search_fields`
-offers, 200 a page. The first page tells `totalCount`; the rest are fetched `page_concurrency` at a time
-by `offset` and yielded in order.
+Labels: no device record names its labels (no such field exists), so membership is learned one label at
+a time: `devices(DeviceQuery(group_id="label:<id>"))` searches with `labelId=<id>` and each device it yields
+carries `labels == ("Labels\\<name>",)`; `label_devices` does that for several labels, at most
+`page_concurrency` label searches in flight. The whole-fleet listing (`query=""`) yields `labels == ()`.
+A device space is searched with the query `common.device_space_name = "<name>"`. The device search
+needs `query` or `labelId`; this client always sends one.
+
+Devices: the V2 device search, asking for the fields of `DEVICE_FIELDS` that `devices/search_fields`
+offers (a real console answers 400 to any other), 200 a page (the label call's documented maximum; the
+device search's is not documented). The first page tells `totalCount`; the rest are fetched
+`page_concurrency` at a time by `offset` and yielded in order.
+
+Name: `ios.DeviceName` (the name its owner gave an iPhone or iPad). EPMM has no device name for other
+platforms, so an Android (or Windows, macOS) device is shown as its model and the last six characters of its
+uuid, "Pixel 9 (99a1cf)": the uuid is never obfuscated and tells apart a fleet of one model, where the serial
+number would be hidden from a GDPR user.
 
 Health of a device (`Device.health`), first match wins:
 
@@ -41,8 +53,18 @@ within 4 hours (a device syncs at least that often under the default sync policy
 null when it never checked in.
 
 GDPR: for an API user with a GDPR profile EPMM obfuscates user id, names, email, phone, IMEI, serial,
-ICCID, IMSI and MEID. Such values (the simulator sends "********"; runs of "***", "XXXX" and the word
-"obfuscated" are recognised too) are shown as "(obfuscated)", never treated as errors.
+ICCID, IMSI and MEID. Such values (EPMM sends "*****"; runs of "***", "XXXX" and the word "obfuscated"
+are recognised too) are shown as "(obfuscated)", never treated as errors; an empty value stays empty.
+
+Events: EPMM's audit log, exported in three calls (`logs/audit_logs_export`, then
+`logs/audit_logs_export_status` every `EXPORT_POLL_S` until done, at most `EXPORT_POLLS` times, then
+`logs/audit_logs_csv`). The window goes as `actionStart`/`actionEnd` in epoch ms and a device as `subject`
+(its uuid); the rest is filtered here. The CSV is read by its header row (`AUDIT_COLUMNS` lists the
+spellings accepted per meaning); each row is an event of engine = its action type, category "audit",
+source "audit-logs", its row kept as `raw`. Severity: a failed wipe, retire or lock is critical (the
+device the responder meant to stop is still out there); any other failure, and a wipe, retire or lock that
+succeeded or was initiated, is a warning; everything else is info. A user without the role "View logs and
+events" (Logs and Events Management) gets 403, said as `NotAvailableError(scope="user")`.
 
 Shapes the fact sheet marks uncertain are read tolerantly: booleans as JSON or "true"/"false",
 timestamps as ISO 8601 or epoch milliseconds, reasons and labels as lists or strings.
@@ -50,10 +72,14 @@ timestamps as ISO 8601 or epoch milliseconds, reasons and labels as lists or str
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import csv
+import hashlib
+import io
 import re
-from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -63,16 +89,19 @@ from tui.models import (
     Device,
     DevicePage,
     DeviceQuery,
+    Event,
     EventPage,
     EventWindow,
     Group,
     Health,
     RawPage,
     ServerInfo,
+    Severity,
 )
 from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
+    ForbiddenError,
     NotAvailableError,
     VendorClient,
     VendorError,
@@ -100,13 +129,34 @@ OS_BASELINES: dict[str, tuple[int, ...]] = {
 Review it when a vendor ends support for a release."""
 
 DEVICE_FIELDS = (
-    "common.uuid", "common.id", "common.device_name", "common.device_space_name", "common.platform",
-    "common.os_version", "common.model", "common.status", "common.compliant", "common.noncompliance_reasons",
-    "common.quarantined", "common.quarantined_reasons", "common.security_state", "common.device_is_compromised",
-    "common.owner", "common.last_connected_at", "common.registration_date", "common.ip_address",
-    "common.labels", "user.display_name", "user.user_id", "user.email_address",
+    "common.uuid", "common.id", "common.device_space_name", "common.platform", "common.os_version",
+    "common.model", "common.status", "common.compliant", "common.noncompliance_reasons", "common.quarantined",
+    "common.quarantined_reasons", "common.security_state", "common.device_is_compromised", "common.owner",
+    "common.last_connected_at", "common.registration_date", "common.ip_address", "ios.DeviceName",
+    "user.display_name", "user.user_id", "user.email_address",
 )
-"""What the device search is asked for (those of them `search_fields` offers)."""
+"""What the device search is asked for (those of them `search_fields` offers): real field names only."""
+EXPORT_POLLS = 60
+EXPORT_POLL_S = 1.0
+"""The audit-log export is polled every second for at most a minute, then given up in words."""
+AUDIT_SOURCE = "audit-logs"
+EVENTS_PAGE = 500
+"""Audit rows per `EventPage`."""
+AUDIT_COLUMNS = {
+    "time": ("date", "time", "timestamp", "action time", "performed at", "requested at", "created at",
+             "action date", "date/time"),
+    "action": ("action type", "action", "user action", "action name", "event", "operation"),
+    "status": ("status", "result", "action status"),
+    "subject": ("subject", "device uuid", "uuid", "device id", "subject id", "object id"),
+    "subject_name": ("subject name", "device name", "device", "object name", "target", "name"),
+    "admin": ("requested by", "admin", "administrator", "user", "performed by", "admin user", "actor"),
+    "reason": ("reason", "details", "message", "description", "comment"),
+}
+"""Header spellings accepted per meaning (compared without case, spaces and underscores alike): the CSV's
+columns are not documented. Columns not listed stay in the row kept as the event's `raw`."""
+_DONE = {"completed", "complete", "done", "finished", "success", "succeeded", "ready", "available"}
+_FAILED = {"failed", "failure", "error", "cancelled", "canceled", "aborted"}
+_STOPPING = ("wipe", "retire", "lock")
 
 _HINTS = {
     400: "EPMM rejected the request's parameters; check the device space id of this connection.",
@@ -122,10 +172,13 @@ _COMPROMISED = {"ios": "jailbroken", "android": "rooted"}
 class EpmmClient(VendorClient):
     vendor = "epmm"
     product = "EPMM"
-    capabilities = Capabilities(groups=True, devices=True)
+    capabilities = Capabilities(groups=True, devices=True, events=True)
 
     _space_ids: dict[str, str] | None = None
     """Device space name to id, learned once: a device record names its space, a group needs the id."""
+    _label_names: dict[str, str] | None = None
+    """Label id (text) to name, from label_summary: a label search's devices carry the label's path."""
+    _label_counts: dict[str, int] = {}
     _fields: list[str] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -186,10 +239,13 @@ class EpmmClient(VendorClient):
             raise BadResponseError(f"{self._where()} sent a page of {self._root}{path} without `results`.")
         return page, raw
 
-    async def _pages(self, path: str, params: dict[str, Any]) -> AsyncIterator[tuple[dict[str, Any], RawPage]]:
+    async def _pages(
+        self, path: str, params: dict[str, Any], concurrency: int | None = None
+    ) -> AsyncIterator[tuple[dict[str, Any], RawPage]]:
         """Every page of a V2 list (`limit`, `offset`).
 
-        The first page tells `totalCount`; the rest are fetched `page_concurrency` at a time and yielded in
+        The first page tells `totalCount`; the rest are fetched `concurrency` (default `page_concurrency`) at a
+        time and yielded in
         order, up to the first empty one (a count larger than the list must not mean endless requests). A server
         that returns fewer results than asked sets the stride, so no device is skipped. Without a `totalCount`,
         pages are read one by one while `hasMore`.
@@ -202,7 +258,8 @@ class EpmmClient(VendorClient):
             return
         if isinstance(total, int):
             fetch = lambda offset: self._page(path, params, offset)  # noqa: E731
-            async for page, raw in ordered_pages(fetch, range(step, total, step), self.page_concurrency):
+            pages = ordered_pages(fetch, range(step, total, step), concurrency or self.page_concurrency)
+            async for page, raw in pages:
                 yield page, raw
                 if not page["results"]:
                     return
@@ -225,10 +282,16 @@ class EpmmClient(VendorClient):
         self._space_ids = {str(space.get("name")): str(space.get("id")) for space in spaces}
         return spaces
 
+    async def _labels(self) -> list[dict[str, Any]]:
+        labels = await self._collect("/labels/label_summary", self._space_param())
+        self._label_names = {str(label.get("id")): str(label.get("name") or label.get("id")) for label in labels}
+        self._label_counts = {str(label.get("id")): count for label in labels
+                              if isinstance(count := label.get("deviceCount"), int)}
+        return labels
+
     async def groups(self) -> list[Group]:
         spaces = await self._device_spaces()
-        labels = await self._collect("/labels/label_summary", self._space_param())
-        return groups_from_records(spaces, labels)
+        return groups_from_records(spaces, await self._labels())
 
     async def _device_fields(self) -> list[str]:
         """The fields to ask for: those of `DEVICE_FIELDS` that `search_fields` offers (a strict server
@@ -245,7 +308,8 @@ class EpmmClient(VendorClient):
         return self._fields
 
     def _group_filter(self, group_id: str | None) -> dict[str, str]:
-        """The search parameters that keep only the devices of a label or a device space."""
+        """The search parameters for a label (`labelId`), a device space (a query on its name) or
+        everything (an empty query: the search needs `query` or `labelId`)."""
         kind, _, key = (group_id or "").partition(":")
         if kind == "label" and key:
             return {"labelId": key}
@@ -253,33 +317,130 @@ class EpmmClient(VendorClient):
             name = next((name for name, space_id in (self._space_ids or {}).items() if space_id == key), None)
             if name is not None:
                 quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-                return {"query": f'"common.device_space_name" = "{quoted}"'}
-        return {}
+                return {"query": f'common.device_space_name = "{quoted}"'}
+        return {"query": ""}
 
-    async def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
-        """The device search; a label or device space in `query.group_id` is filtered on the server."""
+    async def _search(self, group_id: str | None, concurrency: int) -> AsyncIterator[DevicePage]:
+        """One device search, page by page; a label search's devices carry that label's path."""
         if self._space_ids is None:
             await self._device_spaces()
         params = {**self._space_param(), "fields": ",".join(await self._device_fields())}
-        params.update(self._group_filter(query.group_id))
+        params.update(self._group_filter(group_id))
+        labels: tuple[str, ...] = ()
+        if "labelId" in params:
+            if self._label_names is None or params["labelId"] not in self._label_names:
+                await self._labels()
+            labels = (f"{LABELS}\\{(self._label_names or {}).get(params['labelId'], params['labelId'])}",)
         now = self.clock()
         loaded = 0
-        async for page, raw in self._pages("/devices", params):
+        async for page, raw in self._pages("/devices", params, concurrency):
             devices = [
-                record_to_device(record, self.connection.name, self._space_ids or {}, now, raw, index)
+                record_to_device(record, self.connection.name, self._space_ids or {}, now, raw, index, labels)
                 for index, record in enumerate(page["results"])
                 if isinstance(record, dict)
             ]
             loaded += len(devices)
             total = page.get("totalCount")
-            yield DevicePage(devices, loaded, total if isinstance(total, int) else None)
+            yield DevicePage(devices, loaded, total if isinstance(total, int) else None,
+                             skipped=len(page["results"]) - len(devices))
+
+    async def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
+        """The device search; a label or device space in `query.group_id` is filtered on the server."""
+        async for page in self._search(query.group_id, self.page_concurrency):
+            yield page
+
+    async def label_devices(self, group_ids: Sequence[str]) -> AsyncIterator[DevicePage]:
+        """The devices of several labels ("label:<id>"), each carrying the label it was found in.
+
+        At most `page_concurrency` label searches run at once, each reading its pages one after another, so
+        no more requests are in flight than for one listing. Pages are yielded as they arrive, `loaded`
+        counting across labels; `total` is the labels' summed `deviceCount` when label_summary gave them all.
+        A failure of one search cancels the others and is raised.
+        """
+        wanted = list(dict.fromkeys(group_ids))
+        if not wanted:
+            return
+        if self._label_names is None:
+            await self._labels()
+        counts = [self._label_counts.get(group_id.partition(":")[2]) for group_id in wanted]
+        total = sum(counts) if all(isinstance(count, int) for count in counts) else None
+        queue: asyncio.Queue[DevicePage | BaseException | None] = asyncio.Queue(maxsize=self.page_concurrency)
+
+        async def search(group_id: str) -> None:
+            try:
+                async for page in self._search(group_id, 1):
+                    await queue.put(page)
+            except Exception as error:  # handed to the reader, which raises it
+                await queue.put(error)
+            else:
+                await queue.put(None)
+
+        pending = iter(wanted)
+        tasks: list[asyncio.Future[None]] = []
+
+        def start_next() -> bool:
+            group_id = next(pending, None)
+            if group_id is not None:
+                tasks.append(asyncio.ensure_future(search(group_id)))
+            return group_id is not None
+
+        active = sum(start_next() for _ in range(self.page_concurrency))
+        loaded = 0
+        try:
+            while active:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if item is None:
+                    active += start_next() - 1
+                    continue
+                loaded += len(item.devices)
+                yield DevicePage(item.devices, loaded, total, item.skipped, item.repaired)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
-        """Not available: the EPMM V2 API, as this app knows it (../shared/vendor-apis/epmm.md and seed 003),
-        offers no event, audit or log source to read. Raises `NotAvailableError` (scope "vendor") on the first
-        page without sending anything, so the timeline can say so in words; `capabilities.events` is False."""
-        raise NotAvailableError(EVENTS_NOT_AVAILABLE, scope="vendor")
-        yield  # an async generator, like the other vendors' events
+        """The audit log of `window` (module docstring): export, poll, download, then map row by row."""
+        params: dict[str, Any] = self._space_param()
+        if window.start is not None:
+            params["actionStart"] = _epoch_ms(window.start)
+        if window.end is not None:
+            params["actionEnd"] = _epoch_ms(window.end)
+        if window.device_id:
+            params["subject"] = window.device_id
+        try:
+            started = await self._get("/logs/audit_logs_export", params)
+            ticket = _export_ticket(started)
+            for _ in range(EXPORT_POLLS):
+                state = _export_state(await self._get("/logs/audit_logs_export_status", {**params, **ticket}))
+                if state == "done":
+                    break
+                if state == "failed":
+                    raise VendorError(f"{self._where()} reported that the audit-log export failed.")
+                await self.sleep(EXPORT_POLL_S)
+            else:
+                raise VendorError(
+                    f"{self._where()} did not finish the audit-log export within "
+                    f"{EXPORT_POLLS * EXPORT_POLL_S:g} s; try a shorter window.", retryable=True)
+            response = await self._response("/logs/audit_logs_csv", {**params, **ticket})
+        except ForbiddenError:
+            raise NotAvailableError(
+                f"Audit logs are not available to this API user on {self.connection.name}: EPMM requires the "
+                'role "View logs and events" (Logs and Events Management).', scope="user", status=403) from None
+        if "html" in response.headers.get("content-type", ""):
+            self.parse_json(response)  # raises the HTML page as a bad response
+        rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig", errors="replace"))))
+        loaded = 0
+        for start in range(0, max(len(rows), 1), EVENTS_PAGE):
+            chunk = rows[start:start + EVENTS_PAGE]
+            raw = RawPage.of(chunk)
+            events = [audit_event(row, self.connection.name, raw, index) for index, row in enumerate(chunk)]
+            kept = [event for event in events if event is not None and window.matches(event)]
+            loaded += len(kept)
+            yield EventPage(kept, loaded, len(rows), source=AUDIT_SOURCE,
+                            skipped=sum(event is None for event in events))
 
 
 def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any]]) -> list[Group]:
@@ -305,21 +466,24 @@ def record_to_device(
     now: datetime,
     raw: RawPage | None = None,
     index: int = 0,
+    labels: tuple[str, ...] = (),
 ) -> Device:
     """Map one device search result onto a `Device`, deciding health and patch state (module docstring).
 
-    The record is `raw`'s record number `index`; without a page it is kept as it is.
+    The record is `raw`'s record number `index`; without a page it is kept as it is. `labels` are the label
+    paths the search that found it stands for (a record never names its labels).
     """
     platform = str(record.get("common.platform") or "").strip()
     space = str(record.get("common.device_space_name") or "").strip()
     ip_address = shown(record.get("common.ip_address"))
     last_seen = epoch_or_rfc3339(record.get("common.last_connected_at"))
     health, reasons, missing = assess(record, now)
+    device_id = str(record.get("common.uuid") or record.get("common.id") or "")
     return Device(
         vendor="epmm",
         connection=connection,
-        id=str(record.get("common.uuid") or record.get("common.id") or ""),
-        name=shown(record.get("common.device_name")) or shown(record.get("common.model")),
+        id=device_id,
+        name=device_name(record, device_id),
         os=f"{platform} {shown(record.get('common.os_version'))}".strip(),
         ip_addresses=(ip_address,) if ip_address and ip_address != OBFUSCATED else (),
         group_id=f"space:{space_ids[space]}" if space in space_ids else None,
@@ -330,10 +494,20 @@ def record_to_device(
         missing_critical_patches=missing,
         last_seen=last_seen,
         user=shown(record.get("user.display_name"), record.get("user.user_id")),
-        labels=tuple(f"{LABELS}\\{name}" for name in texts(record.get("common.labels"))),
+        labels=labels,
         raw_page=raw if raw is not None else RawPage.of([record]),
         raw_index=index,
     )
+
+
+def device_name(record: dict[str, Any], device_id: str) -> str:
+    """`ios.DeviceName`; otherwise the model and the uuid's last six characters (module docstring)."""
+    name = shown(record.get("ios.DeviceName"))
+    if name:
+        return name
+    model = shown(record.get("common.model"))
+    tail = device_id[-6:]
+    return f"{model} ({tail})" if model and tail else model or device_id
 
 
 def assess(record: dict[str, Any], now: datetime) -> tuple[Health, tuple[str, ...], bool | None]:
@@ -421,8 +595,102 @@ def _with_reasons(what: str, reasons: Any) -> str:
     return f"{what}: {', '.join(listed)}" if listed else what
 
 
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _export_ticket(body: Any) -> dict[str, str]:
+    """What names the export for the status and CSV calls: an id-like key of `results` (or of the body),
+    sent back under the same name; nothing when the console keeps one export per admin (undocumented)."""
+    results = body.get("results") if isinstance(body, dict) else None
+    for holder in (results, body):
+        if isinstance(holder, dict):
+            for key in ("requestId", "exportId", "id", "taskId", "jobId"):
+                if isinstance(holder.get(key), (str, int)) and not isinstance(holder.get(key), bool):
+                    return {key: str(holder[key])}
+    return {}
+
+
+def _export_state(body: Any) -> str:
+    """"done", "failed" or "running" from a status answer (its shape is undocumented)."""
+    results = body.get("results") if isinstance(body, dict) else None
+    holder = results if isinstance(results, dict) else body if isinstance(body, dict) else {}
+    status = holder.get("status", holder.get("state"))
+    if isinstance(status, bool):
+        return "done" if status else "running"
+    text = str(status or "").strip().casefold().replace(" ", "_")
+    if text in _DONE:
+        return "done"
+    return "failed" if text in _FAILED else "running"
+
+
+def _column(row: dict[str, Any], meaning: str) -> str:
+    """The row's value for one meaning of `AUDIT_COLUMNS`, by the first header spelling present."""
+    keys = {_header(key): key for key in row if isinstance(key, str)}
+    for spelling in AUDIT_COLUMNS[meaning]:
+        key = keys.get(_header(spelling))
+        if key is not None and row[key] not in (None, ""):
+            return str(row[key]).strip()
+    return ""
+
+
+def _header(text: str) -> str:
+    return re.sub(r"[\s_]+", " ", text.strip().casefold())
+
+
+def audit_time(text: str) -> datetime | None:
+    """An audit row's time: ISO 8601 (a space for the T, no zone means UTC) or epoch milliseconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d{11,14}", text):
+        return epoch_or_rfc3339(int(text))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").removesuffix(" UTC"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def audit_severity(action: str, status: str) -> Severity:
+    """The module docstring's rule: failed stops are critical, failures and stops warnings, the rest info."""
+    stopping = any(word in action.casefold() for word in _STOPPING)
+    failed = status.strip().casefold() == "failed"
+    if failed and stopping:
+        return Severity.CRITICAL
+    return Severity.WARNING if failed or stopping else Severity.INFO
+
+
+def audit_event(row: dict[str, Any], connection: str, raw: RawPage | None = None, index: int = 0) -> Event | None:
+    """One CSV row of the audit log as an `Event`; None when it has no readable time."""
+    moment = audit_time(_column(row, "time"))
+    if moment is None:
+        return None
+    action, status = _column(row, "action"), _column(row, "status")
+    subject, name = _column(row, "subject"), _column(row, "subject_name")
+    admin, reason = _column(row, "admin"), _column(row, "reason")
+    digest = hashlib.sha1(repr(sorted((str(key), str(value)) for key, value in row.items())).encode()).hexdigest()
+    title = f"{action or 'Action'} ({status.lower()})" if status else action or "Action"
+    message = " ".join(part for part in (f"by {admin}." if admin else "", reason) if part)
+    return Event(
+        vendor="epmm",
+        connection=connection,
+        id=digest[:16],
+        time=moment,
+        severity=audit_severity(action, status),
+        engine=action,
+        title=title + (f" on {name}" if name else ""),
+        message=message,
+        category="audit",
+        device_id=subject or None,
+        device_name=name or None,
+        source=AUDIT_SOURCE,
+        raw_page=raw if raw is not None else RawPage.of([row]),
+        raw_index=index,
+    )
+
+
 EVENTS_NOT_AVAILABLE = (
     "Events are not available for Ivanti EPMM connections: the EPMM V2 API gives this API user no event, "
     "audit or log source to read, so there is no timeline for this console."
 )
-"""What the timeline and `epx events` say for an EPMM connection (issue 6)."""
+"""Obsolete since the audit-log events (issue 12); kept only because tui/cli.py still imports it."""
