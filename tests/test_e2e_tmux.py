@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
+from tui.simulators.serve import ServerThread
 
 TMUX = shutil.which("tmux")
 EPX = Path(sys.executable).parent / "epx"
@@ -192,8 +193,11 @@ def terminal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callabl
     term = Terminal(socket, conf, client_env, home, tmp_path / "epx.status")
     request.addfinalizer(term.kill)
 
-    def start(width: int, height: int, *arguments: str) -> Terminal:
-        command = [ENV, "-i", *(f"{k}={v}" for k, v in app_env.items()), str(EPX), "--demo", *arguments]
+    def start(width: int, height: int, *arguments: str, demo: bool = True, **environment: str) -> Terminal:
+        """`epx --demo ARGUMENTS`, or with `demo=False` `epx ARGUMENTS` (a config of the test's own)."""
+        variables = {**app_env, **environment}
+        command = [ENV, "-i", *(f"{k}={v}" for k, v in variables.items()), str(EPX), *(["--demo"] if demo else []),
+                   *arguments]
         term.start(width, height, command)
         return term
 
@@ -425,3 +429,36 @@ def test_hash_journey(terminal: Callable[[int, int], Terminal], width: int, heig
     term.wait_for("Demo: simulated consoles")
     term.key("C-q")
     assert term.wait_exit() == 0
+
+
+def test_a_hostile_console_reaches_the_terminal_only_as_visible_text(terminal, tmp_path: Path) -> None:
+    """A real pty: computers whose name, user, OS and address carry OSC 52 / OSC 8 / OSC 0 / CSI / C1 / bidi
+    payloads (tests/test_untrusted_text.py's fleet). If one reached tmux it would retitle the pane, fill tmux's
+    paste buffer or clear the screen; instead each shows as visible text in the table and the detail."""
+    from hostile import PASSWORD, USERNAME, HostileFleet, HostileSimulator
+    from tui.simulators.sepm import create_app
+
+    simulator = HostileSimulator(HostileFleet(), username=USERNAME, password=PASSWORD)
+    with ServerThread(create_app(simulator)) as server:
+        config = tmp_path / "hostile.toml"
+        config.write_text(
+            f'[connections.hostile]\nvendor = "sepm"\nurl = "{server.url}"\nallow_http = true\n'
+            f'username = "{USERNAME}"\npassword_env = "EPX_HOSTILE_PASSWORD"\n', encoding="utf-8")
+        term = terminal(160, 40, "--config", str(config), demo=False, EPX_HOSTILE_PASSWORD=PASSWORD)
+        term.tmux("set", "-g", "set-clipboard", "on")  # an OSC 52 that got through would fill a buffer
+        term.wait_for("hostile")
+        term.key("Enter")
+        screen = term.wait_for(re.compile(r"40 devices"))
+        assert "host0␛]52;c;" in screen, screen
+        term.type("/")
+        term.type("host")
+        term.key("Enter")
+        term.key("Enter")  # the first host's detail: name, user, OS, address in full
+        screen = term.wait_for(re.compile(r"^\s*User\s+user", re.MULTILINE))
+        assert "␛" in screen, screen
+        title = term.tmux("display-message", "-p", "-t", "epx", "#{pane_title}").stdout
+        assert "pwned" not in title, title
+        buffers = term.tmux("list-buffers", check=False).stdout
+        assert "pwned" not in buffers and "ZWNobyBwd25lZA" not in buffers, buffers
+        term.key("C-q")
+        assert term.wait_exit() == 0

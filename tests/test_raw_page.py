@@ -73,7 +73,7 @@ def test_the_last_two_pages_decoded_are_kept(decodes):
 def test_a_page_of_records_in_memory_keeps_them_as_they_are(decodes):
     page = RawPage.of(RECORDS)
 
-    assert page.record(7) is RECORDS[7]
+    assert page.record(7) == RECORDS[7]
     assert decodes == []
 
 

@@ -76,7 +76,7 @@ def test_real_record_maps_every_neutral_field() -> None:
     assert device.health_reasons[0] == "infected"
     assert "Auto-Protect disabled by policy" in device.health_reasons
     assert device.missing_critical_patches is False
-    assert device.raw is REAL_COMPUTER
+    assert device.raw == REAL_COMPUTER
 
 
 def test_group_falls_back_to_the_full_path_in_group_name_when_the_id_is_unknown() -> None:

@@ -2,12 +2,18 @@
 
 Every vendor client maps its payloads onto these types, so the UI and the CLI never read a vendor
 field directly; the raw payload stays attached (compressed, see `RawPage`) for the detail view and for export.
+
+These records are the one cleaning boundary for console data, which an attacker who controls an endpoint
+partly writes (its host name, user, OS string): every text field of a record, and every string of a raw
+payload when it is decoded, is made `visible` as it is built, so no surface after it (table, tree, detail,
+CLI output, exports, clipboard, notifications) can receive a terminal escape or a bidi override.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,6 +21,51 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+
+_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"}
+"""C0 controls and DEL as their Unicode control pictures (ESC is ␛): seen, never executed."""
+
+
+def visible(text: str, *, keep_newlines: bool = False) -> str:
+    """`text` with every character a terminal could act on shown instead: C0 controls and DEL as control
+    pictures (␛), C1 controls, format characters (bidi overrides and isolates, zero-width marks), line and
+    paragraph separators, surrogates and unassigned code points as `<U+202E>`. Printable text is returned as
+    it is (the common case costs one `str.isprintable`). `keep_newlines` keeps `\n` (multi-line messages)."""
+    if text.isprintable():
+        return text
+    if keep_newlines:
+        return "\n".join(visible(line) for line in text.split("\n"))
+    return "".join(char if char.isprintable() or char == " " else _shown(char) for char in text)
+
+
+def _shown(char: str) -> str:
+    code = ord(char)
+    picture = _PICTURES.get(code)
+    if picture is not None:
+        return picture
+    if unicodedata.category(char) == "Zs":  # a no-break or other wide space: harmless, kept as a space
+        return " "
+    return f"<U+{code:04X}>"
+
+
+def _visible_fields(record: Any, names: tuple[str, ...]) -> None:
+    """Make the named text fields of a (frozen) record `visible`; None stays None."""
+    for name in names:
+        value = getattr(record, name)
+        if isinstance(value, str) and not value.isprintable():
+            object.__setattr__(record, name, visible(value))
+
+
+def visible_tree(value: Any) -> Any:
+    """A decoded JSON value with every string (keys too) made `visible`; newlines in values are kept."""
+    if isinstance(value, str):
+        return visible(value, keep_newlines=True)
+    if isinstance(value, dict):
+        return {visible(str(key)): visible_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [visible_tree(item) for item in value]
+    return value
+
 
 VENDORS: dict[str, str] = {
     "sepm": "Symantec Endpoint Protection Manager",
@@ -76,6 +127,10 @@ class ServerInfo:
     version: str
     api_version: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "version", visible(self.version))
+        object.__setattr__(self, "api_version", visible(self.api_version))
+
     @property
     def title(self) -> str:
         """"SEPM 14.3.25029.9000", or the product alone, said plainly, when the server keeps its version."""
@@ -103,6 +158,11 @@ class Group:
     path: tuple[str, ...]
     parent_id: str | None = None
     device_count: int | None = None
+
+    def __post_init__(self) -> None:
+        self.id, self.name = visible(self.id), visible(self.name)
+        if not all(map(str.isprintable, self.path)):
+            self.path = tuple(map(visible, self.path))
 
     @property
     def path_text(self) -> str:
@@ -152,13 +212,13 @@ class RawPage:
         """The record at `index` of the page's record list."""
         global _decoded
         if self._compressed is None:
-            return self._records[index]
+            return visible_tree(self._records[index])
         for page, records in _decoded:
             if page is self:
-                return records[index]
+                return visible_tree(records[index])
         records = orjson.loads(zlib.decompress(self._compressed.result()))[self._key]
         _decoded = ((self, records), *_decoded[: _DECODED_KEPT - 1])
-        return records[index]
+        return visible_tree(records[index])
 
 
 _compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-page")
@@ -210,6 +270,18 @@ class Device(RawRecord):
     raw_index: int = field(default=0, repr=False, compare=False)
     """Where the vendor record is: its position in the record list of `raw_page` (not part of equality)."""
 
+    def __post_init__(self) -> None:
+        # One pass of C-level checks for the common, clean device; the rare hostile one is rebuilt.
+        if not (self.id.isprintable() and self.name.isprintable() and self.os.isprintable()
+                and self.group.isprintable() and self.user.isprintable() and self.state.isprintable()
+                and all(map(str.isprintable, self.ip_addresses)) and all(map(str.isprintable, self.labels))
+                and all(map(str.isprintable, self.health_reasons))):
+            self.id, self.name, self.os = visible(self.id), visible(self.name), visible(self.os)
+            self.group, self.user, self.state = visible(self.group), visible(self.user), visible(self.state)
+            self.ip_addresses = tuple(map(visible, self.ip_addresses))
+            self.labels = tuple(map(visible, self.labels))
+            self.health_reasons = tuple(map(visible, self.health_reasons))
+
     def to_json(self) -> dict[str, Any]:
         """The CLI's documented JSON record (README: "JSON schema")."""
         return {
@@ -238,6 +310,15 @@ class FingerprintList:
     description: str
     hashes: tuple[str, ...]
     group_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for name in ("id", "name", "description"):
+            object.__setattr__(self, name, visible(getattr(self, name)))
+        for name in ("hash_type", "source"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, visible(getattr(self, name)))
+        for name in ("hashes", "group_ids"):
+            object.__setattr__(self, name, tuple(map(visible, getattr(self, name))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +378,9 @@ class EocMatch:
     """Where the matching file was found, when reported."""
     file_name: str = ""
 
+    def __post_init__(self) -> None:
+        _visible_fields(self, ("hash_type", "hash_value", "result", "remediation", "path", "file_name"))
+
     @property
     def matched(self) -> bool:
         return self.result.endswith("_MATCH") and self.result != "NO_MATCH"
@@ -323,6 +407,12 @@ class CommandRow:
     """For a file fetch: the id of the uploaded file on the console (see its details)."""
     matches: tuple[EocMatch, ...] = ()
     result_xml: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _visible_fields(self, ("computer_id", "computer_name", "state", "sub_state", "computer_ip", "domain", "user",
+                               "binary_file_id"))
+        if self.result_xml is not None:
+            object.__setattr__(self, "result_xml", visible(self.result_xml, keep_newlines=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +497,11 @@ class Event(RawRecord):
     """Which of the vendor's sources it came from: "security-events", "critical-events", "command-queue"."""
     raw_page: RawPage | None = field(default=None, repr=False, compare=False)
     raw_index: int = field(default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _visible_fields(self, ("id", "engine", "title", "category", "device_id", "device_name", "organization_id",
+                               "organization", "source"))
+        object.__setattr__(self, "message", visible(self.message, keep_newlines=True))
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's documented JSON record of an event (README: "Events")."""
