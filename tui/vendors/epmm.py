@@ -687,10 +687,3 @@ def audit_event(row: dict[str, Any], connection: str, raw: RawPage | None = None
         raw_page=raw if raw is not None else RawPage.of([row]),
         raw_index=index,
     )
-
-
-EVENTS_NOT_AVAILABLE = (
-    "Events are not available for Ivanti EPMM connections: the EPMM V2 API gives this API user no event, "
-    "audit or log source to read, so there is no timeline for this console."
-)
-"""Obsolete since the audit-log events (issue 12); kept only because tui/cli.py still imports it."""
