@@ -9,6 +9,8 @@ import io
 import json
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -355,3 +357,35 @@ def test_dead_port_exits_4(epx, tmp_path):
     assert (code, out) == (4, "")
     assert_one_line_error(err, PASSWORD)
     assert "Cannot connect" in err and str(port) in err
+
+# --- output that cannot be written ---------------------------------------------------------------------------
+
+EPX = [str(Path(sys.executable).with_name("epx")), "--demo", "--demo-size", "3000"]
+"""The installed `epx` on the demo consoles: 3000 devices are far more CSV than a pipe's buffer holds."""
+
+
+def test_a_reader_that_goes_away_ends_epx_quietly_with_141():
+    """`epx devices ... | head -1` over a real pipe: no traceback, the status of a process killed by SIGPIPE."""
+    with subprocess.Popen([*EPX, "devices", "--connection", "demo-sepm", "--format", "csv"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as epx:
+        assert epx.stdout.readline().decode().startswith("vendor,connection,id,")
+        epx.stdout.close()
+        err = epx.stderr.read()
+        assert epx.wait(timeout=60) == 141
+    assert err == b""
+
+
+def test_a_full_disk_on_standard_output_is_one_sentence_and_exit_6():
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([*EPX, "groups", "--connection", "demo-sepm", "--format", "json"],
+                              stdout=full, stderr=subprocess.PIPE, timeout=60, check=False)
+    assert done.returncode == 6
+    assert done.stderr.decode() == "epx: cannot write to standard output (No space left on device).\n"
+
+
+def test_a_log_file_that_cannot_be_written_is_one_sentence_and_exit_6(epx):
+    code, out, err = epx("groups", "--demo", "--connection", "demo-sepm", "--format", "json", "--log", "/dev/full")
+
+    assert code == 6
+    assert json.loads(out)  # the command itself ran
+    assert err == "epx: cannot write the log file /dev/full (No space left on device); it is incomplete.\n"

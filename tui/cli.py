@@ -1,7 +1,8 @@
 """`epx`: the explorer UI, and the same data without a terminal UI for scripts and pipes.
 
 Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error,
-5 not available for the connection's vendor (e.g. fingerprint lists on EPMM or Elements).
+5 not available for the connection's vendor (e.g. fingerprint lists on EPMM or Elements), 6 standard output
+or the --log file could not be written, 141 the reader of standard output went away (quietly).
 Errors go to stderr as one sentence that never contains a secret.
 """
 
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from tui.config import Config, ConfigError, SecretError, load_config, resolve_config_path, resolve_secret
 from tui.request_log import LOG_ENV, start_request_log, stop_request_log
@@ -37,6 +40,10 @@ from tui.vendors.epmm import EVENTS_NOT_AVAILABLE
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
 EXIT_UNAVAILABLE = 5
+EXIT_OUTPUT = 6
+"""Standard output or the --log file could not be written (a full disk)."""
+EXIT_PIPE = 128 + signal.SIGPIPE
+"""The reader of standard output went away (`epx devices | head -1`): quiet, as if killed by SIGPIPE."""
 GROUP_FIELDS = ["id", "name", "path", "parent_id", "device_count"]
 
 
@@ -107,14 +114,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         return fail(f"cannot open the log file {log_path} ({error.strerror or error}).", EXIT_USAGE)
     try:
+        code = run_command(args)
+    finally:
+        log_failure = stop_request_log(log_handler) if log_handler is not None else None
+    if log_failure is not None:
+        warn(f"cannot write the log file {log_path} ({log_failure.strerror or log_failure}); it is incomplete.")
+        return code or EXIT_OUTPUT
+    return code
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The command asked for; each failure is one sentence on stderr and its exit code."""
+    try:
         if args.command == "simulate":
             return simulate(args)
         if args.command in ("devices", "groups"):
-            return asyncio.run(export(args))
+            return print_records(export, args)
         if args.command == "fingerprints":
-            return asyncio.run(fingerprints(args))
+            return print_records(fingerprints, args)
         if args.command == "events":
-            return asyncio.run(events(args))
+            return print_records(events, args)
         return run_ui(args)
     except (ConfigError, SecretError, UsageError) as error:
         return fail(str(error), EXIT_USAGE)
@@ -124,11 +143,65 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(error), EXIT_AUTH)
     except VendorError as error:
         return fail(str(error), EXIT_NETWORK)
+    except OutputError as error:
+        return output_failed(error.cause)
     except KeyboardInterrupt:
         return 130
+
+
+class OutputError(Exception):
+    """Standard output took no more: its reader went away (`head -1`) or the disk is full."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class GuardedOutput:
+    """Standard output for a command that prints records: a failed write or flush is an `OutputError`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as error:
+            raise OutputError(error) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as error:
+            raise OutputError(error) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def print_records(command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
+    """Run `command` with a guarded standard output, flushed before the command counts as done."""
+    stdout = sys.stdout
+    sys.stdout = GuardedOutput(stdout)  # type: ignore[assignment]
+    try:
+        code = asyncio.run(command(args))
+        sys.stdout.flush()
+        return code
     finally:
-        if log_handler is not None:
-            stop_request_log(log_handler)
+        sys.stdout = stdout
+
+
+def output_failed(cause: OSError) -> int:
+    """A reader that went away ends epx quietly with 141, as if SIGPIPE had (the shell's convention, what
+    `set -o pipefail` sees); any other failure is said. Either way what is still buffered goes nowhere, so
+    Python's own flush at exit has nothing to complain about."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    if isinstance(cause, BrokenPipeError):
+        return EXIT_PIPE
+    return fail(f"cannot write to standard output ({cause.strerror or cause}).", EXIT_OUTPUT)
 
 
 def warn(message: str) -> None:

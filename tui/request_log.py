@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Mapping
 from datetime import datetime
 from http import HTTPStatus
@@ -37,20 +38,40 @@ class _JsonLines(logging.Formatter):
         return json.dumps(record.fields, ensure_ascii=False, separators=(",", ":"))  # type: ignore[attr-defined]
 
 
+class _LogFile(logging.FileHandler):
+    """The log file. A line it cannot write (a full disk) ends the log, kept in `failure` for the caller to say
+    once, where logging itself would print a traceback for every line."""
+
+    failure: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        self.failure = self.failure or error
+        REQUEST_LOGGER.removeHandler(self)
+
+
 def start_request_log(path: Path) -> logging.Handler:
     """Append the request log to `path` from now on (the file is created with mode 0600); an OSError says why
     it cannot be opened. Returns the handler, for `stop_request_log`."""
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler = _LogFile(path, mode="a", encoding="utf-8")
     handler.setFormatter(_JsonLines())
     REQUEST_LOGGER.addHandler(handler)
     REQUEST_LOGGER.setLevel(logging.INFO)
     return handler
 
 
-def stop_request_log(handler: logging.Handler) -> None:
+def stop_request_log(handler: logging.Handler) -> OSError | None:
+    """End the log; returns why some of it could not be written, if it could not."""
     REQUEST_LOGGER.removeHandler(handler)
-    handler.close()
+    try:
+        handler.close()
+    except OSError as error:  # the last lines, flushed on closing
+        return getattr(handler, "failure", None) or error
+    return getattr(handler, "failure", None)
 
 
 def request_log_enabled() -> bool:
