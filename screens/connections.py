@@ -275,3 +275,4 @@ class ConnectionsScreen(ExplorerScreen):
         except ConfigError as error:
             self.explorer.config_error = error
         self.show_connections()
+        self.explorer.warn_about_config()

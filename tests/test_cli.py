@@ -271,6 +271,20 @@ def test_global_options_before_the_subcommand_are_honoured(epx, config):
 # --- exit codes ----------------------------------------------------------------------------------------------
 
 
+def test_a_saved_password_in_a_file_others_may_read_is_warned_on_stderr(epx, tmp_path, http_server):
+    config = write_config(tmp_path / "config.toml", lab={"url": http_server.url, "allow_http": True})
+    config.write_text(config.read_text().replace(f'password_env = "{PASSWORD_ENV}"', f'password = "{PASSWORD}"'))
+    config.chmod(0o644)
+
+    code, out, err = epx("groups", "--config", str(config), "--connection", "lab", "--format", "json")
+
+    assert code == 0 and json.loads(out)
+    assert_one_line_error(err, PASSWORD)
+    assert f"{config} holds a password" in err and "mode 0644" in err and f"chmod 600 {config}" in err
+    config.chmod(0o600)
+    assert epx("groups", "--config", str(config), "--connection", "lab", "--format", "json")[2] == ""
+
+
 def test_unknown_connection_exits_2_and_names_the_known_ones(epx, config):
     code, out, err = epx("devices", "--config", str(config), "--connection", "nope")
 

@@ -20,6 +20,7 @@ from tui.config import (
     default_config_path,
     dump_config,
     load_config,
+    permission_warning,
     resolve_config_path,
     resolve_secret,
     save_config,
@@ -289,6 +290,27 @@ def test_request_timeout_must_be_a_positive_number(tmp_path: Path, value: str, r
         load_config(path)
     assert (caught.value.key, caught.value.line, caught.value.reason) == ("settings.request_timeout", 3, reason)
     assert str(caught.value).startswith(f"{path}, line 3, key settings.request_timeout: ")
+
+
+def test_a_password_in_a_file_others_may_read_is_warned_about_as_ssh_does(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'[connections.prod]\n{GOOD_CONNECTION}password = "s3cret-value"\n')
+    path.chmod(0o644)
+    warning = permission_warning(load_config(path))
+    assert warning is not None
+    assert str(path) in warning and "mode 0644" in warning and warning.endswith(f"chmod 600 {path}")
+    assert "s3cret-value" not in warning
+    path.chmod(0o640)
+    assert "mode 0640" in (permission_warning(load_config(path)) or "")
+    path.chmod(0o600)
+    assert permission_warning(load_config(path)) is None
+
+
+def test_a_readable_file_without_a_password_is_no_concern(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'[connections.prod]\n{GOOD_CONNECTION}password_env = "SEPM_PASSWORD"\n')
+    path.chmod(0o644)
+    assert permission_warning(load_config(path)) is None
+    assert permission_warning(Config(path=None, connections={"d": Connection(
+        name="d", vendor="sepm", url="https://h", username="u", password="x")})) is None
 
 
 def test_missing_required_key_points_at_table_header(tmp_path: Path) -> None:

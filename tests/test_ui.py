@@ -200,6 +200,22 @@ async def test_add_a_connection_through_the_form_test_and_open_it(tmp_path: Path
         assert app.screen.query_one(DeviceTable).row_count == 120
 
 
+async def test_a_config_file_others_may_read_with_a_password_is_warned_at_start_and_on_reload(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    write_config(config_path, "http://127.0.0.1:9", password="not-shown")
+    config_path.chmod(0o644)
+    app = ExplorerApp(load_config(config_path), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        said = [n for n in notifications(app) if "chmod 600" in n]
+        assert len(said) == 1 and str(config_path) in said[0] and "mode 0644" in said[0]
+        assert "not-shown" not in said[0]
+        app.clear_notifications()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert any("chmod 600" in n for n in notifications(app))
+
+
 async def test_wrong_password_says_authentication_failed_and_keeps_running(tmp_path: Path, sepm_simulator) -> None:
     _, url = sepm_simulator
     config_path = tmp_path / "config.toml"

@@ -26,7 +26,7 @@ from textual.worker import Worker
 from screens.connections import ConnectionsScreen
 from screens.help import HelpScreen
 from tui.clipboard import ClipboardError, clipboard_sequence, preview
-from tui.config import Config, ConfigError, SecretError
+from tui.config import Config, ConfigError, SecretError, permission_warning
 from tui.export import ExportError
 from tui.models import Connection
 from tui.state import StateStore
@@ -129,8 +129,15 @@ class ExplorerApp(App[None]):
         else:
             self.notify(f"Unknown theme {theme!r} in the config; using {self.theme}.", severity="warning", markup=False)
         self.push_screen(ConnectionsScreen())
+        self.warn_about_config()
         if not self.is_headless:
             self._leave_when_the_terminal_goes()
+
+    def warn_about_config(self) -> None:
+        """A config file with a password that group or others may read is said at start and on reload."""
+        warning = permission_warning(self.config)
+        if warning:
+            self.notify(warning, title="Config file not private", severity="warning", timeout=15, markup=False)
 
     def _leave_when_the_terminal_goes(self) -> None:
         """Exit cleanly when the SSH session drops. Textual 8.2.8 has no SIGHUP handler (the signal kills the

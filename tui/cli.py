@@ -19,7 +19,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from tui.config import Config, ConfigError, SecretError, load_config, resolve_config_path, resolve_secret
+from tui.config import (
+    Config,
+    ConfigError,
+    SecretError,
+    load_config,
+    permission_warning,
+    resolve_config_path,
+    resolve_secret,
+)
 from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.export import DEVICE_FIELDS, cell, write_csv, write_devices, write_json
 from tui.inventory import DeviceFilter, split_group_path
@@ -221,7 +229,10 @@ def load(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
 
         demo = build_demo(size=args.demo_size, writes=args.demo_writes)
         return demo.config, demo.transports
-    return load_config(resolve_config_path(args.config)), {}
+    config = load_config(resolve_config_path(args.config))
+    if warning := permission_warning(config):
+        warn(f"warning: {warning}")
+    return config, {}
 
 
 def run_ui(args: argparse.Namespace) -> int:

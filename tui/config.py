@@ -15,6 +15,7 @@ import math
 import os
 import re
 import shlex
+import stat
 import subprocess
 import tempfile
 import time
@@ -165,6 +166,22 @@ def load_config(path: Path) -> Config:
     config = _parse_config(path, data)
     config.loaded = LoadedFile.of(data, config)
     return config
+
+
+def permission_warning(config: Config) -> str | None:
+    """What to tell the user when the file holds a password that group or others may read (as ssh says about
+    an open key file), or None. The file is still used: the CLI prints this on stderr, the app notifies."""
+    path = config.path
+    if path is None or not any(conn.password is not None for conn in config.connections.values()):
+        return None
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"{path} holds a password but is not private (mode {mode:04o}: group or others may read it); "
+            f"run: chmod 600 {shlex.quote(str(path))}")
 
 
 def _parse_config(path: Path, data: bytes | None) -> Config:
