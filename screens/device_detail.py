@@ -21,6 +21,7 @@ def summary_rows(device: Device) -> list[tuple[str, str]]:
         ("Name", device.name),
         ("ID", device.id),
         ("Health", device.health.value + (f" ({reasons})" if reasons else "")),
+        *([("State", device.state.upper())] if device.state else []),
         ("Critical patches", patches),
         ("Online", {True: "yes", False: "no", None: "not reported"}[device.online]),
         ("Last seen (UTC)", iso_utc(device.last_seen) or "never"),
@@ -28,6 +29,7 @@ def summary_rows(device: Device) -> list[tuple[str, str]]:
         ("IP addresses", ", ".join(device.ip_addresses)),
         ("User", device.user),
         ("Group", device.group),
+        *([("Labels", ", ".join(device.labels))] if device.labels else []),
         ("Connection", f"{device.connection} ({device.vendor})"),
     ]
 

@@ -27,7 +27,7 @@ from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo
-from tui.vendors.base import AuthenticationError, VendorClient
+from tui.vendors.base import AuthenticationError, LabelMembership, VendorClient
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 
@@ -46,6 +46,12 @@ class LoadState:
     done: bool = False
     error: BaseException | None = None
     waiting: str | None = None
+    skipped: int = 0
+    """Items the console listed that are no device (no id): left out, said once."""
+    repaired: int = 0
+    """Devices whose text held bytes that are not UTF-8, kept with those bytes replaced."""
+    label_members: int | None = None
+    """While label members are being fetched (EPMM), how many have arrived."""
 
 
 class GroupsScreen(ExplorerScreen):
@@ -78,15 +84,27 @@ class GroupsScreen(ExplorerScreen):
         """A step of one console's load: server info, the groups, or one page of devices."""
 
         def __init__(self, generation: int, connection: str, *, info: ServerInfo | None = None,
-                     groups: list[Group] | None = None, page: DevicePage | None = None, ahead: bool = False) -> None:
+                     groups: list[Group] | None = None, page: DevicePage | None = None, ahead: bool = False,
+                     labels: bool = False) -> None:
             super().__init__()
             self.ahead = ahead
             """A page of the filtered listing fetched ahead of the full one: shown, not counted."""
+            self.labels = labels
+            """A page of label members (EPMM): the devices again, now known by a label; not counted."""
             self.generation = generation
             self.connection = connection
             self.info = info
             self.groups = groups
             self.page = page
+
+    class LabelsLoaded(Message):
+        """Every member of these labels has arrived: their counts come from the inventory from now on."""
+
+        def __init__(self, generation: int, connection: str, group_ids: list[str]) -> None:
+            super().__init__()
+            self.generation = generation
+            self.connection = connection
+            self.group_ids = group_ids
 
     class Waiting(Message):
         """A client pauses (rate limit, retry) and says why; None when it goes on."""
@@ -107,6 +125,10 @@ class GroupsScreen(ExplorerScreen):
         self.incoming: Inventory | None = None
         """The inventory a refresh fills, shown once every console has answered."""
         self.loads: dict[str, LoadState] = {}
+        self.groups: dict[str, dict[tuple[str, ...], Group]] = {}
+        """Per console, its groups by path (a tree node's scope names a path)."""
+        self.labels_known: dict[str, set[str]] = {}
+        """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
         self._workers: dict[str, Worker[None]] = {}
         self.generation = 0
         self.refresh_every = 0
@@ -159,7 +181,7 @@ class GroupsScreen(ExplorerScreen):
     def load(self) -> None:
         """Start (or restart) every console's listing; a refresh fills a fresh inventory."""
         self.generation += 1
-        for group in ("load", *(f"first-{name}" for name in self.clients)):
+        for group in ("load", *(f"{kind}-{name}" for name in self.clients for kind in ("first", "labels"))):
             self.workers.cancel_group(self, group)
         if self.incoming is None and any(state.error is not None for state in self.loads.values()):
             # The last load failed part-way: its devices are no "last good load" to keep, so start afresh.
@@ -179,6 +201,10 @@ class GroupsScreen(ExplorerScreen):
         self.post_message(self.Loaded(generation, name, groups=await client.groups()))
         async for page in client.devices():
             self.post_message(self.Loaded(generation, name, page=page))
+        known = sorted(self.labels_known.get(name, ()))
+        if known and isinstance(client, LabelMembership):  # a refresh learns again what the opened labels hold
+            async for page in client.label_devices(known):
+                self.post_message(self.Loaded(generation, name, page=page, labels=True))
 
     def on_groups_screen_loaded(self, message: Loaded) -> None:
         if message.generation != self.generation:
@@ -189,20 +215,54 @@ class GroupsScreen(ExplorerScreen):
             if not self.fleets:
                 self.sub_title = self._title(name)
         if message.groups is not None:
-            self.query_one(GroupTree).show_groups(name, message.groups)
+            tree = self.query_one(GroupTree)
+            tree.show_groups(name, message.groups)
             self.group_paths[name] = {group.id: group.path_text for group in message.groups}
-        if message.page is not None and message.ahead:
+            self.groups[name] = {group.path: group for group in message.groups}
+            client = self.clients[name]
+            if isinstance(client, LabelMembership):  # until a label's members arrive, its count is the console's
+                known = self.labels_known.get(name, set())
+                tree.show_console_counts(name, {
+                    group.path: group.device_count if client.label_ids(group.id) == [group.id] else None
+                    for group in message.groups if client.label_ids(group.id)
+                    and not set(client.label_ids(group.id)) <= known
+                })
+        if message.page is not None and message.labels:
+            for inventory in (self.inventory, self.incoming):
+                if inventory is not None:
+                    inventory.add(message.page.devices)
+            state = self.loads[name]
+            if state.label_members is not None:
+                state.label_members += len(message.page.devices)
+            self.pane.refilter()
+        elif message.page is not None and message.ahead:
             if self.incoming is None and not self.loads[name].done:
                 self.inventory.add(message.page.devices)
                 self.pane.refilter()
         elif message.page is not None:
             state = self.loads[name]
             state.loaded, state.total, state.waiting = state.loaded + len(message.page.devices), message.page.total, None
+            state.skipped += message.page.skipped
+            state.repaired += message.page.repaired
             if self.incoming is not None:
                 self.incoming.add(message.page.devices)
             else:
                 self.inventory.add(message.page.devices)
                 self.pane.refilter()
+        self._show_progress()
+
+    def on_groups_screen_labels_loaded(self, message: LabelsLoaded) -> None:
+        if message.generation != self.generation:
+            return
+        name = message.connection
+        known = self.labels_known.setdefault(name, set())
+        known.update(message.group_ids)
+        self.loads[name].label_members = None
+        client = self.clients[name]
+        if isinstance(client, LabelMembership):
+            self.query_one(GroupTree).forget_console_counts(name, [
+                path for path, group in self.groups.get(name, {}).items()
+                if client.label_ids(group.id) and set(client.label_ids(group.id)) <= known])
         self._show_progress()
 
     def on_groups_screen_waiting(self, message: Waiting) -> None:
@@ -254,11 +314,13 @@ class GroupsScreen(ExplorerScreen):
             elif state.waiting:
                 parts.append(f"{who}{state.waiting}")
             elif state.done:
-                parts.append(f"{who}{state.loaded:,} devices")
+                parts.append(f"{who}{state.loaded:,} devices{_left_out(state)}")
             else:
                 total = f" / {state.total:,}" if state.total is not None else ""
                 refreshing = "refreshing " if self.incoming is not None else ""
-                parts.append(f"{who}{refreshing}{state.loaded:,}{total} loaded …")
+                parts.append(f"{who}{refreshing}{state.loaded:,}{total} loaded{_left_out(state)} …")
+            if state.label_members is not None and state.error is None:
+                parts.append(f"{who if self.fleets else ''}label members: {state.label_members:,} loaded …")
         status = self.query_one("#status", StatusLine)
         if problem is not None and not loading:
             name, error = problem
@@ -294,6 +356,31 @@ class GroupsScreen(ExplorerScreen):
         scope = event.node.data
         if scope is not None:
             self.pane.set_filter(replace(self.pane.filter, connection=scope.connection, group=scope.group))
+            self._fetch_label_members(scope)
+
+    def _fetch_label_members(self, scope: DeviceFilter) -> None:
+        """Opening a label (or the labels' root) of a console whose devices do not list their labels asks the
+        console for the members it does not know yet; moving on to another label cancels the fetch."""
+        name = scope.connection
+        client = self.clients.get(name)
+        if not isinstance(client, LabelMembership) or not scope.group:
+            return
+        group = self.groups.get(name, {}).get(scope.group)
+        known = self.labels_known.setdefault(name, set())
+        wanted = [label for label in client.label_ids(group.id) if label not in known] if group else []
+        if not wanted:
+            return
+        self.loads[name].label_members = 0
+        self.run_worker(self._load_label_members(self.generation, name, client, wanted), group=f"labels-{name}",
+                        exclusive=True, exit_on_error=False)
+        self._show_progress()
+
+    async def _load_label_members(
+        self, generation: int, name: str, source: LabelMembership, group_ids: list[str]
+    ) -> None:
+        async for page in source.label_devices(group_ids):
+            self.post_message(self.Loaded(generation, name, page=page, labels=True))
+        self.post_message(self.LabelsLoaded(generation, name, group_ids))
 
     def action_toggle(self, flag: str) -> None:
         self.pane.toggle(flag)
@@ -416,3 +503,13 @@ class GroupsScreen(ExplorerScreen):
         if not self.loading:
             self._arm_timer()
         self._show_progress()
+
+
+def _left_out(state: LoadState) -> str:
+    """What the console sent that is not shown as it came: items that are no device, repaired text."""
+    said = []
+    if state.skipped:
+        said.append(f"{state.skipped:,} listed item{'s' if state.skipped != 1 else ''} without an id left out")
+    if state.repaired:
+        said.append(f"{state.repaired:,} with bytes that are not UTF-8 repaired")
+    return f" ({'; '.join(said)})" if said else ""

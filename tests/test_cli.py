@@ -207,9 +207,12 @@ def test_group_filter_keeps_the_subtree_whatever_the_separator(epx, config, spel
     assert 0 < len(servers) < FLEET_SIZE
 
 
-def test_group_filter_does_not_match_a_name_prefix(epx, config):
-    """"My Company\\Lap" is not the Laptops group."""
-    assert devices_json(epx, config, "--group", "My Company\\Lap") == []
+def test_a_group_that_does_not_exist_is_a_usage_error_naming_the_closest(epx, config):
+    """"My Company\\Lap" is not the Laptops group: not an empty list but exit 2 and the names it could mean."""
+    code, out, err = epx("devices", "--config", str(config), "--connection", "lab", "--group", "My Company\\Lap")
+
+    assert (code, out) == (2, "")
+    assert "No group named 'My Company\\\\Lap'" in err and "'My Company\\\\Laptops'" in err, err
 
 
 def test_filters_combine(epx, config):
@@ -371,6 +374,7 @@ def test_dead_port_exits_4(epx, tmp_path):
     assert (code, out) == (4, "")
     assert_one_line_error(err, PASSWORD)
     assert "Cannot connect" in err and str(port) in err
+
 
 # --- output that cannot be written ---------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ def test_the_json_record():
 def test_capabilities_say_who_has_events():
     assert CLIENTS["elements"].capabilities.events is True
     assert CLIENTS["sepm"].capabilities.events is True
-    assert CLIENTS["epmm"].capabilities.events is False
+    assert CLIENTS["epmm"].capabilities.events is True  # its audit log (who locked, wiped, retired what)
     assert Capabilities().events is False
 
 

@@ -99,3 +99,73 @@ def test_cli_lists_and_filters_every_demo_vendor(vendor: str, capsys) -> None:
     assert main(["groups", "--demo", "--connection", f"demo-{vendor}", "--format", "json"]) == 0
     groups = json.loads(capsys.readouterr().out)
     assert groups and all(set(g) == {"id", "name", "path", "parent_id", "device_count"} for g in groups)
+
+
+# --- EPMM labels: members known only by searching with the label (issue 12) -----------------------------
+
+
+def _epmm_demo_app(size: int) -> tuple[ExplorerApp, object]:
+    from tui.demo import build_demo
+
+    demo = build_demo(size, now=FIXED_NOW)
+    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock), demo
+
+
+def _node(tree: GroupTree, *path: str):
+    node = tree.root
+    for name in path:
+        node = next(child for child in node.children if str(child.label).startswith(f"{name} ("))
+    return node
+
+
+async def test_an_epmm_label_shows_the_consoles_count_then_its_members_once_opened() -> None:
+    from tui.simulators.epmm import EpmmFleet
+
+    size = 150
+    app, _ = _epmm_demo_app(size)
+    expected = {index for index in range(size) if "Executives" in EpmmFleet(size, now=FIXED_NOW).label_names(index)}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("down", "enter")  # demo-sepm, then demo-epmm
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and app.screen.only == "demo-epmm"
+                         and len(app.screen.inventory) == size and not app.screen.loading)
+        screen = app.screen
+        tree = screen.query_one(GroupTree)
+        labels = _node(tree, "Labels")
+        labels.expand()
+        await pilot.pause()
+        executives = _node(tree, "Labels", "Executives")
+        # Before it is opened, the tree says what label_summary counted; no device knows the label yet.
+        assert str(executives.label) == f"Executives ({len(expected)})"
+        assert not any(device.labels for device in screen.inventory.devices)
+
+        tree.move_cursor(executives)
+        await wait_until(pilot, lambda: "demo-epmm" in screen.labels_known and screen.labels_known["demo-epmm"])
+        await pilot.pause()
+        table = screen.query_one(DeviceTable)
+        names = {device.id for device in table.devices}
+        assert len(names) == len(expected) > 0
+        assert all(device.labels == ("Labels\\Executives",) for device in table.devices)
+        assert str(executives.label) == f"Executives ({len(expected)})"  # now counted in the inventory
+        assert len(screen.inventory) == size  # the members replaced their rows: no device twice
+
+        # ctrl+r: a refresh learns again what the opened label holds before it is swapped in.
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not screen.loading and screen.incoming is None)
+        await pilot.pause()
+        assert {device.id for device in table.devices} == names
+
+
+def test_cli_lists_the_members_of_an_epmm_label(capsys) -> None:
+    from tui.simulators.epmm import EpmmFleet
+
+    size = 120
+    fleet = EpmmFleet(size, now=FIXED_NOW)
+    assert main(["devices", "--demo", "--demo-size", str(size), "--connection", "demo-epmm", "--format", "json",
+                 "--group", "Labels\\Executives"]) == 0
+    members = json.loads(capsys.readouterr().out)
+    expected = sum("Executives" in fleet.label_names(index) for index in range(size))
+    assert len(members) == expected > 0 and len({device["id"] for device in members}) == expected
+    assert main(["devices", "--demo", "--demo-size", str(size), "--connection", "demo-epmm", "--format", "json",
+                 "--group", "labels"]) == 0
+    every_labelled = json.loads(capsys.readouterr().out)
+    assert len(every_labelled) == size  # every device is on All-Smartphones; each listed once

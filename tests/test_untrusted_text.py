@@ -135,3 +135,21 @@ async def test_the_screen_the_export_and_the_clipboard_stay_harmless(config: Pat
             app.copy_to_clipboard(json.dumps(device.raw, ensure_ascii=False))
         assert copied
         assert_harmless("".join(copied))
+
+
+@pytest.mark.parametrize("content_type,body", [
+    ("application/json", '{"errorMessage": "bad host \\u001b]0;pwned\\u0007 \\u202eexe"}'),
+    ("text/html", "<html><title>Oops \x1b]52;c;ZXZpbA==\x07</title></html>"),
+])
+def test_error_sentences_quoting_the_server_are_harmless(content_type: str, body: str) -> None:
+    import httpx
+
+    from tui.models import Connection
+    from tui.vendors.sepm import SepmClient
+
+    client = SepmClient(Connection(name="x", vendor="sepm", url="https://sepm.test:8446"), "pw")
+    request = httpx.Request("GET", "https://sepm.test:8446/sepm/api/v1/computers")
+    response = httpx.Response(400, headers={"content-type": content_type}, content=body.encode(), request=request)
+    error = client._status_error(response)
+    assert_harmless(str(error))
+    assert "␛" in str(error)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
 import getpass
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,8 +44,8 @@ from tui.vendors import CLIENTS
 from tui.vendors.base import NotFoundError
 from datetime import UTC, datetime
 from tui.models import Event, EventWindow, Severity, iso_utc, parse_time_bound
-from tui.vendors.base import NotAvailableError
-from tui.vendors.epmm import EVENTS_NOT_AVAILABLE
+from tui.vendors.base import LabelMembership, NotAvailableError
+from tui.models import DevicePage, Group
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
 EXIT_UNAVAILABLE = 5
@@ -285,6 +286,7 @@ async def export(args: argparse.Namespace) -> int:
     )
     client.wait_listener = lambda reason: reason and warn(reason)
     devices: list[Device] = []
+    skipped = repaired = 0
     try:
         if args.command == "groups":
             groups = await client.groups()
@@ -295,10 +297,21 @@ async def export(args: argparse.Namespace) -> int:
                 group=split_group_path(args.group or ""),
             )
             query = DeviceQuery(critical=args.critical, missing_patch=args.missing_patch)
-            async for page in client.devices(query):
-                devices.extend(device for device in page.devices if wanted.matches(device))
+            pages: AsyncIterator[DevicePage] = client.devices(query)
+            if wanted.group:
+                group = named_group(await client.groups(), wanted.group)
+                labels = client.label_ids(group.id) if isinstance(client, LabelMembership) else []
+                if labels:  # a label's members are known only by searching with it (EPMM)
+                    pages = client.label_devices(labels)
+            chosen: dict[str, Device] = {}  # a device in several labels comes once per label
+            async for page in pages:
+                chosen.update((device.id, device) for device in page.devices
+                              if device.id not in chosen and wanted.matches(device))
+                skipped, repaired = skipped + page.skipped, repaired + page.repaired
+            devices = list(chosen.values())
     finally:
         await client.aclose()
+    say_left_out(skipped, repaired, "device")
     if args.command == "groups":
         records = [group.to_json() for group in groups]
         if args.format == "csv":
@@ -312,6 +325,29 @@ async def export(args: argparse.Namespace) -> int:
     else:
         write_devices(sys.stdout, devices, args.format)  # the same csv / json as the UI's export
     return EXIT_OK
+
+
+def named_group(groups: Sequence[Group], path: tuple[str, ...]) -> Group:
+    """The group at `path` (compared without case); a usage error naming the closest paths otherwise."""
+    wanted = tuple(part.casefold() for part in path)
+    for group in groups:
+        if tuple(part.casefold() for part in group.path) == wanted:
+            return group
+    texts = {group.path_text.casefold(): group.path_text for group in groups}
+    close = difflib.get_close_matches("\\".join(wanted), list(texts), n=3, cutoff=0.5)
+    close += [key for key in texts if wanted[-1] in key and key not in close][: 3 - len(close)]
+    hint = f" Did you mean {', '.join(repr(texts[key]) for key in close)}?" if close else ""
+    named = "\\".join(path)
+    raise UsageError(f"No group named {named!r} on this connection.{hint} `epx groups` lists them.")
+
+
+def say_left_out(skipped: int, repaired: int, what: str) -> None:
+    """Say once on stderr what the console sent that is not in the output as it came."""
+    if skipped:
+        warn(f"note: {skipped:,} listed item{'s' if skipped != 1 else ''} without an id left out (not a {what}).")
+    if repaired:
+        warn(f"note: {repaired:,} {what}{'s' if repaired != 1 else ''} held bytes that are not UTF-8; "
+             "they are shown with those bytes replaced.")
 
 
 def render_table(records: list[dict[str, Any]], fields: list[str]) -> str:
@@ -521,8 +557,7 @@ async def events(args: argparse.Namespace) -> int:
     if window.organization_id and connection.vendor != "elements":
         raise UsageError("--organization applies to Elements connections only.")
     if not CLIENTS[connection.vendor].capabilities.events:
-        raise UnavailableError(_NO_EVENTS.get(
-            connection.vendor, f"Events are not available for {VENDORS[connection.vendor]} connections."))
+        raise UnavailableError(f"Events are not available for {VENDORS[connection.vendor]} connections.")
     if connection.verify is False and connection.url.startswith("https://"):
         warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
@@ -531,16 +566,19 @@ async def events(args: argparse.Namespace) -> int:
     client.wait_listener = lambda reason: reason and warn(reason)
     found: list[Event] = []
     device = (args.device or "").strip().casefold()
+    skipped = repaired = 0
     try:
         async for page in client.events(window):
             found.extend(event for event in page.events if not device or device in (
                 (event.device_id or "").casefold(), (event.device_name or "").casefold()))
+            skipped, repaired = skipped + page.skipped, repaired + page.repaired
             for note in page.notes:
                 warn(f"note: {note}")
     except NotAvailableError as error:
         raise UnavailableError(str(error)) from None
     finally:
         await client.aclose()
+    say_left_out(skipped, repaired, "event")
     found.sort(key=lambda event: (-event.time.timestamp(), event.id))
     records = [event.to_json() for event in found]
     if args.format == "csv":
@@ -550,10 +588,6 @@ async def events(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_table(records, EVENT_TABLE_FIELDS))
     return EXIT_OK
-
-
-_NO_EVENTS = {"epmm": EVENTS_NOT_AVAILABLE}
-"""What `epx events` says for a vendor without events, before connecting."""
 
 
 if __name__ == "__main__":

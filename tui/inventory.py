@@ -145,7 +145,8 @@ class Selection:
 
 
 class Inventory:
-    """Every loaded device, row by row in arrival order; a device seen again replaces its row.
+    """Every loaded device, row by row in arrival order; a device seen again replaces its row (keeping the
+    labels this inventory already knew it by).
 
     Rows are integers; `devices[row]` is the record. Byte columns hold the flags, `search` the text
     key, and `members` the rows of each group path (with all ancestors), so counts per group are free.
@@ -199,6 +200,10 @@ class Inventory:
                 self._index_groups(row, device)
             else:
                 previous, self.devices[row] = self.devices[row], device
+                if previous.labels and not set(previous.labels) <= set(device.labels):
+                    # EPMM learns labels one label search at a time: a listing that brings the device again
+                    # (without labels, or with another one) adds to what this inventory already knows.
+                    device.labels = tuple(dict.fromkeys((*previous.labels, *device.labels)))
                 if group_keys(previous) != group_keys(device):  # rare: a device that moved group
                     self._unindex_groups(row, previous)
                     self._index_groups(row, device)

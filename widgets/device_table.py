@@ -23,6 +23,9 @@ HEALTH_CELLS = {
     Health.OK: ("  ok", Style(color="green")),
     Health.UNKNOWN: ("? unkn", Style(dim=True)),
 }
+STATE_WORDS = {"isolated": "⊘ isol", "quarantined": "⊘ quar", "blocked": "✕ blck", "inactive": "- inac"}
+"""A state the console reports takes the health word's place (the colour still says how urgent): a responder
+must see at a glance that a device is cut off or no longer reporting."""
 PATCH_CELLS = {
     True: ("missing", Style(color="red", bold=True)),
     False: ("ok", Style(color="green")),
@@ -41,6 +44,12 @@ def age_text(moment: datetime | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
+def health_cell(device: Device) -> Cell:
+    """The health word, or the state that overrides it, in the health's colour."""
+    text, style = HEALTH_CELLS[device.health]
+    return STATE_WORDS.get(device.state, text), style
+
+
 def seen_cell(device: Device, now: datetime) -> Cell:
     """"online" when the console says so, else how long since the device last checked in."""
     if device.online:
@@ -49,7 +58,7 @@ def seen_cell(device: Device, now: datetime) -> Cell:
 
 
 COLUMNS: tuple[Column[Device], ...] = (
-    Column("health", "Health", lambda d, now: HEALTH_CELLS[d.health], 6, 6),
+    Column("health", "Health", lambda d, now: health_cell(d), 6, 6),
     Column("name", "Name", lambda d, now: (d.name, PLAIN), 14, 24),
     Column("connection", "Connection", lambda d, now: (d.connection, Style(color="cyan")), 10, 16),
     Column("seen", "Seen", seen_cell, 6, 6),

@@ -44,6 +44,9 @@ class GroupTree(Tree[DeviceFilter]):
         self._node_depth: dict[Key, int] = {}
         self._inventory = Inventory()
         self._loading = True
+        self._console_counts: dict[Key, int | None] = {}
+        """Nodes whose members the inventory does not hold yet (EPMM labels): the count the console gave,
+        None when it gave none."""
         for connection in connections:
             top = self.root.add(connection, data=DeviceFilter(connection=connection), expand=True) if fleets else self.root
             self._tops[connection] = top
@@ -78,6 +81,18 @@ class GroupTree(Tree[DeviceFilter]):
     def show_counts(self, inventory: Inventory, *, loading: bool) -> None:
         """Label each node with the devices in it and below it; `loading` marks counts still growing."""
         self._inventory, self._loading = inventory, loading
+        self._relabel()
+
+    def show_console_counts(self, connection: str, counts: dict[tuple[str, ...], int | None]) -> None:
+        """Label these groups with the console's own count (or "?") until `forget_console_counts`."""
+        self._console_counts = {key: count for key, count in self._console_counts.items() if key[0] != connection}
+        self._console_counts.update({(connection, *path): count for path, count in counts.items()})
+        self._relabel()
+
+    def forget_console_counts(self, connection: str, paths: Sequence[tuple[str, ...]]) -> None:
+        """The inventory holds these groups' members now: count them there."""
+        for path in paths:
+            self._console_counts.pop((connection, *path), None)
         self._relabel()
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[DeviceFilter]) -> None:
@@ -117,9 +132,12 @@ class GroupTree(Tree[DeviceFilter]):
             node.set_label(self._label(key))
 
     def _label(self, key: Key) -> Text:
+        name = key[-1] if len(key) > 1 or len(self._tops) > 1 else "All devices"
+        if key in self._console_counts:
+            count = self._console_counts[key]
+            return self._fit(name, "?" if count is None else f"{count:,}", self._node_depth[key])
         more = "+" if self._loading else ""
         members = self._inventory.members.get((key[0], *(part.casefold() for part in key[1:])), ())
-        name = key[-1] if len(key) > 1 or len(self._tops) > 1 else "All devices"
         return self._fit(name, f"{len(members):,}{more}", self._node_depth[key])
 
     def _fit(self, name: str, count: str, depth: int) -> Text:

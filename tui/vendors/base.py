@@ -13,17 +13,17 @@ import re
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 import orjson
 
 from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, RawPage, ServerInfo
-from tui.models import EventPage, EventWindow
+from tui.models import EventPage, EventWindow, visible
 from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
 
 T = TypeVar("T")
@@ -211,7 +211,7 @@ def html_title(text: str) -> str:
     if not match:
         return ""
     raw = match.group(1) or match.group(2) or ""
-    return " ".join(unescape(re.sub(r"<[^>]+>", "", raw)).split())
+    return visible(" ".join(unescape(re.sub(r"<[^>]+>", "", raw)).split()))
 
 
 def epoch_ms(value: Any) -> datetime | None:
@@ -472,7 +472,7 @@ class VendorClient(abc.ABC):
         except (ValueError, UnicodeDecodeError):
             return ""
         message = self.error_message(payload)
-        return " ".join(self._redact(str(message)).split())[:300] if message else ""
+        return visible(" ".join(self._redact(str(message)).split())[:300]) if message else ""
 
     def _redact(self, text: str) -> str:
         """Server text with the password and the token blanked out: some servers echo what they were sent."""
@@ -695,3 +695,17 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+@runtime_checkable
+class LabelMembership(Protocol):
+    """A console whose device records do not list their labels (EPMM): a label's members are known only by
+    searching with that label, so the UI asks for them when a label is opened and the CLI when one is named."""
+
+    def label_ids(self, group_id: str) -> list[str]:
+        """The group ids of the labels `group_id` stands for: itself if it is a label, every label for the
+        root of the labels, none for any other group (`groups()` must have been read)."""
+
+    def label_devices(self, group_ids: Sequence[str]) -> AsyncIterator[DevicePage]:
+        """The devices of these labels, a page at a time, each carrying the label's path in `labels`; a
+        bounded number of label searches in flight."""
