@@ -225,7 +225,7 @@ class EpmmFleet:
     @staticmethod
     def _draw(rng: random.Random, release: _Release) -> tuple[int, int]:
         """A device's state bits and label bits: about 1% wiped, 3% retired, 1.5% of phones compromised,
-        4% non-compliant (40% on an unsupported OS), 40% of those quarantined, a quarter BYOD."""
+        4% non-compliant (40% on an unsupported OS), 40% of those quarantined, a quarter of phones employee-owned."""
         state = 0
         draw = rng.random()
         if draw < 0.01:

@@ -67,7 +67,7 @@ succeeded or was initiated, is a warning; everything else is info. A user withou
 events" (Logs and Events Management) gets 403, said as `NotAvailableError(scope="user")`.
 
 Shapes the fact sheet marks uncertain are read tolerantly: booleans as JSON or "true"/"false",
-timestamps as ISO 8601 or epoch milliseconds, reasons and labels as lists or strings.
+timestamps as ISO 8601 or epoch milliseconds, reasons as lists or strings.
 """
 
 from __future__ import annotations
@@ -348,6 +348,12 @@ class EpmmClient(VendorClient):
         """The device search; a label or device space in `query.group_id` is filtered on the server."""
         async for page in self._search(query.group_id, self.page_concurrency):
             yield page
+
+    def label_ids(self, group_id: str) -> list[str]:
+        """The labels `group_id` stands for (`LabelMembership`): itself, or every label for the Labels root."""
+        if group_id == "labels":
+            return [f"label:{label_id}" for label_id in self._label_names or {}]
+        return [group_id] if group_id.startswith("label:") else []
 
     async def label_devices(self, group_ids: Sequence[str]) -> AsyncIterator[DevicePage]:
         """The devices of several labels ("label:<id>"), each carrying the label it was found in.
