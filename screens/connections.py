@@ -138,6 +138,7 @@ class ConnectionsScreen(ExplorerScreen):
         if answer is None:
             return
         if answer.save:
+            await self._log_in(connection, answer.secret)  # a wrong password raises here and is never saved
             connection.password = answer.secret
             try:
                 save_config(self.explorer.config, changed={connection.name})
@@ -147,6 +148,18 @@ class ConnectionsScreen(ExplorerScreen):
             else:
                 self.notify(f"Password of {connection.name} saved in {self.explorer.config.path}.")
         self.post_message(self.Open([(connection, answer.secret)]))
+
+    async def _log_in(self, connection: Connection, secret: str) -> None:
+        """Log in with the connection's client (kept, so opening does not log in again); on failure the client
+        is dropped and the error raised for the app's handler to say."""
+        self.query_one("#status", StatusLine).show(f"Logging in to {connection.name}…")
+        client = self.explorer.client_for(connection, secret)
+        try:
+            await client.check_login()
+        except VendorError:
+            await self.explorer.forget_client(connection.name)
+            self.show_connections(select=connection.name)
+            raise
 
     def action_fleets(self) -> None:
         self.unlock_all()

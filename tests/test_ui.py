@@ -236,6 +236,34 @@ async def test_wrong_password_says_authentication_failed_and_keeps_running(tmp_p
         del os.environ["EPX_TEST_WRONG_PASSWORD"]
 
 
+async def test_a_password_to_save_is_saved_only_after_its_login_succeeds(tmp_path: Path, sepm_simulator) -> None:
+    _, url = sepm_simulator
+    config_path = tmp_path / "config.toml"
+    write_config(config_path, url)
+    app = ExplorerApp(load_config(config_path), clock=fixed_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press(*"Wrong-Guess-1")
+        await pilot.click("#save")
+        await pilot.click("#secret")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: any("Authentication failed" in n for n in notifications(app)))
+        assert isinstance(app.screen, ConnectionsScreen)
+        assert "password" not in config_path.read_text() and "Wrong-Guess-1" not in config_path.read_text()
+        assert app.config.connections["lab"].password is None
+        assert "lab" not in app.clients
+
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        await pilot.press(*DEMO_PASSWORD)
+        await pilot.click("#save")
+        await pilot.click("#secret")
+        await pilot.press("enter")
+        await wait_until(pilot, loaded(app, 120))
+        assert load_config(config_path).connections["lab"].password == DEMO_PASSWORD
+
+
 async def test_dead_network_is_reported_and_the_app_lives_on(tmp_path: Path) -> None:
     config = Config(path=None, connections={"dead": Connection(
         name="dead", vendor="sepm", url="http://127.0.0.1:9", username="admin", password="x", allow_http=True)})
