@@ -5,6 +5,8 @@ Shared by the record, CLI and Pilot tests (test_untrusted_text.py) and the real-
 
 from __future__ import annotations
 
+import json
+
 from tui.simulators.sepm import SepmFleet, SepmSimulator
 
 HOSTILE = {
@@ -52,3 +54,45 @@ class HostileSimulator(SepmSimulator):
     @property
     def version(self) -> dict[str, str]:
         return {**super().version, "version": f"14.3{HOSTILE['osc52']}"}
+
+
+class RewritingApp:
+    """An ASGI wrapper that makes a simulator misbehave the way a broken or hostile console would: requests to a
+    path ending in `suffix` get their query rewritten, and their JSON answer rewritten, before the client sees it.
+    `requests` counts what reached that path (a listing that never ends shows here); past `limit` of them the
+    path answers 410, so a client that would loop for ever fails its test instead of hanging it."""
+
+    def __init__(self, app, suffix: str, *, query=None, body=None, limit: int = 50) -> None:
+        self.app, self.suffix, self.query, self.body, self.limit = app, suffix, query, body, limit
+        self.requests = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith(self.suffix):
+            await self.app(scope, receive, send)
+            return
+        self.requests += 1
+        if self.requests > self.limit:
+            gone = b'{"message": "the test stopped a listing that never ends"}'
+            await send({"type": "http.response.start", "status": 410,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(gone))]})
+            await send({"type": "http.response.body", "body": gone})
+            return
+        if self.query is not None:
+            scope = {**scope, "query_string": self.query(scope["query_string"].decode()).encode()}
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def capture(message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    body = b"".join(chunks)
+                    if self.body is not None and 200 <= start["status"] < 300:
+                        body = json.dumps(self.body(json.loads(body))).encode()
+                    headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+                    await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+                    await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)

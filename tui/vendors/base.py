@@ -660,6 +660,47 @@ def token_lifetime(value: Any) -> float:
         return 0.0
 
 
+class PagingGuard:
+    """Stops a listing whose pages never end (issue 13): a console that says more pages follow for ever, or
+    sends the same page again and again, gets a `BadResponseError` in words instead of endless requests.
+
+    `total` is the number of records the console said the listing holds (None when it said none), `page_size`
+    the records asked for per page. A page whose record ids are those of the previous page, or more records
+    than the stated total allows, is a bad response; `pages_allowed` bounds the page count a first page claims.
+    """
+
+    def __init__(self, where: str, path: str, total: int | None, page_size: int) -> None:
+        self.where, self.path, self.total, self.page_size = where, path, total, max(1, page_size)
+        self.received = 0
+        self._previous: list[Any] | None = None
+
+    def pages_allowed(self, claimed: int) -> int:
+        """`claimed` pages, if the stated total allows that many; raises if it does not."""
+        if self.total is not None and claimed > -(-self.total // self.page_size) + 1:
+            raise BadResponseError(
+                f"{self.where} says {self.path} has {claimed:,} pages of {self.page_size:,} for {self.total:,} "
+                "records: its paging is broken, so the listing was stopped.")
+        return claimed
+
+    def check(self, ids: list[Any]) -> None:
+        """A page's record ids, in order: raises for a repeated page or one past the stated total."""
+        if ids and ids == self._previous:
+            raise BadResponseError(
+                f"{self.where} sent the same page of {self.path} twice in a row: its paging never ends, so the "
+                f"listing was stopped after {self.received:,} records.")
+        self._previous = ids
+        self.received += len(ids)
+        if self.total is not None and self.received > self.total + self.page_size:
+            raise BadResponseError(
+                f"{self.where} sent more records of {self.path} ({self.received:,}) than it said it holds "
+                f"({self.total:,}): its paging is broken, so the listing was stopped.")
+
+    @property
+    def complete(self) -> bool:
+        """Every record the console said it holds has arrived: stop, whatever the page says about more."""
+        return self.total is not None and self.received >= self.total
+
+
 async def ordered_pages(
     fetch: Callable[[int], Awaitable[T]], indexes: Iterable[int], concurrency: int
 ) -> AsyncIterator[T]:

@@ -63,6 +63,7 @@ from tui.vendors.base import (
     BearerTokenClient,
     NotAvailableError,
     NotFoundError,
+    PagingGuard,
     VendorError,
     epoch_ms,
     epoch_or_rfc3339,
@@ -127,26 +128,34 @@ class SepmClient(BearerTokenClient):
         """Every page of a SEPM page object (`pageIndex` from 1).
 
         The first page tells `totalPages`; the rest are fetched `page_concurrency` at a time and yielded
-        in order. Without a usable `totalPages`, pages are read one by one until `lastPage`.
+        in order. Without a usable `totalPages`, pages are read one by one until `lastPage`. Either way the
+        listing stops at `totalElements`, and a page count the total cannot hold or a repeated page is a
+        bad response (`PagingGuard`).
         """
         first, raw = await self._page(path, 1, page_size)
+        total = first.get("totalElements")
+        guard = PagingGuard(self._where(), path, total if isinstance(total, int) and total >= 0 else None, page_size)
+        guard.check(_record_ids(first["content"]))
         yield first, raw
-        if first.get("lastPage") is not False or not first["content"]:
+        if first.get("lastPage") is not False or not first["content"] or guard.complete:
             return
         total_pages = first.get("totalPages")
         if isinstance(total_pages, int) and total_pages > 1:
             fetch = lambda index: self._page(path, index, page_size)  # noqa: E731
-            async for page, raw in ordered_pages(fetch, range(2, total_pages + 1), self.page_concurrency):
+            indexes = range(2, guard.pages_allowed(total_pages) + 1)
+            async for page, raw in ordered_pages(fetch, indexes, self.page_concurrency):
+                guard.check(_record_ids(page["content"]))
                 yield page, raw
-                if page.get("lastPage") is not False or not page["content"]:
+                if page.get("lastPage") is not False or not page["content"] or guard.complete:
                     return
             return
         index = 1
         while True:
             index += 1
             page, raw = await self._page(path, index, page_size)
+            guard.check(_record_ids(page["content"]))
             yield page, raw
-            if page.get("lastPage") is not False or not page["content"]:
+            if page.get("lastPage") is not False or not page["content"] or guard.complete:
                 return
 
     async def groups(self) -> list[Group]:
@@ -542,6 +551,11 @@ class SepmClient(BearerTokenClient):
             if page.get("lastPage") is not False or not page["content"]:
                 break
         return pages
+
+
+def _record_ids(items: list[Any]) -> list[Any]:
+    """What tells a page's records apart: a computer's `uniqueId`, a group's `id` (else the whole item)."""
+    return [item.get("uniqueId") or item.get("id") if isinstance(item, dict) else item for item in items]
 
 
 def fingerprint_list_from_record(record: Any) -> FingerprintList:
