@@ -49,6 +49,8 @@ class DevicesPane(Vertical):
         self.filter = DeviceFilter()
         self.sort = Sort()
         self.selection = Selection(rows=[], scope=0, critical=0)
+        self.problem: str | None = None
+        """Why no device could be loaded, in words with what to do; None while loading or loaded."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
@@ -192,15 +194,23 @@ class DevicesPane(Vertical):
     def _header_clicked(self, event: DeviceTable.HeaderClicked) -> None:
         self.sort_by(event.column)
 
+    def show_problem(self, words: str | None) -> None:
+        """Why there are no devices to show (a first load that failed), said where they would be; None: clear."""
+        self.problem = words
+        self.refilter()
+
     def refilter(self) -> None:
         """Run the filter over the inventory and show the result; called on every keystroke and page."""
         self.selection = self.inventory.select(self.filter, self.sort)
         self.table.show(self.inventory, self.selection.rows, self.sort)
         self.query_one("#filter-bar", Static).update(self.summary())
         empty = self.query_one("#empty", Static)
-        empty.display = bool(len(self.inventory)) and not self.selection.rows
+        failed = self.problem is not None and not len(self.inventory)
+        empty.display = failed or (bool(len(self.inventory)) and not self.selection.rows)
         self.set_class(empty.display, "-empty")
-        if empty.display:
+        if failed:
+            empty.update(f"No devices loaded. {self.problem}")
+        elif empty.display:
             empty.update(f"No device passes the filters ({self.describe()}). Esc clears them.")
 
     def describe(self, *, with_text: bool = True) -> str:
@@ -214,6 +224,8 @@ class DevicesPane(Vertical):
     def summary(self) -> str:
         """The filter bar: "37 critical of 100,000 in EMEA", or "100,000 devices in EMEA · 37 critical"."""
         selection = self.selection
+        if self.problem is not None and not len(self.inventory):
+            return "no devices loaded"
         where = f" in {self.filter.group[-1]}" if self.filter.group else ""
         if self.fleets and not where and self.filter.connection:
             where = f" in {self.filter.connection}"

@@ -321,7 +321,17 @@ class GroupsScreen(ExplorerScreen):
                 parts.append(f"{who}{refreshing}{state.loaded:,}{total} loaded{_left_out(state)} …")
             if state.label_members is not None and state.error is None:
                 parts.append(f"{who if self.fleets else ''}label members: {state.label_members:,} loaded …")
+        tree = self.query_one(GroupTree)
+        for name, state in self.loads.items():
+            failure = state.error if state.done else None
+            tree.show_failure(name, f"{getattr(failure, 'title', 'failed')} · ctrl+r retries" if failure else None)
         status = self.query_one("#status", StatusLine)
+        said = None
+        if problem is not None and not loading and not len(self.inventory):
+            where = f"{problem[0]}: " if self.fleets else ""
+            said = f"{where}{problem[1]} ctrl+r retries, q goes back."
+        if said != self.pane.problem:
+            self.pane.show_problem(said)
         if problem is not None and not loading:
             name, error = problem
             where = f"{name}: " if self.fleets else ""

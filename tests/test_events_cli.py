@@ -1,6 +1,6 @@
 """`epx events` in-process against the simulators over real HTTP (and TLS): the documented record in json,
 csv and a table, windows written as durations or RFC 3339 times with offsets, the filters, notes on stderr,
-and the exit codes with one-line messages (2 for a bad window, 5 for a vendor without events)."""
+and the exit codes with one-line messages (2 for a bad window, 5 for a source this API user may not read)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import tomli_w
 from tui.cli import EVENT_FIELDS, main
 from tui.simulators.elements import ElementsFleet, ElementsSimulator
 from tui.simulators.elements import create_app as elements_app
+from tui.simulators.epmm import NO_LOGS_USERNAME, EpmmFleet, EpmmSimulator
+from tui.simulators.epmm import create_app as epmm_app
 from tui.simulators.sepm import SepmFleet, SepmSimulator, sepm_event_log
 from tui.simulators.sepm import create_app as sepm_app
 from tui.simulators.serve import ServerThread
@@ -45,6 +47,14 @@ def elements(tls_files):
         yield simulator, running.url
 
 
+@pytest.fixture(scope="module")
+def epmm():
+    """An EPMM whose clock is the real one; its audit log follows its fleet."""
+    simulator = EpmmSimulator(EpmmFleet(200, seed=5), username=USERNAME, password=PASSWORD)
+    with ServerThread(epmm_app(simulator)) as running:
+        yield simulator, running.url
+
+
 @pytest.fixture(autouse=True)
 def environment(monkeypatch):
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
@@ -52,13 +62,16 @@ def environment(monkeypatch):
 
 
 @pytest.fixture
-def config(tmp_path, sepm, elements, tls_files) -> Path:
+def config(tmp_path, sepm, elements, epmm, tls_files) -> Path:
     profiles = {
         "lab": {"vendor": "sepm", "url": sepm[1], "allow_http": True, "username": USERNAME,
                 "password_env": PASSWORD_ENV},
         "partner": {"vendor": "elements", "url": elements[1], "verify": str(tls_files[1]), "username": CLIENT_ID,
                     "password_env": PASSWORD_ENV},
-        "mdm": {"vendor": "epmm", "url": "https://127.0.0.1:9", "username": "u", "password_env": PASSWORD_ENV},
+        "mdm": {"vendor": "epmm", "url": epmm[1], "allow_http": True, "username": USERNAME,
+                "password_env": PASSWORD_ENV},
+        "mdm-viewer": {"vendor": "epmm", "url": epmm[1], "allow_http": True, "username": NO_LOGS_USERNAME,
+                       "password_env": PASSWORD_ENV},
     }
     path = tmp_path / "config.toml"
     path.write_text(tomli_w.dumps({"connections": profiles}))
@@ -175,11 +188,19 @@ def test_an_unknown_connection_exits_2(epx):
     assert code == 2 and "No connection named 'nope'" in err
 
 
-def test_epmm_has_no_events_exit_5_without_connecting(epx):
-    code, out, err = epx("--connection", "mdm", "--format", "json")
+def test_epmm_events_are_its_audit_log(epx):
+    code, out, err = epx("--connection", "mdm", "--since", "30d", "--format", "json")
+    assert code == 0, err
+    records = json.loads(out)
+    assert records and {record["source"] for record in records} == {"audit-logs"}
+    assert {record["category"] for record in records} == {"audit"}
+    assert all(ISO_UTC.match(record["time"]) and record["device_id"] for record in records)
+
+
+def test_an_epmm_user_without_the_logs_role_exit_5_naming_it(epx, epmm):
+    code, out, err = epx("--connection", "mdm-viewer", "--format", "json")
     assert code == 5 and out == ""
-    assert err == ("epx: Events are not available for Ivanti EPMM connections: the EPMM V2 API gives this API user "
-                   "no event, audit or log source to read, so there is no timeline for this console.\n")
+    assert "View logs and events" in err and PASSWORD not in err
 
 
 def test_a_user_without_the_right_exit_5(epx, sepm):

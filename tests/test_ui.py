@@ -273,6 +273,20 @@ async def test_dead_network_is_reported_and_the_app_lives_on(tmp_path: Path) -> 
         await wait_until(pilot, lambda: any("Network unreachable" in n for n in notifications(app)))
         assert isinstance(app.screen, GroupsScreen)
         assert "Load failed" in str(app.screen.query_one("#status").render())
+        await pilot.pause()
+        # Where the groups and devices would be: the failure in words and the retry key, not "0+" and "loading…".
+        tree = app.screen.query_one(GroupTree)
+        assert str(tree.root.label).endswith("(not loaded)")
+        assert [str(node.label) for node in tree.root.children] == ["not loaded: Network unreachable · ctrl+r retries"]
+        empty = str(app.screen.query_one("#empty").render())
+        assert app.screen.query_one("#empty").display and empty.startswith("No devices loaded. Cannot connect")
+        assert "ctrl+r retries" in empty
+        assert str(app.screen.query_one("#filter-bar").render()) == "no devices loaded"
+        await pilot.press("ctrl+r")  # retrying: loading again, then the same failure said again
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "not loaded" in str(tree.root.children[0].label)
         await pilot.press("q")
         assert isinstance(app.screen, ConnectionsScreen)
 

@@ -44,6 +44,8 @@ class GroupTree(Tree[DeviceFilter]):
         self._node_depth: dict[Key, int] = {}
         self._inventory = Inventory()
         self._loading = True
+        self._failed: set[str] = set()
+        """Consoles whose first load failed: no count, and the failure in place of "loading…"."""
         self._console_counts: dict[Key, int | None] = {}
         """Nodes whose members the inventory does not hold yet (EPMM labels): the count the console gave,
         None when it gave none."""
@@ -81,6 +83,21 @@ class GroupTree(Tree[DeviceFilter]):
     def show_counts(self, inventory: Inventory, *, loading: bool) -> None:
         """Label each node with the devices in it and below it; `loading` marks counts still growing."""
         self._inventory, self._loading = inventory, loading
+        self._relabel()
+
+    def show_failure(self, connection: str, words: str | None) -> None:
+        """Say where a console's groups would be that they could not be loaded (None: loading again)."""
+        if connection in self._listed:
+            return  # its groups are shown: a failed refresh keeps them, the status line says why
+        top = self._tops[connection]
+        if words is None and connection in self._failed:
+            self._failed.discard(connection)
+            top.remove_children()
+            top.add_leaf(Text("loading…", style="dim"), data=top.data)
+        elif words is not None:
+            self._failed.add(connection)
+            top.remove_children()
+            top.add_leaf(Text(f"not loaded: {words}", style="red"), data=top.data)
         self._relabel()
 
     def show_console_counts(self, connection: str, counts: dict[tuple[str, ...], int | None]) -> None:
@@ -138,6 +155,8 @@ class GroupTree(Tree[DeviceFilter]):
             return self._fit(name, "?" if count is None else f"{count:,}", self._node_depth[key])
         more = "+" if self._loading else ""
         members = self._inventory.members.get((key[0], *(part.casefold() for part in key[1:])), ())
+        if not members and len(key) == 1 and key[0] in self._failed:
+            return self._fit(name, "not loaded", self._node_depth[key])
         return self._fit(name, f"{len(members):,}{more}", self._node_depth[key])
 
     def _fit(self, name: str, count: str, depth: int) -> Text:
