@@ -52,10 +52,13 @@ WRONG_SECRET = "Wr0ng-Staple-Guess?"
 FLEET_SIZE = 900  # about seven pages, company by company
 TOKEN_TTL = 1799
 WAIT = 30.0  # upper bound for any single client call: nothing may hang
-TRANSACTION = re.compile(r"\(x-transaction [0-9a-f-]{36}\)")
-HEALTH = {"critical": Health.CRITICAL, "important": Health.WARNING, "allOk": Health.OK}
+TRANSACTION = re.compile(r"\btransaction 0000-[0-9a-f]{16}\b")
+"""The id WithSecure support asks for: from the error body's `transactionId`, else the `x-transaction` header."""
+HEALTH = {"critical": Health.CRITICAL, "warning": Health.WARNING, "allOk": Health.OK, "isolated": Health.WARNING,
+          "inactive": Health.UNKNOWN, None: Health.UNKNOWN}
+STATE = {"isolated": "isolated", "inactive": "inactive"}
 MISSING = {"missingCriticalUpdates": True, "missingImportantUpdates": False, "importantUpdatesInstalled": False,
-           "allUpdatesInstalled": False, "unknown": None, None: None}
+           "disabled": None, "outdatedScanResults": None, "notScannedYet": None, None: None}
 
 
 async def bounded(awaitable):
@@ -366,29 +369,38 @@ async def test_records_map_by_the_documented_rules(connect, simulator):
         raw = device.raw
         assert (device.vendor, device.connection, device.id, device.name) == (
             "elements", "lab-elements", raw["id"], raw["name"])
-        assert device.health is HEALTH[raw["protectionStatusOverview"]]
+        overview = raw.get("protectionStatusOverview")
+        assert device.health is HEALTH[overview]
+        assert device.state == (STATE.get(overview) or ("blocked" if raw.get("state") == "blocked" else ""))
         assert device.missing_critical_patches is MISSING[raw.get("patchOverallState")]
-        if device.health in (Health.CRITICAL, Health.WARNING):
-            assert device.health_reasons[0] == f"protection status {raw['protectionStatusOverview']}"
+        if overview in ("critical", "warning"):
+            assert f"protection status {overview}" in device.health_reasons
             assert ("malware protection disabled" in device.health_reasons) is (raw["malwareState"] == "disabled")
             assert ("firewall disabled" in device.health_reasons) is (raw.get("firewallState") == "disabled")
-        else:
+        elif device.state:
+            assert device.health_reasons[0].startswith(device.state)
+        elif raw.get("patchOverallState") not in ("disabled", "outdatedScanResults", "notScannedYet"):
             assert device.health_reasons == ()
-        assert device.os == f"{raw['os']['name']} {raw['os']['version']}"
+        if raw["type"] != "connector":
+            assert device.os == f"{raw['os']['name']} {raw['os']['version']}"
         addresses = raw.get("ipAddresses", "")
         assert device.ip_addresses == tuple(part.split("/")[0] for part in addresses.split(",") if part)
         assert (device.group_id, device.group) == (raw["company"]["id"], f"{partner}\\{raw['company']['name']}")
         assert device.online is raw["online"]
-        assert device.user == raw["lastUser"]
+        assert device.user == raw.get("lastUser", "")
         assert device.last_seen == datetime.strptime(raw["statusUpdateTimestamp"], "%Y-%m-%dT%H:%M:%S.%f%z")
         assert device.last_seen.tzinfo is UTC
     # the fleet exercises every branch, so the checks above are not vacuous
-    assert {device.health for device in devices} == {Health.CRITICAL, Health.WARNING, Health.OK}
+    assert {device.health for device in devices} == {Health.CRITICAL, Health.WARNING, Health.OK, Health.UNKNOWN}
+    assert {device.state for device in devices} >= {"", "isolated", "inactive"}
+    assert any(device.health_reasons[:1] == ("isolated from the network (a response action cut it off; release it "
+                                             "when clean)",) for device in devices)
     assert {device.missing_critical_patches for device in devices} == {True, False, None}
+    assert any("patches not scanned yet" in device.health_reasons for device in devices)
     assert any("malware protection disabled" in device.health_reasons for device in devices)
     assert any("firewall disabled" in device.health_reasons for device in devices)
     assert any(len(device.ip_addresses) == 2 for device in devices)
-    assert {device.raw["type"] for device in devices} == {"computer", "mobile"}
+    assert {device.raw["type"] for device in devices} == {"computer", "mobile", "connector"}
 
 
 async def test_every_device_keeps_the_record_the_server_sent(connect, simulator):
@@ -396,22 +408,54 @@ async def test_every_device_keeps_the_record_the_server_sent(connect, simulator)
 
     fleet = simulator.fleet
     served = {record["id"]: record for record in map(fleet.device, range(FLEET_SIZE))}
-    assert len(devices) == FLEET_SIZE
+    assert len(devices) == FLEET_SIZE  # the junk items the server mixes in are no devices
     for device in devices:
         assert device.raw == json.loads(json.dumps(served[device.id]))
 
 
 async def test_a_device_keeps_its_own_record_when_the_page_holds_other_items():
-    items = [{"id": "a"}, 7, None, {"id": "b"}, "junk"]
+    items = [{"id": "a"}, 7, None, {}, {"id": "b"}, "junk", {"name": "no id"}, {"id": ""}]
     client = mock_client(lambda request: httpx.Response(200, json={"items": items}))
     client._groups = []
     client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
     try:
-        devices = await all_devices(client)
+        pages = await bounded(collect_pages(client))
     finally:
         await client.aclose()
 
-    assert [device.raw for device in devices] == [{"id": "a"}, {"id": "b"}]
+    assert [device.raw for page in pages for device in page.devices] == [{"id": "a"}, {"id": "b"}]
+    assert [(page.loaded, page.skipped, page.repaired) for page in pages] == [(2, 6, 0)]
+
+
+async def collect_pages(client: ElementsClient) -> list:
+    return [page async for page in client.devices()]
+
+
+async def test_the_simulators_junk_items_are_skipped_and_counted(connect, simulator):
+    """The simulator mixes `{}` and id-less items into some pages, as the real API does: never a device."""
+    pages = await bounded(collect_pages(connect()))
+
+    assert sum(page.skipped for page in pages) > 0
+    assert all(device.id and device.name for page in pages for device in page.devices)
+    assert pages[-1].loaded == FLEET_SIZE
+
+
+async def test_a_device_with_bytes_that_are_not_utf8_is_kept_and_counted():
+    body = (b'{"items":[{"id":"a","name":"WS-1","lastUser":"cl\xe9ment\x00"},{"id":"b","name":"WS-2"},'
+            b'{"name":"no id \xff"}]}')
+    client = mock_client(lambda request: httpx.Response(200, content=body, headers={"content-type": "application/json"}))
+    client._groups = []
+    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
+    try:
+        pages = await bounded(collect_pages(client))
+    finally:
+        await client.aclose()
+
+    devices = [device for page in pages for device in page.devices]
+    assert [device.id for device in devices] == ["a", "b"]
+    assert devices[0].user == "cl\ufffdment"
+    assert devices[0].raw["lastUser"] == "cl\ufffdment"  # the detail view reads the repaired page
+    assert [(page.skipped, page.repaired) for page in pages] == [(1, 1)]
 
 
 # --- pipelining ----------------------------------------------------------------------------------------------
@@ -615,16 +659,20 @@ def mock_client(handle: Callable[[httpx.Request], httpx.Response]) -> ElementsCl
 
 
 async def test_error_bodies_of_both_shapes_are_put_in_words():
-    transaction = str(uuid.uuid4())
+    transaction = "0000-983230617dc2471d"
     bodies = iter([
         httpx.Response(403, json={"code": 403001, "message": "Client has no access to organization"},
                        headers={"x-transaction": transaction}),
         httpx.Response(400, json={"error": "invalid_request", "error_description": "Missing parameter"}),
+        httpx.Response(400, json={"message": "Request parameter(s) have wrong format. Check details.",
+                                  "code": 400001, "transactionId": transaction,
+                                  "details": {"invalidParam": "limit", "invalidValue": "500"}},
+                       headers={"x-transaction": transaction}),
     ])
     client = mock_client(lambda request: next(bodies))
 
     errors: list[VendorError] = []
-    for _ in range(2):
+    for _ in range(3):
         with pytest.raises(VendorError) as caught:
             await bounded(client.whoami())
         errors.append(caught.value)
@@ -633,6 +681,9 @@ async def test_error_bodies_of_both_shapes_are_put_in_words():
     assert f"(403): Client has no access to organization (code 403001). (x-transaction {transaction})" in str(
         errors[0])
     assert "(400): Missing parameter (code invalid_request)." in str(errors[1])
+    assert str(errors[2]) == (
+        "Elements at api.connect.withsecure.com rejected /whoami/v1/whoami (400): Request parameter(s) have wrong "
+        f"format. Check details; invalid limit: '500' (code 400001, transaction {transaction}).")
 
 
 async def test_a_server_echoing_the_secret_and_the_token_does_not_leak_them():

@@ -31,8 +31,9 @@ from tui.simulators.serve import ServerThread
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 TOKEN_KEYS = {"access_token", "token_type", "expires_in"}
 WHOAMI_KEYS = {"clientId", "organizationId"}
-ORGANIZATION_KEYS = {"id", "name"}  # exactly the seed's organizations example
-ERROR_KEYS = {"code", "message"}
+ORGANIZATION_KEYS = {"id", "name", "type"}  # the seed's example, and `type` [XSOAR-EL][ATT]
+ERROR_KEYS = {"message", "code", "transactionId"}  # and `details` when it names what was wrong [SEKOIA]
+TRANSACTION_ID = re.compile(r"^0000-[0-9a-f]{16}$")
 OAUTH_ERROR_KEYS = {"error", "error_description"}
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -45,6 +46,8 @@ COMPUTER_KEYS = COMMON_KEYS | {"computerModel", "ipAddresses", "macAddresses", "
                                "edrIncidents", "physicalMemoryTotalSize", "physicalMemoryFree",
                                "systemDriveTotalSize", "systemDriveFreeSpace", "patchLastScanTimestamp",
                                "patchOverallState"}
+CONNECTOR_KEYS = {"id", "name", "type", "online", "company", "subscription", "clientVersion", "publicIpAddress",
+                  "statusUpdateTimestamp", "registrationTimestamp"}
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +86,14 @@ def all_items(client: httpx.Client, path: str, headers: dict, **params) -> list[
         response = client.get(path, headers=headers, params=params)
         assert response.status_code == 200, response.text
         page = response.json()
-        items += page["items"]
+        real = [item for item in page["items"] if item.get("id")]  # devices pages carry junk now and then
+        assert all(item in ({}, {"name": "no id", "type": "computer"}) for item in page["items"] if not item.get("id"))
+        items += real
         if "nextAnchor" not in page:
             assert set(page) == {"items"}
             return items
         assert set(page) == {"items", "nextAnchor"}
-        assert len(page["items"]) == int(params.get("limit", 200))
+        assert len(real) == int(params.get("limit", 200))
         assert page["nextAnchor"] not in anchors
         anchors.add(page["nextAnchor"])
         params["anchor"] = page["nextAnchor"]
@@ -97,7 +102,9 @@ def all_items(client: httpx.Client, path: str, headers: dict, **params) -> list[
 def assert_error(response: httpx.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == ERROR_KEYS and body["code"] == status and body["message"]
+    assert ERROR_KEYS <= set(body) <= ERROR_KEYS | {"details"} and body["message"]
+    assert isinstance(body["code"], int) and body["code"] // 1000 == status and len(str(body["code"])) == 6
+    assert body["transactionId"] == response.headers["x-transaction"]
     return body
 
 
@@ -177,12 +184,13 @@ def test_partner_credentials_list_the_partner_then_its_companies(api, simulator)
 
     assert all(set(organization) == ORGANIZATION_KEYS for organization in organizations)
     assert all(UUID.match(organization["id"]) for organization in organizations)
-    assert organizations == [{"id": org["id"], "name": org["name"]} for org in [fleet.partner, *fleet.companies]]
+    assert organizations == [fleet.partner, *fleet.companies]
+    assert [org["type"] for org in organizations] == ["partner"] + ["company"] * 6
     assert len(organizations) == 7
     companies = api.get(ORGANIZATIONS_PATH, headers=headers, params={"type": "company"}).json()["items"]
     assert [org["id"] for org in companies] == [company["id"] for company in fleet.companies]
     one = api.get(ORGANIZATIONS_PATH, headers=headers, params={"organizationId": fleet.companies[3]["id"]}).json()
-    assert one == {"items": [{"id": fleet.companies[3]["id"], "name": fleet.companies[3]["name"]}]}
+    assert one == {"items": [fleet.companies[3]]}
 
 
 def test_company_credentials_see_only_themselves():
@@ -198,7 +206,7 @@ def test_company_credentials_see_only_themselves():
         partner = client.get(DEVICES_PATH, headers=headers, params={"organizationId": fleet.partner["id"]})
 
     assert whoami["organizationId"] == own["id"]
-    assert organizations == {"items": [{"id": own["id"], "name": own["name"]}]}
+    assert organizations == {"items": [{"id": own["id"], "name": own["name"], "type": "company"}]}
     assert devices and {device["company"]["id"] for device in devices} == {own["id"]}
     assert other["id"] in assert_error(forbidden, 403)["message"]
     assert_error(partner, 403)
@@ -215,15 +223,35 @@ def test_anchors_walk_every_device_once(api, simulator):
     assert len(devices) == len({device["id"] for device in devices}) == 500
     assert [device["id"] for device in devices] == [device["id"] for device in all_items(api, DEVICES_PATH, headers)]
     first = api.get(DEVICES_PATH, headers=headers).json()
-    assert len(first["items"]) == 200 and isinstance(first["nextAnchor"], str)
+    assert len([item for item in first["items"] if item.get("id")]) == 200 and isinstance(first["nextAnchor"], str)
+
+
+def test_some_device_pages_carry_junk_items_as_the_real_api_does(api):
+    """`{}` and items without `id` [SEKOIA]: on a seeded share of the pages, the same ones every time."""
+    headers = login(api)
+
+    def junk(params: dict) -> list[int]:
+        counts = []
+        while True:
+            page = api.get(DEVICES_PATH, headers=headers, params=params).json()
+            counts.append(sum(1 for item in page["items"] if not item.get("id")))
+            if "nextAnchor" not in page:
+                return counts
+            params = {**params, "anchor": page["nextAnchor"]}
+
+    first = junk({"limit": 20})
+    assert 0 < sum(first) < len(first) and set(first) <= {0, 1}
+    assert junk({"limit": 20}) == first
 
 
 def test_paging_parameters_are_checked(api):
     headers = login(api)
 
     for limit in ("0", "201", "ten"):
-        assert "limit" in assert_error(api.get(DEVICES_PATH, headers=headers, params={"limit": limit}), 400)["message"]
-    assert_error(api.get(DEVICES_PATH, headers=headers, params={"anchor": "not-an-anchor"}), 400)
+        body = assert_error(api.get(DEVICES_PATH, headers=headers, params={"limit": limit}), 400)
+        assert (body["code"], body["details"]) == (400001, {"invalidParam": "limit", "invalidValue": limit})
+    body = assert_error(api.get(DEVICES_PATH, headers=headers, params={"anchor": "not-an-anchor"}), 400)
+    assert body["details"] == {"invalidParam": "anchor", "invalidValue": "not-an-anchor"}
     assert api.get(DEVICES_PATH, headers=headers, params={"limit": "200"}).status_code == 200
 
 
@@ -231,21 +259,26 @@ def test_device_records_have_the_documented_fields(api):
     devices = all_items(api, DEVICES_PATH, login(api))
 
     for device in devices:
-        keys = COMPUTER_KEYS if device["type"] == "computer" else COMMON_KEYS
+        keys = {"computer": COMPUTER_KEYS, "mobile": COMMON_KEYS, "connector": CONNECTOR_KEYS}[device["type"]]
         assert set(device) == keys, device["name"]
         assert UUID.match(device["id"]) and UUID.match(device["company"]["id"])
         assert set(device["company"]) == {"id", "name"}
-        assert set(device["os"]) == {"name", "version", "endOfLife"}
         assert set(device["subscription"]) == {"key", "name", "productVariant"}
-        assert device["state"] in ("active", "inactive") and isinstance(device["online"], bool)
-        for key in ("statusUpdateTimestamp", "registrationTimestamp", "malwareDbUpdateTimestamp"):
+        assert isinstance(device["online"], bool)
+        for key in ("statusUpdateTimestamp", "registrationTimestamp"):
             assert RFC3339_UTC.match(device[key]), device[key]
             assert datetime.fromisoformat(device[key]) <= NOW
-        assert "." in device["statusUpdateTimestamp"] and "." not in device["malwareDbUpdateTimestamp"]
+        assert "." in device["statusUpdateTimestamp"]
+        if device["type"] == "connector":
+            continue
+        assert set(device["os"]) == {"name", "version", "endOfLife"}
+        assert device["state"] in ("active", "blocked", "inactive")
+        assert device["protectionStatus"] in ("protected", "notConnected") and device["profileState"] == "upToDate"
+        assert RFC3339_UTC.match(device["malwareDbUpdateTimestamp"]) and "." not in device["malwareDbUpdateTimestamp"]
         if device["type"] == "computer":
             assert re.match(r"^\d+\.\d+\.\d+\.\d+/\d+(,fe80::[0-9a-f:]+/64)?$", device["ipAddresses"])
             assert re.match(r"^([0-9A-F]{2}-){5}[0-9A-F]{2}$", device["macAddresses"])
-    assert {device["type"] for device in devices} == {"computer", "mobile"}
+    assert {device["type"] for device in devices} == {"computer", "mobile", "connector"}
     assert any("," in device.get("ipAddresses", "") for device in devices)
 
 
@@ -255,30 +288,34 @@ def test_fleet_mix(api):
     def share(predicate) -> float:
         return sum(1 for device in devices if predicate(device)) / len(devices)
 
-    overview = Counter(device["protectionStatusOverview"] for device in devices)
-    assert set(overview) == {"critical", "important", "allOk"}
-    assert 0.01 <= overview["critical"] / 500 <= 0.07 and 0.04 <= overview["important"] / 500 <= 0.16
+    overview = Counter(device.get("protectionStatusOverview") for device in devices)
+    assert set(overview) == {"critical", "warning", "allOk", "isolated", "inactive", None}  # None: connectors
+    assert 0.01 <= overview["critical"] / 500 <= 0.07 and 0.04 <= overview["warning"] / 500 <= 0.16
     patches = Counter(device.get("patchOverallState") for device in devices)
     assert set(patches) == {"missingCriticalUpdates", "missingImportantUpdates", "importantUpdatesInstalled",
-                            "allUpdatesInstalled", "unknown", None}
+                            "disabled", "outdatedScanResults", "notScannedYet", None}
     assert 0.04 <= patches["missingCriticalUpdates"] / 500 <= 0.14
-    assert all(device["type"] == "mobile" for device in devices if "patchOverallState" not in device)
+    assert all(device["type"] != "computer" for device in devices if "patchOverallState" not in device)
+    assert all(not d["online"] and d["state"] == "inactive" for d in devices if overview and
+               d.get("protectionStatusOverview") == "inactive")
     assert 0.7 <= share(lambda d: d["type"] == "computer") <= 0.9
     assert 0.15 <= share(lambda d: not d["online"]) <= 0.4
-    assert share(lambda d: d["state"] == "inactive") > 0
-    assert all(d["malwareState"] == "enabled" for d in devices if d["protectionStatusOverview"] == "allOk")
-    assert any(d["malwareState"] == "disabled" for d in devices if d["protectionStatusOverview"] == "critical")
+    assert share(lambda d: d.get("state") == "inactive") > 0
+    assert all(d["malwareState"] == "enabled" for d in devices if d.get("protectionStatusOverview") == "allOk")
+    assert any(d["malwareState"] == "disabled" for d in devices if d.get("protectionStatusOverview") == "critical")
     assert len({device["company"]["id"] for device in devices}) == 6
 
 
 @pytest.mark.parametrize(("params", "keep"), [
-    ({"protectionStatusOverview": "critical"}, lambda d: d["protectionStatusOverview"] == "critical"),
-    ({"protectionStatusOverview": "critical,important"}, lambda d: d["protectionStatusOverview"] != "allOk"),
+    ({"protectionStatusOverview": "critical"}, lambda d: d.get("protectionStatusOverview") == "critical"),
+    ({"protectionStatusOverview": "critical,warning"},
+     lambda d: d.get("protectionStatusOverview") in ("critical", "warning")),
+    ({"protectionStatusOverview": "isolated"}, lambda d: d.get("protectionStatusOverview") == "isolated"),
     ({"patchOverallState": "missingCriticalUpdates"}, lambda d: d.get("patchOverallState") == "missingCriticalUpdates"),
     ({"type": "mobile"}, lambda d: d["type"] == "mobile"),
     ({"online": "false"}, lambda d: not d["online"]),
-    ({"protectionStatusOverview": "important", "patchOverallState": "missingCriticalUpdates"},
-     lambda d: d["protectionStatusOverview"] == "important" and d.get("patchOverallState") == "missingCriticalUpdates"),
+    ({"protectionStatusOverview": "warning", "patchOverallState": "missingCriticalUpdates"},
+     lambda d: d.get("protectionStatusOverview") == "warning" and d.get("patchOverallState") == "missingCriticalUpdates"),
 ])
 def test_filters_select_what_they_name(api, params, keep):
     headers = login(api)
@@ -306,9 +343,12 @@ def test_organization_id_selects_one_company(api, simulator):
 def test_unknown_filter_values_are_a_400(api):
     headers = login(api)
 
-    for name, value in (("protectionStatusOverview", "bad"), ("patchOverallState", "missing"), ("type", "tv")):
+    for name, value in (("protectionStatusOverview", "important"), ("patchOverallState", "allUpdatesInstalled"),
+                        ("patchOverallState", "upToDate"), ("patchOverallState", "unknown"), ("type", "tv"),
+                        ("state", "deleted")):
         body = assert_error(api.get(DEVICES_PATH, headers=headers, params={name: value}), 400)
-        assert name in body["message"] and value in body["message"]
+        assert body["message"] == "Request parameter(s) have wrong format. Check details."
+        assert (body["code"], body["details"]) == (400001, {"invalidParam": name, "invalidValue": value})
 
 
 # --- transport rules ------------------------------------------------------------------------------------------
@@ -323,9 +363,10 @@ def test_every_answer_carries_its_own_x_transaction(api, simulator):
 
     assert [answer.status_code for answer in answers] == [500, 200, 401, 404]
     transactions = [answer.headers["x-transaction"] for answer in answers]
-    assert all(UUID.match(transaction) for transaction in transactions)
+    assert all(TRANSACTION_ID.match(transaction) for transaction in transactions)
     assert len(set(transactions)) == 4
     assert_error(answers[3], 404)
+    assert_error(answers[0], 500)  # an injected fault speaks the real envelope too
 
 
 def test_a_request_without_user_agent_is_rejected(api, simulator):
@@ -337,7 +378,7 @@ def test_a_request_without_user_agent_is_rejected(api, simulator):
     for request in (anonymous, blank):
         response = api.send(request)
         assert "User-Agent" in assert_error(response, 400)["message"]
-        assert UUID.match(response.headers["x-transaction"])
+        assert TRANSACTION_ID.match(response.headers["x-transaction"])
     assert [logged.path for logged in simulator.requests[before:]] == [TOKEN_PATH, WHOAMI_PATH, TOKEN_PATH]
 
 
@@ -353,7 +394,7 @@ def test_the_rate_limit_answers_429_with_retry_after_until_the_window_ends():
     assert allowed == [200, 200]
     assert "Rate limit" in assert_error(limited, 429)["message"]
     assert limited.headers["retry-after"] == "1"
-    assert UUID.match(limited.headers["x-transaction"])
+    assert TRANSACTION_ID.match(limited.headers["x-transaction"])
     assert again.status_code == 200
 
 

@@ -18,7 +18,6 @@ from conftest import assert_no_secrets
 from tui.models import Connection, Event, EventWindow, Severity
 from tui.simulators.elements import (
     EVENTS_PATH,
-    OVERVIEWS,
     TOKEN_PATH,
     ElementsFleet,
     ElementsSimulator,
@@ -90,6 +89,10 @@ async def test_a_month_is_read_to_the_end_over_several_pages(client, simulator):
     assert len(events) == len(truth) == len({event.id for event in events})
     assert posts(simulator, before) == len(pages) == -(-len(truth) // 200)
     assert [page.loaded for page in pages][-1] == len(events)
+    # the one event whose user name is Latin-1 with a NUL is kept, repaired and counted, not the page lost
+    assert sum(page.repaired for page in pages) == 1 and sum(page.skipped for page in pages) == 0
+    quirky = [event for event in events if "\ufffd" in event.message]
+    assert len(quirky) == 1 and "\x00" not in quirky[0].message and "cl\ufffdment" in quirky[0].raw["userName"]
     assert all(MONTH.contains(event.time) and event.time.tzinfo is UTC for event in events)
     assert all(event.vendor == "elements" and event.connection == "elements-lab" for event in events)
     assert sorted(int(event.time.timestamp() * 1000) for event in events) == truth
@@ -108,13 +111,14 @@ async def test_offsets_in_the_window_mean_the_same_instants(client):
     assert in_local and [event.id for event in in_local] == [event.id for event in in_utc]
 
 
-async def test_client_times_with_offsets_arrive_in_utc(client):
+async def test_client_times_with_and_without_milliseconds_arrive_in_utc(client):
     events, _ = await collect(client, EventWindow.last(timedelta(days=3), NOW))
-    offsets = Counter(event.raw["clientTimestamp"][-6:] for event in events)
-    assert {"+03:00", "-05:00"} <= set(offsets)  # the simulator's companies sit in several zones
+    fractions = Counter("." in event.raw["clientTimestamp"] for event in events)
+    assert fractions[True] and fractions[False]  # as the real API: mostly whole seconds [WS-FIX]
     for event in events:
         assert event.device_time is not None and event.device_time.tzinfo is UTC
         assert event.device_time == datetime.fromisoformat(event.raw["clientTimestamp"]).astimezone(UTC)
+        assert event.device_time.timestamp() * 1000 == int(event.raw["details"]["clientTimestamp"])
         assert event.device_time <= event.time  # the device saw it before the console stored it
 
 
@@ -200,7 +204,7 @@ async def test_company_credentials_cannot_read_another_company(tls_files):
     assert own and {event.organization_id for event in own} == {fleet.companies[0]["id"]}
     error = caught.value
     assert error.scope == "user" and error.status == 403
-    assert "not available to this API client" in str(error) and "x-transaction" in str(error)
+    assert "not available to this API client" in str(error) and "transaction 0000-" in str(error)
     assert_no_secrets(error, client, SECRET, *(token for token, _ in simulator.issued))
 
 
@@ -211,21 +215,26 @@ async def test_critical_devices_have_recent_malware_events(client, simulator):
     events, _ = await collect(client, MONTH)
     fleet = simulator.fleet
     critical_ids = {fleet.device(index)["id"] for index in range(fleet.size)
-                    if OVERVIEWS[fleet._overview[index]] == "critical"}
+                    if fleet.overview(index) == "critical"}
     malware = {event.device_id for event in events if event.engine == "fileScanning"
                and event.severity is Severity.CRITICAL}
     assert critical_ids and critical_ids <= malware
     last_day, _ = await collect(client, EventWindow.last(timedelta(days=1), NOW))
     online_critical = {fleet.device(index)["id"] for index in range(fleet.size)
-                       if OVERVIEWS[fleet._overview[index]] == "critical" and fleet._online[index]}
+                       if fleet.overview(index) == "critical" and fleet._online[index]}
     assert online_critical <= {event.device_id for event in last_day if event.severity is Severity.CRITICAL}
     devices = {fleet.device(index)["id"]: fleet.device(index) for index in range(fleet.size)}
     for event in events:
+        if event.engine == "edr":  # EDR items name the device without its id [XSIAM]
+            assert event.device_id is None and event.device_name in {record["name"] for record in devices.values()}
+            continue
         record = devices[event.device_id]
         assert event.device_name == record["name"]
         assert event.time <= datetime.fromisoformat(record["statusUpdateTimestamp"]) + timedelta(seconds=1)
         if record.get("malwareState") == "disabled":
-            assert any(other.device_id == event.device_id and other.engine == "realTimeScanning" for other in events)
+            assert any(other.device_id == event.device_id and other.engine == "setting" for other in events)
+    isolated = {fleet.device(index)["name"] for index in range(fleet.size) if fleet.overview(index) == "isolated"}
+    assert isolated and isolated <= {event.device_name for event in events if event.engine == "edr"}
 
 
 def test_the_simulator_is_deterministic():
@@ -253,33 +262,78 @@ def form_post(http: httpx.Client, body: str) -> httpx.Response:
     return http.post(EVENTS_PATH, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
-def test_a_request_without_a_window_fails(raw_http):
-    answer = form_post(raw_http, "engineGroup=epp")
+WRONG_FORMAT = "Request parameter(s) have wrong format. Check details."
+BAD_REQUEST = "Bad request because of invalid parameters or data."
+
+
+def assert_400(answer: httpx.Response, code: int, param: str, value: str) -> None:
+    """The real envelope [SEKOIA test_helpers], naming the parameter and its value in `details`."""
     assert answer.status_code == 400
-    assert answer.json() == {"code": 400,
-                             "message": "One of persistenceTimestampStart and persistenceTimestampEnd is required"}
-    assert answer.headers["x-transaction"]
+    assert answer.json() == {"message": WRONG_FORMAT if code == 400001 else BAD_REQUEST, "code": code,
+                             "transactionId": answer.headers["x-transaction"],
+                             "details": {"invalidParam": param, "invalidValue": value}}
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ("persistenceTimestampStart=yesterday", "Invalid value 'yesterday' for parameter persistenceTimestampStart"),
-    ("persistenceTimestampStart=2025-06-01T10:00:00", "expected an RFC 3339 timestamp"),
-    ("persistenceTimestampStart=2025-06-02T00:00:00Z&persistenceTimestampEnd=2025-06-01T00:00:00Z",
-     "must not be after"),
-    ("persistenceTimestampEnd=2025-06-01T00:00:00Z&engineGroup=antivirus",
-     "Invalid value 'antivirus' for parameter engineGroup"),
-    ("persistenceTimestampEnd=2025-06-01T00:00:00Z&severity=high", "Invalid value 'high' for parameter severity"),
-    ("persistenceTimestampEnd=2025-06-01T00:00:00Z&limit=201", "between 1 and 200"),
-    ("persistenceTimestampEnd=2025-06-01T00:00:00Z&anchor=bogus", "Invalid anchor"),
+def test_a_request_without_a_window_fails(raw_http):
+    assert_400(form_post(raw_http, "engineGroup=epp"), 400000, "persistenceTimestampStart", "")
+
+
+@pytest.mark.parametrize("body", ["persistenceTimestampStart=2025-05-01T00:00:00Z",
+                                  "persistenceTimestampStart=2025-05-01T00:00:00Z&engine=deepGuard&engineGroup=epp",
+                                  "persistenceTimestampStart=2025-05-01T00:00:00Z&engine=&engineGroup="])
+def test_exactly_one_of_engine_and_engine_group(raw_http, body):
+    """Neither or both: 400 [ATT][MCP][XSOAR-EL]. The old client sent neither and read no event at all."""
+    sent = ",".join(value for key in ("engine", "engineGroup") for value in parse_qs(body, keep_blank_values=True).get(key, []))
+    assert_400(form_post(raw_http, body), 400000, "engine,engineGroup", sent)
+
+
+def test_repeated_keys_and_one_comma_joined_value_are_the_same(raw_http):
+    start = "persistenceTimestampStart=2025-05-01T00:00:00Z&order=asc&limit=200"
+    repeated = form_post(raw_http, f"{start}&engineGroup=epp&engineGroup=edr&engineGroup=ecp").json()
+    joined = form_post(raw_http, f"{start}&engineGroup=epp,edr,ecp").json()  # as the Sentinel connector [WS-SENT]
+    assert repeated["items"] and [item["id"] for item in repeated["items"]] == [item["id"] for item in joined["items"]]
+    engines = form_post(raw_http, f"{start}&engine=deepGuard&engine=edr").json()["items"]
+    assert engines and {item["engine"] for item in engines} == {"deepGuard", "edr"}
+
+
+@pytest.mark.parametrize(("body", "code", "param", "value"), [
+    ("persistenceTimestampStart=yesterday", 400001, "persistenceTimestampStart", "yesterday"),
+    ("persistenceTimestampStart=2025-06-01T10:00:00", 400001, "persistenceTimestampStart", "2025-06-01T10:00:00"),
+    ("persistenceTimestampStart=2025-06-02T00:00:00Z&persistenceTimestampEnd=2025-06-01T00:00:00Z", 400000,
+     "persistenceTimestampEnd", "2025-06-01T00:00:00Z"),
+    ("engineGroup=antivirus", 400001, "engineGroup", "antivirus"),
+    ("engine=realTimeScanning", 400001, "engine", "realTimeScanning"),  # it is realtimeScanning
+    ("engineGroup=epp&severity=high", 400001, "severity", "high"),
+    ("engineGroup=epp&limit=201", 400001, "limit", "201"),
+    ("engineGroup=epp&limit=0", 400001, "limit", "0"),
+    ("engineGroup=epp&order=newest", 400001, "order", "newest"),
+    ("engineGroup=epp&anchor=bogus", 400001, "anchor", "bogus"),
 ])
-def test_bad_parameters_are_400_with_the_error_body(raw_http, body, words):
-    answer = form_post(raw_http, body)
-    assert answer.status_code == 400 and words in answer.json()["message"]
+def test_bad_parameters_are_400_with_the_error_body(raw_http, body, code, param, value):
+    window = "" if body.startswith("persistence") else "persistenceTimestampEnd=2025-06-01T00:00:00Z&"
+    assert_400(form_post(raw_http, window + body), code, param, value)
+
+
+def test_an_anchor_is_good_only_with_the_filters_it_came_from(raw_http):
+    form = "persistenceTimestampStart=2025-05-01T00:00:00Z&engineGroup=epp&limit=20"
+    anchor = form_post(raw_http, form).json()["nextAnchor"]
+    assert form_post(raw_http, f"{form}&anchor={anchor}").status_code == 200
+    assert form_post(raw_http, f"{form}&limit=50&anchor={anchor}").status_code == 200  # the page size may change
+    assert_400(form_post(raw_http, f"{form}&engineGroup=edr&anchor={anchor}"), 400001, "anchor", anchor)
+
+
+def test_exclusive_start_leaves_the_start_out(raw_http, simulator):
+    log = event_log(simulator)
+    at = rfc3339_text(datetime.fromtimestamp(log.times[len(log) // 2] / 1000, UTC))
+    form = f"persistenceTimestampStart={at}&engineGroup=epp,edr,ecp,xm&order=asc&limit=1"
+    assert form_post(raw_http, form).json()["items"][0]["persistenceTimestamp"] == at
+    assert form_post(raw_http, form + "&exclusiveStart=true").json()["items"][0]["persistenceTimestamp"] > at
 
 
 def test_a_json_body_is_refused(raw_http):
-    answer = raw_http.post(EVENTS_PATH, json={"persistenceTimestampEnd": "2025-06-01T00:00:00Z"})
-    assert answer.status_code == 400 and "x-www-form-urlencoded" in answer.json()["message"]
+    answer = raw_http.post(EVENTS_PATH, json={"persistenceTimestampEnd": "2025-06-01T00:00:00Z",
+                                              "engineGroup": "epp"})
+    assert_400(answer, 400000, "Content-Type", "application/json")
 
 
 def test_the_seeds_request_bodies_verbatim(raw_http, simulator):
@@ -288,28 +342,35 @@ def test_the_seeds_request_bodies_verbatim(raw_http, simulator):
 
     foreign = form_post(raw_http, SEED_ORGANIZATION_FORM)  # the seed's company is not this partner's
     assert foreign.status_code == 403
-    assert foreign.json() == {"code": 403, "message": "Access to organization e4bd56b0-90b4-4878-962f-903ea862a977 "
-                                                      "is not allowed"}
+    assert foreign.json() == {"message": "Access to organization e4bd56b0-90b4-4878-962f-903ea862a977 is not allowed",
+                              "code": 403000, "transactionId": foreign.headers["x-transaction"]}
 
     company = simulator.fleet.companies[0]["id"]
     page = form_post(raw_http, SEED_ORGANIZATION_FORM.replace("e4bd56b0-90b4-4878-962f-903ea862a977", company)).json()
     assert page["items"] and {item["organization"]["id"] for item in page["items"]} == {company}
     item = page["items"][0]
-    assert list(item) == ["id", "action", "engine", "severity", "clientTimestamp", "serverTimestamp",
-                          "persistenceTimestamp", "organization", "device", "details"]
-    assert set(item["organization"]) == {"id", "name"} and set(item["device"]) == {"id", "name"}
-    assert {item["engine"] for item in page["items"]} <= {"fileScanning", "deepGuard", "realTimeScanning", "firewall",
+    for item in page["items"]:  # the keys of the real captures [WS-FIX], the order of deep-guard-event-v2.json
+        assert [key for key in item if key not in ("userName", "target")] == [
+            "severity", "acknowledged", "serverTimestamp", "persistenceTimestamp", "clientTimestamp", "engine",
+            "organization", "action", "details", "eventTransactionId", "id", "device"]
+        assert set(item["organization"]) == {"id", "name"} and set(item["device"]) == {"id", "name"}
+        assert item["target"] == item["device"] and item.get("userName") == item["details"].get("userName")
+        assert all(isinstance(value, str) for value in item["details"].values())
+    assert {item["engine"] for item in page["items"]} <= {"fileScanning", "deepGuard", "setting", "systemEventsLog",
                                                            "browsingProtection", "deviceControl", "applicationControl",
-                                                           "manualScanning"}
+                                                           "firewall", "tamperProtection"}
 
 
-def test_newest_first_on_request(raw_http):
-    page = form_post(raw_http, "persistenceTimestampStart=2025-05-01T00:00:00Z&order=desc&limit=50").json()
+def test_newest_first_unless_asked_otherwise(raw_http):
+    """`order` is desc by default [SPLUNK][MCP]; the client asks for asc."""
+    form = "persistenceTimestampStart=2025-05-01T00:00:00Z&engineGroup=epp&limit=50"
+    page = form_post(raw_http, form).json()
     times = [item["persistenceTimestamp"] for item in page["items"]]
     assert times == sorted(times, reverse=True)
-    following = form_post(raw_http, "persistenceTimestampStart=2025-05-01T00:00:00Z&order=desc&limit=50&anchor="
-                          + page["nextAnchor"]).json()
+    following = form_post(raw_http, f"{form}&anchor={page['nextAnchor']}").json()
     assert following["items"][0]["persistenceTimestamp"] <= times[-1]
+    oldest = [item["persistenceTimestamp"] for item in form_post(raw_http, f"{form}&order=asc").json()["items"]]
+    assert oldest == sorted(oldest) and oldest[0] < times[-1]
 
 
 # --- resilience -------------------------------------------------------------------------------------------------
@@ -370,9 +431,36 @@ async def test_the_form_on_the_wire():
     assert first.headers["authorization"] == "Bearer T0k3n" and first.headers["user-agent"]
     assert parse_qs(first.content.decode()) == {
         "persistenceTimestampStart": ["2025-06-01T08:00:00.500Z"], "persistenceTimestampEnd": ["2025-06-01T12:00:00Z"],
-        "engineGroup": ["epp"], "severity": ["warning"], "organizationId": ["org-2"], "limit": ["200"]}
-    assert parse_qs(second.content.decode()) == {  # the credentials' own organization is not named
-        "persistenceTimestampEnd": ["2025-06-01T12:00:00Z"], "engine": ["deepGuard"], "limit": ["200"]}
+        "order": ["asc"], "engineGroup": ["epp"], "severity": ["warning"], "organizationId": ["org-2"],
+        "limit": ["200"]}
+    assert parse_qs(second.content.decode()) == {  # a start always; the credentials' own organization not named
+        "persistenceTimestampStart": ["2025-05-02T12:00:00Z"], "persistenceTimestampEnd": ["2025-06-01T12:00:00Z"],
+        "order": ["asc"], "engine": ["deepGuard"], "limit": ["200"]}
+
+
+async def test_no_engine_filter_sends_every_engine_group_and_pages_with_the_same_form():
+    """The API wants engine or engineGroup; with neither the old client read nothing. Every group is sent as
+    repeated keys, and each next page repeats the form with the anchor."""
+    seen: list[httpx.Request] = []
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        if request.url.path == TOKEN_PATH:
+            return httpx.Response(200, json={"access_token": "T0k3n", "token_type": "Bearer", "expires_in": 1799})
+        seen.append(request)
+        item = {"id": f"e{len(seen)}", "persistenceTimestamp": "2025-06-01T11:00:00Z", "engine": "deepGuard"}
+        return httpx.Response(200, json={"items": [item], **({"nextAnchor": "WzE3LCJhIl0="} if len(seen) == 1 else {})})
+
+    client = ElementsClient(Connection(name="m", vendor="elements", url=DEFAULT_URL, username=CLIENT_ID), SECRET,
+                            transport=httpx.MockTransport(serve))
+    try:
+        events, pages = await collect(client, EventWindow(end=datetime(2025, 6, 1, 12, tzinfo=UTC)))
+    finally:
+        await client.aclose()
+    first, second = (parse_qs(request.content.decode()) for request in seen)
+    assert first["engineGroup"] == ["epp", "edr", "ecp", "xm"] and "engine" not in first
+    assert second == {**first, "anchor": ["WzE3LCJhIl0="]}
+    assert [event.id for event in events] == ["e1", "e2"] and {event.category for event in events} == {"epp"}
+    assert pages[0].notes == ("Elements needs a start: read the 30 days before the window's end.",)
 
 
 def test_awkward_items_map_or_are_left_out():

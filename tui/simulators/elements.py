@@ -1,22 +1,21 @@
 """A loopback simulator of the WithSecure Elements API over a generated, deterministic fleet.
 
-Shapes follow the seed 004 examples and ../shared/vendor-apis/elements.md: the token answer
-(`access_token`, `token_type`, `expires_in`), whoami (`clientId`, `organizationId`), organizations
-(`{"items": [{"id", "name"}], "nextAnchor"}`) and device pages (`items`, and `nextAnchor` on every page but
-the last). Choices where the fact sheet is UNCERTAIN, so the client is never written against a guess:
+Shapes follow the seed 004 examples and ../shared/vendor-apis/elements.md (the fact sheet; its source tags
+in brackets), and tests/fixtures/elements/ holds the real shapes this simulator is checked against:
 
-- Device records look like a 2023 server's: `company {id, name}`, `os {name, version, endOfLife}`,
-  `ipAddresses` and `macAddresses` as comma-separated strings (addresses with a prefix length),
-  timestamps in UTC with a `Z` (milliseconds on `statusUpdateTimestamp` and `registrationTimestamp`).
-  Mobiles have no `patchOverallState`, firewall, addresses or model.
-- Partner credentials list the partner first, then its companies; company credentials list themselves.
-  Devices without `organizationId` are those of every company the credentials can see.
-- API errors are `{"code": <status>, "message": ...}`; the token endpoint answers OAuth2's
-  `{"error": ..., "error_description": ...}`.
-- A request without a User-Agent answers 400 with the API error body (the real API "rejects" it).
-- The rate limit is a fixed window per client IP (10,000 requests a minute unless told otherwise); past it,
-  429 with `Retry-After` in whole seconds until the window ends.
-- Every response carries an `x-transaction` header (a fresh UUID), injected faults included.
+- Token `{access_token, token_type, expires_in}`; OAuth2 errors `{error, error_description}` there only.
+- whoami `{clientId, organizationId}`; organizations `{id, name, type}` [XSOAR-EL][ATT].
+- Device records shaped like the captured server [SEKOIA]: `company {id, name}`, `os {name, version,
+  endOfLife}`, `ipAddresses`/`macAddresses` comma-separated strings, timestamps in UTC with a `Z`;
+  `protectionStatusOverview` in isolated, inactive, critical, warning, allOk and `patchOverallState` in the six
+  documented states [MCP][CENTREON]; mobiles and connectors without the computer-only fields. Device pages
+  now and then hold `{}` or an item without `id`, as the real API does [SEKOIA changelog 2.16.2]; which pages
+  do is fixed by the fleet's seed.
+- API errors are `{message, code, transactionId, details?}` with a six-digit code whose first three digits are
+  the status, 400001 naming the parameter and value in `details` [SEKOIA test_helpers]; `transactionId` is
+  the response's `x-transaction` header (`0000-` and 16 hex digits, as in [WS-FIX]).
+- A request without a User-Agent answers 400 [WS-EX][GS]; the rate limit is a fixed window per client IP
+  (10,000 requests a minute unless told otherwise [GS]); past it, 429 with `Retry-After` in whole seconds.
 """
 
 from __future__ import annotations
@@ -25,15 +24,17 @@ import base64
 import binascii
 import bisect
 import functools
+import json
 import math
 import random
 import secrets
 import string
 import time
 import uuid
+import zlib
 from array import array
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
@@ -61,13 +62,20 @@ RATE_LIMIT = 10_000
 RATE_WINDOW_S = 60.0
 
 
-OVERVIEWS = ("critical", "important", "allOk")
-PATCH_STATES = ("missingCriticalUpdates", "missingImportantUpdates", "importantUpdatesInstalled",
-                "allUpdatesInstalled", "unknown")
+OVERVIEWS = ("critical", "warning", "allOk", "isolated", "inactive")
+PATCH_STATES = ("missingCriticalUpdates", "missingImportantUpdates", "importantUpdatesInstalled", "disabled",
+                "outdatedScanResults", "notScannedYet")
+DEVICE_TYPES = ("computer", "mobile", "connector")
+DEVICE_STATES = ("active", "blocked", "inactive")
 _NO_PATCH = 255
-"""Stored patch state of a mobile: the record has no `patchOverallState` at all."""
-_OVERVIEW_WEIGHTS = (3, 9, 88)
-_PATCH_WEIGHTS = (9, 14, 22, 50, 5)
+"""Stored patch state of a mobile or a connector: the record has no `patchOverallState` at all."""
+_NO_OVERVIEW = 255
+"""Stored protection overview of a connector: the record has no `protectionStatusOverview` [SEKOIA asset test]."""
+_INACTIVE = OVERVIEWS.index("inactive")
+_OVERVIEW_WEIGHTS = (3, 9, 84, 1, 3)
+_PATCH_WEIGHTS = (9, 14, 66, 3, 4, 4)
+_JUNK_PAGE_RATE = 0.3
+"""The share of device pages that also carry an empty object or an item without `id`."""
 
 _PARTNER = "Northwind Security Partners"
 _COMPANIES = (
@@ -102,8 +110,9 @@ _KINDS = (
     _Kind("computer", "server", "Ubuntu", ("22.04", "24.04"), False, 3),
     _Kind("mobile", "phone", "Android", ("13", "14"), False, 11),
     _Kind("mobile", "phone", "iOS", ("17.6", "18.1"), False, 7),
+    _Kind("connector", "connector", "", (), False, 1),
 )
-_ONLINE_RATE = {"desktop": 0.85, "laptop": 0.65, "server": 0.97, "phone": 0.6}
+_ONLINE_RATE = {"desktop": 0.85, "laptop": 0.65, "server": 0.97, "phone": 0.6, "connector": 0.95}
 _NAME_PREFIX = {"desktop": "DESKTOP", "laptop": "LAPTOP", "server": "SRV"}
 _PROFILES = {"desktop": "WithSecure™ Computer", "laptop": "WithSecure™ Computer",
              "server": "WithSecure™ Server", "phone": "WithSecure™ Mobile"}
@@ -156,11 +165,14 @@ class ElementsFleet:
 
         self._company = array("B", rng.choices(range(len(_COMPANIES)), [c[3] for c in _COMPANIES], k=size))
         self._kind = array("B", rng.choices(range(len(_KINDS)), [kind.weight for kind in _KINDS], k=size))
-        self._overview = array("B", rng.choices(range(len(OVERVIEWS)), _OVERVIEW_WEIGHTS, k=size))
+        overviews = rng.choices(range(len(OVERVIEWS)), _OVERVIEW_WEIGHTS, k=size)
+        self._overview = array("B", (_NO_OVERVIEW if _KINDS[kind].type == "connector" else overview
+                                     for kind, overview in zip(self._kind, overviews)))
         patches = rng.choices(range(len(PATCH_STATES)), _PATCH_WEIGHTS, k=size)
-        self._patch = array("B", (_NO_PATCH if _KINDS[kind].type == "mobile" else patch
+        self._patch = array("B", (_NO_PATCH if _KINDS[kind].type != "computer" else patch
                                   for kind, patch in zip(self._kind, patches)))
-        self._online = array("B", (rng.random() < _ONLINE_RATE[_KINDS[kind].role] for kind in self._kind))
+        self._online = array("B", (rng.random() < _ONLINE_RATE[_KINDS[kind].role] and overview != _INACTIVE
+                                   for kind, overview in zip(self._kind, self._overview)))
         self._detail_seed = distinct_seeds(rng, size)
         self._company_index = {company["id"]: index for index, company in enumerate(self.companies)}
 
@@ -169,6 +181,11 @@ class ElementsFleet:
 
     def company_index(self, organization_id: str) -> int | None:
         return self._company_index.get(organization_id)
+
+    def overview(self, index: int) -> str:
+        """The index-th device's `protectionStatusOverview`; "" for a connector, which has none."""
+        stored = self._overview[index]
+        return "" if stored == _NO_OVERVIEW else OVERVIEWS[stored]
 
     def matches(self, index: int, *, companies: frozenset[int], overviews: frozenset[int] | None,
                 patches: frozenset[int] | None, types: frozenset[str] | None, online: bool | None) -> bool:
@@ -190,44 +207,59 @@ class ElementsFleet:
         company_number = self._company[index]
         company = self.companies[company_number]
         _, mail_domain, windows_domain, _ = _COMPANIES[company_number]
-        overview = OVERVIEWS[self._overview[index]]
+        overview = self.overview(index)
         online = bool(self._online[index])
         now = self.now_ms
 
         first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
         registered = now - rng.randint(20 * DAY, 900 * DAY)
-        seen = now - (rng.randint(10_000, 15 * MINUTE) if online else _offline_age(rng))
-        # A critical device has protection off or very old malware definitions; an important one a
-        # firewall off or definitions a few days old.
+        if overview == "inactive":  # no longer reporting: its last word is over a month old
+            seen = now - rng.randint(31 * DAY, 90 * DAY)
+        else:
+            seen = now - (rng.randint(10_000, 15 * MINUTE) if online else _offline_age(rng))
+        company_ref = {"id": company["id"], "name": company["name"]}
+        if kind.type == "connector":
+            return {
+                "id": _uuid(rng), "name": f"relay-{rng.randint(1, 99):02d}", "type": "connector", "online": online,
+                "company": company_ref,
+                "subscription": {"key": self._subscription_keys[company_number], "name": "Elements Connector",
+                                 "productVariant": "elements_connector"},
+                "clientVersion": "24.4", "publicIpAddress": f"203.0.113.{company_number * 40 + rng.randint(1, 39)}",
+                "statusUpdateTimestamp": rfc3339(seen, millis=True),
+                "registrationTimestamp": rfc3339(registered, millis=True),
+            }
+        # A critical device has protection off or very old malware definitions; a warning one a firewall off
+        # or definitions a few days old; an isolated one was cut off the network by a response action.
         malware_off = overview == "critical" and rng.random() < 0.55
-        firewall_off = overview == "important" and rng.random() < 0.5
+        firewall_off = overview == "warning" and rng.random() < 0.5
         if overview == "critical" and not malware_off:
             definitions_age = rng.randint(10 * DAY, 60 * DAY)
-        elif overview == "important" and not firewall_off:
+        elif overview == "warning" and not firewall_off:
             definitions_age = rng.randint(2 * DAY, 7 * DAY)
         else:
             definitions_age = rng.randint(10 * MINUTE, 20 * HOUR)
         definitions = min(now - definitions_age, seen)
         product, subscription = _SUBSCRIPTIONS[kind.role]
+        state = "inactive" if overview == "inactive" else "blocked" if rng.random() < 0.01 else "active"
 
         record: dict[str, Any] = {
             "id": _uuid(rng),
             "name": self._device_name(rng, kind, first, last),
             "type": kind.type,
-            "state": "inactive" if now - seen > 30 * DAY else "active",
+            "state": state,
             "online": online,
-            "company": {"id": company["id"], "name": company["name"]},
+            "company": company_ref,
             "os": {"name": kind.os_name, "version": rng.choice(kind.os_versions), "endOfLife": kind.end_of_life},
             "clientVersion": rng.choice(_CLIENT_VERSIONS[kind.role]),
             "profileName": _PROFILES[kind.role],
-            "profileState": "upToDate" if rng.random() < 0.95 else "outdated",
+            "profileState": "upToDate",
             "subscription": {"key": self._subscription_keys[company_number], "name": subscription,
                              "productVariant": product},
             "serialNumber": _uuid(rng),
             "lastUser": _last_user(kind, windows_domain, mail_domain, first, last),
             "publicIpAddress": f"203.0.113.{company_number * 40 + rng.randint(1, 39)}",
             "protectionStatusOverview": overview,
-            "protectionStatus": "unprotected" if malware_off else "protected",
+            "protectionStatus": "notConnected" if overview == "inactive" else "protected",
             "malwareState": "disabled" if malware_off else "enabled",
             "malwareDbVersion": f"{rfc3339(definitions)[:10]}_{rng.randint(1, 12):02d}",
             "malwareDbUpdateTimestamp": rfc3339(definitions),
@@ -364,17 +396,43 @@ class ElementsSimulator:
         return start + self.rate_window - now if count >= self.rate_limit else None
 
 
-class _ApiError(Exception):
-    """An error the API reports as `{"code", "message"}`."""
+WRONG_FORMAT = "Request parameter(s) have wrong format. Check details."
+BAD_REQUEST = "Bad request because of invalid parameters or data."
+"""The two 400 messages of the real envelope [SEKOIA test_helpers]: codes 400001 and 400000."""
+_TRANSACTION = "elements.transaction"
+"""Where the gateway leaves the request's transaction id in the ASGI scope, for the error bodies."""
 
-    def __init__(self, status: int, message: str) -> None:
+
+class _ApiError(Exception):
+    """An error the API reports as `{message, code, transactionId, details?}`; `code` is the status times
+    1000 plus `sub` (400001: a parameter of the wrong format, named in `details`)."""
+
+    def __init__(self, status: int, message: str, *, sub: int = 0, details: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = status * 1000 + sub
+        self.details = details
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": status, "message": message}, status_code=status, headers=headers)
+def _invalid(param: str, value: str) -> _ApiError:
+    """400001 naming the parameter and the value it had, as the real API does."""
+    return _ApiError(400, WRONG_FORMAT, sub=1, details={"invalidParam": param, "invalidValue": value})
+
+
+def error_body(scope: dict[str, Any], status: int, message: str, *, code: int | None = None,
+               details: dict[str, str] | None = None) -> dict[str, Any]:
+    """The real error envelope, its `transactionId` the one in the response's `x-transaction` header."""
+    body: dict[str, Any] = {"message": message, "code": code if code is not None else status * 1000,
+                            "transactionId": scope.get(_TRANSACTION, "")}
+    if details:
+        body["details"] = details
+    return body
+
+
+def _error(scope: dict[str, Any], error: _ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = error_body(scope, error.status, error.message, code=error.code, details=error.details)
+    return JSONResponse(body, status_code=error.status, headers=headers)
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
@@ -392,7 +450,7 @@ def _authenticated(endpoint: Callable[[Request], Any]) -> Callable[[Request], An
     async def guarded(request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not _simulator(request).token_valid(token.strip()):
-            return _error(401, "Invalid or expired access token")
+            return _error(request.scope, _ApiError(401, "Invalid or expired access token"))
         return await endpoint(request)
 
     return guarded
@@ -410,16 +468,22 @@ def _anchor_index(anchor: str) -> int:
             return int(index)
     except (binascii.Error, UnicodeDecodeError):
         pass
-    raise _ApiError(400, f"Invalid anchor '{anchor}'")
+    raise _invalid("anchor", anchor)
 
 
 def _paging(request: Request) -> tuple[int, int]:
     """(first index, limit) from `anchor` and `limit`; at most MAX_LIMIT a page."""
-    raw_limit = request.query_params.get("limit", str(MAX_LIMIT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise _ApiError(400, f"Parameter limit must be a number between 1 and {MAX_LIMIT}")
     anchor = request.query_params.get("anchor")
-    return (_anchor_index(anchor) if anchor else 0), int(raw_limit)
+    return (_anchor_index(anchor) if anchor else 0), _limit(request.query_params.get("limit"), MAX_LIMIT)
+
+
+def _limit(raw: str | None, most: int) -> int:
+    """A page size of 1 to `most` (`most` when absent); anything else is 400001."""
+    if raw is None:
+        return most
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise _invalid("limit", raw)
+    return int(raw)
 
 
 def _page(items: list[Any], next_index: int | None) -> JSONResponse:
@@ -447,7 +511,7 @@ def _values(request: Request, name: str, allowed: tuple[str, ...]) -> list[str] 
         return None
     for value in values:
         if value not in allowed:
-            raise _ApiError(400, f"Invalid value '{value}' for parameter {name}")
+            raise _invalid(name, value)
     return values
 
 
@@ -496,7 +560,7 @@ async def list_organizations(request: Request) -> Response:
     if types is not None:
         listed = [organization for organization in listed if organization["type"] in types]
     chosen, next_index = _scan(len(listed), start, lambda index: True, limit)
-    return _page([{"id": listed[i]["id"], "name": listed[i]["name"]} for i in chosen], next_index)
+    return _page([dict(listed[i]) for i in chosen], next_index)
 
 
 @_authenticated
@@ -505,7 +569,8 @@ async def list_devices(request: Request) -> Response:
     start, limit = _paging(request)
     overviews = _values(request, "protectionStatusOverview", OVERVIEWS)
     patches = _values(request, "patchOverallState", PATCH_STATES)
-    types = _values(request, "type", ("computer", "mobile", "connector"))
+    types = _values(request, "type", DEVICE_TYPES)
+    _values(request, "state", DEVICE_STATES)  # checked like the real API, not filtered on here
     online = _values(request, "online", ("true", "false"))
     keep = functools.partial(
         fleet.matches,
@@ -516,7 +581,20 @@ async def list_devices(request: Request) -> Response:
         online=None if online is None or len(set(online)) > 1 else online[0] == "true",
     )
     chosen, next_index = _scan(len(fleet), start, keep, limit)
-    return _page([fleet.device(index) for index in chosen], next_index)
+    return _page(_with_junk(fleet, chosen, [fleet.device(index) for index in chosen]), next_index)
+
+
+def _with_junk(fleet: ElementsFleet, chosen: list[int], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page of the devices `chosen` with, on a seeded share of the pages, an empty object or an item
+    without `id` among them, as the real API sends now and then [SEKOIA changelog 2.16.2, asset test]."""
+    if not items:
+        return items
+    rng = random.Random(fleet.seed * 104_729 + chosen[0])
+    if rng.random() >= _JUNK_PAGE_RATE:
+        return items
+    junk = rng.choice(({}, {"name": "no id", "type": "computer"}))
+    at = rng.randint(0, len(items))
+    return [*items[:at], junk, *items[at:]]
 
 
 class _Gateway:
@@ -533,19 +611,22 @@ class _Gateway:
             return
         self.simulator.requests.append(
             Logged(scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")))
-        transaction = str(uuid.uuid4()).encode()
+        transaction = f"0000-{secrets.token_hex(8)}"
+        scope[_TRANSACTION] = transaction
 
         async def send_with_transaction(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (b"x-transaction", transaction)]}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-transaction", transaction.encode())]}
             await send(message)
 
         user_agent = dict(scope.get("headers") or []).get(b"user-agent", b"")
         client = (scope.get("client") or ("unknown", 0))[0]
         if not user_agent.strip():
-            rejection = _error(400, "The User-Agent header is required")
+            rejection = _error(scope, _ApiError(400, "User-Agent header is required.", sub=1))
         elif (wait := self.simulator.rate_wait(client)) is not None:
-            rejection = _error(429, "Rate limit exceeded", headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            rejection = _error(scope, _ApiError(429, "Rate limit exceeded"),
+                               headers={"Retry-After": str(max(1, math.ceil(wait)))})
         else:
             await self.app(scope, receive, send_with_transaction)
             return
@@ -554,12 +635,12 @@ class _Gateway:
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, _ApiError)
-    return _error(exc.status, exc.message)
+    return _error(request.scope, exc)
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _error(exc.status_code, str(exc.detail))
+    return _error(request.scope, _ApiError(exc.status_code, str(exc.detail)))
 
 
 def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
@@ -575,7 +656,9 @@ def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
         ],
         middleware=[
             Middleware(_Gateway, simulator=simulator),
-            Middleware(FaultInjector, plan=simulator.faults, expire_tokens=simulator.expire_tokens),
+            Middleware(FaultInjector, plan=simulator.faults, expire_tokens=simulator.expire_tokens,
+                       error_body=lambda scope, status, message: json.dumps(
+                           error_body(scope, status, message)).encode()),
         ],
         exception_handlers={_ApiError: _on_api_error, HTTPException: _on_http_error},
     )
@@ -583,48 +666,67 @@ def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
     return app
 
 
-# --- security events (issue 6) ---------------------------------------------------------------------------
+# --- security events (issue 6, made strict in issue 12) ----------------------------------------------------
 #
-# `POST /security-events/v1/security-events` with a form body, as the seed shows. Choices where the fact sheet
-# is UNCERTAIN (the client must tolerate others):
-# - Items: `id`, `action`, `engine`, `severity` (critical, warning, info), `clientTimestamp` (the device's
-#   local time with its offset, e.g. -05:00), `serverTimestamp` and `persistenceTimestamp` (UTC, Z, millis),
-#   `organization {id, name}`, `device {id, name}`, `details` (engine-specific).
-# - The window: `persistenceTimestampStart` is included, `persistenceTimestampEnd` is not. Without either:
-#   400 `{"code": 400, "message": ...}`, as the seed says the request fails. Items come oldest first
-#   (`order=desc` for newest first), 200 a page at most, `nextAnchor` on every page but the last.
-# - Events cover the 30 days before the fleet's clock and follow the fleet: a device whose protection is
-#   critical has malware detections (one in its last day of reporting at least), and its protection or
-#   firewall turned off when its record says so; an important one has warnings; a quarter of the others
-#   have informational events. Nothing happens on a device after it last reported or before it registered.
+# `POST /security-events/v1/security-events` with a form body, as the seed and [WS-EX] show. The rules:
+# - The body must be form-urlencoded (a JSON body is 400 [ATT][LC]); a time bound is required (start, end or
+#   both [GS]); exactly one of `engine` and `engineGroup`, repeated keys or one comma-joined value [ATT][MCP]
+#   [XSOAR-EL][WS-SENT]; `limit` 1-200 [WS-EX][MCP]; `order` asc or desc, desc by default [SPLUNK][MCP];
+#   `exclusiveStart=true` leaves out the start itself [WS-EX][LC]. An anchor is good only with the filters it
+#   was issued for (same form, bar `anchor` and `limit`); a bad one is 400001.
+# - Items have the real keys [WS-FIX]: `id` ("<uuid>_<n>"), `severity`, `acknowledged`, `serverTimestamp` and
+#   `persistenceTimestamp` (UTC, millis), `clientTimestamp` (UTC, mostly without millis), `userName` when the
+#   details have one, `target` and `device` `{name, id}` (EDR items: `device {name}` only [XSIAM]),
+#   `engine`, `organization {name, id}`, `action`, `eventTransactionId` and `details` whose values are all
+#   strings, `details.clientTimestamp` epoch ms, `details.alertType` as in the fact sheet's table (7.3).
+#   Which group `systemEventsLog` belongs to is not documented; here it is epp (our choice).
+# - Events cover the 30 days before the fleet's clock and follow the fleet: a critical device has malware
+#   detections (one in its last day of reporting at least) and a setting change when its protection is off;
+#   an isolated one an EDR incident; a warning one warnings; a quarter of the others informational events.
+#   Nothing happens on a device after it last reported or before it registered.
+# - One event of the fleet (the middle one that names a user) carries a user name in Latin-1 with a NUL after
+#   it, bytes that are not UTF-8, as a real console sometimes sends [SEKOIA changelog].
 
 EVENTS_PATH = "/security-events/v1/security-events"
 EVENT_DAYS = 30
 ENGINE_GROUP_VALUES = ("epp", "edr", "ecp", "xm")
+ENGINE_VALUES = (
+    "AMSI", "activityMonitor", "activityMonitorClientProtection", "applicationControl", "browsingProtection",
+    "cloudIdentityAzure", "cloudWorkloadAzure", "connectionControl", "connector", "dataGuard", "deepGuard",
+    "deviceControl", "edr", "emailBreach", "emailScan", "fileScanning", "firewall", "inboxRuleScan",
+    "integrityChecker", "oneDriveScan", "product", "realtimeScanning", "reputationBasedBrowsing", "setting",
+    "sharePointScan", "systemEventsLog", "tamperProtection", "teamsScan", "webContentControl",
+    "webTrafficScanning", "xFence", "xmRecommendation", "manualScanning",
+)
+"""The `engine` values of the fact sheet (7.1) [MCP][ATT]."""
 EVENT_SEVERITY_VALUES = ("critical", "warning", "info")
-_COMPANY_OFFSETS = (180, 60, 120, 120, -300, 120)
-"""Each company's UTC offset in minutes: the `clientTimestamp` of its devices is local time with it."""
+_PAGING_FIELDS = frozenset({"anchor", "limit"})
+_QUIRK_LATIN1, _QUIRK_NUL = "@@latin1-e-acute@@", "@@nul@@"
+"""Placeholders in the quirky event's user name, replaced by the bytes 0xE9 and 0x00 on the wire."""
 
 
 class _EventKind(NamedTuple):
     engine: str
     group: str
     severity: str
-    actions: tuple[str, ...]
+    action: str
+    alert_type: str
+    """`details.alertType`; "" for EDR items, which have none [XSIAM]."""
 
 
 _EVENT_KINDS = (
-    _EventKind("fileScanning", "epp", "critical", ("quarantined", "quarantined", "deleted", "blocked")),  # 0
-    _EventKind("deepGuard", "epp", "critical", ("blocked",)),  # 1
-    _EventKind("edr", "edr", "critical", ("reported",)),  # 2
-    _EventKind("realTimeScanning", "epp", "warning", ("disabled",)),  # 3
-    _EventKind("firewall", "epp", "warning", ("disabled",)),  # 4
-    _EventKind("browsingProtection", "epp", "warning", ("blocked",)),  # 5
-    _EventKind("deviceControl", "epp", "info", ("blocked",)),  # 6
-    _EventKind("applicationControl", "epp", "info", ("blocked",)),  # 7
-    _EventKind("manualScanning", "epp", "info", ("completed",)),  # 8
+    _EventKind("fileScanning", "epp", "critical", "none", "on_access_scanner.file_infection.nothing"),  # 0
+    _EventKind("deepGuard", "epp", "warning", "blocked", "deep_guard.admin.block"),  # 1
+    _EventKind("edr", "edr", "critical", "created", ""),  # 2
+    _EventKind("setting", "epp", "info", "reported", "product.setting.changed"),  # 3
+    _EventKind("systemEventsLog", "epp", "info", "reported", "system_events_log.event.info.added"),  # 4
+    _EventKind("browsingProtection", "epp", "warning", "blocked", "online_safety.page.block"),  # 5
+    _EventKind("deviceControl", "epp", "warning", "blocked", "device_control.device.blocked"),  # 6
+    _EventKind("applicationControl", "epp", "info", "reported", "application_control.application_start.report"),
+    _EventKind("firewall", "epp", "info", "blocked", "firewall.fs_rule_triggered.block"),  # 8
+    _EventKind("tamperProtection", "epp", "warning", "blocked", "tamper_protection.service.block"),  # 9
 )
-_MALWARE, _DEEPGUARD, _EDR, _SCANNING_OFF, _FIREWALL_OFF, _BROWSING = 0, 1, 2, 3, 4, 5
+_MALWARE, _DEEPGUARD, _EDR, _SETTING, _SYSTEM, _BROWSING, _USB, _APPS, _FIREWALL, _TAMPER = range(10)
 _INFECTIONS = ("Trojan.GenericKD.71237415", "Trojan:W32/Emotet.A", "Backdoor:W32/Cobaltstrike.B",
                "Ransom:W32/LockBit.C", "Exploit:Win32/CVE-2023-36884", "PUA:W32/CoinMiner.D", "Worm:W32/Qakbot.E")
 _MOBILE_INFECTIONS = ("Trojan:Android/FakeApp.A", "Trojan-Spy:Android/SmsThief.B")
@@ -632,12 +734,10 @@ _DROP_FOLDERS = ("C:\\Users\\{user}\\Downloads", "C:\\Users\\{user}\\AppData\\Lo
                  "C:\\ProgramData\\Updater")
 _DROP_FILES = ("invoice_0424.exe", "setup.msi", "scan_2024.pdf.exe", "update.dll", "payload.ps1")
 _BAD_HOSTS = ("login-micros0ft.example", "free-gift-cards.example", "cdn-update-check.example", "pay-invoice.example")
-_BEHAVIOURS = ("Suspicious behaviour: process injection", "Ransomware-like file modifications",
-               "Credential dumping from LSASS")
-_EDR_ALERTS = ("Broad context detection: suspicious PowerShell", "Broad context detection: lateral movement",
-               "Broad context detection: persistence via scheduled task")
-_USB_DEVICES = ("USB mass storage (SanDisk Ultra)", "USB mass storage (Kingston DataTraveler)")
+_EDR_CATEGORIES = ("LATERAL_MOVEMENT", "CREDENTIAL_THEFT", "PERSISTENCE", "SCRIPTING_ABUSE", "MALWARE")
+_USB_DEVICES = ("SanDisk Ultra USB 3.0", "Kingston DataTraveler 3.0")
 _BLOCKED_APPS = ("AnyDesk.exe", "TeamViewer_Setup.exe", "torrent-client.exe")
+_SERVICES = ("WithSecure Ultralight Core", "fshoster")
 
 
 class ElementsEventLog:
@@ -655,19 +755,18 @@ class ElementsEventLog:
         self._devices: dict[int, tuple[str, str, int, str]] = {}
         """device index -> (id, name, company, last user) of every device with events."""
         for index in range(fleet.size):
-            overview = OVERVIEWS[fleet._overview[index]]
-            if overview == "allOk" and rng.random() >= 0.25:
+            overview = fleet.overview(index)
+            if not overview or (overview in ("allOk", "inactive") and rng.random() >= 0.25):
                 continue
             record = fleet.device(index)
-            mobile = record["type"] == "mobile"
-            kinds = self._kinds(rng, overview, record, mobile)
+            kinds = self._kinds(rng, overview, record, record["type"] == "mobile")
             seen = _epoch_ms(record["statusUpdateTimestamp"])
             start = max(low, _epoch_ms(record["registrationTimestamp"]))
             if not kinds or seen <= start:
                 continue
             self._devices[index] = (record["id"], record["name"], fleet._company[index], record.get("lastUser", ""))
             for position, kind in enumerate(kinds):
-                if position == 0 and overview == "critical":  # the detection that made it critical: recent
+                if position == 0 and overview in ("critical", "isolated"):  # what made it so: recent
                     moment = rng.randint(max(start, seen - DAY), seen)
                 else:
                     moment = rng.randint(start, seen)
@@ -677,22 +776,26 @@ class ElementsEventLog:
         self._device = array("I", (row[1] for row in rows))
         self._kind = array("B", (row[2] for row in rows))
         self._seed = array("I", (row[3] for row in rows))
+        named = [at for at in range(len(rows) // 2, len(rows)) if self._kind[at] in (_MALWARE, _DEEPGUARD, _USB)]
+        self.quirk_position = named[0] if named else None
+        """The one event whose user name goes out as bytes that are not UTF-8."""
 
     @staticmethod
     def _kinds(rng: random.Random, overview: str, record: dict[str, Any], mobile: bool) -> list[int]:
         if overview == "critical":
-            pool = (_MALWARE, _BROWSING) if mobile else (_MALWARE, _MALWARE, _DEEPGUARD, _EDR, _BROWSING, 7)
+            pool = (_MALWARE, _BROWSING) if mobile else (_MALWARE, _MALWARE, _DEEPGUARD, _EDR, _BROWSING, _APPS)
             kinds = [_MALWARE] + rng.choices(pool, k=rng.randint(2, 9))
-        elif overview == "important":
-            pool = (_BROWSING,) if mobile else (_BROWSING, _BROWSING, 6, 7, 8)
+        elif overview == "isolated":
+            pool = (_BROWSING,) if mobile else (_DEEPGUARD, _MALWARE, _SYSTEM, _SYSTEM)
+            kinds = [_EDR] + rng.choices(pool, k=rng.randint(1, 4))
+        elif overview == "warning":
+            pool = (_BROWSING,) if mobile else (_BROWSING, _BROWSING, _USB, _DEEPGUARD, _TAMPER)
             kinds = rng.choices(pool, k=rng.randint(1, 3))
         else:
-            pool = (_BROWSING,) if mobile else (8, 8, 6, 7, _BROWSING)
+            pool = (_BROWSING,) if mobile else (_FIREWALL, _FIREWALL, _APPS, _SYSTEM, _BROWSING)
             kinds = rng.choices(pool, k=rng.randint(1, 2))
-        if record.get("malwareState") == "disabled":
-            kinds.append(_SCANNING_OFF)
-        if record.get("firewallState") == "disabled":
-            kinds.append(_FIREWALL_OFF)
+        if record.get("malwareState") == "disabled" or record.get("firewallState") == "disabled":
+            kinds.append(_SETTING)
         return kinds
 
     def __len__(self) -> int:
@@ -708,55 +811,80 @@ class ElementsEventLog:
         return _EVENT_KINDS[self._kind[position]]
 
     def event(self, position: int) -> dict[str, Any]:
-        """The full item of the event at `position` (in persistence order)."""
+        """The full item of the event at `position` (in persistence order), keys in the captures' order."""
         rng = random.Random(self._seed[position])
         kind = self.kind_of(position)
         device_id, name, company_number, user = self._devices[self._device[position]]
+        if position == self.quirk_position:
+            user = f"{user.partition(chr(92))[0]}\\cl{_QUIRK_LATIN1}ment{_QUIRK_NUL}"
         company = self.fleet.companies[company_number]
         persisted = self.times[position]
         server = persisted - rng.randint(50, 2_000)
-        client = server - rng.randint(500, 90_000)
-        offset = timezone(timedelta(minutes=_COMPANY_OFFSETS[company_number]))
-        local = datetime.fromtimestamp(client / 1000, offset).isoformat(timespec="milliseconds")
-        return {
-            "id": _uuid(rng),
-            "action": rng.choice(kind.actions),
-            "engine": kind.engine,
+        client = (server - rng.randint(500, 90_000)) // 1000 * 1000
+        details = _event_details(rng, kind, user, name, client)
+        item: dict[str, Any] = {
             "severity": kind.severity,
-            "clientTimestamp": local,
+            "acknowledged": persisted < self.fleet.now_ms - 7 * DAY and rng.random() < 0.4,
             "serverTimestamp": rfc3339(server, millis=True),
             "persistenceTimestamp": rfc3339(persisted, millis=True),
-            "organization": {"id": company["id"], "name": company["name"]},
-            "device": {"id": device_id, "name": name},
-            "details": _event_details(rng, kind, user),
         }
+        if "userName" in details:
+            item["userName"] = details["userName"]
+        item["clientTimestamp"] = rfc3339(client, millis=rng.random() < 0.2)
+        if kind.engine != "edr":
+            item["target"] = {"name": name, "id": device_id}
+        item["engine"] = kind.engine
+        item["organization"] = {"name": company["name"], "id": company["id"]}
+        item["action"] = rng.choice(("created", "closed")) if kind.engine == "edr" else kind.action
+        item["details"] = details
+        item["eventTransactionId"] = f"0000-{rng.getrandbits(64):016x}"
+        item["id"] = f"{_uuid(rng)}_{rng.randint(0, 60)}"
+        item["device"] = {"name": name} if kind.engine == "edr" else {"name": name, "id": device_id}
+        return item
 
 
-def _event_details(rng: random.Random, kind: _EventKind, user: str) -> dict[str, Any]:
+def _event_details(rng: random.Random, kind: _EventKind, user: str, host: str, client: int) -> dict[str, str]:
+    """The engine's `details`, every value a string as the API sends them [WS-FIX]."""
     short_user = user.rpartition("\\")[2].partition("@")[0] or "user"
     sha1 = f"{rng.getrandbits(160):040x}"
+    details: dict[str, str] = {"clientTimestamp": str(client)}
+    if kind.alert_type:
+        details["alertType"] = kind.alert_type
     if kind.engine == "fileScanning":
         folder = rng.choice(_DROP_FOLDERS).format(user=short_user)
-        return {"infectionName": rng.choice(_INFECTIONS), "filePath": f"{folder}\\{rng.choice(_DROP_FILES)}",
-                "sha1": sha1, "userName": user}
-    if kind.engine == "deepGuard":
-        return {"ruleName": rng.choice(_BEHAVIOURS), "processPath": f"C:\\Users\\{short_user}\\AppData\\Roaming\\"
-                f"{rng.choice(_DROP_FILES)}", "sha1": sha1, "userName": user}
-    if kind.engine == "edr":
-        return {"alertType": rng.choice(_EDR_ALERTS), "riskLevel": rng.choice(("high", "severe")),
-                "description": "A detection was raised and added to a broad context detection."}
-    if kind.engine == "realTimeScanning":
-        return {"description": "Real-time scanning was turned off on the device."}
-    if kind.engine == "firewall":
-        return {"description": "The firewall was turned off on the device."}
-    if kind.engine == "browsingProtection":
-        return {"url": f"https://{rng.choice(_BAD_HOSTS)}/{rng.getrandbits(24):06x}", "reputation": "harmful",
-                "userName": user}
-    if kind.engine == "deviceControl":
-        return {"deviceName": rng.choice(_USB_DEVICES), "userName": user}
-    if kind.engine == "applicationControl":
-        return {"fileName": rng.choice(_BLOCKED_APPS), "ruleName": "Block remote access tools", "userName": user}
-    return {"description": "Scan completed: no harmful items found.", "scannedFiles": rng.randint(20_000, 400_000)}
+        details.update(infectionName=rng.choice(_INFECTIONS), path=f"{folder}\\{rng.choice(_DROP_FILES)}",
+                       sha1=sha1, fileScanningType="fileInfection", infectionType=rng.choice(("malware", "riskware")),
+                       reputation=str(rng.choice((0, 10, 150))), readOnly="false", userName=user)
+    elif kind.engine == "deepGuard":
+        details.update(sha1=sha1, filePath=f"C:\\Users\\{short_user}\\AppData\\Roaming\\{rng.choice(_DROP_FILES)}",
+                       reputation="unknown", rarity=rng.choice(("rare", "common")), userName=user)
+    elif kind.engine == "edr":
+        details.update(incidentPublicId=f"{rng.randint(1_000_000, 9_999_999)}-{rng.randint(1, 99)}",
+                       initialDetectionTimestamp=str(client - rng.randint(1_000, 600_000)),
+                       risk=rng.choice(("HIGH", "SEVERE", "MEDIUM")), categories=rng.choice(_EDR_CATEGORIES),
+                       resolution="UNCONFIRMED", userSam="NT AUTHORITY\\SYSTEM")
+    elif kind.engine == "setting":
+        details.update(profileName="WithSecure™ Computer", profileId=str(rng.randint(1000, 9999)),
+                       profileVersion=str(rng.randint(1, 40)), userName=user)
+    elif kind.engine == "systemEventsLog":
+        seconds = client // 1000
+        details.update(systemDataEventId="4625", systemDataChannel="Security",
+                       systemDataProviderName="Microsoft-Windows-Security-Auditing", systemDataComputer=host,
+                       systemDataTimeCreated=str(seconds), description="An account failed to log on.",
+                       throttledCount="0", eventXml=f"<Event><System><EventID>4625</EventID><Computer>{host}"
+                       f"</Computer></System></Event>")
+    elif kind.engine == "browsingProtection":
+        details.update(url=f"https://{rng.choice(_BAD_HOSTS)}/{rng.getrandbits(24):06x}", userName=user)
+    elif kind.engine == "deviceControl":
+        details.update(name=rng.choice(_USB_DEVICES), userName=user)
+    elif kind.engine == "applicationControl":
+        details.update(filePath=f"C:\\Users\\{short_user}\\Downloads\\{rng.choice(_BLOCKED_APPS)}",
+                       ruleName="Report remote access tools", sha1=sha1, userName=user)
+    elif kind.engine == "firewall":
+        details.update(ruleName="Block inbound SMB", hostIpAddress=f"10.{rng.randint(0, 99)}.0.{rng.randint(2, 254)}/24")
+    elif kind.engine == "tamperProtection":
+        details.update(name=rng.choice(_SERVICES), userName=user)
+    return details
 
 
 def _epoch_ms(text: str) -> int:
@@ -778,18 +906,27 @@ def _form_time(form: dict[str, list[str]], name: str) -> int | None:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise _ApiError(400, f"Invalid value '{text}' for parameter {name}: expected an RFC 3339 timestamp")
+        raise _invalid(name, text)
     return int(moment.timestamp() * 1000)
 
 
-def _form_values(form: dict[str, list[str]], name: str, allowed: tuple[str, ...] | None) -> frozenset[str] | None:
+def _form_values(form: dict[str, list[str]], name: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
+    """A filter's values, repeated keys or one comma-joined value; None when absent; 400001 outside `allowed`."""
     values = [value for raw in form.get(name, []) for value in raw.split(",") if value]
     if not values:
         return None
     for value in values:
-        if allowed is not None and value not in allowed:
-            raise _ApiError(400, f"Invalid value '{value}' for parameter {name}")
+        if value not in allowed:
+            raise _invalid(name, value)
     return frozenset(values)
+
+
+def _form_choice(form: dict[str, list[str]], name: str, allowed: tuple[str, ...]) -> str:
+    """A one-valued field (the first of `allowed` when absent); 400001 for any other value."""
+    value = (form.get(name) or [allowed[0]])[-1]
+    if value not in allowed:
+        raise _invalid(name, value)
+    return value
 
 
 def _event_companies(simulator: ElementsSimulator, wanted: str | None) -> frozenset[int]:
@@ -800,58 +937,75 @@ def _event_companies(simulator: ElementsSimulator, wanted: str | None) -> frozen
     try:
         uuid.UUID(wanted)
     except ValueError:
-        raise _ApiError(400, f"Invalid value '{wanted}' for parameter organizationId") from None
+        raise _invalid("organizationId", wanted) from None
     company = simulator.fleet.company_index(wanted)
     if company is None or company not in visible:
         raise _ApiError(403, f"Access to organization {wanted} is not allowed")
     return frozenset((company,))
 
 
-def _event_anchor(position: int, order: str) -> str:
-    return base64.urlsafe_b64encode(f"e1:{order}:{position}".encode()).decode().rstrip("=")
+def _filters_digest(form: dict[str, list[str]]) -> str:
+    """A short digest of the search's filters, so an anchor is only good with the filters it came from."""
+    filters = sorted((name, sorted(values)) for name, values in form.items() if name not in _PAGING_FIELDS)
+    return f"{zlib.crc32(repr(filters).encode()):08x}"
 
 
-def _event_anchor_position(anchor: str, order: str) -> int:
+def _event_anchor(position: int, order: str, digest: str) -> str:
+    return base64.urlsafe_b64encode(f"e2:{order}:{position}:{digest}".encode()).decode().rstrip("=")
+
+
+def _event_anchor_position(anchor: str, order: str, digest: str) -> int:
     try:
-        kind, _, rest = base64.urlsafe_b64decode(anchor + "=" * (-len(anchor) % 4)).decode().partition(":")
-        anchored_order, _, position = rest.partition(":")
-        if kind == "e1" and anchored_order == order and position.isdigit():
-            return int(position)
+        fields = base64.urlsafe_b64decode(anchor + "=" * (-len(anchor) % 4)).decode().split(":")
+        if len(fields) == 4 and fields[:2] == ["e2", order] and fields[2].isdigit() and fields[3] == digest:
+            return int(fields[2])
     except (binascii.Error, UnicodeDecodeError):
         pass
-    raise _ApiError(400, f"Invalid anchor '{anchor}'")
+    raise _invalid("anchor", anchor)
+
+
+def _event_page(items: list[dict[str, Any]], next_anchor: str | None) -> Response:
+    """A page of events as bytes; the quirky event's placeholders become the bytes a real console sent."""
+    body = {"items": items, **({"nextAnchor": next_anchor} if next_anchor else {})}
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    raw = raw.replace(_QUIRK_LATIN1.encode(), b"\xe9").replace(_QUIRK_NUL.encode(), b"\x00")
+    return Response(raw, media_type="application/json")
 
 
 @_authenticated
 async def search_events(request: Request) -> Response:
     """Security events in a persistence-time window (see the notes above `EVENTS_PATH`)."""
     simulator = _simulator(request)
-    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raise _ApiError(400, "Content-Type must be application/x-www-form-urlencoded")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        raise _ApiError(400, BAD_REQUEST, details={"invalidParam": "Content-Type", "invalidValue": content_type})
     form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     start, end = _form_time(form, "persistenceTimestampStart"), _form_time(form, "persistenceTimestampEnd")
     if start is None and end is None:
-        raise _ApiError(400, "One of persistenceTimestampStart and persistenceTimestampEnd is required")
+        raise _ApiError(400, BAD_REQUEST, details={"invalidParam": "persistenceTimestampStart",
+                                                   "invalidValue": ""})
     if start is not None and end is not None and start > end:
-        raise _ApiError(400, "persistenceTimestampStart must not be after persistenceTimestampEnd")
+        raise _ApiError(400, BAD_REQUEST, details={"invalidParam": "persistenceTimestampEnd",
+                                                   "invalidValue": form["persistenceTimestampEnd"][-1]})
     groups = _form_values(form, "engineGroup", ENGINE_GROUP_VALUES)
-    engines = _form_values(form, "engine", None)
+    engines = _form_values(form, "engine", ENGINE_VALUES)
+    if (groups is None) == (engines is None):
+        sent = ",".join(value for name in ("engine", "engineGroup") for value in form.get(name, []))
+        raise _ApiError(400, BAD_REQUEST, details={"invalidParam": "engine,engineGroup", "invalidValue": sent})
     severities = _form_values(form, "severity", EVENT_SEVERITY_VALUES)
-    order = (form.get("order") or ["asc"])[-1].lower()
-    if order not in ("asc", "desc"):
-        raise _ApiError(400, f"Invalid value '{order}' for parameter order")
-    raw_limit = (form.get("limit") or [str(MAX_LIMIT)])[-1]
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-        raise _ApiError(400, f"Parameter limit must be a number between 1 and {MAX_LIMIT}")
-    limit = int(raw_limit)
+    order = _form_choice(form, "order", ("desc", "asc"))
+    exclusive = _form_choice(form, "exclusiveStart", ("false", "true")) == "true"
+    _form_choice(form, "acknowledged", ("", "true", "false"))
+    limit = _limit((form.get("limit") or [None])[-1], MAX_LIMIT)
     companies = _event_companies(simulator, (form.get("organizationId") or [None])[-1])
 
     log = event_log(simulator)
-    low = 0 if start is None else bisect.bisect_left(log.times, start)
+    low = 0 if start is None else (bisect.bisect_right if exclusive else bisect.bisect_left)(log.times, start)
     high = len(log) if end is None else bisect.bisect_left(log.times, end)
+    digest = _filters_digest(form)
     anchor = (form.get("anchor") or [""])[-1]
     step = 1 if order == "asc" else -1
-    position = _event_anchor_position(anchor, order) if anchor else (low if step == 1 else high - 1)
+    position = _event_anchor_position(anchor, order, digest) if anchor else (low if step == 1 else high - 1)
 
     def keep(at: int) -> bool:
         kind = log.kind_of(at)
@@ -863,7 +1017,7 @@ async def search_events(request: Request) -> Response:
     while low <= position < high:
         if keep(position):
             if len(items) == limit:
-                return JSONResponse({"items": items, "nextAnchor": _event_anchor(position, order)})
+                return _event_page(items, _event_anchor(position, order, digest))
             items.append(log.event(position))
         position += step
-    return JSONResponse({"items": items})
+    return _event_page(items, None)

@@ -98,10 +98,14 @@ class FaultPlan:
 class FaultInjector:
     """ASGI middleware: applies the plan's faults (and a request's `x-sim-fault` header) to each request."""
 
-    def __init__(self, app: Callable[..., Any], plan: FaultPlan, expire_tokens: Callable[[], None] | None = None):
+    def __init__(self, app: Callable[..., Any], plan: FaultPlan, expire_tokens: Callable[[], None] | None = None,
+                 error_body: Callable[[Scope, int, str], bytes] | None = None):
         self.app = app
         self.plan = plan
         self.expire_tokens = expire_tokens
+        self.error_body = error_body
+        """The simulated API's own JSON error body for a canned 429 or 500 (scope, status, message); None: a
+        generic one."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,7 +126,7 @@ class FaultInjector:
         elif answer is None:
             await self.app(scope, receive, send)
         elif answer.kind in ("500", "html", "429", "malformed"):
-            await _canned(answer, send)
+            await _canned(answer, send, scope, self.error_body)
         else:
             await self._mangle(answer, scope, receive, send)
 
@@ -173,8 +177,9 @@ class FaultInjector:
             await send({"type": "http.response.body", "body": b""})
 
 
-async def _canned(fault: Fault, send: Send) -> None:
-    """A whole answer that never reaches the simulated API."""
+async def _canned(fault: Fault, send: Send, scope: Scope | None = None,
+                  error_body: Callable[[Scope, int, str], bytes] | None = None) -> None:
+    """A whole answer that never reaches the simulated API (a 429 or 500 in its error shape, if it has one)."""
     if fault.kind == "html":
         status, content_type = 502, b"text/html; charset=utf-8"
         body = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
@@ -183,10 +188,12 @@ async def _canned(fault: Fault, send: Send) -> None:
         body = b'{"content": [ {"id": oops'
     elif fault.kind == "429":
         status, content_type = 429, b"application/json"
-        body = json.dumps({"errorCode": "429", "errorMessage": "Too many requests"}).encode()
+        body = (error_body(scope or {}, 429, "Too many requests") if error_body is not None
+                else json.dumps({"errorCode": "429", "errorMessage": "Too many requests"}).encode())
     else:
         status, content_type = 500, b"application/json"
-        body = json.dumps({"errorCode": "500", "errorMessage": "Simulated internal server error"}).encode()
+        body = (error_body(scope or {}, 500, "Simulated internal server error") if error_body is not None
+                else json.dumps({"errorCode": "500", "errorMessage": "Simulated internal server error"}).encode())
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     if fault.kind == "429":
         headers.append((b"retry-after", f"{fault.value if fault.value is not None else 1:g}".encode()))

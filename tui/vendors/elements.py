@@ -18,20 +18,34 @@ missing-patch filters go to the server (`protectionStatusOverview=critical`,
 request for the next page is on the wire before the current page is parsed, mapped and handed on: its
 anchor is read from the end of the body's bytes, and checked against the parsed page.
 
-Health (`Device.health`) from `protectionStatusOverview`: critical -> critical, important (or warning) ->
-warning, allOk -> ok, anything else or absent -> unknown. The reasons name the overview and, when they
-say so, `malwareState` or `firewallState` "disabled".
+Items that are no device (`{}`, or no `id`: the API sends such now and then [SEKOIA]) are left out and
+counted in `DevicePage.skipped`.
 
-Missing critical patches from `patchOverallState`: missingCriticalUpdates -> true; missingImportantUpdates,
-importantUpdatesInstalled, allUpdatesInstalled, upToDate -> false (nothing critical is missing);
-unknown, any other value or absent (mobiles) -> null.
+Health (`Device.health`) from `protectionStatusOverview` (isolated, inactive, critical, warning, allOk):
+critical -> critical; warning -> warning; allOk -> ok; isolated -> warning with `Device.state` "isolated" (a
+response action cut it off the network; release it once it is clean); inactive -> unknown with `state`
+"inactive" (it stopped reporting, so its protection is not known); anything else or absent -> unknown. The
+reasons name the overview and, when they say so, `malwareState` or `firewallState` "disabled". A device
+`state` of "blocked" (its seat freed; it sends nothing) is `Device.state` "blocked" too.
 
-Other fields: group = the company's organization path, os = `os.name` and `os.version`, ip addresses from
-`ipAddresses` (a list, or a comma-separated string; prefix lengths dropped), user = `lastUser`, last seen =
-`statusUpdateTimestamp`. Timestamps are RFC 3339 with any offset and fraction, returned as UTC.
+Missing critical patches from `patchOverallState`: missingCriticalUpdates -> true; missingImportantUpdates and
+importantUpdatesInstalled -> false (nothing critical is missing); notScannedYet, outdatedScanResults and
+disabled -> null, with a health reason saying why it is not known; any other value or absent (mobiles,
+connectors) -> null.
 
-Errors: bodies `{"code", "message"}` and OAuth2's `{"error", "error_description"}`; the `x-transaction`
-header of a failed response is quoted in the message, since WithSecure support asks for it.
+Other fields: group = the device's `company` organization path, os = `os.name` and `os.version`, ip
+addresses from `ipAddresses` (a comma-separated string, or a list; prefix lengths dropped), user =
+`lastUser`, last seen = `statusUpdateTimestamp`. Timestamps are RFC 3339 with any offset and fraction,
+returned as UTC.
+
+Errors: the API's `{message, code, transactionId, details}` (the sentence names what `details` says, such as
+the invalid parameter and its value, and the transaction) and OAuth2's `{error, error_description}` from the
+token endpoint; the `x-transaction` header of a failed response is quoted too, since WithSecure support asks
+for it.
+
+Text that is not UTF-8, or holds NUL bytes (a real console sends such [SEKOIA]), does not lose the page: the
+page is decoded leniently (invalid bytes become U+FFFD, NULs are dropped) and the items so repaired are
+counted in `DevicePage.repaired` / `EventPage.repaired`.
 
 Security events: `POST /security-events/v1/security-events` with a form body and a time window, anchor paged
 (`ElementsClient.events`); each item is mapped by `security_event`.
@@ -44,7 +58,7 @@ import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -52,7 +66,7 @@ import orjson
 
 from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
 from tui.models import Event, EventPage, EventWindow, Severity
-from tui.vendors.base import ForbiddenError, NotAvailableError, rfc3339
+from tui.vendors.base import ForbiddenError, NotAvailableError, epoch_ms, rfc3339
 from tui.vendors.html_text import one_line, plain_text
 from tui.vendors.base import (
     AuthenticationError,
@@ -72,14 +86,21 @@ WRITE_SCOPE = "connect.api.write"
 PAGE_LIMIT = 200
 CREDENTIALS_HINT = "Check the client id (user name) and client secret of this connection."
 
-_HEALTH = {"critical": Health.CRITICAL, "important": Health.WARNING, "warning": Health.WARNING, "allOk": Health.OK}
-_MISSING_CRITICAL = {
-    "missingCriticalUpdates": True,
-    "missingImportantUpdates": False,
-    "importantUpdatesInstalled": False,
-    "allUpdatesInstalled": False,
-    "upToDate": False,
+_HEALTH = {"critical": Health.CRITICAL, "warning": Health.WARNING, "allOk": Health.OK, "isolated": Health.WARNING,
+           "inactive": Health.UNKNOWN}
+_STATE_REASONS = {
+    "isolated": "isolated from the network (a response action cut it off; release it when clean)",
+    "inactive": "inactive: the device stopped reporting, so its protection is not known",
+    "blocked": "blocked: its seat was freed and it sends no data",
 }
+"""`Device.state` values and the health reason each one gives."""
+_MISSING_CRITICAL = {"missingCriticalUpdates": True, "missingImportantUpdates": False, "importantUpdatesInstalled": False}
+_PATCH_UNKNOWN = {
+    "notScannedYet": "patches not scanned yet",
+    "outdatedScanResults": "patch scan results are outdated",
+    "disabled": "software updates are turned off",
+}
+"""The patch states that leave missing critical patches unknown, and the reason each one gives."""
 
 
 class ElementsClient(BearerTokenClient):
@@ -102,13 +123,23 @@ class ElementsClient(BearerTokenClient):
         return f"{READ_SCOPE} {WRITE_SCOPE}" if self.connection.read_only is False else READ_SCOPE
 
     def error_message(self, payload: Any) -> str | None:
+        """The API's `{message, code, transactionId, details}` or OAuth2's `{error, error_description}` as one
+        sentence: the message, what `details` names (`invalidParam` and `invalidValue` in words), the code and
+        the transaction id."""
         if not isinstance(payload, dict):
             return None
-        message = payload.get("message") or payload.get("error_description") or payload.get("error")
-        code = payload.get("code") if payload.get("code") is not None else payload.get("error")
-        if message and code is not None and code != message:
-            return f"{message} (code {code})"
-        return message or None
+        message = _text(payload.get("message")) or _text(payload.get("error_description")) or _text(payload.get("error"))
+        if not message:
+            return None
+        said = [message.rstrip(".")]
+        details = payload.get("details")
+        if isinstance(details, dict):
+            said.extend(_details_words(details))
+        code = _text(payload.get("code")) or _text(payload.get("error"))
+        extras = [f"code {code}"] if code and code != message else []
+        if _text(payload.get("transactionId")):
+            extras.append(f"transaction {_text(payload.get('transactionId'))}")
+        return "; ".join(said) + (f" ({', '.join(extras)})" if extras else "")
 
     def _status_error(self, response: httpx.Response) -> VendorError:
         error = super()._status_error(response)
@@ -156,19 +187,32 @@ class ElementsClient(BearerTokenClient):
             raise BadResponseError(f"{self._where()} accepted the credentials but returned no access_token.")
         return token, token_lifetime(body.get("expires_in"))
 
-    def _read_page(self, path: str, response: httpx.Response, anchor: str | None) -> tuple[dict[str, Any], RawPage]:
-        """A page parsed and checked (asked for with `anchor`), and its body kept as a `RawPage`."""
-        page, raw = self.parse_page(response, "items")
+    def _read_page(
+        self, path: str, response: httpx.Response, anchor: str | None
+    ) -> tuple[dict[str, Any], RawPage, frozenset[int]]:
+        """A page parsed and checked (asked for with `anchor`), its body kept as a `RawPage`, and the indexes of
+        the items whose text had to be repaired (`lenient_page`)."""
+        try:
+            page, raw = self.parse_page(response, "items")
+            repaired: frozenset[int] = frozenset()
+        except BadResponseError:
+            lenient = lenient_page(response.content)
+            if lenient is None:
+                raise
+            page, body, repaired = lenient
+            raw = RawPage.compress(body, "items")
         if not isinstance(page, dict) or not isinstance(page.get("items"), list):
             raise BadResponseError(f"{self._where()} sent a page of {path} without `items`.")
         if not isinstance(page.get("nextAnchor"), str | None):  # it is sent back as is: a list or a number is junk
             raise BadResponseError(f"{self._where()} sent a page of {path} whose `nextAnchor` is not text.")
         if anchor is not None and page.get("nextAnchor") == anchor:
             raise BadResponseError(f"{self._where()} sent the same anchor again for {path}.")
-        return page, raw
+        return page, raw, repaired
 
-    async def _pages(self, path: str, queries: list[dict[str, str]]) -> AsyncIterator[tuple[list[Any], RawPage]]:
-        """The items of every page of each query in turn, with the page's `RawPage`.
+    async def _pages(
+        self, path: str, queries: list[dict[str, str]]
+    ) -> AsyncIterator[tuple[list[Any], RawPage, frozenset[int]]]:
+        """The items of every page of each query in turn, with the page's `RawPage` and repaired indexes.
 
         The request for the next page is on the wire as soon as this page's bytes are in, with the anchor
         read from their end (`peek_anchor`), so the server's time on it overlaps the parsing, the mapping and
@@ -184,14 +228,14 @@ class ElementsClient(BearerTokenClient):
                 response = await fetch
                 guess = peek_anchor(response.content)
                 fetch = await self._send_page(path, query, guess) if guess and guess != anchor else None
-                page, raw = self._read_page(path, response, anchor)
+                page, raw, repaired = self._read_page(path, response, anchor)
                 anchor = page.get("nextAnchor") or None
                 if fetch is None or anchor != guess:
                     await _cancel(fetch)
                     if anchor is None:
                         query = next(remaining, None)
                     fetch = await self._send_page(path, query, anchor) if query is not None else None
-                yield page["items"], raw
+                yield page["items"], raw, repaired
         finally:
             await _cancel(fetch)
 
@@ -220,13 +264,13 @@ class ElementsClient(BearerTokenClient):
 
     async def groups(self) -> list[Group]:
         own = (await self.whoami())["organizationId"]
-        records = [item async for items, _ in self._pages(ORGANIZATIONS_PATH, [{}]) for item in items]
+        records = [item async for items, _, _ in self._pages(ORGANIZATIONS_PATH, [{}]) for item in items]
         self._groups = organization_tree(records, own)
         return self._groups
 
     async def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
         """Every device of the selected organization(s), the critical and missing-patch filters applied by the
-        server; the API tells no total."""
+        server; the API tells no total. Items without an `id` are skipped and counted (module docstring)."""
         groups = self._groups if self._groups is not None else await self.groups()
         filters: dict[str, str] = {}
         if query.critical:
@@ -237,25 +281,23 @@ class ElementsClient(BearerTokenClient):
         queries = [{**filters, "organizationId": org} if org else filters for org in organizations]
         groups_by_id = {group.id: group for group in groups}
         loaded = 0
-        async for items, raw in self._pages(DEVICES_PATH, queries):
-            devices = [
-                device_from_record(item, self.connection.name, groups_by_id, raw, index)
-                for index, item in enumerate(items)
-                if isinstance(item, dict)
-            ]
+        async for items, raw, repaired in self._pages(DEVICES_PATH, queries):
+            kept = [index for index, item in enumerate(items) if is_device(item)]
+            devices = [device_from_record(items[index], self.connection.name, groups_by_id, raw, index)
+                       for index in kept]
             loaded += len(devices)
-            yield DevicePage(devices, loaded, None)
+            yield DevicePage(devices, loaded, None, skipped=len(items) - len(kept),
+                             repaired=len(repaired.intersection(kept)))
 
     async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
         """Security events persisted in `window`, page by page to the end of the window (`security_event`).
 
-        `POST /security-events/v1/security-events` with a form body: the window as `persistenceTimestampStart`
-        and `persistenceTimestampEnd` (always at least one: the API refuses a request without), an engine group
-        (epp, edr, ecp, xm) or engine, one severity, and `organizationId` when the window names an
-        organization other than the credentials' own (partner credentials without it read every company).
-        Anchor paging (`limit` 200, `anchor` until no `nextAnchor`). The search only reads, so it is retried
-        like a GET on 429 (Retry-After obeyed), 502-504 and dropped connections. An empty window sends nothing.
-        A 403 means these credentials may not read events: `NotAvailableError` (scope "user").
+        `POST /security-events/v1/security-events` with a form body (`_event_form`). Anchor paging (`limit`
+        200, `anchor` with the same form until no `nextAnchor`). The search only reads, so it is retried like
+        a GET on 429 (Retry-After obeyed), 502-504 and dropped connections. An empty window sends nothing. A
+        403 means these credentials may not read events: `NotAvailableError` (scope "user"). Items that are
+        no event, or have no readable time, are skipped and counted; items whose text was repaired are
+        counted too (module docstring).
         """
         if window.start is not None and window.start == window.end:
             yield EventPage([], 0, 0, source=EVENTS_SOURCE)
@@ -263,6 +305,9 @@ class ElementsClient(BearerTokenClient):
         form = await self._event_form(window)
         anchor: str | None = None
         loaded = 0
+        notes: tuple[str, ...] = ()
+        if window.start is None:
+            notes = (f"Elements needs a start: read the {EVENT_LOOKBACK.days} days before the window's end.",)
         while True:
             body = {**form, "limit": str(PAGE_LIMIT), **({"anchor": anchor} if anchor is not None else {})}
             try:
@@ -271,34 +316,49 @@ class ElementsClient(BearerTokenClient):
                 raise NotAvailableError(
                     f"Security events are not available to this API client: {error.message}", scope="user", status=403
                 ) from None
-            page, raw = self._read_page(SECURITY_EVENTS_PATH, response, anchor)
+            page, raw, repaired = self._read_page(SECURITY_EVENTS_PATH, response, anchor)
             events: list[Event] = []
-            undated = 0
+            undated = kept_repaired = 0
+            group = form["engineGroup"][0] if len(form.get("engineGroup", ())) == 1 else ""
             for index, item in enumerate(page["items"]):
-                event = security_event(item, self.connection.name, raw, index, form.get("engineGroup", ""))
+                event = security_event(item, self.connection.name, raw, index, group)
                 if event is None:
                     undated += 1
                 elif window.matches(event):
                     events.append(event)
+                    kept_repaired += index in repaired
             loaded += len(events)
             anchor = page.get("nextAnchor") or None
-            notes = (f"{undated} events without a readable timestamp were left out.",) if undated else ()
-            yield EventPage(events, loaded, None, source=EVENTS_SOURCE, notes=notes)
+            if undated:
+                notes = (*notes, f"{undated} events without a readable timestamp were left out.")
+            yield EventPage(events, loaded, None, source=EVENTS_SOURCE, notes=notes, skipped=undated,
+                            repaired=kept_repaired)
+            notes = ()
             if anchor is None:
                 return
 
-    async def _event_form(self, window: EventWindow) -> dict[str, str]:
-        """The search's form fields for `window`, without paging."""
-        form: dict[str, str] = {}
-        if window.start is not None:
-            form["persistenceTimestampStart"] = rfc3339_text(window.start)
+    async def _event_form(self, window: EventWindow) -> dict[str, Any]:
+        """The search's form fields for `window`, without paging.
+
+        Always a start (`persistenceTimestampStart`; `EVENT_LOOKBACK` before the end when the window has
+        none) and the end when there is one; `order=asc`; exactly one of `engine` and `engineGroup`, as the API
+        requires: an engine filter that names an engine group goes as `engineGroup`, any other as `engine`,
+        and no filter sends every group (epp, edr, ecp, xm) as repeated keys, so the whole window is read;
+        one severity; `organizationId` when the window names an organization other than the credentials'
+        own (partner credentials without it read every company).
+        """
+        start = window.start if window.start is not None else window.end - EVENT_LOOKBACK
+        form: dict[str, Any] = {"persistenceTimestampStart": rfc3339_text(start)}
         if window.end is not None:
             form["persistenceTimestampEnd"] = rfc3339_text(window.end)
+        form["order"] = "asc"
         engine = (window.engine or "").strip()
         if engine.lower() in ENGINE_GROUPS:
-            form["engineGroup"] = engine.lower()
+            form["engineGroup"] = [engine.lower()]
         elif engine:
-            form["engine"] = engine
+            form["engine"] = [engine]
+        else:
+            form["engineGroup"] = list(ENGINE_GROUPS)
         if len(window.severities) == 1:
             (severity,) = window.severities
             if severity is not Severity.UNKNOWN:
@@ -335,13 +395,61 @@ def peek_anchor(body: bytes) -> str | None:
     return anchor if isinstance(anchor, str) and anchor else None
 
 
+def _details_words(details: dict[str, Any]) -> list[str]:
+    """An error's `details` in words: "invalid limit: '500'" for `invalidParam`/`invalidValue`, other keys as
+    "key: value"."""
+    words = []
+    param, value = _text(details.get("invalidParam")), details.get("invalidValue")
+    if param:
+        words.append(f"invalid {param}: {_text(value)!r}" if value is not None else f"invalid {param}")
+    words.extend(f"{key}: {_text(inner)}" for key, inner in details.items()
+                 if key not in ("invalidParam", "invalidValue") and _text(inner))
+    return words
+
+
 def _with_transaction(error: VendorError, response: httpx.Response) -> VendorError:
-    """The error with the response's `x-transaction` quoted: WithSecure support asks for it."""
+    """The error with the response's `x-transaction` quoted (unless the body's transaction id already is):
+    WithSecure support asks for it."""
     transaction = " ".join(response.headers.get("x-transaction", "").split())[:100]
-    if transaction:
+    if transaction and f"transaction {transaction}" not in error.message:
         error.message = f"{error.message} (x-transaction {transaction})"
         error.args = (error.message,)
     return error
+
+
+def lenient_page(body: bytes) -> tuple[Any, bytes, frozenset[int]] | None:
+    """A page whose bytes are not UTF-8 or hold NULs, read anyway: (page, its repaired JSON bytes, indexes of
+    the items repaired); None when the body needs no such repair or is still not JSON after it.
+
+    Invalid bytes become U+FFFD and NULs are dropped, as SEKOIA's connector does. To tell which items were
+    touched, the body is also read with each NUL marked as U+FFFE (a noncharacter no console sends).
+    """
+    try:
+        body.decode("utf-8")
+        if b"\x00" not in body:
+            return None
+    except UnicodeDecodeError:
+        pass
+    text = body.replace(b"\x00", b"").decode("utf-8", "replace")
+    try:
+        page = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    try:
+        marked = orjson.loads(body.replace(b"\x00", "\ufffe".encode()).decode("utf-8", "replace"))
+    except orjson.JSONDecodeError:  # a NUL between tokens: count the replaced bytes alone
+        marked = page
+    items = marked.get("items") if isinstance(marked, dict) else None
+    touched = frozenset(
+        index for index, item in enumerate(items if isinstance(items, list) else [])
+        if any(mark in orjson.dumps(item) for mark in ("\ufffd".encode(), "\ufffe".encode()))
+    )
+    return page, text.encode(), touched
+
+
+def is_device(item: Any) -> bool:
+    """Whether a devices item is a device at all: the API sends `{}` and items without `id` now and then."""
+    return isinstance(item, dict) and bool(_text(item.get("id")))
 
 
 def organization_tree(records: list[Any], own_id: str) -> list[Group]:
@@ -385,11 +493,10 @@ def device_from_record(
 
     The record is `raw`'s record number `index`; without a page it is kept as it is.
     """
-    company = record.get("company") or record.get("organization")
-    company = company if isinstance(company, dict) else {}
+    company = record.get("company") if isinstance(record.get("company"), dict) else {}
     group = groups_by_id.get(str(company.get("id")))
     os_info = record.get("os") if isinstance(record.get("os"), dict) else {}
-    health, reasons = assess(record)
+    health, reasons, state = assess(record)
     online = record.get("online")
     patch_state = record.get("patchOverallState")
     return Device(
@@ -407,22 +514,29 @@ def device_from_record(
         missing_critical_patches=_MISSING_CRITICAL.get(patch_state) if isinstance(patch_state, str) else None,
         last_seen=rfc3339(record.get("statusUpdateTimestamp")),
         user=str(record.get("lastUser") or ""),
+        state=state,
         raw_page=raw if raw is not None else RawPage.of([record]),
         raw_index=index,
     )
 
 
-def assess(record: dict[str, Any]) -> tuple[Health, tuple[str, ...]]:
-    """Health and its reasons from the protection status overview (module docstring)."""
+def assess(record: dict[str, Any]) -> tuple[Health, tuple[str, ...], str]:
+    """Health, its reasons and `Device.state` from the protection status overview, the device `state` and the
+    patch state (module docstring)."""
     overview = record.get("protectionStatusOverview")
     health = _HEALTH.get(overview, Health.UNKNOWN) if isinstance(overview, str) else Health.UNKNOWN
-    if health not in (Health.CRITICAL, Health.WARNING):
-        return health, ()
-    reasons = [f"protection status {overview}"]
-    for key, label in (("malwareState", "malware protection"), ("firewallState", "firewall")):
-        if record.get(key) == "disabled":
-            reasons.append(f"{label} disabled")
-    return health, tuple(reasons)
+    state = overview if overview in ("isolated", "inactive") else "blocked" if record.get("state") == "blocked" else ""
+    reasons = [_STATE_REASONS[state]] if state else []
+    if overview in ("critical", "warning"):
+        reasons.append(f"protection status {overview}")
+    if health in (Health.CRITICAL, Health.WARNING):
+        for key, label in (("malwareState", "malware protection"), ("firewallState", "firewall")):
+            if record.get(key) == "disabled":
+                reasons.append(f"{label} disabled")
+    patch_state = record.get("patchOverallState")
+    if isinstance(patch_state, str) and patch_state in _PATCH_UNKNOWN:
+        reasons.append(_PATCH_UNKNOWN[patch_state])
+    return health, tuple(reasons), state
 
 
 def ip_addresses(value: Any) -> tuple[str, ...]:
@@ -436,7 +550,20 @@ def ip_addresses(value: Any) -> tuple[str, ...]:
 SECURITY_EVENTS_PATH = "/security-events/v1/security-events"
 EVENTS_SOURCE = "security-events"
 ENGINE_GROUPS = ("epp", "edr", "ecp", "xm")
-"""The engine groups the API names; any other engine filter is sent as `engine`."""
+"""The engine groups the API names [MCP][XSOAR-EL]; any other engine filter is sent as `engine`."""
+EVENT_LOOKBACK = timedelta(days=30)
+"""How far before its end a window without a start is read: the API wants a start, and may refuse a range
+wider than 30 days [MCP] (UNCERTAIN)."""
+_ENGINE_GROUP_OF = {
+    "edr": "edr", "emailScan": "ecp", "emailBreach": "ecp", "inboxRuleScan": "ecp", "oneDriveScan": "ecp",
+    "sharePointScan": "ecp", "teamsScan": "ecp", "xmRecommendation": "xm",
+    **dict.fromkeys(("AMSI", "applicationControl", "browsingProtection", "connectionControl", "dataGuard",
+                     "deepGuard", "deviceControl", "fileScanning", "firewall", "integrityChecker", "manualScanning",
+                     "realtimeScanning", "reputationBasedBrowsing", "setting", "tamperProtection",
+                     "webContentControl", "webTrafficScanning", "xFence"), "epp"),
+}
+"""The engine group of the engines whose group is plain: EDR, Collaboration Protection (Outlook, OneDrive,
+SharePoint, Teams), Exposure Management, and the endpoint engines of WithSecure's own captures [WS-FIX]."""
 
 _EVENT_SEVERITIES = {
     "critical": Severity.CRITICAL, "severe": Severity.CRITICAL, "high": Severity.CRITICAL,
@@ -444,9 +571,13 @@ _EVENT_SEVERITIES = {
     "info": Severity.INFO, "information": Severity.INFO, "informational": Severity.INFO, "low": Severity.INFO,
 }
 """The documented `severity` values (critical, warning, info) and a few a server might send instead."""
-_SUBJECT_KEYS = ("infectionName", "threatName", "name", "alertType", "ruleName", "url", "fileName", "filePath",
-                 "processPath", "description")
-"""The `details` entries that best say what an event is about, first found first."""
+_SUBJECT_KEYS = (("name", "infectionName"), ("filePath", "object", "path"), ("url",), ("ruleName",),
+                 ("incidentPublicId",), ("description",), ("alertType",))
+"""What an event is about, from its `details`, first found first: the infection (`name`, then
+`infectionName`) and the file (`filePath`, `object`, then `path`) in WithSecure's own fallback order
+[WS-SENT], then the URL, rule, EDR incident, description and alert type."""
+_NO_ACTION = frozenset({"", "none", "unspecified"})
+"""Actions that say nothing done, left out of a title."""
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -462,13 +593,17 @@ def security_event(
     """Map one security-events item onto an `Event`; None when it has no readable timestamp.
 
     - time: `persistenceTimestamp` (what the window filters on), else `serverTimestamp`, else
-      `clientTimestamp`; `device_time` is `clientTimestamp`. RFC 3339 with any offset, kept in UTC.
+      `clientTimestamp`; `device_time` is `clientTimestamp` (RFC 3339, with or without a fraction), else
+      `details.clientTimestamp` (epoch ms as a string). All kept in UTC.
     - severity: critical, warning and info as they are (severe/high, medium and low/informational too);
-      anything else unknown.
-    - engine: `engine`; category: `engineGroup`, else the engine group the request asked for.
-    - device and organization: `device {id, name}` and `organization {id, name}`.
-    - title: the engine in words, the action and what it was about ("File scanning: quarantined
-      Trojan.Generic"); message: the `details` map as "key: value" lines, `description` first.
+      anything else unknown. `acknowledged` as sent (a JSON boolean; else None).
+    - engine: `engine`; category: `engineGroup`, else the engine's group when it is plain (`_ENGINE_GROUP_OF`),
+      else the one engine group the request asked for.
+    - device: `device.id` (absent on EDR items and on events of no device), and as name `device.name`, else
+      `device.id`, else `device.winsAddress` [WS-SENT], else `target.name`; organization: `organization`.
+    - title: the engine in words, the action (unless none) and what it was about (`_SUBJECT_KEYS`), e.g.
+      "Deep guard: blocked C:\\x.exe"; message: the item's own `message` and `description`, then `userName`,
+      then the `details` map as "key: value" lines, `description` first.
     """
     if not isinstance(record, dict):
         return None
@@ -477,12 +612,18 @@ def security_event(
     if moment is None:
         return None
     device = record.get("device") if isinstance(record.get("device"), dict) else {}
+    target = record.get("target") if isinstance(record.get("target"), dict) else {}
     organization = record.get("organization") if isinstance(record.get("organization"), dict) else {}
     details = record.get("details") if isinstance(record.get("details"), dict) else {}
     engine = _text(record.get("engine"))
     severity = _EVENT_SEVERITIES.get(_text(record.get("severity")).lower(), Severity.UNKNOWN)
-    device_id = _text(device.get("id") or device.get("uuid") or record.get("deviceId")) or None
-    device_name = _text(device.get("name") or record.get("deviceName")) or None
+    device_id = _text(device.get("id")) or None
+    device_name = (_text(device.get("name")) or device_id or _text(device.get("winsAddress"))
+                   or _text(target.get("name"))) or None
+    acknowledged = record.get("acknowledged")
+    head = [_text(record.get(key)) for key in ("message", "description")]
+    if _text(record.get("userName")) and "userName" not in details:
+        head.append(f"userName: {_text(record.get('userName'))}")
     return Event(
         vendor="elements",
         connection=connection,
@@ -490,14 +631,15 @@ def security_event(
         time=moment,
         severity=severity,
         engine=engine,
-        category=_text(record.get("engineGroup")) or engine_group,
+        category=_text(record.get("engineGroup")) or _ENGINE_GROUP_OF.get(engine, engine_group),
         title=event_title(engine, _text(record.get("action")), details),
-        message=event_message(details),
+        message=event_message(details, [line for line in head if line]),
         device_id=device_id,
         device_name=device_name,
         organization_id=_text(organization.get("id")) or None,
         organization=one_line(_text(organization.get("name"))),
-        device_time=rfc3339(record.get("clientTimestamp")),
+        acknowledged=acknowledged if isinstance(acknowledged, bool) else None,
+        device_time=rfc3339(record.get("clientTimestamp")) or epoch_ms(details.get("clientTimestamp")),
         source=EVENTS_SOURCE,
         raw_page=raw if raw is not None else RawPage.of([record]),
         raw_index=index if raw is not None else 0,
@@ -511,14 +653,14 @@ def engine_label(engine: str) -> str:
 
 
 def event_title(engine: str, action: str, details: dict[str, Any]) -> str:
-    subject = next((_text(details[key]) for key in _SUBJECT_KEYS if _text(details.get(key))), "")
+    subject = next((_text(details[key]) for keys in _SUBJECT_KEYS for key in keys if _text(details.get(key))), "")
     head = engine_label(engine) or "Security event"
-    rest = " ".join(part for part in (action, subject) if part)
+    rest = " ".join(part for part in ("" if action.lower() in _NO_ACTION else action, subject) if part)
     return one_line(f"{head}: {rest}" if rest else head)
 
 
-def event_message(details: dict[str, Any]) -> str:
-    lines = []
+def event_message(details: dict[str, Any], head: list[str] | None = None) -> str:
+    lines = list(head or ())
     ordered = sorted(details.items(), key=lambda item: item[0] != "description")
     for key, value in ordered:
         if isinstance(value, dict):
