@@ -4,6 +4,7 @@ command to the end, cancelling it, and the fingerprint list writes that need a g
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Checkbox, RadioButton
 
 import screens.commands
 from screens.commands import CommandScreen, computers_in_words, result_text
@@ -97,6 +98,41 @@ async def test_deleting_matches_needs_a_tick_shows_a_red_warning_and_a_danger_co
         [command] = queue.commands.values()
         assert command.remediate
         assert "delete" in result_text(next(iter(screen.statuses.values())).rows[0])
+
+
+async def test_enter_queues_the_scan_from_a_box_and_never_ticks_it_while_space_does() -> None:
+    app, queue = demo()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await mark_quarantined(pilot, app, count=1)
+        await pilot.press("H", "tab")
+        form = app.screen
+        box = form.query_one("#remediate", Checkbox)
+        assert isinstance(form, ScanForm) and box.has_focus
+        await pilot.press("enter")  # the form's hint: enter queues the scan; with no hash yet, it says so
+        assert app.screen is form and not box.value
+        assert "at least one hash" in str(form.query_one("#scan-problem").render())
+        await pilot.press("space")
+        assert box.value and form.query_one("#remediate-warning").display
+        await pilot.press("space", "shift+tab", *DROPPER.sha256, "tab", "enter")
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmDialog) and not dialog.danger and not box.value
+
+
+async def test_ticked_and_unticked_boxes_and_radio_buttons_differ_in_shape_not_only_colour() -> None:
+    """A monochrome terminal or a colour-blind user must see the state: `▐X▌` / `▐●▌` against an empty `▐ ▌`."""
+    app, queue = demo()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await mark_quarantined(pilot, app, count=1)
+        await pilot.press("H", "tab")
+        box = app.screen.query_one("#remediate", Checkbox)
+        assert box.render().plain.startswith("▐ ▌")
+        await pilot.press("space")
+        assert box.render().plain.startswith("▐X▌")
+        await pilot.press("escape", "f")
+        assert isinstance(app.screen, FetchForm)
+        first, *others = app.screen.query(RadioButton)
+        assert first.value and first.render().plain.startswith("▐●▌")
+        assert others and all(button.render().plain.startswith("▐ ▌") for button in others)
 
 
 async def test_the_group_in_scope_can_be_scanned_instead_of_computers() -> None:

@@ -9,10 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, RadioButton, RadioSet, Static
+from textual.widgets import Input, RadioSet, Static
 
 from tui.hashes import FileHash, HashError, parse_hash
 from tui.vendors.sepm import FILE_SOURCES
+from widgets.toggles import ShapedRadioButton
 
 SOURCE_WORDS = {"FILESYSTEM": "the file system", "QUARANTINE": "the quarantine", "BOTH": "both"}
 
@@ -42,8 +43,8 @@ class FetchForm(ModalScreen[FetchRequest | None]):
             yield Input(placeholder=r"full path on the computer, e.g. C:\Windows\Temp\x.exe", id="file-path")
             with RadioSet(id="file-source", compact=True):
                 for source in FILE_SOURCES:
-                    yield RadioButton(f"from {SOURCE_WORDS[source]}", value=source == FILE_SOURCES[0],
-                                      name=source, compact=True)
+                    yield ShapedRadioButton(f"from {SOURCE_WORDS[source]}", value=source == FILE_SOURCES[0],
+                                            name=source, compact=True)
             yield Input(placeholder="the file's MD5 or SHA-256", id="file-hash")
             yield Static("", id="fetch-problem", classes="dialog-problem", markup=False)
             yield Static("enter next field, then fetch · tab reaches the source · esc cancel", classes="dialog-hint")

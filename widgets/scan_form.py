@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Static
 
 from tui.hashes import SHA1_NOTE, FileHash, HashError, hashes_in_text
+from widgets.toggles import ShapedCheckbox
 
 REMEDIATE_WARNING = ("Matching files will be DELETED from the computers (RemediationAction REMEDIATE). "
                      "SEPM cannot bring them back.")
@@ -30,9 +31,12 @@ class ScanRequest:
 
 
 class ScanForm(ModalScreen[ScanRequest | None]):
-    """Enter in the hash field queues (after the caller's confirmation); Esc cancels."""
+    """Enter queues (after the caller's confirmation) from any field; space ticks a box; Esc cancels.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    Enter is the form's own key, bound with priority: a checkbox would otherwise take it to tick itself, and
+    enter on "delete matching files" must never tick it by surprise."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("enter", "queue", "Queue the scan", priority=True)]
     DEFAULT_CSS = """
     ScanForm #hashes { margin: 0 0 1 0; }
     ScanForm #scan-problem { margin-bottom: 1; }
@@ -50,11 +54,12 @@ class ScanForm(ModalScreen[ScanRequest | None]):
             yield Static(f"Evidence of Compromise scan on {self.connection}", classes="dialog-title", markup=False)
             yield Static(f"On {self.computers}", id="scan-targets", classes="dialog-body", markup=False)
             if self.group_path is not None:
-                yield Checkbox(f"scan every computer of {self.group_path} instead", id="whole-group", compact=True)
+                yield ShapedCheckbox(f"scan every computer of {self.group_path} instead", id="whole-group",
+                                     compact=True)
             yield Input(placeholder="MD5, SHA-1 or SHA-256 hashes, separated by spaces or commas", id="hashes",
                         compact=True)
             yield Static("", id="scan-problem", classes="dialog-problem", markup=False)
-            yield Checkbox("delete matching files", id="remediate", compact=True)
+            yield ShapedCheckbox("delete matching files", id="remediate", compact=True)
             yield Static(REMEDIATE_WARNING, id="remediate-warning", classes="dialog-problem", markup=False)
             yield Static(f"SHA-1: {SHA1_NOTE}", id="sha1-note", classes="dialog-hint", markup=False)
             yield Static("enter queue the scan · tab next field · space ticks · esc cancel", classes="dialog-hint")
@@ -77,11 +82,10 @@ class ScanForm(ModalScreen[ScanRequest | None]):
         problem.update(text)
         problem.display = bool(text)
 
-    @on(Input.Submitted, "#hashes")
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
+    def action_queue(self) -> None:
+        """Dismiss with the request, or say under the hashes what is missing or wrong."""
         try:
-            hashes = hashes_in_text(event.value, allow_sha1=True)
+            hashes = hashes_in_text(self.query_one("#hashes", Input).value, allow_sha1=True)
         except HashError as error:
             self.show_problem(str(error))
             return
