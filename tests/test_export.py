@@ -104,7 +104,7 @@ def test_write_devices_to_a_stream_is_what_the_file_holds() -> None:
 
 
 HOSTILE = Device(vendor="sepm", connection="prod-sepm", id="-5", name='=HYPERLINK("http://x.test","open")',
-                 os="+cmd|' /C calc'!A0", ip_addresses=("@SUM(1+1)", "10.0.0.9"), group="\tTabbed\rRoot")
+                 os="+cmd|' /C calc'!A0", ip_addresses=("@SUM(1+1)", "10.0.0.9"), group="-Root")
 
 
 def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(tmp_path: Path) -> None:
@@ -118,12 +118,20 @@ def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(tmp_path: Pat
     assert line["name"] == '\'=HYPERLINK("http://x.test","open")'
     assert line["os"] == "'+cmd|' /C calc'!A0"
     assert line["ip_addresses"] == "'@SUM(1+1) 10.0.0.9"
-    assert line["group"] == "'\tTabbed\rRoot"
+    assert line["group"] == "'-Root"
     assert line["vendor"] == "sepm"  # harmless cells stay as they are
 
     out = io.StringIO()
     write_csv(out, [{"id": "g1", "name": "@evil", "path": "a\\b"}], ["id", "name", "path"])
     assert out.getvalue() == "id,name,path\ng1,'@evil,a\\b\n"
+
+
+def test_csv_neutralises_a_leading_tab_or_cr_and_keeps_a_cr_inside_its_row() -> None:
+    """Models already make control characters visible; write_csv takes any record, so it guards these too."""
+    out = io.StringIO()
+    write_csv(out, [{"a": "\tTabbed", "b": "\rRoot", "c": "x\ry"}], ["a", "b", "c"])
+    assert out.getvalue() == 'a,b,c\n\'\tTabbed,"\'\rRoot","x\ry"\n'
+    assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [["a", "b", "c"], ["'\tTabbed", "'\rRoot", "x\ry"]]
 
 
 def test_json_keeps_hostile_values_exact(tmp_path: Path) -> None:
