@@ -45,7 +45,8 @@ COMPUTER_KEYS = COMMON_KEYS | {"computerModel", "ipAddresses", "macAddresses", "
                                "applicationControlState", "deviceControlState", "discEncryptionEnabled",
                                "edrIncidents", "physicalMemoryTotalSize", "physicalMemoryFree",
                                "systemDriveTotalSize", "systemDriveFreeSpace", "patchLastScanTimestamp",
-                               "patchOverallState"}
+                               "patchOverallState", "biosVersion", "dnsAddress", "winsAddress", "publicInternet",
+                               "userPrincipalName", "currentUserAdmin"}
 CONNECTOR_KEYS = {"id", "name", "type", "online", "company", "subscription", "clientVersion", "publicIpAddress",
                   "statusUpdateTimestamp", "registrationTimestamp"}
 
@@ -259,7 +260,7 @@ def test_device_records_have_the_documented_fields(api):
     devices = all_items(api, DEVICES_PATH, login(api))
 
     for device in devices:
-        keys = {"computer": COMPUTER_KEYS, "mobile": COMMON_KEYS, "connector": CONNECTOR_KEYS}[device["type"]]
+        keys = {"computer": COMPUTER_KEYS, "mobile": COMMON_KEYS | {"email"}, "connector": CONNECTOR_KEYS}[device["type"]]
         assert set(device) == keys, device["name"]
         assert UUID.match(device["id"]) and UUID.match(device["company"]["id"])
         assert set(device["company"]) == {"id", "name"}

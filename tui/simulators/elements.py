@@ -268,6 +268,13 @@ class ElementsFleet:
         }
         if kind.type == "computer":
             record.update(self._computer_fields(rng, kind, index, company_number, firewall_off, seen))
+            windows = kind.os_name.startswith("Windows")
+            record.update(biosVersion=f"{rng.randint(1, 3)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
+                          dnsAddress=record["name"], winsAddress=record["name"] if windows else "",
+                          publicInternet=False, userPrincipalName=f"{first}.{last}@{mail_domain}" if windows else "",
+                          currentUserAdmin=kind.role == "server")
+        else:
+            record["email"] = f"{first}.{last}@{mail_domain}"  # mobiles carry their user's mail [SEKOIA asset test]
         return record
 
     def _device_name(self, rng: random.Random, kind: _Kind, first: str, last: str) -> str:
