@@ -6,6 +6,7 @@ its events following the fleet, and the mapping of awkward items."""
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
@@ -359,6 +360,30 @@ def test_the_seeds_request_bodies_verbatim(raw_http, simulator):
     assert {item["engine"] for item in page["items"]} <= {"fileScanning", "deepGuard", "setting", "systemEventsLog",
                                                            "browsingProtection", "deviceControl", "applicationControl",
                                                            "firewall", "tamperProtection"}
+
+
+def test_the_official_polling_script_request_verbatim(server, tls_files, simulator):
+    """WithSecure's own poll_security_events.py [WS-EX]: its headers, its form field order and its six-digit
+    fractions, then `exclusiveStart` from the last item's time, as it polls."""
+    trust = ssl.create_default_context(cafile=str(tls_files[1]))
+    with httpx.Client(base_url=server.url, verify=trust) as http:
+        token = http.post(TOKEN_PATH, content="grant_type=client_credentials&scope=connect.api.read",
+                          auth=(CLIENT_ID, SECRET), headers={
+                              "User-Agent": "my-script", "Accept": "application/json",
+                              "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json",
+                   "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "my-script"}
+        form = ("limit=200&engineGroup=epp&engineGroup=edr&persistenceTimestampStart=2025-05-31T12:00:00.000000Z"
+                "&order=asc&exclusiveStart=true")
+        first = http.post(EVENTS_PATH, content=form, headers=headers)
+        assert first.status_code == 200
+        items = json.loads(first.content.replace(b"\x00", b"").decode("utf-8", "replace"))["items"]
+        last = items[-1]["persistenceTimestamp"].replace("Z", "000Z")
+        following = http.post(EVENTS_PATH, headers=headers, content=form.replace("2025-05-31T12:00:00.000000Z", last))
+    times = [item["persistenceTimestamp"] for item in items]
+    assert items and times == sorted(times) and {item["engine"] for item in items} != {"edr"}
+    assert following.status_code == 200
+    assert all(item["persistenceTimestamp"] > times[-1] for item in following.json()["items"])
 
 
 def test_newest_first_unless_asked_otherwise(raw_http):
