@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -28,6 +29,7 @@ from screens.fingerprints import FingerprintsScreen
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo
 from tui.vendors.base import AuthenticationError, LabelMembership, VendorClient
+from widgets.device_table import age_text
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 
@@ -35,6 +37,17 @@ DEFAULT_AUTO_REFRESH = 60
 """Seconds between automatic refreshes when `a` turns them on and the config names no interval."""
 MODAL_RETRY = 2.0
 """Seconds before an automatic refresh that met an open dialog or detail screen tries again."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFleet:
+    """A complete load of a screen's consoles, kept by the app for the session (`ExplorerApp.kept_fleets`)."""
+
+    inventory: Inventory
+    groups: dict[str, list[Group]]
+    servers: dict[str, ServerInfo]
+    labels_known: dict[str, set[str]]
+    loaded_at: datetime
 
 
 @dataclass(slots=True)
@@ -128,6 +141,8 @@ class GroupsScreen(ExplorerScreen):
         self.groups: dict[str, dict[tuple[str, ...], Group]] = {}
         """Per console, its groups by path (a tree node's scope names a path)."""
         self.labels_known: dict[str, set[str]] = {}
+        self.loaded_at: datetime | None = None
+        """When the devices shown were completely loaded (a kept fleet's time when it was reopened)."""
         """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
         self._workers: dict[str, Worker[None]] = {}
         self.generation = 0
@@ -160,6 +175,14 @@ class GroupsScreen(ExplorerScreen):
                     title=name, severity="warning", markup=False,
                 )
             client.wait_listener = lambda reason, name=name: self.post_message(self.Waiting(name, reason))
+        kept = self.explorer.kept_fleets.get(tuple(self.clients))
+        if kept is not None:  # opened before in this session: shown at once, refreshed behind
+            self.inventory, self.servers, self.labels_known = kept.inventory, dict(kept.servers), kept.labels_known
+            self.loaded_at = kept.loaded_at
+            for name, groups in kept.groups.items():
+                self._show_groups(name, groups)
+            if not self.fleets and self.only in self.servers:
+                self.sub_title = self._title(self.only)
         self.pane.inventory = self.inventory
         self.pane.set_filter(self.query_one(GroupTree).root.data or DeviceFilter())
         self.pane.table.focus()
@@ -215,18 +238,7 @@ class GroupsScreen(ExplorerScreen):
             if not self.fleets:
                 self.sub_title = self._title(name)
         if message.groups is not None:
-            tree = self.query_one(GroupTree)
-            tree.show_groups(name, message.groups)
-            self.group_paths[name] = {group.id: group.path_text for group in message.groups}
-            self.groups[name] = {group.path: group for group in message.groups}
-            client = self.clients[name]
-            if isinstance(client, LabelMembership):  # until a label's members arrive, its count is the console's
-                known = self.labels_known.get(name, set())
-                tree.show_console_counts(name, {
-                    group.path: group.device_count if client.label_ids(group.id) == [group.id] else None
-                    for group in message.groups if client.label_ids(group.id)
-                    and not set(client.label_ids(group.id)) <= known
-                })
+            self._show_groups(name, message.groups)
         if message.page is not None and message.labels:
             for inventory in (self.inventory, self.incoming):
                 if inventory is not None:
@@ -250,6 +262,19 @@ class GroupsScreen(ExplorerScreen):
                 self.inventory.add(message.page.devices)
                 self.pane.refilter()
         self._show_progress()
+
+    def _show_groups(self, name: str, groups: list[Group]) -> None:
+        tree = self.query_one(GroupTree)
+        tree.show_groups(name, groups)
+        self.group_paths[name] = {group.id: group.path_text for group in groups}
+        self.groups[name] = {group.path: group for group in groups}
+        client = self.clients[name]
+        if isinstance(client, LabelMembership):  # until a label's members arrive, its count is the console's
+            known = self.labels_known.get(name, set())
+            tree.show_console_counts(name, {
+                group.path: group.device_count if client.label_ids(group.id) == [group.id] else None
+                for group in groups if client.label_ids(group.id) and not set(client.label_ids(group.id)) <= known
+            })
 
     def on_groups_screen_labels_loaded(self, message: LabelsLoaded) -> None:
         if message.generation != self.generation:
@@ -298,7 +323,21 @@ class GroupsScreen(ExplorerScreen):
         if self.incoming is not None and not failed:
             self.inventory, self.incoming = self.incoming, None
             self.pane.set_inventory(self.inventory)
+        if not failed:
+            self.loaded_at = self._now()
+            self.explorer.kept_fleets[tuple(self.clients)] = KeptFleet(
+                self.inventory, {name: list(groups.values()) for name, groups in self.groups.items()},
+                self.servers, self.labels_known, self.loaded_at)
         self._arm_timer()
+
+    def _now(self) -> datetime:
+        return self.explorer.clock() if self.explorer.clock else datetime.now(UTC)
+
+    def _kept_words(self) -> str:
+        """"14:02 UTC, 3m ago": when the devices shown were loaded."""
+        if self.loaded_at is None:
+            return ""
+        return f"{self.loaded_at.astimezone(UTC):%H:%M} UTC, {age_text(self.loaded_at, self._now())} ago"
 
     def _show_progress(self) -> None:
         loading = self.loading
@@ -317,7 +356,8 @@ class GroupsScreen(ExplorerScreen):
                 parts.append(f"{who}{state.loaded:,} devices{_left_out(state)}")
             else:
                 total = f" / {state.total:,}" if state.total is not None else ""
-                refreshing = "refreshing " if self.incoming is not None else ""
+                kept = f"from {self._kept_words()} · " if self.loaded_at is not None else ""
+                refreshing = f"{kept}refreshing " if self.incoming is not None else ""
                 parts.append(f"{who}{refreshing}{state.loaded:,}{total} loaded{_left_out(state)} …")
             if state.label_members is not None and state.error is None:
                 parts.append(f"{who if self.fleets else ''}label members: {state.label_members:,} loaded …")
@@ -336,8 +376,8 @@ class GroupsScreen(ExplorerScreen):
             name, error = problem
             where = f"{name}: " if self.fleets else ""
             if self.incoming is not None:
-                status.show(f"Refresh failed: {where}{error} Showing the devices of the last load. "
-                            "ctrl+r retries.", error=True)
+                status.show(f"Refresh failed: {where}{error} Showing the devices of the last load"
+                            f"{f' ({self._kept_words()})' if self.loaded_at else ''}. ctrl+r retries.", error=True)
             else:
                 partial = f"{len(self.inventory):,} devices shown are PARTIAL. " if len(self.inventory) else ""
                 status.show(f"Load failed: {where}{error} {partial}ctrl+r retries, q goes back.", error=True)

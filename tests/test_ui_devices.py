@@ -247,3 +247,44 @@ async def test_critical_during_the_first_load_asks_the_server_first() -> None:
         hold.set()
         await wait_until(pilot, loaded(app, 600))
         assert len(screen.inventory) == 600 and table.row_count == critical_total
+
+
+async def test_going_back_keeps_the_fleet_and_reopening_shows_it_at_once_while_it_refreshes() -> None:
+    """esc on an unfiltered table leaves the connection; opening it again must not start from nothing
+    (issue 13, item 11): the last load is shown at once, with its age, and a refresh runs behind."""
+    from datetime import timedelta
+
+    from conftest import FIXED_NOW
+    from screens.connections import ConnectionsScreen
+    from tui.demo import build_demo
+
+    now = [FIXED_NOW]
+    demo = build_demo(300, now=FIXED_NOW)
+    app = ExplorerApp(demo.config, transports=demo.transports, clock=lambda: now[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and not app.screen.loading
+                         and len(app.screen.inventory) == 300)
+        first = app.screen.inventory
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConnectionsScreen)
+
+        now[0] = FIXED_NOW + timedelta(minutes=3)
+        faults = demo.simulators["demo-sepm"].faults
+        faults.add("500", path="/sepm/api/v1/computers", times=None)  # the console is down now
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, GroupsScreen)
+        assert screen.inventory is first and screen.pane.table.row_count == 300  # at once
+        assert screen.incoming is not None  # a refresh runs behind it
+        await wait_until(pilot, lambda: not screen.loading)
+        status = str(screen.query_one("#status").render())
+        assert screen.inventory is first and "Showing the devices of the last load (12:00 UTC, 3m ago)" in status, status
+
+        faults.clear()
+        faults.add("latency", value=1500, path="/sepm/api/v1/computers")  # a slow console: the age is said
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert "from 12:00 UTC, 3m ago · refreshing" in str(screen.query_one("#status").render())
+        await wait_until(pilot, lambda: not screen.loading and screen.inventory is not first)
+        assert len(screen.inventory) == 300 and "devices" in str(screen.query_one("#status").render())

@@ -83,14 +83,17 @@ async def test_enter_opens_the_event_and_d_its_device() -> None:
         assert isinstance(app.screen, GroupsScreen)
 
 
-async def test_a_console_without_events_says_so() -> None:
-    app = demo_app(50)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("down", "enter")
-        await wait_until(pilot, loaded(app, 50))
-        await pilot.press("E")
-        assert isinstance(app.screen, GroupsScreen)
-        assert any("offers events" in text for text in notifications(app))
+async def test_epmm_events_are_its_audit_log() -> None:
+    """E on EPMM: the audit log (who locked, wiped, retired which device), once "no events" (issue 12)."""
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app, row=1)
+        await pilot.press("4")  # the last 7 days: the demo's admins act every few hours
+        await wait_until(pilot, lambda: not screen.pending)
+        events = screen.table.shown
+        assert events and {event.source for event in events} == {"audit-logs"}
+        assert all(event.device_id for event in events)
+        assert not any("offers events" in text for text in notifications(app))
 
 
 async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import httpx
 import rich
@@ -32,6 +32,9 @@ from tui.models import Connection
 from tui.state import StateStore
 from tui.vendors import open_client
 from tui.vendors.base import VendorClient, VendorError
+
+if TYPE_CHECKING:
+    from screens.groups import KeptFleet
 
 PALETTE_SKIP = {"command_palette", "help", "quit"}
 HANGUP_EXIT_CODE = 128 + signal.SIGHUP
@@ -107,6 +110,9 @@ class ExplorerApp(App[None]):
         self.state = state or StateStore(None)
         """What the app remembers between runs (the fingerprint lists each connection opened)."""
         self.clients: dict[str, VendorClient] = {}
+        self.kept_fleets: dict[tuple[str, ...], KeptFleet] = {}
+        """The last complete load of each opened connection (or set of them, All fleets), kept for the session:
+        going back and opening it again shows it at once while a refresh runs behind (screens/groups.py)."""
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -199,6 +205,7 @@ class ExplorerApp(App[None]):
     async def forget_client(self, name: str) -> None:
         """Close a connection's client, e.g. after its profile was edited or its login failed."""
         client = self.clients.pop(name, None)
+        self.kept_fleets = {names: kept for names, kept in self.kept_fleets.items() if name not in names}
         if client is not None:
             await client.aclose()
 
