@@ -62,8 +62,8 @@ class RewritingApp:
     `requests` counts what reached that path (a listing that never ends shows here); past `limit` of them the
     path answers 410, so a client that would loop for ever fails its test instead of hanging it."""
 
-    def __init__(self, app, suffix: str, *, query=None, body=None, limit: int = 50) -> None:
-        self.app, self.suffix, self.query, self.body, self.limit = app, suffix, query, body, limit
+    def __init__(self, app, suffix: str, *, query=None, body=None, form=None, limit: int = 50) -> None:
+        self.app, self.suffix, self.query, self.body, self.form, self.limit = app, suffix, query, body, form, limit
         self.requests = 0
 
     async def __call__(self, scope, receive, send) -> None:
@@ -79,6 +79,19 @@ class RewritingApp:
             return
         if self.query is not None:
             scope = {**scope, "query_string": self.query(scope["query_string"].decode()).encode()}
+        if self.form is not None:  # a form body (Elements' event search) rewritten like a query
+            sent = b""
+            while True:
+                message = await receive()
+                sent += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            rewritten = self.form(sent.decode()).encode()
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+                     + [(b"content-length", str(len(rewritten)).encode())]}
+
+            async def receive():
+                return {"type": "http.request", "body": rewritten, "more_body": False}
         start: dict = {}
         chunks: list[bytes] = []
 
@@ -90,7 +103,7 @@ class RewritingApp:
                 if not message.get("more_body"):
                     body = b"".join(chunks)
                     if self.body is not None and 200 <= start["status"] < 300:
-                        body = json.dumps(self.body(json.loads(body))).encode()
+                        body = json.dumps(self.body(json.loads(body.decode("utf-8", "replace"), strict=False))).encode()
                     headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
                     await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
                     await send({"type": "http.response.body", "body": body})

@@ -78,3 +78,70 @@ def test_a_sepm_listing_stops_at_its_stated_total(tmp_path, monkeypatch, capsys)
     assert code == 0, err
     assert len({device["id"] for device in json.loads(out)}) == FLEET
     assert app.requests == 2
+
+
+# --- EPMM (offset paging) and Elements (anchors) -----------------------------------------------------------
+
+
+def without(key: str):
+    """The query or form as the console would need it to serve its first page again."""
+    return lambda text: urlencode([(k, v) for k, v in parse_qsl(text, keep_blank_values=True) if k != key])
+
+
+def offset_zero(query: str) -> str:
+    return urlencode([(k, "0" if k == "offset" else v) for k, v in parse_qsl(query, keep_blank_values=True)])
+
+
+class FreshAnchors:
+    """Every page says another page follows, under a new anchor each time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, page: dict) -> dict:
+        self.count += 1
+        return {**page, "nextAnchor": f"bW9yZS{self.count}"}
+
+
+def run_vendor(tmp_path, monkeypatch, capsys, vendor: str, suffix: str, command: str, **rewrites):
+    from tui.simulators import build_simulator
+
+    simulated = build_simulator(vendor, size=150, seed=3)
+    app = RewritingApp(simulated.app, suffix, **rewrites)
+    monkeypatch.setenv(PASSWORD_ENV, simulated.password)
+    with ServerThread(app) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(tomli_w.dumps({"connections": {"lab": {
+            "vendor": vendor, "url": server.url, "allow_http": True, "username": simulated.username,
+            "password_env": PASSWORD_ENV}}}))
+        code = main([command, "--config", str(config), "--connection", "lab", "--format", "json",
+                     *(["--since", "30d"] if command == "events" else [])])
+    out, err = capsys.readouterr()
+    return code, out, err, app
+
+
+def test_an_epmm_search_that_repeats_its_first_page_for_ever_is_stopped(tmp_path, monkeypatch, capsys):
+    code, out, err, app = run_vendor(
+        tmp_path, monkeypatch, capsys, "epmm", "/api/v2/devices", "devices", query=offset_zero,
+        body=lambda page: {**page, "totalCount": 1_000_000_000, "hasMore": True})
+    assert (code, out) == (4, "")
+    assert "sent the same page of /api/v2/devices twice in a row" in err, err
+    assert app.requests <= 6
+
+
+def test_elements_devices_under_fresh_anchors_for_ever_are_stopped(tmp_path, monkeypatch, capsys):
+    code, out, err, app = run_vendor(
+        tmp_path, monkeypatch, capsys, "elements", "/devices/v1/devices", "devices", query=without("anchor"),
+        body=FreshAnchors())
+    assert (code, out) == (4, "")
+    assert "sent the same page of /devices/v1/devices twice in a row" in err, err
+    assert app.requests <= 4
+
+
+def test_elements_events_under_fresh_anchors_for_ever_are_stopped(tmp_path, monkeypatch, capsys):
+    code, out, err, app = run_vendor(
+        tmp_path, monkeypatch, capsys, "elements", "/security-events/v1/security-events", "events",
+        form=without("anchor"), body=FreshAnchors())
+    assert (code, out) == (4, "")
+    assert "twice in a row" in err or "empty pages" in err, err
+    assert app.requests <= 25

@@ -665,14 +665,19 @@ class PagingGuard:
     sends the same page again and again, gets a `BadResponseError` in words instead of endless requests.
 
     `total` is the number of records the console said the listing holds (None when it said none), `page_size`
-    the records asked for per page. A page whose record ids are those of the previous page, or more records
-    than the stated total allows, is a bad response; `pages_allowed` bounds the page count a first page claims.
+    the records asked for per page. A page whose record ids are those of the previous page, more records
+    than the stated total allows, or `MAX_EMPTY_RUN` empty pages in a row (cursor paging, where an empty page
+    with a next anchor is legal once in a while) is a bad response; `pages_allowed` bounds the page count a
+    first page claims.
     """
+
+    MAX_EMPTY_RUN = 20
 
     def __init__(self, where: str, path: str, total: int | None, page_size: int) -> None:
         self.where, self.path, self.total, self.page_size = where, path, total, max(1, page_size)
         self.received = 0
         self._previous: list[Any] | None = None
+        self._empty_run = 0
 
     def pages_allowed(self, claimed: int) -> int:
         """`claimed` pages, if the stated total allows that many; raises if it does not."""
@@ -690,6 +695,11 @@ class PagingGuard:
                 f"listing was stopped after {self.received:,} records.")
         self._previous = ids
         self.received += len(ids)
+        self._empty_run = 0 if ids else self._empty_run + 1
+        if self._empty_run >= self.MAX_EMPTY_RUN:
+            raise BadResponseError(
+                f"{self.where} sent {self._empty_run} empty pages of {self.path} in a row, each saying more follow: "
+                "its paging never ends, so the listing was stopped.")
         if self.total is not None and self.received > self.total + self.page_size:
             raise BadResponseError(
                 f"{self.where} sent more records of {self.path} ({self.received:,}) than it said it holds "

@@ -72,6 +72,7 @@ from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
     BearerTokenClient,
+    PagingGuard,
     VendorError,
     token_lifetime,
 )
@@ -217,11 +218,13 @@ class ElementsClient(BearerTokenClient):
         The request for the next page is on the wire as soon as this page's bytes are in, with the anchor
         read from their end (`peek_anchor`), so the server's time on it overlaps the parsing, the mapping and
         whatever the caller does with this page. Should the parsed anchor differ, that request is cancelled
-        and the right one sent. A caller that stops early cancels it.
+        and the right one sent. A caller that stops early cancels it. Pages that repeat the previous one, or
+        never end empty, are a bad response (`PagingGuard`).
         """
         remaining = iter(queries)
         query = next(remaining, None)
         anchor: str | None = None
+        guard = PagingGuard(self._where(), path, None, PAGE_LIMIT)
         fetch = await self._send_page(path, query, None) if query is not None else None
         try:
             while fetch is not None:
@@ -229,11 +232,13 @@ class ElementsClient(BearerTokenClient):
                 guess = peek_anchor(response.content)
                 fetch = await self._send_page(path, query, guess) if guess and guess != anchor else None
                 page, raw, repaired = self._read_page(path, response, anchor)
+                guard.check(_item_ids(page["items"]))
                 anchor = page.get("nextAnchor") or None
                 if fetch is None or anchor != guess:
                     await _cancel(fetch)
                     if anchor is None:
                         query = next(remaining, None)
+                        guard = PagingGuard(self._where(), path, None, PAGE_LIMIT)
                     fetch = await self._send_page(path, query, anchor) if query is not None else None
                 yield page["items"], raw, repaired
         finally:
@@ -304,6 +309,7 @@ class ElementsClient(BearerTokenClient):
             return
         form = await self._event_form(window)
         anchor: str | None = None
+        guard = PagingGuard(self._where(), SECURITY_EVENTS_PATH, None, PAGE_LIMIT)
         loaded = 0
         notes: tuple[str, ...] = ()
         if window.start is None:
@@ -317,6 +323,7 @@ class ElementsClient(BearerTokenClient):
                     f"Security events are not available to this API client: {error.message}", scope="user", status=403
                 ) from None
             page, raw, repaired = self._read_page(SECURITY_EVENTS_PATH, response, anchor)
+            guard.check(_item_ids(page["items"]))
             events: list[Event] = []
             undated = kept_repaired = 0
             group = form["engineGroup"][0] if len(form.get("engineGroup", ())) == 1 else ""
@@ -366,6 +373,10 @@ class ElementsClient(BearerTokenClient):
         if window.organization_id and window.organization_id != (await self.whoami())["organizationId"]:
             form["organizationId"] = window.organization_id
         return form
+
+
+def _item_ids(items: list[Any]) -> list[Any]:
+    return [item.get("id") if isinstance(item, dict) else item for item in items]
 
 
 async def _cancel(fetch: asyncio.Future[Any] | None) -> None:

@@ -103,6 +103,7 @@ from tui.vendors.base import (
     BadResponseError,
     ForbiddenError,
     NotAvailableError,
+    PagingGuard,
     VendorClient,
     VendorError,
     epoch_or_rfc3339,
@@ -245,29 +246,33 @@ class EpmmClient(VendorClient):
         """Every page of a V2 list (`limit`, `offset`).
 
         The first page tells `totalCount`; the rest are fetched `concurrency` (default `page_concurrency`) at a
-        time and yielded in
-        order, up to the first empty one (a count larger than the list must not mean endless requests). A server
-        that returns fewer results than asked sets the stride, so no device is skipped. Without a `totalCount`,
-        pages are read one by one while `hasMore`.
+        time and yielded in order, up to the first empty one (a count larger than the list must not mean endless
+        requests). A server that returns fewer results than asked sets the stride, so no device is skipped.
+        Without a `totalCount`, pages are read one by one while `hasMore`. A page that repeats the previous one
+        is a bad response, and the listing ends at the stated total (`PagingGuard`).
         """
         first, raw = await self._page(path, params, 0)
-        yield first, raw
         step = len(first["results"])
         total = first.get("totalCount")
-        if not step:
+        guard = PagingGuard(self._where(), self._root + path, total if isinstance(total, int) else None, step)
+        guard.check(_record_ids(first["results"]))
+        yield first, raw
+        if not step or guard.complete:
             return
         if isinstance(total, int):
             fetch = lambda offset: self._page(path, params, offset)  # noqa: E731
             pages = ordered_pages(fetch, range(step, total, step), concurrency or self.page_concurrency)
             async for page, raw in pages:
+                guard.check(_record_ids(page["results"]))
                 yield page, raw
-                if not page["results"]:
+                if not page["results"] or guard.complete:
                     return
             return
         page, offset = first, 0
         while page.get("hasMore") is True and page["results"]:
             offset += step
             page, raw = await self._page(path, params, offset)
+            guard.check(_record_ids(page["results"]))
             yield page, raw
 
     async def _collect(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -449,6 +454,11 @@ class EpmmClient(VendorClient):
                             skipped=sum(event is None for event in events))
 
 
+def _record_ids(items: list[Any]) -> list[Any]:
+    """What tells a page's records apart: a device's `common.uuid`, a space's or label's `id`."""
+    return [item.get("common.uuid") or item.get("id") if isinstance(item, dict) else item for item in items]
+
+
 def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any]]) -> list[Group]:
     """The "Device spaces" tree in the server's order, then the "Labels" tree by name."""
     groups = [Group(id="spaces", name=SPACES, path=(SPACES,))]
@@ -501,6 +511,7 @@ def record_to_device(
         last_seen=last_seen,
         user=shown(record.get("user.display_name"), record.get("user.user_id")),
         labels=labels,
+        state="quarantined" if flag(record.get("common.quarantined")) else "",
         raw_page=raw if raw is not None else RawPage.of([record]),
         raw_index=index,
     )
