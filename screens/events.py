@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
-from tui.models import Device, Event, EventPage, EventWindow, Severity
+from tui.models import Device, Event, EventPage, EventWindow, Severity, left_out
 from tui.timeline import EventFilter, Timeline
 from tui.vendors.base import NotAvailableError, VendorClient
 from widgets.status_line import StatusLine
@@ -108,6 +108,8 @@ class EventsScreen(ExplorerScreen):
         """Rows of the events the live tail brought, marked until the next reload."""
         self.notes: list[str] = []
         self.failures: list[str] = []
+        self.skipped = self.repaired = 0
+        """Items of the window that were left out or repaired (Elements: no id, bytes that are not UTF-8)."""
         self.generation = 0
         self.pending = 0
         self.tailing = False
@@ -161,6 +163,7 @@ class EventsScreen(ExplorerScreen):
         self.window = self.custom or EventWindow.last(self.span, self._now())
         self.timeline, self.fresh = Timeline(), set()
         self.notes, self.failures = [], []
+        self.skipped = self.repaired = 0
         self.pending = len(self.clients)
         for client in self.clients:
             self.run_worker(self._fetch(self.generation, client, self.window), group="events", exit_on_error=False)
@@ -174,6 +177,7 @@ class EventsScreen(ExplorerScreen):
         if message.generation != self.generation:
             return
         self.notes.extend(note for note in message.page.notes if note not in self.notes)
+        self.skipped, self.repaired = self.skipped + message.page.skipped, self.repaired + message.page.repaired
         added = self.timeline.add(message.page.events)
         if message.tail:
             self.fresh.update(added)
@@ -242,7 +246,9 @@ class EventsScreen(ExplorerScreen):
         elif self.pending:
             status.show(f"Loading events … {len(timeline):,} so far{tail}")
         else:
-            status.show(f"{len(timeline):,} events in the window · 1-4 window · enter details{tail}")
+            said = left_out(self.skipped, self.repaired, "event")
+            left = f" ({'; '.join(said)})" if said else ""
+            status.show(f"{len(timeline):,} events in the window{left} · 1-4 window · enter details{tail}")
 
     def on_resize(self) -> None:
         self._show_bars()

@@ -27,7 +27,7 @@ from screens.devices import DevicesPane
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
 from tui.inventory import DeviceFilter, Inventory
-from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo
+from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo, left_out
 from tui.vendors.base import AuthenticationError, LabelMembership, VendorClient
 from widgets.device_table import age_text
 from widgets.group_tree import GroupTree
@@ -557,9 +557,5 @@ class GroupsScreen(ExplorerScreen):
 
 def _left_out(state: LoadState) -> str:
     """What the console sent that is not shown as it came: items that are no device, repaired text."""
-    said = []
-    if state.skipped:
-        said.append(f"{state.skipped:,} listed item{'s' if state.skipped != 1 else ''} without an id left out")
-    if state.repaired:
-        said.append(f"{state.repaired:,} with bytes that are not UTF-8 repaired")
+    said = left_out(state.skipped, state.repaired, "device")
     return f" ({'; '.join(said)})" if said else ""

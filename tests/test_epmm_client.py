@@ -601,6 +601,7 @@ async def test_tolerant_reading_of_uncertain_shapes():
     assert device.health is Health.CRITICAL
     assert device.health_reasons == ("quarantined: Policy out of date", "non-compliant: Policy out of date",
                                      "Android 12 no longer gets security fixes")
+    assert device.state == "quarantined"  # shown in place of the health word: a responder sees it at a glance
     assert device.missing_critical_patches is True
     assert device.last_seen == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # from epoch milliseconds
     assert device.online is True

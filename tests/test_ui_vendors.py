@@ -169,3 +169,40 @@ def test_cli_lists_the_members_of_an_epmm_label(capsys) -> None:
                  "--group", "labels"]) == 0
     every_labelled = json.loads(capsys.readouterr().out)
     assert len(every_labelled) == size  # every device is on All-Smartphones; each listed once
+
+
+# --- what a console lists that is no device, or text that is not UTF-8, is said once (issue 12) -------------
+
+
+async def test_elements_junk_items_are_left_out_and_said_in_the_status_line() -> None:
+    app, _ = _epmm_demo_app(300)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.press("down", "down", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and not app.screen.loading
+                         and app.screen.inventory.devices)
+        screen = app.screen
+        status = str(screen.query_one("#status").render())
+        skipped = screen.loads["demo-elements"].skipped
+        assert skipped > 0 and f"300 devices ({skipped} listed items without an id left out)" in status, status
+        assert all(device.id and device.name for device in screen.inventory.devices)
+        assert len(screen.inventory) == 300
+
+
+def test_cli_says_on_stderr_how_many_listed_items_were_left_out(capsys) -> None:
+    assert main(["devices", "--demo", "--demo-size", "300", "--connection", "demo-elements", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    devices = json.loads(captured.out)
+    assert len(devices) == 300 and all(device["id"] for device in devices)
+    notes = [line for line in captured.err.splitlines() if "without an id left out" in line]
+    assert len(notes) == 1 and notes[0].startswith("epx: note: "), captured.err
+
+
+def test_cli_says_which_events_held_bytes_that_are_not_utf8(capsys) -> None:
+    """The demo Elements fleet has one event whose user name came as Latin-1 with a NUL: the event is kept,
+    repaired (U+FFFD), and said once on stderr; the rest of its page is intact."""
+    assert main(["events", "--demo", "--connection", "demo-elements", "--since", "30d", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    events = json.loads(captured.out)
+    repaired = [event for event in events if "\ufffd" in json.dumps(event, ensure_ascii=False)]
+    assert len(repaired) == 1 and len(events) > 100
+    assert "epx: note: 1 event with bytes that are not UTF-8 repaired.\n" in captured.err

@@ -45,7 +45,7 @@ from tui.vendors.base import NotFoundError
 from datetime import UTC, datetime
 from tui.models import Event, EventWindow, Severity, iso_utc, parse_time_bound
 from tui.vendors.base import LabelMembership, NotAvailableError
-from tui.models import DevicePage, Group
+from tui.models import DevicePage, Group, left_out
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
 EXIT_UNAVAILABLE = 5
@@ -341,13 +341,10 @@ def named_group(groups: Sequence[Group], path: tuple[str, ...]) -> Group:
     raise UsageError(f"No group named {named!r} on this connection.{hint} `epx groups` lists them.")
 
 
-def say_left_out(skipped: int, repaired: int, what: str) -> None:
+def say_left_out(skipped: int, repaired: int, noun: str) -> None:
     """Say once on stderr what the console sent that is not in the output as it came."""
-    if skipped:
-        warn(f"note: {skipped:,} listed item{'s' if skipped != 1 else ''} without an id left out (not a {what}).")
-    if repaired:
-        warn(f"note: {repaired:,} {what}{'s' if repaired != 1 else ''} held bytes that are not UTF-8; "
-             "they are shown with those bytes replaced.")
+    for words in left_out(skipped, repaired, noun):
+        warn(f"note: {words}.")
 
 
 def render_table(records: list[dict[str, Any]], fields: list[str]) -> str:

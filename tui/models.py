@@ -343,6 +343,17 @@ class DevicePage:
     """Devices of this page whose text held bytes that are not UTF-8 (or NUL), kept with those bytes replaced."""
 
 
+def left_out(skipped: int, repaired: int, noun: str) -> list[str]:
+    """What a listing did not show as the console sent it, in words for a note (`DevicePage.skipped` and
+    `repaired` summed): "2 listed items without an id left out", "1 device with bytes that are not UTF-8 repaired"."""
+    said = []
+    if skipped:
+        said.append(f"{skipped:,} listed item{'s' if skipped != 1 else ''} without an id left out")
+    if repaired:
+        said.append(f"{repaired:,} {noun}{'s' if repaired != 1 else ''} with bytes that are not UTF-8 repaired")
+    return said
+
+
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, the one timestamp format the CLI prints."""
     if moment is None:
