@@ -364,7 +364,7 @@ class GroupsScreen(ExplorerScreen):
         tree = self.query_one(GroupTree)
         for name, state in self.loads.items():
             failure = state.error if state.done else None
-            tree.show_failure(name, f"{getattr(failure, 'title', 'failed')} · ctrl+r retries" if failure else None)
+            tree.show_failure(name, "ctrl+r retries" if failure else None)
         status = self.query_one("#status", StatusLine)
         said = None
         if problem is not None and not loading and not len(self.inventory):

@@ -86,7 +86,8 @@ class GroupTree(Tree[DeviceFilter]):
         self._relabel()
 
     def show_failure(self, connection: str, words: str | None) -> None:
-        """Say where a console's groups would be that they could not be loaded (None: loading again)."""
+        """Say where a console's groups would be that they could not be loaded, in a few words that fit the tree
+        (the table's place says why in full); None: loading again."""
         if connection in self._listed:
             return  # its groups are shown: a failed refresh keeps them, the status line says why
         top = self._tops[connection]
@@ -97,7 +98,7 @@ class GroupTree(Tree[DeviceFilter]):
         elif words is not None:
             self._failed.add(connection)
             top.remove_children()
-            top.add_leaf(Text(f"not loaded: {words}", style="red"), data=top.data)
+            top.add_leaf(Text(words, style="red"), data=top.data)
         self._relabel()
 
     def show_console_counts(self, connection: str, counts: dict[tuple[str, ...], int | None]) -> None:
@@ -156,7 +157,7 @@ class GroupTree(Tree[DeviceFilter]):
         more = "+" if self._loading else ""
         members = self._inventory.members.get((key[0], *(part.casefold() for part in key[1:])), ())
         if not members and len(key) == 1 and key[0] in self._failed:
-            return self._fit(name, "not loaded", self._node_depth[key])
+            return self._fit(name, "failed", self._node_depth[key])
         return self._fit(name, f"{len(members):,}{more}", self._node_depth[key])
 
     def _fit(self, name: str, count: str, depth: int) -> Text:
