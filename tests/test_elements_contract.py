@@ -167,7 +167,7 @@ async def test_security_events_fixture_maps_each_engine():
     assert "path: C:\\Users\\mvirtanen\\AppData\\Local\\Temp\\eicar1.com" in file_scanning.message
 
     assert (edr.device_id, edr.device_name, edr.category, edr.acknowledged) == (None, "KESTREL-WS-014", "edr", None)
-    assert edr.title == "Edr: created 4550314-13" and "risk: MEDIUM" in edr.message
+    assert edr.title == "EDR: created 4550314-13" and "risk: MEDIUM" in edr.message
     assert edr.device_time == datetime(2024, 3, 10, 21, 56, 54, tzinfo=UTC)
 
     assert system_log.title == "System events log: reported An account failed to log on."

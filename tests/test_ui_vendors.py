@@ -183,7 +183,7 @@ async def test_elements_junk_items_are_left_out_and_said_in_the_status_line() ->
         screen = app.screen
         status = str(screen.query_one("#status").render())
         skipped = screen.loads["demo-elements"].skipped
-        assert skipped > 0 and f"300 devices ({skipped} listed items without an id left out)" in status, status
+        assert skipped > 0 and f"300 devices ({skipped} items without an id left out)" in status, status
         assert all(device.id and device.name for device in screen.inventory.devices)
         assert len(screen.inventory) == 300
 

@@ -345,10 +345,10 @@ class DevicePage:
 
 def left_out(skipped: int, repaired: int, noun: str) -> list[str]:
     """What a listing did not show as the console sent it, in words for a note (`DevicePage.skipped` and
-    `repaired` summed): "2 listed items without an id left out", "1 device with bytes that are not UTF-8 repaired"."""
+    `repaired` summed): "2 items without an id left out", "1 device with bytes that are not UTF-8 repaired"."""
     said = []
     if skipped:
-        said.append(f"{skipped:,} listed item{'s' if skipped != 1 else ''} without an id left out")
+        said.append(f"{skipped:,} item{'s' if skipped != 1 else ''} without an id left out")
     if repaired:
         said.append(f"{repaired:,} {noun}{'s' if repaired != 1 else ''} with bytes that are not UTF-8 repaired")
     return said

@@ -23,9 +23,9 @@ HEALTH_CELLS = {
     Health.OK: ("  ok", Style(color="green")),
     Health.UNKNOWN: ("? unkn", Style(dim=True)),
 }
-STATE_WORDS = {"isolated": "⊘ isol", "quarantined": "⊘ quar", "blocked": "✕ blck", "inactive": "- inac"}
-"""A state the console reports takes the health word's place (the colour still says how urgent): a responder
-must see at a glance that a device is cut off or no longer reporting."""
+STATE_WORDS = {"isolated": "isol", "quarantined": "quar", "blocked": "blck", "inactive": "inac"}
+"""A state the console reports takes the health word's place, after the health's mark and in its colour ("● quar",
+"▲ isol"): a responder sees at a glance both how urgent a device is and that it is cut off or not reporting."""
 PATCH_CELLS = {
     True: ("missing", Style(color="red", bold=True)),
     False: ("ok", Style(color="green")),
@@ -47,7 +47,8 @@ def age_text(moment: datetime | None, now: datetime) -> str:
 def health_cell(device: Device) -> Cell:
     """The health word, or the state that overrides it, in the health's colour."""
     text, style = HEALTH_CELLS[device.health]
-    return STATE_WORDS.get(device.state, text), style
+    word = STATE_WORDS.get(device.state)
+    return (f"{text[:2]}{word}" if word else text), style
 
 
 def seen_cell(device: Device, now: datetime) -> Cell:

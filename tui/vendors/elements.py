@@ -657,8 +657,15 @@ def security_event(
     )
 
 
+_ENGINE_NAMES = {"edr": "EDR", "amsi": "AMSI", "xFence": "XFence"}
+"""Engines whose names are initialisms (or a brand) rather than camel-case words."""
+
+
 def engine_label(engine: str) -> str:
-    """"fileScanning" as "File scanning", "deepGuard" as "Deep guard": an engine name for a person."""
+    """"fileScanning" as "File scanning", "deepGuard" as "Deep guard", "edr" as "EDR": an engine for a person."""
+    known = _ENGINE_NAMES.get(engine.strip()) or _ENGINE_NAMES.get(engine.strip().lower())
+    if known:
+        return known
     words = _CAMEL.sub(" ", engine.strip()).split()
     return " ".join(words).capitalize() if words else ""
 

@@ -511,7 +511,8 @@ def record_to_device(
         last_seen=last_seen,
         user=shown(record.get("user.display_name"), record.get("user.user_id")),
         labels=labels,
-        state="quarantined" if flag(record.get("common.quarantined")) else "",
+        # A retired or wiped device's quarantine is history, like the rest of what it last reported.
+        state="quarantined" if flag(record.get("common.quarantined")) and health is not Health.UNKNOWN else "",
         raw_page=raw if raw is not None else RawPage.of([record]),
         raw_index=index,
     )
