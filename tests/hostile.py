@@ -59,6 +59,7 @@ class HostileSimulator(SepmSimulator):
 class RewritingApp:
     """An ASGI wrapper that makes a simulator misbehave the way a broken or hostile console would: requests to a
     path ending in `suffix` get their query rewritten, and their JSON answer rewritten, before the client sees it.
+    `body` returns the new JSON value, or text to send as it is (JSON that no encoder would write).
     `requests` counts what reached that path (a listing that never ends shows here); past `limit` of them the
     path answers 410, so a client that would loop for ever fails its test instead of hanging it."""
 
@@ -103,7 +104,8 @@ class RewritingApp:
                 if not message.get("more_body"):
                     body = b"".join(chunks)
                     if self.body is not None and 200 <= start["status"] < 300:
-                        body = json.dumps(self.body(json.loads(body.decode("utf-8", "replace"), strict=False))).encode()
+                        answer = self.body(json.loads(body.decode("utf-8", "replace"), strict=False))
+                        body = (answer if isinstance(answer, str) else json.dumps(answer)).encode()
                     headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
                     await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
                     await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,8 @@ CLI output, exports, clipboard, notifications) can receive a terminal escape or 
 from __future__ import annotations
 
 import enum
+import json
+import math
 import re
 import unicodedata
 import zlib
@@ -46,6 +48,28 @@ def _shown(char: str) -> str:
     if unicodedata.category(char) == "Zs":  # a no-break or other wide space: harmless, kept as a space
         return " "
     return f"<U+{code:04X}>"
+
+
+def json_loads(data: bytes | str) -> Any:
+    """JSON as consoles send it. orjson first (fast); a number no double holds (`1e400`) fails it for the whole
+    body, so such a body is read again by the standard library with that number as None: only that field is
+    unreadable, the rest of the page stays. Integers wider than 64 bits become floats, as orjson makes them.
+    Raises `ValueError` (orjson's JSONDecodeError is one) for a body that is not JSON at all."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        if "infinity" not in str(error):
+            raise
+    return json.loads(data, parse_float=_finite, parse_int=_int_or_float, parse_constant=lambda _: None)
+
+
+def _finite(text: str) -> float | None:
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _int_or_float(text: str) -> int | float | None:
+    return int(text) if len(text.lstrip("-")) <= 19 else _finite(text)
 
 
 def _visible_fields(record: Any, names: tuple[str, ...]) -> None:
@@ -216,7 +240,7 @@ class RawPage:
         for page, records in _decoded:
             if page is self:
                 return visible_tree(records[index])
-        records = orjson.loads(zlib.decompress(self._compressed.result()))[self._key]
+        records = json_loads(zlib.decompress(self._compressed.result()))[self._key]
         _decoded = ((self, records), *_decoded[: _DECODED_KEPT - 1])
         return visible_tree(records[index])
 

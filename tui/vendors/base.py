@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
-import orjson
 
 from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, RawPage, ServerInfo
-from tui.models import EventPage, EventWindow, visible
+from tui.models import EventPage, EventWindow, json_loads, visible
 from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
 
 T = TypeVar("T")
@@ -411,7 +410,7 @@ class VendorClient(abc.ABC):
                 + (f" ({title})." if title else ".")
             )
         try:
-            return orjson.loads(response.content)
+            return json_loads(response.content)
         except (ValueError, UnicodeDecodeError):
             raise BadResponseError(
                 f"{self._where()} sent a malformed or truncated JSON body for {response.request.url.path}."
@@ -468,7 +467,7 @@ class VendorClient(abc.ABC):
         if "html" in content_type:
             return self._redact(html_title(response.text))
         try:
-            payload = orjson.loads(response.content)
+            payload = json_loads(response.content)
         except (ValueError, UnicodeDecodeError):
             return ""
         message = self.error_message(payload)

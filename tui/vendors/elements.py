@@ -65,7 +65,7 @@ import httpx
 import orjson
 
 from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
-from tui.models import Event, EventPage, EventWindow, Severity
+from tui.models import Event, EventPage, EventWindow, Severity, json_loads
 from tui.vendors.base import ForbiddenError, NotAvailableError, epoch_ms, rfc3339
 from tui.vendors.html_text import one_line, plain_text
 from tui.vendors.base import (
@@ -443,8 +443,8 @@ def lenient_page(body: bytes) -> tuple[Any, bytes, frozenset[int]] | None:
         pass
     text = body.replace(b"\x00", b"").decode("utf-8", "replace")
     try:
-        page = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        page = json_loads(text)
+    except ValueError:
         return None
     try:
         marked = orjson.loads(body.replace(b"\x00", "\ufffe".encode()).decode("utf-8", "replace"))
