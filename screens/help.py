@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 GENERIC_ACTIONS = {"app.focus_next", "app.focus_previous", "focus_next", "focus_previous", "screen.copy_text",
                    "copy_text"}
@@ -17,12 +19,17 @@ EVERYWHERE = [
     ("tab / shift+tab", "Next / previous pane"),
     ("ctrl+q", "Quit"),
 ]
+KEY_WIDTH = 16
+"""The key column: fixed, so at 80 columns the descriptions wrap beside it instead of pushing it off screen."""
 
 
 class HelpScreen(ModalScreen[None]):
     """Keys of the screen first, then the ones that work everywhere, then the focused widget's own."""
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    #help-keys { height: 1fr; overflow-x: hidden; }
+    """
 
     def __init__(self, screen: Screen) -> None:
         super().__init__()
@@ -44,15 +51,23 @@ class HelpScreen(ModalScreen[None]):
             ("In the focused list", as_rows(widget_keys)),
         ]
 
+    def keys(self) -> Group:
+        """Each section's title over a two-column grid whose descriptions wrap to the dialog's width."""
+        parts: list[Text | Table] = []
+        for title, rows in self.sections():
+            if rows:
+                parts.append(Text(title, style="bold"))
+                grid = Table.grid(padding=(0, 1))
+                grid.add_column(width=KEY_WIDTH + 2, style="bold cyan", overflow="fold")
+                grid.add_column(ratio=1, overflow="fold")
+                for key, what in rows:
+                    grid.add_row(Text(f"  {key}"), Text(what))
+                parts.append(grid)
+        return Group(*parts)
+
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help"):
             yield Static(f"Keys · {self.target.sub_title or 'this screen'}", classes="dialog-title", markup=False)
-            table: DataTable[Text | str] = DataTable(cursor_type="row", show_header=False)
-            table.add_columns("Key", "Action")
-            for title, rows in self.sections():
-                if rows:
-                    table.add_row(Text(title, style="bold"), "")
-                    table.add_rows((Text(f"  {key}", style="bold cyan"), what)
-                                   for key, what in rows)
-            yield table
+            with VerticalScroll(id="help-keys"):
+                yield Static(self.keys())
             yield Static("esc close · ↑↓ scroll", classes="dialog-hint")

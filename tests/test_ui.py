@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.widgets import Input
 
 from conftest import FIXED_NOW, fixed_clock
@@ -45,6 +46,11 @@ def loaded(app: ExplorerApp, count: int):
 
 def notifications(app: ExplorerApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]
+
+
+def screen_lines(app: ExplorerApp) -> list[str]:
+    """The text of the screen as the terminal shows it, line by line."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
 
 
 async def open_demo(pilot, app: ExplorerApp, size: int) -> DeviceTable:
@@ -158,6 +164,27 @@ async def test_help_lists_the_screen_keys_and_palette_reaches_them() -> None:
         assert all(d.health is Health.CRITICAL for d in table.devices)
 
 
+async def test_help_at_80_columns_wraps_descriptions_beside_a_fixed_key_column() -> None:
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_demo(pilot, app, 50)
+        app.screen.query_one(GroupTree).focus()
+        await pilot.press("question_mark")
+        help_screen = app.screen
+        assert isinstance(help_screen, HelpScreen)
+        seen: list[str] = []
+        for _ in range(10):  # page through it: every word of every description is on screen at some point
+            await pilot.pause()
+            seen += screen_lines(app)
+            await pilot.press("pagedown")
+        words = " ".join(" ".join(line.replace("│", " ").split()) for line in seen)
+        for _, rows in help_screen.sections():
+            for key, what in rows:
+                assert " ".join(what.split()) in words, what
+        assert all(not widget.max_scroll_x for widget in help_screen.query("*") if widget.is_scrollable)
+        assert any("ctrl+p" in line for line in seen) and any("shift+space" in line for line in seen)
+
+
 def write_config(path: Path, url: str, **extra: str) -> None:
     lines = ["[connections.lab]", 'vendor = "sepm"', f'url = "{url}"', 'username = "admin"',
              "allow_http = true", "read_only = true"]
@@ -198,6 +225,32 @@ async def test_add_a_connection_through_the_form_test_and_open_it(tmp_path: Path
         await pilot.press(*DEMO_PASSWORD, "enter")
         await wait_until(pilot, loaded(app, 120))
         assert app.screen.query_one(DeviceTable).row_count == 120
+
+
+async def burst(pilot, *keys: str) -> None:
+    """Send keys the way typeahead over SSH arrives: all queued at once, before the app handles the first.
+
+    `pilot.press` waits for the app to go idle after every key, so it cannot show a key landing in the
+    wrong widget."""
+    for key in keys:
+        character = {"tab": "\t", "colon": ":"}.get(key, key if len(key) == 1 else None)
+        pilot.app._driver.send_message(events.Key(key, character))
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_keys_typed_right_after_tab_land_in_the_next_field(tmp_path: Path) -> None:
+    app = ExplorerApp(Config(path=tmp_path / "config.toml"), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a")
+        form = app.screen
+        form.query_one("#url", Input).focus()
+        await pilot.press("h", "colon", "1", "tab", "a", "d")
+        await burst(pilot, "m", "tab", "r", "o", "shift+tab", "z")
+        assert form.query_one("#url", Input).value == "h:1"
+        assert form.query_one("#username", Input).value == "admz"
+        assert form.query_one("#domain", Input).value == "ro"
+        assert app.focused is form.query_one("#username", Input)
 
 
 async def test_a_config_file_others_may_read_with_a_password_is_warned_at_start_and_on_reload(tmp_path: Path) -> None:
