@@ -1,7 +1,7 @@
 """The fault matrix through the UI: every screen that loads data, under every fault the simulators inject.
 
 Screens: the connections screen's test (`t`, the fault on SEPM's /version), the groups screen's first load
-and its refresh (ctrl+r) on SEPM, EPMM and Elements, the event timeline (SEPM, Elements), the fingerprint
+and its refresh (ctrl+r) on SEPM, EPMM and Elements, the event timeline (SEPM, Elements, EPMM), the fingerprint
 lists (SEPM: the known lists, find a hash, open a list by name) and a device's recent events on its detail
 screen (SEPM). The groups screen has one test per vendor and fault, each from a fresh first load;
 the other screens run through the `FAULTS` table in one app each, every fault cleared before the next
@@ -22,9 +22,10 @@ Where the matrix has holes, and why:
 - A TLS certificate that does not match the host or comes from an unknown CA does not "clear": the fix is
   the profile's `verify`, so those cells check the words and a living app, not a retry. They reach the
   connections test and the groups screen, the two screens that first talk to a console.
-- EPMM has no event source and no fingerprint lists, so it has no event or fingerprint cells (the
-  screens say "not available", which test_ui_events and test_ui_fingerprints cover); and it sends its
-  credentials with every request, so its expired-token cell has no token to expire.
+- EPMM has no fingerprint lists, so it has no fingerprint cells (the screen says "not available", which
+  test_ui_fingerprints covers); and it sends its credentials with every request, so its expired-token cell
+  has no token to expire. Its event cells put the fault on the audit log's CSV, the call that carries the
+  events (the export and its status calls are retried the same way).
 - The device detail has no retry key: leaving it and opening the device again is the retry. Its cells are
   SEPM's only: the screen is the same for every vendor above `client.events`, whose Elements faults the
   timeline cells cover (each detail costs a second of rendering, and the file keeps under ~90 s).
@@ -68,7 +69,8 @@ PAGE = 20
 """Devices per page: the fleet comes in three pages or more, so a fault on the third leaves some loaded."""
 EVENT_PAGE = 10
 DEVICE_LISTINGS = {"sepm": "/sepm/api/v1/computers", "epmm": "/api/v2/devices", "elements": "/devices/v1/devices"}
-EVENT_SOURCES = {"sepm": "/sepm/api/v1/events/critical", "elements": "/security-events/v1/security-events"}
+EVENT_SOURCES = {"sepm": "/sepm/api/v1/events/critical", "elements": "/security-events/v1/security-events",
+                 "epmm": "/api/v2/logs/audit_logs_csv"}
 FINGERPRINT_LISTS = "/sepm/api/v1/policy-objects/fingerprints(/.*)?"
 
 
@@ -103,8 +105,8 @@ FAULTS = {
     "html": Fault("html", times=None, words="502 Bad Gateway"),
     "429": Fault("429", 0.05, times=None, words="rate limiting"),
     "429-long": Fault("429", 600, words="Retry after 600 s"),
-    "malformed": Fault("malformed", words="malformed or truncated JSON"),
-    "truncated": Fault("truncated", words="malformed or truncated JSON"),
+    "malformed": Fault("malformed", words="malformed or truncated"),  # JSON, or EPMM's audit CSV
+    "truncated": Fault("truncated", words="malformed or truncated"),
     "reset": Fault("reset", times=None, words="closed the connection"),
 }
 """Retryable faults (429, an HTML 502, a reset) fail only when they outlast the client's attempts, or (429)
@@ -358,7 +360,8 @@ async def test_a_retry_that_fails_again_still_says_partial(consoles, transport: 
 
 @pytest.mark.parametrize("vendor", list(EVENT_SOURCES))
 async def test_event_timeline_under_every_fault(consoles, transport: FaultyPage, monkeypatch, vendor: str) -> None:
-    """Seven days of events; Elements sends them in pages of EVENT_PAGE, the fault on the second."""
+    """Seven days of events; Elements sends them in pages of EVENT_PAGE, the fault on the second; EPMM's audit
+    log comes as one CSV after its export is asked for and polled, the fault on the CSV."""
     monkeypatch.setattr("tui.vendors.elements.PAGE_LIMIT", EVENT_PAGE)
     app = lab_app(vendor, consoles, transport)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -374,7 +377,7 @@ async def test_event_timeline_under_every_fault(consoles, transport: FaultyPage,
 
         await load("4")
         everything = len(screen.table.shown)
-        assert everything > EVENT_PAGE
+        assert everything > (EVENT_PAGE if vendor == "elements" else 0)
         for name, fault in FAULTS.items():
             with cell(name):
                 transport.arm(fault, EVENT_SOURCES[vendor], page=2 if vendor == "elements" else 1)

@@ -97,6 +97,7 @@ from tui.models import (
     RawPage,
     ServerInfo,
     Severity,
+    visible,
 )
 from tui.vendors.base import (
     AuthenticationError,
@@ -442,7 +443,7 @@ class EpmmClient(VendorClient):
                 'role "View logs and events" (Logs and Events Management).', scope="user", status=403) from None
         if "html" in response.headers.get("content-type", ""):
             self.parse_json(response)  # raises the HTML page as a bad response
-        rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig", errors="replace"))))
+        rows = self._audit_rows(response.content.decode("utf-8-sig", errors="replace"))
         loaded = 0
         for start in range(0, max(len(rows), 1), EVENTS_PAGE):
             chunk = rows[start:start + EVENTS_PAGE]
@@ -452,6 +453,25 @@ class EpmmClient(VendorClient):
             loaded += len(kept)
             yield EventPage(kept, loaded, len(rows), source=AUDIT_SOURCE,
                             skipped=sum(event is None for event in events))
+
+
+    def _audit_rows(self, text: str) -> list[dict[str, str]]:
+        """The audit CSV's rows by its header. A header with neither a time nor an action column, or a row
+        with another number of cells than the header (a body cut short, or not this CSV at all), is a bad
+        response: an empty timeline would say that nothing happened."""
+        table = [row for row in csv.reader(io.StringIO(text)) if row]
+        if not table:
+            return []
+        header, rows = table[0], table[1:]
+        known = {_header(spelling) for meaning in ("time", "action") for spelling in AUDIT_COLUMNS[meaning]}
+        if not known & {_header(name) for name in header}:
+            raise BadResponseError(f"{self._where()} sent a malformed or truncated audit log: no time or action "
+                                   f"column; its first line reads {visible(','.join(header))[:80]!r}.")
+        short = next((row for row in rows if len(row) != len(header)), None)
+        if short is not None:
+            raise BadResponseError(f"{self._where()} sent a malformed or truncated audit log: a row of {len(short)} "
+                                   f"cells under {len(header)} columns.")
+        return [dict(zip(header, row)) for row in rows]
 
 
 def _record_ids(items: list[Any]) -> list[Any]:
