@@ -111,3 +111,22 @@ class RewritingApp:
                     await send({"type": "http.response.body", "body": body})
 
         await self.app(scope, receive, capture)
+
+
+def epx_against(app, tmp_path, monkeypatch, capsys, *argv: str, vendor: str = "sepm", username: str = USERNAME,
+                password: str = PASSWORD) -> tuple[int, str, str]:
+    """`epx ARGV --config … --connection lab` in-process, against `app` served on loopback: (exit, out, err)."""
+    import tomli_w
+
+    from tui.cli import main
+    from tui.simulators.serve import ServerThread
+
+    monkeypatch.setenv("EPX_TEST_HOSTILE_PASSWORD", password)
+    with ServerThread(app) as server:
+        config = tmp_path / "config.toml"
+        config.write_text(tomli_w.dumps({"connections": {"lab": {
+            "vendor": vendor, "url": server.url, "allow_http": True, "username": username,
+            "password_env": "EPX_TEST_HOSTILE_PASSWORD"}}}))
+        code = main([*argv, "--config", str(config), "--connection", "lab"])
+    out, err = capsys.readouterr()
+    return code, out, err

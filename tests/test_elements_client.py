@@ -415,13 +415,7 @@ async def test_every_device_keeps_the_record_the_server_sent(connect, simulator)
 
 async def test_a_device_keeps_its_own_record_when_the_page_holds_other_items():
     items = [{"id": "a"}, 7, None, {}, {"id": "b"}, "junk", {"name": "no id"}, {"id": ""}]
-    client = mock_client(lambda request: httpx.Response(200, json={"items": items}))
-    client._groups = []
-    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
-    try:
-        pages = await bounded(collect_pages(client))
-    finally:
-        await client.aclose()
+    pages = await mocked_device_pages(lambda request: httpx.Response(200, json={"items": items}))
 
     assert [device.raw for page in pages for device in page.devices] == [{"id": "a"}, {"id": "b"}]
     assert [(page.loaded, page.skipped, page.repaired) for page in pages] == [(2, 6, 0)]
@@ -429,6 +423,17 @@ async def test_a_device_keeps_its_own_record_when_the_page_holds_other_items():
 
 async def collect_pages(client: ElementsClient) -> list:
     return [page async for page in client.devices()]
+
+
+async def mocked_device_pages(handle: Callable[[httpx.Request], httpx.Response]) -> list:
+    """Every device page of a `mock_client` that knows its organization (so only the listing is asked)."""
+    client = mock_client(handle)
+    client._groups = []
+    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
+    try:
+        return await bounded(collect_pages(client))
+    finally:
+        await client.aclose()
 
 
 async def test_the_simulators_junk_items_are_skipped_and_counted(connect, simulator):
@@ -443,13 +448,8 @@ async def test_the_simulators_junk_items_are_skipped_and_counted(connect, simula
 async def test_a_device_with_bytes_that_are_not_utf8_is_kept_and_counted():
     body = (b'{"items":[{"id":"a","name":"WS-1","lastUser":"cl\xe9ment\x00"},{"id":"b","name":"WS-2"},'
             b'{"name":"no id \xff"}]}')
-    client = mock_client(lambda request: httpx.Response(200, content=body, headers={"content-type": "application/json"}))
-    client._groups = []
-    client._whoami = {"clientId": CLIENT_ID, "organizationId": str(uuid.uuid4())}
-    try:
-        pages = await bounded(collect_pages(client))
-    finally:
-        await client.aclose()
+    pages = await mocked_device_pages(
+        lambda request: httpx.Response(200, content=body, headers={"content-type": "application/json"}))
 
     devices = [device for page in pages for device in page.devices]
     assert [device.id for device in devices] == ["a", "b"]

@@ -5,18 +5,13 @@ that stops at its stated total is read to that total even if its last page says 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-import tomli_w
 
-from hostile import RewritingApp
-from tui.cli import main
+from hostile import PASSWORD, USERNAME, RewritingApp, epx_against
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
-from tui.simulators.serve import ServerThread
 
-USERNAME, PASSWORD, PASSWORD_ENV = "api-reader", "Paging-Test-Pass-1", "EPX_TEST_PAGING_PASSWORD"
 FLEET = 600  # two pages of 500 computers
 
 
@@ -37,18 +32,6 @@ def last_page_says_more(page: dict) -> dict:
     return {**page, "lastPage": False}
 
 
-def run(tmp_path: Path, monkeypatch, capsys, app) -> tuple[int, str, str]:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    with ServerThread(app) as server:
-        config = tmp_path / "config.toml"
-        config.write_text(tomli_w.dumps({"connections": {"lab": {
-            "vendor": "sepm", "url": server.url, "allow_http": True, "username": USERNAME,
-            "password_env": PASSWORD_ENV}}}))
-        code = main(["devices", "--config", str(config), "--connection", "lab", "--format", "json"])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def sepm_app():
     return create_app(SepmSimulator(SepmFleet(FLEET, seed=5), username=USERNAME, password=PASSWORD))
 
@@ -60,7 +43,7 @@ def sepm_app():
 ], ids=["a-count-the-total-cannot-hold", "the-same-page-without-a-count", "the-same-page-with-a-count"])
 def test_a_sepm_listing_that_never_ends_is_stopped_in_words(tmp_path, monkeypatch, capsys, query, body, words):
     app = RewritingApp(sepm_app(), "/computers", query=query, body=body)
-    code, out, err = run(tmp_path, monkeypatch, capsys, app)
+    code, out, err = epx_against(app, tmp_path, monkeypatch, capsys, "devices", "--format", "json")
 
     assert code == 4 and out == ""
     assert re.search(words, err), err
@@ -73,7 +56,7 @@ def test_a_sepm_listing_stops_at_its_stated_total(tmp_path, monkeypatch, capsys)
     import json
 
     app = RewritingApp(sepm_app(), "/computers", body=last_page_says_more)
-    code, out, err = run(tmp_path, monkeypatch, capsys, app)
+    code, out, err = epx_against(app, tmp_path, monkeypatch, capsys, "devices", "--format", "json")
 
     assert code == 0, err
     assert len({device["id"] for device in json.loads(out)}) == FLEET
@@ -108,15 +91,9 @@ def run_vendor(tmp_path, monkeypatch, capsys, vendor: str, suffix: str, command:
 
     simulated = build_simulator(vendor, size=150, seed=3)
     app = RewritingApp(simulated.app, suffix, **rewrites)
-    monkeypatch.setenv(PASSWORD_ENV, simulated.password)
-    with ServerThread(app) as server:
-        config = tmp_path / "config.toml"
-        config.write_text(tomli_w.dumps({"connections": {"lab": {
-            "vendor": vendor, "url": server.url, "allow_http": True, "username": simulated.username,
-            "password_env": PASSWORD_ENV}}}))
-        code = main([command, "--config", str(config), "--connection", "lab", "--format", "json",
-                     *(["--since", "30d"] if command == "events" else [])])
-    out, err = capsys.readouterr()
+    window = ["--since", "30d"] if command == "events" else []
+    code, out, err = epx_against(app, tmp_path, monkeypatch, capsys, command, "--format", "json", *window,
+                                 vendor=vendor, username=simulated.username, password=simulated.password)
     return code, out, err, app
 
 

@@ -8,15 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-import tomli_w
 
-from hostile import RewritingApp
-from tui.cli import main
+from hostile import PASSWORD, USERNAME, RewritingApp, epx_against
 from tui.models import RawPage, json_loads
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
-from tui.simulators.serve import ServerThread
 
-USERNAME, PASSWORD, PASSWORD_ENV = "api-reader", "Numbers-Test-Pass-1", "EPX_TEST_NUMBERS_PASSWORD"
 WIDE = 123456789012345678901234567890  # wider than 64 bits
 
 
@@ -38,15 +34,9 @@ def poison(page: dict) -> str:
 
 
 def test_one_unreadable_number_does_not_lose_the_page(tmp_path: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     simulator = SepmSimulator(SepmFleet(40, seed=8), username=USERNAME, password=PASSWORD)
-    with ServerThread(RewritingApp(create_app(simulator), "/computers", body=poison)) as server:
-        config = tmp_path / "config.toml"
-        config.write_text(tomli_w.dumps({"connections": {"lab": {
-            "vendor": "sepm", "url": server.url, "allow_http": True, "username": USERNAME,
-            "password_env": PASSWORD_ENV}}}))
-        code = main(["devices", "--config", str(config), "--connection", "lab", "--format", "json"])
-    out, err = capsys.readouterr()
+    app = RewritingApp(create_app(simulator), "/computers", body=poison)
+    code, out, err = epx_against(app, tmp_path, monkeypatch, capsys, "devices", "--format", "json")
     assert code == 0, err
     devices = json.loads(out)
     assert len(devices) == 40
