@@ -148,6 +148,42 @@ async def test_group_levels_are_made_when_opened() -> None:
         assert [str(child.label).split(" (")[0] for child in laptops.children]
 
 
+async def test_the_tree_moves_with_j_k_g_shift_g_and_opens_with_l_closes_with_h() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_demo(pilot, app, 300)
+        tree = screen_of(app).query_one(GroupTree)
+        tree.focus()
+        await pilot.press("g")
+        assert tree.cursor_line == 0
+        await pilot.press("j", "j")
+        assert tree.cursor_line == 2
+        await pilot.press("k")
+        assert tree.cursor_line == 1
+        await pilot.press("G")
+        assert tree.cursor_line == tree.last_line > 1
+        await pilot.press("g")
+        assert tree.cursor_line == 0
+        company = tree.root.children[0]
+        laptops = next(node for node in company.children if node.data.group[-1:] == ("Laptops",))
+        tree.move_cursor(laptops)
+        await pilot.press("l")
+        await pilot.pause()
+        assert laptops.is_expanded and laptops.children
+        await pilot.press("l")
+        assert tree.cursor_node is laptops.children[0]
+        await pilot.press("h")
+        assert tree.cursor_node is laptops and laptops.is_expanded
+        await pilot.press("left")
+        assert not laptops.is_expanded and tree.cursor_node is laptops
+        await pilot.press("h")
+        assert tree.cursor_node is company
+        await pilot.press("right")
+        await pilot.press("right")
+        assert tree.cursor_node is company.children[0]
+        assert isinstance(app.screen, GroupsScreen)  # h and l are the tree's, not the screen's
+
+
 async def test_copy_menu_copies_the_id_and_says_what() -> None:
     app = demo_app(50)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -30,7 +31,19 @@ Key = tuple[str, ...]
 
 
 class GroupTree(Tree[DeviceFilter]):
-    """`connections` hang from the root (several) or are the root (one)."""
+    """`connections` hang from the root (several) or are the root (one).
+
+    The keys of a vim user's tree: j k move, g G go to the ends, l opens a group, h closes it.
+    """
+
+    BINDINGS = [
+        Binding("k", "cursor_up", "Cursor Up", show=False),
+        Binding("j", "cursor_down", "Cursor Down", show=False),
+        Binding("home,g", "scroll_home", "First", show=False),
+        Binding("end,G", "scroll_end", "Last", show=False),
+        Binding("l,right", "open_node", "Open", show=False, tooltip="Open the group (open already: its first sub-group)"),
+        Binding("h,left", "close_node", "Close", show=False, tooltip="Close the group (closed already: its parent)"),
+    ]
 
     def __init__(self, connections: Sequence[str], **kwargs: object) -> None:
         fleets = len(connections) > 1
@@ -112,6 +125,24 @@ class GroupTree(Tree[DeviceFilter]):
         for path in paths:
             self._console_counts.pop((connection, *path), None)
         self._relabel()
+
+    def action_open_node(self) -> None:
+        node = self.cursor_node
+        if node is None or not node.allow_expand:
+            return
+        if not node.is_expanded:
+            node.expand()
+        elif node.children:
+            self.move_cursor(node.children[0])
+
+    def action_close_node(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.allow_expand and node.is_expanded:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[DeviceFilter]) -> None:
         scope = event.node.data
