@@ -13,6 +13,7 @@ from datetime import datetime
 
 from rich.style import Style
 
+from tui.export import age_text
 from tui.inventory import Inventory, Sort
 from tui.models import Device, Health
 from widgets.virtual_table import PLAIN, Cell, Column, VirtualTable
@@ -31,17 +32,6 @@ PATCH_CELLS = {
     False: ("ok", Style(color="green")),
     None: ("-", Style(dim=True)),
 }
-
-
-def age_text(moment: datetime | None, now: datetime) -> str:
-    """How long ago, in the tersest form a responder reads at a glance: 45s, 12m, 3h, 9d."""
-    if moment is None:
-        return "never"
-    seconds = max(0, int((now - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 def health_cell(device: Device) -> Cell:
