@@ -5,18 +5,24 @@ secret-free messages on stderr."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
+import pty
 import re
 import socket
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
 import tomli_w
+from rich.cells import cell_len
 
-from tui.cli import main
+from tui.cli import DEVICE_COLUMNS, GROUP_COLUMNS, main, render_table
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread, make_test_tls
 
@@ -166,9 +172,119 @@ def test_devices_table_has_a_header_and_one_line_per_device(epx, config):
 
     assert (code, err) == (0, "")
     header, *lines = out.splitlines()
-    assert header.split() == DEVICE_KEYS
     assert len(lines) == FLEET_SIZE
-    assert sorted(line.split()[3] for line in lines) == names  # 4th column: vendor, connection, id, name
+    assert sorted(line.split()[0] for line in lines) == names  # the name comes first
+
+
+# --- the table fits the terminal ------------------------------------------------------------------------
+
+
+def on_a_terminal(monkeypatch, columns: int = 80) -> None:
+    """Standard output is a terminal `columns` wide: a tty, and COLUMNS as `shutil` reads it. Called in the
+    test itself: capsys puts its own standard output in place only once the fixtures are set up."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", str(columns))
+
+
+def assert_fits(out: str, width: int = 80) -> None:
+    too_wide = [line for line in out.splitlines() if cell_len(line) > width]
+    assert not too_wide, too_wide[:3]
+
+
+def test_a_pipe_gets_every_device_column_most_important_first(epx, config):
+    """Not a terminal: every column, no cell cut (266 characters a line, and a 32-hex id first, before)."""
+    code, out, err = epx("devices", "--config", str(config), "--connection", "lab")
+
+    header, first, *_ = out.splitlines()
+    assert (code, err) == (0, "")
+    assert header.split() == DEVICE_COLUMNS
+    assert "…" not in out
+    assert re.fullmatch(r"online|never|\d+[smhd]", first.split()[2])  # last seen as an age
+
+
+def test_the_device_table_fits_an_80_column_terminal(epx, config, monkeypatch):
+    on_a_terminal(monkeypatch)
+
+    code, out, err = epx("devices", "--config", str(config), "--connection", "lab")
+
+    header, *lines = out.splitlines()
+    assert (code, err) == (0, "")
+    assert_fits(out)
+    assert header.split()[:5] == ["name", "health", "seen", "patches", "ip"]
+    assert "id" not in header.split() and "vendor" not in header.split()
+    assert len(lines) == FLEET_SIZE
+
+
+def test_wide_shows_every_device_column_on_a_terminal_too(epx, config, monkeypatch):
+    on_a_terminal(monkeypatch)
+
+    code, out, err = epx("devices", "--config", str(config), "--connection", "lab", "--wide")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].split() == DEVICE_COLUMNS
+
+
+def test_columns_set_wide_enough_shows_every_column(epx, config, monkeypatch):
+    on_a_terminal(monkeypatch, columns=400)
+
+    code, out, err = epx("devices", "--config", str(config), "--connection", "lab")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].split() == DEVICE_COLUMNS
+
+
+def test_the_group_table_fits_an_80_column_terminal(epx, config, monkeypatch):
+    on_a_terminal(monkeypatch)
+
+    code, out, err = epx("groups", "--config", str(config), "--connection", "lab")
+
+    assert (code, err) == (0, "")
+    assert_fits(out)
+    assert out.splitlines()[0].split()[:2] == ["path", "device_count"]
+    assert SERVERS in out
+
+
+def test_a_pipe_gets_every_group_column(epx, config):
+    code, out, err = epx("groups", "--config", str(config), "--connection", "lab")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0].split() == GROUP_COLUMNS
+
+
+def test_a_narrow_table_cuts_by_terminal_cells_not_characters():
+    """Wide (CJK) characters take two cells: a cut counts cells, and ends in "…"."""
+    rows = [["東京サーバー第一データセンター", "critical", "3d", "missing", "10.0.0.1"],
+            ["pc", "ok", "online", "ok", ""]]
+
+    out = render_table(["name", "health", "seen", "patches", "ip"], rows, width=30, keep=4)
+
+    assert_fits(out, 30)
+    assert "…" in out.splitlines()[1] and out.splitlines()[0].split() == ["name", "health", "seen", "patches"]
+
+
+def test_a_real_80_column_terminal():
+    """Under a pseudo-terminal of 80 columns, no COLUMNS: the width is the terminal's own."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    environment = {key: value for key, value in os.environ.items() if key not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen([*EPX[:1], "devices", "--demo", "--demo-size", "200", "--connection", "demo-sepm"],
+                               stdout=follower, stderr=subprocess.PIPE, env=environment)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    out = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert_fits(out)
+    assert out.splitlines()[0].split()[:4] == ["name", "health", "seen", "patches"]
+    assert len(out.splitlines()) == 201
 
 
 # --- filters --------------------------------------------------------------------------------------------
@@ -333,6 +449,35 @@ def test_usage_errors_exit_2(argv, capsys):
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: epx") and "error:" in err
+
+
+@pytest.mark.parametrize("command", ["devices", "groups", "events", "fingerprints"])
+def test_a_config_file_that_does_not_exist_is_said(epx, tmp_path, command):
+    """Not "No connection named 'lab' (known: none)": the file named is not there."""
+    missing = tmp_path / "nope.toml"
+
+    code, out, err = epx(command, "--config", str(missing), "--connection", "lab")
+
+    assert (code, out) == (2, "")
+    assert_one_line_error(err)
+    assert f"no config file at {missing}; create it with `epx --config {missing}` (the UI)" in err
+    assert not missing.exists()
+
+
+@pytest.mark.parametrize("argv", [[], ["devices"], ["groups"], ["events"], ["fingerprints"], ["simulate"]])
+def test_help_lists_the_exit_codes_and_the_defaults(argv, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as caught:
+        main([*argv, "--help"])
+
+    out = capsys.readouterr().out
+    assert caught.value.code == 0
+    codes = out[out.index("exit codes:"):]
+    for code in ("0", "2", "3", "4", "5", "6", "130", "141"):
+        assert re.search(rf"^  {code} +\S", codes, re.MULTILINE), code
+    if argv and argv != ["simulate"]:
+        assert "(default: table)" in out and "--wide" in out
+        assert re.search(r"--connection NAME +\S", out)  # said what it is, not a bare option
 
 
 def test_wrong_password_exits_3_without_the_password(epx, config, monkeypatch):

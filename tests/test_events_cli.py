@@ -8,13 +8,15 @@ import csv
 import io
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import tomli_w
+from rich.cells import cell_len
 
-from tui.cli import EVENT_FIELDS, main
+from tui.cli import EVENT_COLUMNS, EVENT_FIELDS, main
 from tui.simulators.elements import ElementsFleet, ElementsSimulator
 from tui.simulators.elements import create_app as elements_app
 from tui.simulators.epmm import NO_LOGS_USERNAME, EpmmFleet, EpmmSimulator
@@ -123,10 +125,29 @@ def test_csv_has_the_same_records(epx):
 
 
 def test_the_table_is_for_people(epx):
+    """In a pipe, every column but the message (often several lines), the most important first."""
     code, out, _ = epx("--connection", "lab", "--since", "24h")
     lines = out.splitlines()
-    assert code == 0 and lines[0].split() == ["time", "severity", "engine", "device_name", "title"]
+    assert code == 0 and lines[0].split() == EVENT_COLUMNS
+    assert EVENT_COLUMNS[:4] == ["time", "severity", "device", "title"] and "message" not in EVENT_COLUMNS
     assert len(lines) > 1
+
+
+def test_the_table_fits_an_80_column_terminal(epx, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # in the test: capsys is in place only now
+    monkeypatch.setenv("COLUMNS", "80")
+
+    window = ("--since", "2025-05-01T00:00:00Z", "--until", "2025-06-01T12:00:00Z")
+    code, out, err = epx("--connection", "partner", *window)
+
+    lines = out.splitlines()
+    assert code == 0, err
+    assert [line for line in lines if cell_len(line) > 80] == []
+    assert lines[0].split() == ["time", "severity", "device", "title"] and len(lines) > 1
+    assert ISO_UTC.match(lines[1].split()[0])
+
+    code, out, err = epx("--connection", "partner", *window, "--wide")
+    assert out.splitlines()[0].split() == EVENT_COLUMNS
 
 
 def test_rfc3339_bounds_with_offsets_and_filters(epx, elements):

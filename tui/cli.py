@@ -2,8 +2,11 @@
 
 Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error,
 5 not available for the connection's vendor (e.g. fingerprint lists on EPMM or Elements), 6 standard output
-or the --log file could not be written, 141 the reader of standard output went away (quietly).
-Errors go to stderr as one sentence that never contains a secret.
+or the --log file could not be written, 130 interrupted, 141 the reader of standard output went away (quietly);
+the UI alone ends 129 when its terminal hangs up. Errors go to stderr as one sentence that never contains a secret.
+
+A table fits the terminal: on a terminal (standard output a tty) its width, COLUMNS when set, decides which
+columns are shown, most important first; a pipe, a file and --wide get every column, no cell cut.
 """
 
 from __future__ import annotations
@@ -14,11 +17,15 @@ import contextlib
 import difflib
 import getpass
 import os
+import shlex
+import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
+
+from rich.cells import cell_len, set_cell_size
 
 from tui.config import (
     Config,
@@ -30,7 +37,7 @@ from tui.config import (
     resolve_secret,
 )
 from tui.request_log import LOG_ENV, start_request_log, stop_request_log
-from tui.export import DEVICE_FIELDS, cell, write_csv, write_devices, write_json
+from tui.export import age_text, cell, write_csv, write_devices, write_json
 from tui.inventory import DeviceFilter, split_group_path
 from tui.models import Connection, Device, DeviceQuery
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
@@ -54,6 +61,27 @@ EXIT_OUTPUT = 6
 EXIT_PIPE = 128 + signal.SIGPIPE
 """The reader of standard output went away (`epx devices | head -1`): quiet, as if killed by SIGPIPE."""
 GROUP_FIELDS = ["id", "name", "path", "parent_id", "device_count"]
+EXIT_CODES = """exit codes:
+  0    ok
+  2    usage or configuration error
+  3    authentication error
+  4    network or server error
+  5    not available for the connection's vendor or its API user
+  6    standard output or the --log file could not be written
+  129  the terminal hung up (the UI)
+  130  interrupted (ctrl+c)
+  141  the reader of standard output went away"""
+FORMAT_HELP = "json or csv records for scripts, or a table for people (default: %(default)s)"
+WIDE_HELP = "every column in the table, even on a terminal too narrow for them"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, but each line of a description or epilog is its own paragraph and an indented line is
+    kept as written, so the exit codes stay a list while a long description still wraps to the terminal."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(indent + line if line.startswith(" ") else super(HelpFormatter, self)._fill_text(
+            line, width, indent) for line in text.splitlines())
 
 
 class UsageError(Exception):
@@ -80,14 +108,16 @@ def common_options(*, defaults: bool) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     common = common_options(defaults=False)
     parser = argparse.ArgumentParser(prog="epx", parents=[common_options(defaults=True)],
-                                     description="Explore endpoint-security consoles from the terminal.")
+                                     description="Explore endpoint-security consoles from the terminal.",
+                                     epilog=EXIT_CODES, formatter_class=HelpFormatter)
     parser.add_argument("--connection", metavar="NAME", help="open this connection at start")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     for name, what in (("devices", "list devices"), ("groups", "list groups")):
-        sub = commands.add_parser(name, parents=[common], help=what, description=f"{what.capitalize()} as json, csv or a table.")
-        sub.add_argument("--connection", required=True, metavar="NAME")
-        sub.add_argument("--format", choices=("json", "csv", "table"), default="table")
+        sub = commands.add_parser(name, parents=[common], help=what, epilog=EXIT_CODES,
+                                  formatter_class=HelpFormatter,
+                                  description=f"{what.capitalize()} as json, csv or a table.")
+        add_connection_and_format(sub)
         if name == "devices":
             sub.add_argument("--critical", action="store_true", help="only devices whose health is critical")
             sub.add_argument("--missing-patch", action="store_true", help="only devices missing critical patches")
@@ -97,21 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_events_parser(commands, common)
 
     simulate = commands.add_parser(
-        "simulate", help="serve a simulated console on loopback",
+        "simulate", help="serve a simulated console on loopback", epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
         description="Serve a simulated console on loopback. Faults: "
         + "; ".join(f"{name}: {what}" for name, what in FAULTS.items()) + ".",
     )
     simulate.add_argument("vendor", choices=SIMULATED_VENDORS)
-    simulate.add_argument("--port", type=int, default=8446)
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--size", type=int, default=500, help="devices in the fleet (up to 200,000)")
-    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--port", type=int, default=8446, help="port to listen on (default: %(default)s)")
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    simulate.add_argument("--size", type=int, default=500,
+                          help="devices in the fleet, up to 200,000 (default: %(default)s)")
+    simulate.add_argument("--seed", type=int, default=7, help="seed of the generated fleet (default: %(default)s)")
     simulate.add_argument("--tls", action="store_true", help="serve https with a fresh test CA (its PEM path is printed)")
     simulate.add_argument("--fault", action="append", default=[], metavar="KIND[=VALUE][@PATH]",
                           help="inject a fault into every matching request, e.g. latency=50 or 429=7 (repeatable)")
     simulate.add_argument("--cache-pages", action="store_true",
                           help="answer a repeated GET from memory (benchmarks only: it skips the credential check)")
     return parser
+
+
+def add_connection_and_format(sub: argparse.ArgumentParser) -> None:
+    """--connection, --format and --wide, alike for every sub-command that prints records."""
+    sub.add_argument("--connection", required=True, metavar="NAME", help="the connection profile to read")
+    sub.add_argument("--format", choices=("json", "csv", "table"), default="table", help=FORMAT_HELP)
+    sub.add_argument("--wide", action="store_true", help=WIDE_HELP)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,7 +269,12 @@ def load(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
 
         demo = build_demo(size=args.demo_size, writes=args.demo_writes)
         return demo.config, demo.transports
-    config = load_config(resolve_config_path(args.config))
+    path = resolve_config_path(args.config)
+    config = load_config(path)
+    if config.loaded is None or config.loaded.digest is None:  # the UI starts empty there; a command has nothing
+        ui = f"epx --config {shlex.quote(str(path))}" if args.config else "epx"
+        raise UsageError(f"no config file at {path}; create it with `{ui}` (the UI) or write it by hand "
+                         "(README: Configuration).")
     if warning := permission_warning(config):
         warn(f"warning: {warning}")
     return config, {}
@@ -319,9 +363,12 @@ async def export(args: argparse.Namespace) -> int:
         elif args.format == "json":
             write_json(sys.stdout, records)
         else:
-            sys.stdout.write(render_table(records, GROUP_FIELDS))
+            rows = record_rows(records, GROUP_COLUMNS)
+            sys.stdout.write(render_table(GROUP_COLUMNS, rows, table_width(args), keep=2))
     elif args.format == "table":
-        sys.stdout.write(render_table([device.to_json() for device in devices], DEVICE_FIELDS))
+        now = datetime.now(UTC)
+        sys.stdout.write(render_table(DEVICE_COLUMNS, [device_row(device, now) for device in devices],
+                                      table_width(args), keep=4))
     else:
         write_devices(sys.stdout, devices, args.format)  # the same csv / json as the UI's export
     return EXIT_OK
@@ -347,12 +394,72 @@ def say_left_out(skipped: int, repaired: int, noun: str) -> None:
         warn(f"note: {words}.")
 
 
-def render_table(records: list[dict[str, Any]], fields: list[str]) -> str:
-    """Aligned columns for a human: the header, then one line per record (cells as in CSV)."""
-    rows = [[cell(record[field]) for field in fields] for record in records]
-    widths = [max([len(field)] + [len(row[i]) for row in rows]) for i, field in enumerate(fields)]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip() for line in [fields, *rows]]
+DEVICE_COLUMNS = ["name", "health", "seen", "patches", "ip", "group", "os", "user", "connection", "id", "vendor"]
+"""The device table's columns, most important first: a narrow terminal keeps the first ones."""
+GROUP_COLUMNS = ["path", "device_count", "id", "name", "parent_id"]
+PATCH_WORDS = {True: "missing", False: "ok", None: "-"}
+
+
+def device_row(device: Device, now: datetime) -> list[str]:
+    """A device's cells under DEVICE_COLUMNS: when it was last seen as an age, as the UI says it, and its first
+    address with the count of the others (an IPv6 or two would push the column off an 80-column terminal)."""
+    seen = "online" if device.online else age_text(device.last_seen, now)
+    ip, *others = device.ip_addresses or ("",)
+    if others:
+        ip += f" +{len(others)}"
+    return [device.name, device.health.value, seen, PATCH_WORDS[device.missing_critical_patches], ip, device.group,
+            device.os, device.user, device.connection, device.id, device.vendor]
+
+
+def record_rows(records: list[dict[str, Any]], columns: Sequence[str]) -> list[list[str]]:
+    """The records' cells under `columns`, as in CSV."""
+    return [[cell(record[column]) for column in columns] for record in records]
+
+
+def table_width(args: argparse.Namespace) -> int | None:
+    """The width a table must fit, or None for every column, uncut: a pipe or a file is read by a program or
+    scrolled sideways, and --wide asks for all. A terminal's width is what `shutil` says: COLUMNS when set,
+    else the terminal's own, so `COLUMNS=300 epx devices` shows every column there too."""
+    if args.wide or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int | None = None,
+                 keep: int = 1) -> str:
+    """Aligned columns for a human, widths measured in terminal cells (a CJK character takes two).
+
+    Given a `width`, no cell takes more than half of it (one long name does not push the other columns out),
+    the columns after the first `keep` that do not fit are left out, and if the kept ones are still too wide
+    the widest are cut; a cut cell ends in "…". A header is never cut.
+    """
+    widths = [max([cell_len(header)] + [cell_len(row[i]) for row in rows]) for i, header in enumerate(headers)]
+    if width is not None:
+        widths = fitted_widths(widths, [cell_len(header) for header in headers], width, keep)
+    lines = ["  ".join(fit_cell(text, size) for text, size in zip(line, widths)).rstrip() for line in [headers, *rows]]
     return "\n".join(lines) + "\n"
+
+
+def fitted_widths(widths: list[int], headers: list[int], width: int, keep: int) -> list[int]:
+    """The widths of the columns shown at `width` (a prefix of `widths`); see `render_table`."""
+    widths = [min(size, max(header, width // 2)) for size, header in zip(widths, headers)]
+    while len(widths) > keep and sum(widths) + 2 * (len(widths) - 1) > width:
+        widths.pop()
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    while excess > 0:
+        widest = max(range(len(widths)), key=lambda i: widths[i] - headers[i])
+        if widths[widest] <= headers[widest]:
+            break  # even the headers do not fit: the terminal wraps what is left
+        widths[widest] -= 1
+        excess -= 1
+    return widths
+
+
+def fit_cell(text: str, size: int) -> str:
+    """`text` padded to `size` cells, or cut to `size` with "…" as its last cell."""
+    if cell_len(text) > size:
+        text = set_cell_size(text, size - 1) + "…"
+    return set_cell_size(text, size)
 
 
 def simulate(args: argparse.Namespace) -> int:
@@ -388,6 +495,8 @@ def simulate(args: argparse.Namespace) -> int:
 FINGERPRINT_FIELDS = ["connection", "id", "name", "hash_type", "source", "description", "groups", "hash_count",
                       "hashes"]
 """A fingerprint list record: `groups` are the paths of the groups it is assigned to (levels joined by \\)."""
+FINGERPRINT_TABLE_COLUMNS = ["name", "hash_count", "hash_type", "groups", "source", "description", "id", "connection"]
+"""The table's columns, most important first; the hashes themselves are in json and csv."""
 
 
 class UnavailableError(Exception):
@@ -396,16 +505,16 @@ class UnavailableError(Exception):
 
 def add_fingerprints_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     sub = commands.add_parser(
-        "fingerprints", parents=[common], help="SEPM fingerprint lists (file hashes)",
+        "fingerprints", parents=[common], help="SEPM fingerprint lists (file hashes)", epilog=EXIT_CODES,
+        formatter_class=HelpFormatter,
         description="SEPM fingerprint lists as json, csv or a table: the lists named with --name, else those "
                     "this connection opened before (SEPM cannot list them all). --hash keeps the lists that "
                     "hold that MD5 or SHA-256.",
     )
-    sub.add_argument("--connection", required=True, metavar="NAME")
     sub.add_argument("--name", action="append", default=[], metavar="LIST",
                      help="open this list by name (repeatable); it is remembered for next time")
     sub.add_argument("--hash", metavar="HASH", help="only the lists holding this MD5 or SHA-256 (any case)")
-    sub.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    add_connection_and_format(sub)
 
 
 def fingerprint_record(listing: FingerprintList, connection: str, group_paths: dict[str, str]) -> dict[str, Any]:
@@ -488,7 +597,8 @@ async def fingerprints(args: argparse.Namespace) -> int:
     elif args.format == "json":
         write_json(sys.stdout, records)
     else:
-        sys.stdout.write(render_table(records, [field for field in FINGERPRINT_FIELDS if field != "hashes"]))
+        sys.stdout.write(render_table(FINGERPRINT_TABLE_COLUMNS, record_rows(records, FINGERPRINT_TABLE_COLUMNS),
+                                      table_width(args), keep=2))
     return EXIT_OK
 
 
@@ -497,17 +607,25 @@ async def fingerprints(args: argparse.Namespace) -> int:
 EVENT_FIELDS = ["vendor", "connection", "id", "time", "severity", "engine", "category", "device_id", "device_name",
                 "organization", "title", "message", "acknowledged", "source"]
 """An event record (README "Events"); CSV has the same columns."""
-EVENT_TABLE_FIELDS = ["time", "severity", "engine", "device_name", "title"]
+EVENT_COLUMNS = ["time", "severity", "device", "title", "engine", "category", "connection", "organization",
+                 "acknowledged", "source", "device_id", "id", "vendor"]
+"""The event table's columns, most important first; the message, often several lines, is in json and csv."""
+
+
+def event_row(event: Event) -> list[str]:
+    """An event's cells under EVENT_COLUMNS: its device by name, or by id when the event names none."""
+    record = event.to_json()
+    record["device"] = event.device_name or event.device_id
+    return [cell(record[column]) for column in EVENT_COLUMNS]
 
 
 def add_events_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     sub = commands.add_parser(
-        "events", parents=[common], help="events in a time window",
+        "events", parents=[common], help="events in a time window", epilog=EXIT_CODES, formatter_class=HelpFormatter,
         description="Events of a connection in a time window, newest first, as json, csv or a table. --since and "
                     "--until take a duration back from now (15m, 1h, 24h, 7d) or an RFC 3339 time with Z or an "
                     "offset (2025-06-01T10:00:00+02:00).",
     )
-    sub.add_argument("--connection", required=True, metavar="NAME")
     sub.add_argument("--since", default="24h", metavar="WHEN", help="start of the window (default: 24h)")
     sub.add_argument("--until", metavar="WHEN", help="end of the window (default: now)")
     sub.add_argument("--severity", metavar="S[,S]", help="only these severities: critical, warning, info, unknown")
@@ -515,7 +633,7 @@ def add_events_parser(commands: Any, common: argparse.ArgumentParser) -> None:
                                                       "notification, command)")
     sub.add_argument("--device", metavar="ID_OR_NAME", help="only events of this device")
     sub.add_argument("--organization", metavar="ID", help="Elements: only this organization (company)")
-    sub.add_argument("--format", choices=("json", "csv", "table"), default="table")
+    add_connection_and_format(sub)
 
 
 def event_window(args: argparse.Namespace, now: datetime) -> EventWindow:
@@ -583,7 +701,7 @@ async def events(args: argparse.Namespace) -> int:
     elif args.format == "json":
         write_json(sys.stdout, records)
     else:
-        sys.stdout.write(render_table(records, EVENT_TABLE_FIELDS))
+        sys.stdout.write(render_table(EVENT_COLUMNS, [event_row(event) for event in found], table_width(args), keep=4))
     return EXIT_OK
 
 
