@@ -17,6 +17,7 @@ from screens.base import ExplorerScreen
 from tui.config import ConfigError, validate_connection
 from tui.models import VENDORS, Connection, ServerInfo
 from tui.vendors import check_connection
+from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 
 SECRET_SOURCES = [
@@ -64,11 +65,28 @@ def _row(label: str, widget: Widget, row: str) -> ComposeResult:
 class ConnectionForm(ExplorerScreen):
     """Dismisses with the saved profile, or None on Esc. Saving goes through `save`, which may raise."""
 
+    # Tab is a priority binding here: Textual's own (on Screen) runs only after the focused Input has handled
+    # the key, and by then the app has already forwarded the keys typed after it to that same Input.
     BINDINGS = [
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+t", "test", "Test", priority=True),
         Binding("escape", "cancel", "Cancel"),
     ]
+
+    # The focused field must be plain to see over SSH in any theme: its label turns into an accent bar and
+    # the field itself is tinted (the compact inputs have no border to light up, and a row is one line high).
+    DEFAULT_CSS = """
+    ConnectionForm .form-row:focus-within > .form-label {
+        background: $accent;
+        color: $text;
+        text-style: bold;
+    }
+    ConnectionForm .form-row Input:focus, ConnectionForm .form-row Select:focus-within {
+        background: $accent 30%;
+    }
+    """
 
     class Testing(Message):
         """The secret is known and the test has started."""
@@ -125,6 +143,7 @@ class ConnectionForm(ExplorerScreen):
         self._show_conditional_rows()
         self.query_one("#name", Input).focus()
         self.query_one("#status", StatusLine).show("ctrl+s save · ctrl+t test · esc cancel · tab next field")
+        self.start = self.build()  # what Esc compares against
 
     @on(Select.Changed, "#source, #tls, #vendor")
     def _show_conditional_rows(self) -> None:
@@ -223,4 +242,13 @@ class ConnectionForm(ExplorerScreen):
             status.show(f"{info.title} reachable, login OK.")
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Close at once when nothing was typed; otherwise ask first, so a stray Esc loses no work."""
+        if self.build() == self.start:
+            self.dismiss(None)
+            return
+        what = f"the changes to {self.original.name}" if self.original else "this new connection"
+        self.app.push_screen(
+            ConfirmDialog("Discard changes?", f"Esc closes the form without saving {what}.",
+                          confirm_label="Discard", cancel_label="Keep editing", danger=True),
+            lambda discard: self.dismiss(None) if discard else None,
+        )

@@ -20,6 +20,7 @@ from tui.config import Config, ConfigError, load_config
 from tui.demo import build_demo
 from tui.models import Connection, Health
 from tui.simulators.sepm import DEMO_PASSWORD
+from widgets.confirm import ConfirmDialog
 from widgets.device_table import DeviceTable
 from widgets.group_tree import GroupTree
 from widgets.secret_prompt import SecretPrompt
@@ -246,9 +247,9 @@ async def test_keys_typed_right_after_tab_land_in_the_next_field(tmp_path: Path)
         form = app.screen
         form.query_one("#url", Input).focus()
         await pilot.press("h", "colon", "1", "tab", "a", "d")
-        await burst(pilot, "m", "tab", "r", "o", "shift+tab", "z")
+        await burst(pilot, "m", "tab", "r", "o", "shift+tab")
         assert form.query_one("#url", Input).value == "h:1"
-        assert form.query_one("#username", Input).value == "admz"
+        assert form.query_one("#username", Input).value == "adm"
         assert form.query_one("#domain", Input).value == "ro"
         assert app.focused is form.query_one("#username", Input)
 
@@ -384,3 +385,19 @@ def test_raw_fields_read_as_the_console_sent_them() -> None:
         ("disks[0].name", "C:"), ("group.fullPathName", "null"), ("group.id", "G1"), ("gup", "false"),
         ("infected", "0"), ("ips", "10.0.0.1, ::1"),
     ]
+
+
+async def test_esc_closes_an_untouched_form_at_once_and_asks_before_discarding_changes(tmp_path: Path) -> None:
+    app = ExplorerApp(Config(path=tmp_path / "config.toml"), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("a", "escape")
+        assert isinstance(app.screen, ConnectionsScreen)
+
+        await pilot.press("a", "l", "a", "b", "escape")
+        assert isinstance(app.screen, ConfirmDialog)
+        assert "without saving this new connection" in str(app.screen.query_one(".dialog-body").render())
+        await pilot.press("n")
+        assert isinstance(app.screen, ConnectionForm)
+        assert app.screen.query_one("#name", Input).value == "lab"
+        await pilot.press("escape", "y")
+        assert isinstance(app.screen, ConnectionsScreen)

@@ -17,11 +17,13 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, title: str, message: str, *, confirm_label: str = "Yes", danger: bool = False) -> None:
+    def __init__(self, title: str, message: str, *, confirm_label: str = "Yes", cancel_label: str = "Cancel",
+                 danger: bool = False) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
         self.confirm_label = confirm_label
+        self.cancel_label = cancel_label
         self.danger = danger
 
     def compose(self) -> ComposeResult:
@@ -32,7 +34,7 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Button(
                     f"{self.confirm_label} (y)", id="yes", variant="error" if self.danger else "primary"
                 )
-                yield Button("Cancel (n)", id="no")
+                yield Button(f"{self.cancel_label} (n)", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
