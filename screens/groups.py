@@ -29,7 +29,7 @@ from screens.fingerprints import FingerprintsScreen
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo, left_out
 from tui.vendors.base import AuthenticationError, LabelMembership, VendorClient
-from widgets.device_table import age_text
+from tui.export import age_text
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 
