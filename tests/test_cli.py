@@ -32,7 +32,7 @@ WRONG_PASSWORD = "Wr0ng-Staple-Guess?"
 PASSWORD_ENV = "EPX_TEST_SEPM_PASSWORD"
 FLEET_SIZE = 600  # more than one page of computers
 DEVICE_KEYS = ["vendor", "connection", "id", "name", "os", "ip_addresses", "group", "online", "health",
-               "missing_critical_patches", "last_seen"]
+               "missing_critical_patches", "last_seen", "state"]
 GROUP_KEYS = ["id", "name", "path", "parent_id", "device_count"]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 SERVERS = "My Company\\Servers"

@@ -33,15 +33,16 @@ DEVICES = [
            health=Health.CRITICAL, missing_critical_patches=True,
            last_seen=datetime(2026, 11, 25, 11, 58, 2, tzinfo=UTC)),
     Device(vendor="sepm", connection="prod-sepm", id="3C4D", name='Zoë\'s "laptop", 2nd', os="macOS 15",
-           group="My Company\\Laptops", online=False, health=Health.OK, missing_critical_patches=False),
+           group="My Company\\Laptops", online=False, health=Health.OK, missing_critical_patches=False,
+           state="isolated"),
     Device(vendor="sepm", connection="prod-sepm", id="5E6F", name="never-seen"),
 ]
 CSV_TEXT = (
-    "vendor,connection,id,name,os,ip_addresses,group,online,health,missing_critical_patches,last_seen\n"
+    "vendor,connection,id,name,os,ip_addresses,group,online,health,missing_critical_patches,last_seen,state\n"
     "sepm,prod-sepm,1A2B,WIN-7F3K2,Windows 11 Enterprise,10.0.0.5 fe80::1,My Company\\Servers,true,critical,"
-    "true,2026-11-25T11:58:02Z\n"
-    'sepm,prod-sepm,3C4D,"Zoë\'s ""laptop"", 2nd",macOS 15,,My Company\\Laptops,false,ok,false,\n'
-    "sepm,prod-sepm,5E6F,never-seen,,,,,unknown,,\n"
+    "true,2026-11-25T11:58:02Z,\n"
+    'sepm,prod-sepm,3C4D,"Zoë\'s ""laptop"", 2nd",macOS 15,,My Company\\Laptops,false,ok,false,,isolated\n'
+    "sepm,prod-sepm,5E6F,never-seen,,,,,unknown,,,\n"
 )
 
 
@@ -77,7 +78,7 @@ def test_json_is_the_device_records(tmp_path: Path) -> None:
     assert records[2] == {
         "vendor": "sepm", "connection": "prod-sepm", "id": "5E6F", "name": "never-seen", "os": "",
         "ip_addresses": [], "group": "", "online": None, "health": "unknown",
-        "missing_critical_patches": None, "last_seen": None,
+        "missing_critical_patches": None, "last_seen": None, "state": None,
     }
 
 

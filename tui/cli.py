@@ -407,7 +407,8 @@ def device_row(device: Device, now: datetime) -> list[str]:
     ip, *others = device.ip_addresses or ("",)
     if others:
         ip += f" +{len(others)}"
-    return [device.name, device.health.value, seen, PATCH_WORDS[device.missing_critical_patches], ip, device.group,
+    health = f"{device.health.value} ({device.state})" if device.state else device.health.value
+    return [device.name, health, seen, PATCH_WORDS[device.missing_critical_patches], ip, device.group,
             device.os, device.user, device.connection, device.id, device.vendor]
 
 

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from tui.models import Device
 
 DEVICE_FIELDS = ["vendor", "connection", "id", "name", "os", "ip_addresses", "group", "online", "health",
-                 "missing_critical_patches", "last_seen"]
+                 "missing_critical_patches", "last_seen", "state"]
 EXPORT_FORMATS = {".csv": "csv", ".json": "json"}
 """File extension (compared without case) -> format."""
 

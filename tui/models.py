@@ -320,6 +320,7 @@ class Device(RawRecord):
             "health": self.health.value,
             "missing_critical_patches": self.missing_critical_patches,
             "last_seen": iso_utc(self.last_seen),
+            "state": self.state or None,
         }
 
 
