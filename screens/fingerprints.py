@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from screens.base import ExplorerScreen
-from tui.hashes import HashError, diff_hashes, hashes_in_text, parse_hash
+from tui.hashes import LABELS, MD5, SHA256, HashError, diff_hashes, hashes_in_text, parse_hash
 from tui.models import VENDORS, FingerprintList
 from tui.vendors.base import NotFoundError, VendorClient, VendorError
 from widgets.confirm import ConfirmDialog
@@ -30,15 +30,25 @@ WRITE_ACTIONS = {"remove_hash", "delete_list", "new_list", "assign"}
 WRITE_KEYS = {"a", "x", "D", "n", "L"}
 PROMPTS = {
     "open": "the name of a fingerprint list to open (it is remembered)",
-    "add": "MD5 or SHA-256 hashes to add, separated by spaces or commas",
+    "add": "MD5 or SHA-256 hashes, separated by spaces or commas",
     "hash": "an MD5 or SHA-256 to look for in the known lists",
     "search": "part of a hash to show only the hashes that contain it",
 }
+A_HASH = {MD5: "an MD5", SHA256: "a SHA-256"}
 
 
 class FingerprintsScreen(ExplorerScreen):
     """Known lists on top, the hashes of the chosen list below; writes come with their own confirmations."""
 
+    DEFAULT_CSS = """
+    #fp-prompt {
+        padding: 0 1;
+        color: $text-accent;
+        &.-problem {
+            color: $text-error;
+        }
+    }
+    """
     AUTO_FOCUS = ""  # none: the tables are focused once there is something to show
     BINDINGS = [
         Binding("o", "prompt('open')", "Open", tooltip="Open a fingerprint list by its name"),
@@ -80,6 +90,8 @@ class FingerprintsScreen(ExplorerScreen):
         self.chosen: FingerprintList | None = None
         self.needle = ""
         self.mode = ""
+        self.add_to: FingerprintList | None = None
+        """The list `a` adds to: the one highlighted when the prompt opened, named in it."""
 
     @property
     def available(self) -> bool:
@@ -103,6 +115,7 @@ class FingerprintsScreen(ExplorerScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="fp-summary")
+        yield Static("", id="fp-prompt", markup=False)
         yield Input(id="fp-input", compact=True)
         yield VirtualTable([
             Column("name", "List", lambda f, now: (f.name, Style(bold=True)), 16, 40),
@@ -129,7 +142,7 @@ class FingerprintsScreen(ExplorerScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"Fingerprint lists · {self.connection}"
-        self.query_one("#fp-input").display = False
+        self.query_one("#fp-input").display = self.query_one("#fp-prompt").display = False
         if not self.available:
             vendor = VENDORS.get(self.client.vendor, self.client.vendor)
             self.query_one("#fp-summary", Static).update(
@@ -211,11 +224,37 @@ class FingerprintsScreen(ExplorerScreen):
 
     def action_prompt(self, mode: str) -> None:
         field = self.query_one("#fp-input", Input)
+        question = PROMPTS[mode]
+        if mode == "add":
+            # The highlighted row when the lists have focus; from the hashes, the list they belong to.
+            self.add_to = self.list_table.record_at_cursor() if self.list_table.has_focus else self.chosen
+            if self.add_to is None:
+                self.notify("Open or highlight a list first: a adds to the highlighted one.", markup=False)
+                return
+            kind = self._hash_type(self.add_to)
+            question = f"Add to {self.add_to.name!r}{f' ({LABELS[kind]} only)' if kind else ''}: {question}"
         self.mode = mode
         field.placeholder = PROMPTS[mode]
         field.value = self.needle if mode == "search" else ""
+        self._ask(question)
         field.display = True
         field.focus()
+
+    def _ask(self, text: str, *, problem: bool = False) -> None:
+        """The prompt's question above the field, or what is wrong with what was typed (the text is kept)."""
+        prompt = self.query_one("#fp-prompt", Static)
+        prompt.update(text)
+        prompt.set_class(problem, "-problem")
+        prompt.display = True
+
+    def _close_prompt(self) -> None:
+        self.query_one("#fp-input").display = self.query_one("#fp-prompt").display = False
+
+    @staticmethod
+    def _hash_type(listing: FingerprintList) -> str | None:
+        """"MD5" or "SHA256" as SEPM names a list's type (it may write "SHA-256"); None for a list with no type."""
+        kind = (listing.hash_type or "").upper().replace("-", "")
+        return kind if kind in (MD5, SHA256) else None
 
     @on(Input.Changed, "#fp-input")
     def _typed(self, event: Input.Changed) -> None:
@@ -225,25 +264,42 @@ class FingerprintsScreen(ExplorerScreen):
 
     @on(Input.Submitted, "#fp-input")
     def _entered(self, event: Input.Submitted) -> None:
+        """Act on what was typed; on a problem the prompt stays open, says it, and keeps the text to fix."""
         text = event.value.strip()
-        event.input.display = self.mode == "search" and bool(text)
         if self.mode == "open" and text:
             self.run_worker(self._open(text), group="open", exit_on_error=False)
-        elif self.mode == "add" and text and self.chosen is not None:
-            try:
-                added = hashes_in_text(text)
-            except HashError as error:
-                self.notify(str(error), severity="warning", markup=False)
+        elif self.mode == "add" and self.add_to is not None:
+            problem = self._problem_adding(self.add_to, text)
+            if problem:
+                self._ask(problem, problem=True)
                 return
-            self._confirm_update(self.chosen, [*self.chosen.hashes, *(value.value for value in added)])
+            added = hashes_in_text(text)
+            self._confirm_update(self.add_to, [*self.add_to.hashes, *(value.value for value in added)])
         elif self.mode == "hash":
             try:
                 self.wanted_hash = parse_hash(text).value if text else None
             except HashError as error:
-                self.notify(str(error), severity="warning", markup=False)
+                self._ask(str(error), problem=True)
                 return
             self._show()
+        self._close_prompt()
+        event.input.display = self.mode == "search" and bool(text)
         (self.hash_table if self.mode == "search" else self.list_table).focus()
+
+    def _problem_adding(self, listing: FingerprintList, text: str) -> str | None:
+        """Why `text` cannot be added to `listing` (not hashes, or not of the list's one type), or None."""
+        try:
+            added = hashes_in_text(text)
+        except HashError as error:
+            return str(error)
+        if not added:
+            return "Type or paste at least one hash to add."
+        kind = self._hash_type(listing) or added[0].type
+        wrong = next((value for value in added if value.type != kind), None)
+        if wrong is None:
+            return None
+        return (f"{listing.name!r} holds {LABELS[kind]} hashes only, and {wrong.value[:12]}… is {A_HASH[wrong.type]}: "
+                f"give its {LABELS[kind]} instead.")
 
     def action_remove_hash(self) -> None:
         value = self.hash_table.record_at_cursor()
@@ -363,7 +419,7 @@ class FingerprintsScreen(ExplorerScreen):
     def action_back(self) -> None:
         field = self.query_one("#fp-input", Input)
         if self.focused is field:
-            field.display = False
+            self._close_prompt()
             self.list_table.focus()
         elif self.wanted_hash is not None:
             self.wanted_hash = None

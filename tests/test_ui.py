@@ -401,3 +401,17 @@ async def test_esc_closes_an_untouched_form_at_once_and_asks_before_discarding_c
         assert app.screen.query_one("#name", Input).value == "lab"
         await pilot.press("escape", "y")
         assert isinstance(app.screen, ConnectionsScreen)
+
+
+async def test_an_unexpected_failure_is_said_in_a_sentence_without_internal_names(tmp_path: Path) -> None:
+    app = ExplorerApp(Config(path=tmp_path / "config.toml"), clock=fixed_clock)
+
+    async def _update_the_thing() -> None:
+        raise KeyError("hashType")
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.run_worker(_update_the_thing(), exit_on_error=False)
+        await wait_until(pilot, lambda: notifications(app))
+        [shown] = notifications(app)
+        assert "did not expect" in shown
+        assert not any(word in shown for word in ("KeyError", "hashType", "_update_the_thing", "Traceback"))

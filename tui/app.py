@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -28,6 +29,7 @@ from screens.help import HelpScreen
 from tui.clipboard import ClipboardError, clipboard_sequence, preview
 from tui.config import Config, ConfigError, SecretError, permission_warning
 from tui.export import ExportError
+from tui.hashes import HashError
 from tui.models import Connection
 from tui.state import StateStore
 from tui.vendors import open_client
@@ -218,10 +220,15 @@ class ExplorerApp(App[None]):
             self.notify(str(error), title="Configuration", severity="error", timeout=10, markup=False)
         elif isinstance(error, ExportError):
             self.notify(str(error), title="Export failed", severity="error", timeout=10, markup=False)
+        elif isinstance(error, HashError):
+            self.notify(str(error), title="Not sent", severity="error", timeout=10, markup=False)
         elif error is not None:
-            self.log.error("worker failed", worker=worker.name, error=repr(error))
+            # A bug: its class, the task's name and the traceback mean nothing to a responder; they go to
+            # the Textual log (`textual console`) only.
+            self.log.error("worker failed", worker=worker.name, traceback="".join(traceback.format_exception(error)))
             self.notify(
-                f"{type(error).__name__} in {worker.name or 'a background task'}: {error}",
+                "That stopped on a problem epx did not expect. The app goes on; if it happens again, "
+                "please report what you were doing.",
                 title="Unexpected error",
                 severity="error",
                 timeout=10,
