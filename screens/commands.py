@@ -8,9 +8,11 @@ SEPM's command queue and says where each computer stands, in words (Broadcom KB 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from rich.style import Style
 from textual import events
@@ -131,6 +133,8 @@ class CommandScreen(ExplorerScreen):
         self.cancelled: set[str] = set()
         self.problem: str | None = None
         self.poll_seconds = POLL_SECONDS
+        self.polled_at: datetime | None = None
+        """When the last status arrived, by the app's clock: the status line counts from it."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -160,6 +164,10 @@ class CommandScreen(ExplorerScreen):
         self.sub_title = f"{first.description} · {self.client.connection.name}"
         self.table.focus()
         self.action_poll()
+        self.set_interval(1, self._show_status)  # a slow command must not look frozen
+
+    def now(self) -> datetime:
+        return (self.explorer.clock or (lambda: datetime.now(UTC)))()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_command":
@@ -191,6 +199,7 @@ class CommandScreen(ExplorerScreen):
 
     def on_command_screen_polled(self, message: Polled) -> None:
         self.statuses[message.status.command_id] = message.status
+        self.polled_at = self.now()
         self._show()
 
     def on_command_screen_file_found(self, message: FileFound) -> None:
@@ -216,14 +225,22 @@ class CommandScreen(ExplorerScreen):
                              row_of=lambda line: rows.get((line.command_id, line.row.computer_id)))
         self.query_one("#command-summary", Static).update(self.summary())
         self.refresh_bindings()  # C goes from the footer once every computer is done
+        self._show_status()
+
+    def _show_status(self) -> None:
+        """The problem, or that all is done, or when the last poll was and when the next one is."""
         status = self.query_one("#status", StatusLine)
         if self.problem is not None:
             status.show(self.problem, error=True)
         elif self.done:
             status.show("Every computer is done · enter shows a computer's row · y copies the command id")
         else:
-            status.show(f"Polling every {self.poll_seconds:g} s · C cancels · esc stops following "
-                        "(the command goes on)")
+            if self.polled_at is None:
+                when = "first poll…"
+            else:
+                ago = max(0, int((self.now() - self.polled_at).total_seconds()))
+                when = f"polled {ago} s ago · next in {max(0, math.ceil(self.poll_seconds) - ago)} s"
+            status.show(f"{when} · C cancels · esc leaves it running")
 
     def summary(self) -> str:
         """"3 computers: 1 completed, 2 in progress · hash found on 1 so far", a line per command."""
@@ -260,7 +277,8 @@ class CommandScreen(ExplorerScreen):
         self.app.push_screen(ConfirmDialog(
             f"Cancel {running[0].description} on {self.client.connection.name}?",
             f"Command {names}: {waiting:,} computer{' has' if waiting == 1 else 's have'} not finished it and "
-            f"will be told to stop; those already done keep their result.", confirm_label="Cancel command", danger=True),
+            f"will be told to stop; those already done keep their result.", confirm_label="Cancel command",
+            cancel_label="Keep running", danger=True),
             answer)
 
     def _rows(self, command: Command) -> tuple[CommandRow, ...]:

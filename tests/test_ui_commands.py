@@ -3,6 +3,8 @@ command to the end, cancelling it, and the fingerprint list writes that need a g
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from textual.widgets import Checkbox, RadioButton
 
@@ -167,6 +169,7 @@ async def test_a_running_command_is_cancelled_after_a_confirmation() -> None:
         await pilot.press("C")
         dialog = app.screen
         assert isinstance(dialog, ConfirmDialog) and dialog.danger and "1 computer has not finished" in dialog.message
+        assert str(dialog.query_one("#no").label) == "Keep running (n)"
         await pilot.press("y")
         await wait_until(pilot, lambda: screen.cancelled)
         [cancelled] = [command for command in queue.commands.values() if command.kind == "eoc"]
@@ -200,11 +203,11 @@ async def test_read_only_connections_and_other_vendors_say_why_there_is_no_comma
         assert not app.screen.check_action("scan", ()) and not app.screen.check_action("fetch", ())
         await pilot.press("H", "f")
         assert not isinstance(app.screen, (ScanForm, FetchForm)) and not queue.commands
-        assert sum("read_only = false" in text for text in notifications(app)) == 2
+        assert sum("--demo-writes" in text for text in notifications(app)) == 2
         await pilot.press("enter")
         assert isinstance(app.screen, DeviceDetailScreen) and not app.screen.check_action("scan", ())
         await pilot.press("H")
-        assert sum("read_only = false" in text for text in notifications(app)) == 3
+        assert sum("--demo-writes" in text for text in notifications(app)) == 3
         await pilot.press("escape", "q", "down", "enter")
         await wait_until(pilot, loaded(app, SIZE))
         await pilot.press("H")
@@ -277,3 +280,19 @@ async def test_a_new_list_is_confirmed_created_remembered_and_assigned_to_a_grou
         await pilot.press("n", *"IR case 42", "enter", "enter", *DEMO_FILES[2].md5, "enter", "y")
         await wait_until(pilot, lambda: any("already exists" in text for text in notifications(app)))
         assert len(screen.lists) == 4
+
+
+async def test_the_status_line_says_when_it_last_polled_and_when_it_polls_next(monkeypatch) -> None:
+    monkeypatch.setattr(screens.commands, "POLL_SECONDS", 5)
+    built = build_demo(SIZE, now=FIXED_NOW, writes=True)
+    built.simulators["demo-sepm"].hash_actions.tick_ms = 0  # the command stays running
+    moments = [FIXED_NOW]
+    app = ExplorerApp(built.config, transports=built.transports, clock=lambda: moments[-1], state=built.state)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await mark_quarantined(pilot, app, count=1)
+        await pilot.press("H", *DROPPER.sha256, "enter", "y")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandScreen) and bool(app.screen.statuses))
+        status = app.screen.query_one("#status")
+        assert "polled 0 s ago · next in 5 s" in str(status.render())
+        moments.append(FIXED_NOW + timedelta(seconds=3))
+        await wait_until(pilot, lambda: "polled 3 s ago · next in 2 s" in str(status.render()), tries=20)
