@@ -31,7 +31,9 @@ class ExplorerScreen(Screen[None]):
 
     def refuse_write(self, connection: str) -> None:
         """Say that a change was not made because the connection is read-only, and how to allow changes."""
-        self.notify(f"{connection} is read-only: nothing was changed. {WriteRefusedError.hint}",
+        hint = ("The demo is read-only unless started with `epx --demo --demo-writes`." if self.explorer.demo
+                else WriteRefusedError.hint)
+        self.notify(f"{connection} is read-only: nothing was changed. {hint}",
                     title=WriteRefusedError.title, severity="warning", markup=False)
 
     async def obtain_secret(self, connection: Connection, *, can_save: bool) -> SecretAnswer | None:

@@ -415,3 +415,8 @@ async def test_an_unexpected_failure_is_said_in_a_sentence_without_internal_name
         [shown] = notifications(app)
         assert "did not expect" in shown
         assert not any(word in shown for word in ("KeyError", "hashType", "_update_the_thing", "Traceback"))
+
+
+def test_the_tls_hint_names_the_forms_row_and_the_config_key() -> None:
+    from tui.vendors.base import TlsError
+    assert "TLS row" in TlsError.hint and "`verify` in the config file" in TlsError.hint

@@ -103,7 +103,7 @@ class NetworkError(VendorError):
 
 class TlsError(VendorError):
     title = "TLS failure"
-    hint = "Set `verify` to the console's CA bundle, or (lab only) to false."
+    hint = "Give the console's CA bundle in the profile's TLS row (`verify` in the config file); lab only: do not verify."
 
 
 class WriteRefusedError(VendorError):
