@@ -9,6 +9,8 @@ is new, and never moves the cursor.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +46,21 @@ SEVERITY_CELLS = {
 SEVERITY_STEPS = (frozenset(), frozenset({Severity.CRITICAL, Severity.WARNING}), frozenset({Severity.CRITICAL}))
 """What `v` cycles through: every severity, warning and worse, critical only."""
 BARS = " ▁▂▃▄▅▆▇█"
+SEVERITY_PREFIX = re.compile(r"(?i)(critical|major|minor|warning|informational|info)\s*:\s*")
+"""What a SEPM title starts with that the Sev column already says ("CRITICAL: CLIENT SECURITY ALERT")."""
+
+
+def shown_title(event: Event, *, engine_shown: bool) -> str:
+    """The title with what other columns say taken off its front: the severity, and the engine while its
+    column shows ("Deep guard: blocked …" under engine deepGuard). The Event keeps its title."""
+    title = event.title
+    match = SEVERITY_PREFIX.match(title)
+    if match and match.end() < len(title):
+        title = title[match.end():]
+    head, colon, rest = title.partition(": ")
+    if engine_shown and colon and rest and head.replace(" ", "").casefold() == event.engine.replace(" ", "").casefold():
+        title = rest
+    return title
 
 
 def span_text(span: timedelta) -> str:
@@ -72,14 +89,14 @@ class EventsScreen(ExplorerScreen):
         Binding("2", "window('2')", "1 h", show=False, tooltip="The last hour"),
         Binding("3", "window('3')", "24 h", show=False, tooltip="The last 24 hours"),
         Binding("4", "window('4')", "7 d", show=False, tooltip="The last 7 days"),
-        Binding("w", "custom_window", "Window", show=False, tooltip="Any start and end (durations or RFC 3339 times)"),
+        Binding("w", "custom_window", "Window", tooltip="Any start and end (durations or RFC 3339 times)"),
         Binding("v", "severity", "Severity", tooltip="All severities, warning and worse, critical only"),
-        Binding("e", "engine", "Engine", show=False, tooltip="Only one engine's events, each in turn (again: all)"),
+        Binding("e", "engine", "Engine", tooltip="Only one engine's events, each in turn (again: all)"),
         Binding("slash", "search", "Search", key_display="/", tooltip="Search title, message, device, engine"),
         Binding("n", "next_match(1)", "Next", show=False, tooltip="Next match of the search"),
         Binding("N", "next_match(-1)", "Previous", show=False, tooltip="Previous match of the search"),
-        Binding("t", "tail", "Live tail", tooltip=f"Poll for new events every {TAIL_EVERY:g} s (again: stop)"),
-        Binding("ctrl+r", "reload", "Reload"),
+        Binding("t", "tail", "Tail", tooltip=f"Live tail: poll for new events every {TAIL_EVERY:g} s (again: stop)"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Load the window again"),
         Binding("escape,q", "back", "Back"),
     ]
 
@@ -104,6 +121,10 @@ class EventsScreen(ExplorerScreen):
         self.engine: str | None = None
         """Only this engine's events (one of those loaded); None: every engine."""
         self.needle = ""
+        self._matches: tuple[list[int], str, list[int]] | None = None
+        """The positions matching the needle in the rows shown, for "match 3 of 14" (rows and needle they are of)."""
+        self.longest: dict[str, int] = {}
+        """The longest device, title, engine and connection of the window: columns are no wider than their values."""
         self.fresh: set[int] = set()
         """Rows of the events the live tail brought, marked until the next reload."""
         self.notes: list[str] = []
@@ -124,17 +145,18 @@ class EventsScreen(ExplorerScreen):
         yield Static("", id="histogram")
         yield Input(placeholder="search title, message, device, engine; enter, then n / N", id="event-search",
                     compact=True)
+        # In priority order: at 80 columns the title gets the room and the engine (and the connection) give way.
         columns: list[Column[Event]] = [
             Column("when", "When", self._when_cell, 10, 10),
-            Column("time", "Time", lambda e, now: (e.time.strftime("%H:%M:%S"), PLAIN), 8, 8),
-            Column("severity", "Sev", lambda e, now: SEVERITY_CELLS[e.severity], 6, 6),
-            Column("device", "Device", lambda e, now: (e.device_name or e.device_id or "", PLAIN), 10, 22),
-            Column("title", "Event", self._title_cell, 16, 70),
-            Column("engine", "Engine", lambda e, now: (e.engine, Style(dim=True)), 8, 18),
+            Column("time", "Time", lambda e, now: (e.time.strftime("%H:%M:%S"), PLAIN), 8, 8, place=1),
+            Column("severity", "Sev", lambda e, now: SEVERITY_CELLS[e.severity], 6, 6, place=2),
+            Column("device", "Device", lambda e, now: (e.device_name or e.device_id or "", PLAIN), 10, 22, place=3),
+            Column("title", "Event", self._title_cell, 26, 70, place=5),
         ]
         if len(self.clients) > 1:
-            columns.insert(4, Column("connection", "Connection", lambda e, now: (e.connection, Style(color="cyan")),
-                                     10, 16))
+            columns.append(Column("connection", "Connection", lambda e, now: (e.connection, Style(color="cyan")),
+                                  10, 16, place=4))
+        columns.append(Column("engine", "Engine", lambda e, now: (e.engine, Style(dim=True)), 12, 18, place=6))
         yield VirtualTable(columns, id="events", clock=self._now)
         yield StatusLine(id="status")
         yield Footer()
@@ -164,6 +186,7 @@ class EventsScreen(ExplorerScreen):
         self.timeline, self.fresh = Timeline(), set()
         self.notes, self.failures = [], []
         self.skipped = self.repaired = 0
+        self.longest = {}
         self.pending = len(self.clients)
         for client in self.clients:
             self.run_worker(self._fetch(self.generation, client, self.window), group="events", exit_on_error=False)
@@ -179,6 +202,11 @@ class EventsScreen(ExplorerScreen):
         self.notes.extend(note for note in message.page.notes if note not in self.notes)
         self.skipped, self.repaired = self.skipped + message.page.skipped, self.repaired + message.page.repaired
         added = self.timeline.add(message.page.events)
+        for event in message.page.events:
+            for key, text in (("device", event.device_name or event.device_id or ""),
+                              ("title", "NEW " + shown_title(event, engine_shown=False)), ("engine", event.engine),
+                              ("connection", event.connection)):
+                self.longest[key] = max(self.longest.get(key, 0), len(text))
         if message.tail:
             self.fresh.update(added)
         self.refilter()
@@ -206,7 +234,7 @@ class EventsScreen(ExplorerScreen):
         timeline = self.timeline
         self.rows = timeline.select(EventFilter(self.severities, self.engine))
         self.table.show_rows(timeline.events, self.rows, row_of=timeline.row_of,
-                             widths={"device": 22, "title": 70, "engine": 18, "connection": 16})
+                             widths=self.longest)
         self._show_bars()
 
     def _when_cell(self, event: Event, now: datetime) -> tuple[str, Style]:
@@ -218,7 +246,8 @@ class EventsScreen(ExplorerScreen):
 
     def _title_cell(self, event: Event, now: datetime) -> tuple[str, Style]:
         new = self.timeline.row_of(event) in self.fresh
-        return ("NEW " if new else "") + event.title, Style(bold=True) if new else PLAIN
+        engine_shown = any(column.key == "engine" for column, _ in self.table.layout_columns)
+        return ("NEW " if new else "") + shown_title(event, engine_shown=engine_shown), Style(bold=True) if new else PLAIN
 
     def _show_bars(self) -> None:
         window = self.window
@@ -228,17 +257,19 @@ class EventsScreen(ExplorerScreen):
         critical = timeline.count(self.rows, Severity.CRITICAL)
         which = {frozenset(): "all severities", SEVERITY_STEPS[1]: "warning and worse",
                  SEVERITY_STEPS[2]: "critical only"}[self.severities]
+        # The window's ends first: at 80 columns the end is what a responder checks, the rest may be cut.
         self.query_one("#window-bar", Static).update(Text(
-            f"{'Window' if self.custom else 'Last ' + span_text(self.span)} · "
+            f"{'Window' if self.custom else 'Last ' + span_text(self.span)} "
+            f"{window.start:%m-%d %H:%M}Z → {window.end:%m-%d %H:%M}Z · "
             f"{shown:,} event{'' if shown == 1 else 's'}, {critical:,} critical · {which} · "
-            f"{self.engine or 'every engine'} · "
-            f"{window.start:%m-%d %H:%M}Z → {window.end:%m-%d %H:%M}Z (local from {local:%m-%d %H:%M %Z})",
+            f"{self.engine or 'every engine'} · local from {local:%m-%d %H:%M %Z}",
             no_wrap=True, overflow="ellipsis"))
         width = max(self.size.width - 2, 10)
         self.query_one("#histogram", Static).update(histogram(timeline.histogram(self.rows, window.start, window.end,
                                                                                  width)))
         status = self.query_one("#status", StatusLine)
         tail = f" · live tail every {TAIL_EVERY:g} s" if self.tailing else ""
+        tail += self._match_words()
         if self.failures:
             status.show(f"Some events could not be loaded: {self.failures[0]} ctrl+r retries.", error=True)
         elif self.notes:
@@ -292,6 +323,20 @@ class EventsScreen(ExplorerScreen):
         self.needle = text.strip().casefold()
         self._jump(0)
 
+    def _match_words(self) -> str:
+        """" · match 3 of 14" for the search, counted in the rows shown; nothing without a search."""
+        if not self.needle:
+            return ""
+        if self._matches is None or self._matches[0] is not self.rows or self._matches[1] != self.needle:
+            search, needle = self.timeline.search, self.needle
+            self._matches = (self.rows, needle, [at for at, row in enumerate(self.rows) if needle in search[row]])
+        matches = self._matches[2]
+        if not matches:
+            return f" · no match for “{self.needle}”"
+        at = bisect_left(matches, self.table.cursor)
+        here = f"match {at + 1} of" if at < len(matches) and matches[at] == self.table.cursor else "matches:"
+        return f" · {here} {len(matches):,} · n / N"
+
     @on(Input.Submitted, "#event-search")
     def _search_done(self, event: Input.Submitted) -> None:
         event.input.display = bool(self.needle)
@@ -307,8 +352,10 @@ class EventsScreen(ExplorerScreen):
         start = (self.table.cursor + step) % len(self.rows)
         found = self.timeline.find(self.rows, self.needle, start, backwards=step < 0)
         if found is not None:
-            self.table.cursor = found
+            self.table.move_to(found)
+            self._show_bars()
             return
+        self._show_bars()
         self.notify(f"No event matches “{self.needle}”.", severity="warning", markup=False)
 
     def action_tail(self) -> None:

@@ -85,6 +85,28 @@ async def test_the_cursor_stays_on_its_device_across_filter_sort_and_refresh() -
         assert table.device_at_cursor().id == target.id
 
 
+async def test_after_a_sort_or_a_filter_the_cursor_device_is_shown_in_context_or_the_top() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        table.focus()
+        height = table.scrollable_content_region.height - 1  # lines under the heading
+        for sort in ("s", "s", "S"):
+            await pilot.press("pagedown", "pagedown", "j", "j")
+            target = table.device_at_cursor()
+            await pilot.press(sort)
+            await pilot.pause()
+            assert table.device_at_cursor() == target
+            first = int(table.scroll_y)
+            assert first + 2 <= table.cursor <= first + height - 3 or table.cursor < 2, (sort, first, table.cursor)
+        healthy = next(i for i, d in enumerate(table.devices) if i > 30 and d.health is not Health.CRITICAL)
+        table.move_to(healthy)
+        await pilot.press("c")
+        await pilot.pause()
+        assert table.cursor == 0 and table.scroll_y == 0
+        assert table.device_at_cursor().health is Health.CRITICAL
+
+
 async def test_a_failed_refresh_keeps_the_last_good_devices_and_says_so() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -11,7 +11,7 @@ from screens.groups import GroupsScreen
 from screens.help import HelpScreen
 from tui.models import Severity
 from conftest import FIXED_NOW, fixed_clock
-from test_ui import demo_app, loaded, notifications, wait_until
+from test_ui import demo_app, loaded, notifications, screen_lines, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from widgets.confirm import ConfirmDialog
@@ -63,6 +63,73 @@ async def test_search_jumps_between_matches_with_n_and_shift_n() -> None:
         assert table.cursor == matches[1]
         await pilot.press("N")
         assert table.cursor == matches[0]
+
+
+async def test_at_80_columns_the_rows_say_what_happened_and_the_bar_when_the_window_ends() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_events(pilot, app, row=0)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        await pilot.pause()
+        lines = screen_lines(app)
+        assert any(f"→ {screen.window.end:%m-%d %H:%M}Z" in line for line in lines)
+        alerts = [line for line in lines if "● crit" in line]
+        assert alerts and all("CRITICAL:" not in line for line in alerts)
+        assert any("CLIENT SECURITY ALERT" in line for line in alerts)
+        assert any(e.title.startswith("CRITICAL: ") for e in screen.table.shown)  # the record keeps its title
+        footer = lines[-1]
+        assert "w Window" in footer and "e Engine" in footer and "? Help" in footer
+
+
+async def test_elements_titles_lose_the_engine_only_while_its_column_shows() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        await pilot.pause()
+        blocked = next(e for e in screen.table.shown if e.title.startswith("Browsing protection: blocked "))
+        title_of = next(column for column in screen.table.columns if column.key == "title").cell
+        assert title_of(blocked, FIXED_NOW)[0].startswith("blocked https://")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "engine" not in [column.key for column, _ in screen.table.layout_columns]
+        assert title_of(blocked, FIXED_NOW)[0].startswith("Browsing protection: blocked")
+
+
+async def test_search_counts_its_matches() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        matches = [p for p, e in enumerate(screen.table.shown) if "browsing" in f"{e.title} {e.engine}".casefold()]
+        await pilot.press("slash", *"browsing", "enter", "n")
+        assert f"match 2 of {len(matches)}" in str(screen.query_one("#status").render())
+        await pilot.press("N")
+        assert f"match 1 of {len(matches)}" in str(screen.query_one("#status").render())
+
+
+async def test_with_several_consoles_the_untouched_cursor_stays_on_the_newest_event() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f")
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and app.screen.loads
+                         and not app.screen.loading)
+        await pilot.press("E")
+        await wait_until(pilot, lambda: isinstance(app.screen, EventsScreen) and not app.screen.pending)
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        await pilot.pause()
+        assert len({e.connection for e in screen.table.shown}) > 1
+        assert screen.table.cursor == 0 and screen.table.scroll_y == 0
+        await pilot.press("j", "j", "ctrl+r")
+        await wait_until(pilot, lambda: not screen.pending)
+        await pilot.pause()
+        assert screen.table.cursor == 0  # a reload starts untouched again: the newest first
 
 
 async def test_enter_opens_the_event_and_d_its_device() -> None:
@@ -181,7 +248,7 @@ async def test_w_takes_any_window_with_offsets_and_refuses_nonsense_in_words() -
         assert (screen.window.start, screen.window.end) == (datetime(2026, 11, 24, 23, tzinfo=UTC),
                                                             datetime(2026, 11, 25, 11, tzinfo=UTC))
         assert screen.table.shown and all(screen.window.contains(event.time) for event in screen.table.shown)
-        assert str(screen.query_one("#window-bar").render()).startswith("Window · ")
+        assert str(screen.query_one("#window-bar").render()).startswith("Window 11-24 23:00Z → 11-25 11:00Z · ")
 
 
 def writable_sepm_app():

@@ -50,6 +50,8 @@ class Column(Generic[Record]):
     max_width: int
     keep_end: bool = False
     """Clip from the left: the end of a group path names the group."""
+    place: int = 0
+    """Where the column is shown, left to right, when that differs from its priority."""
 
 
 
@@ -132,6 +134,9 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self.mark_key: Callable[[Record], Hashable] | None = None
         """What identifies a record for marking; None: this table does not mark."""
         self.marked: set[Hashable] = set()
+        self.moved = False
+        """The user moved the cursor since the rows were last empty; until then a cursor at the top stays at
+        the top when rows arrive above its record (the newest first, not the first that came)."""
         self.rows: list[int] = []
         self.sort = Sort()
         self.layout_columns: tuple[tuple[Column[Record], int], ...] = ()
@@ -158,14 +163,18 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self._lines.clear()
         self._fit_columns()
         self.virtual_size = Size(self.size.width, len(rows) + 1)
-        position = self.cursor
-        row = self.row_of(current) if current is not None else None
-        if row is not None:
+        if not rows:
+            self.moved = False
+        before, position = self.cursor, self.cursor
+        if current is not None and (self.moved or before):
+            row = self.row_of(current)
             try:
-                position = rows.index(row)
+                position = rows.index(row) if row is not None else 0
             except ValueError:
-                pass
+                position = 0  # its record is no longer shown: the top, not whichever record took its place
         self.cursor = min(position, max(len(rows) - 1, 0))
+        if self.cursor != before:  # its record moved (a sort, a filter): show it with rows around it
+            self.scroll_to_region(self._cursor_region(), center=True, animate=False, force=True, immediate=True)
         self.refresh()
 
     @property
@@ -179,21 +188,28 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             return self.records[self.rows[self.cursor]]
         return None
 
+    def _cursor_region(self) -> Region:
+        """The cursor's line, exactly as wide as the view: centring it must not scroll sideways."""
+        return Region(0, self.cursor + 1, max(self.scrollable_content_region.width, 1), 1)
+
     def watch_cursor(self) -> None:
-        self.scroll_to_region(
-            Region(0, self.cursor + 1, max(self.size.width, 1), 1),
-            spacing=Spacing(top=1), animate=False, force=True, immediate=True,
-        )
+        self.scroll_to_region(self._cursor_region(), spacing=Spacing(top=1), animate=False, force=True,
+                              immediate=True)
         self.refresh()
 
+    def move_to(self, position: int) -> None:
+        """The cursor to a position the user asked for (a key, a click, a search)."""
+        self.moved = True
+        self.cursor = max(0, min(position, len(self.rows) - 1))
+
     def action_cursor(self, step: int) -> None:
-        self.cursor = max(0, min(self.cursor + step, len(self.rows) - 1))
+        self.move_to(self.cursor + step)
 
     def action_page(self, direction: int) -> None:
         self.action_cursor(direction * max(self.scrollable_content_region.height - 2, 1))
 
     def action_jump(self, position: int) -> None:
-        self.cursor = max(len(self.rows) - 1, 0) if position < 0 else 0
+        self.move_to(len(self.rows) - 1 if position < 0 else 0)
 
     def action_select(self) -> None:
         record = self.record_at_cursor()
@@ -234,7 +250,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         if 0 <= position < len(self.rows):
             if position == self.cursor:
                 self.action_select()
-            self.cursor = position
+            self.move_to(position)
 
     def _column_at(self, x: int) -> Column[Record] | None:
         for column, width in self.layout_columns:
@@ -276,6 +292,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             grown = max(width, min(wanted, width + available - used))
             used += grown - width
             chosen[index] = (column, grown)
+        chosen.sort(key=lambda chosen_column: chosen_column[0].place)
         if tuple(chosen) != self.layout_columns:
             self.layout_columns = tuple(chosen)
             self._lines.clear()
