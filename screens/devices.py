@@ -23,7 +23,7 @@ from textual.widgets import Input, Static
 from screens.device_detail import DeviceDetailScreen
 from tui.export import default_export_path, export_devices
 from tui.inventory import DeviceFilter, Inventory, Selection, Sort
-from tui.models import Device
+from tui.models import Device, iso_utc
 from widgets.copy_menu import CopyChoice, CopyMenu
 from widgets.device_table import COLUMNS, DeviceTable
 from widgets.path_prompt import PathAnswer, PathPrompt
@@ -121,7 +121,8 @@ class DevicesPane(Vertical):
             self.notify("No device highlighted to copy from.", severity="warning", markup=False)
             return
         now = self.table.clock()
-        cells = [(column, column.cell(device, now)[0].strip()) for column in self.table.columns]
+        cells = [(column, copied_value(column.key, column.cell(device, now)[0].strip(), device))
+                 for column in self.table.columns]
         choices = [CopyChoice("i", "ID", device.id)]
         choices += [CopyChoice(COPY_KEYS[column.key], column.label, value) for column, value in cells]
         choices += [
@@ -240,6 +241,16 @@ class DevicesPane(Vertical):
         if self.table.marked:  # first: the rest may be clipped by the search field
             text = f"{len(self.table.marked):,} marked · {text}"
         return text
+
+
+def copied_value(column: str, shown: str, device: Device) -> str:
+    """What `y` copies from a cell: what it stands for where the cell abbreviates ("4h" is the last-seen time
+    in ISO 8601 UTC, "● quar" is "critical (quarantined)"), else the cell's text."""
+    if column == "seen":
+        return iso_utc(device.last_seen) or "never"
+    if column == "health":
+        return f"{device.health.value} ({device.state})" if device.state else device.health.value
+    return shown
 
 
 def device_key(device: Device) -> tuple[str, str]:

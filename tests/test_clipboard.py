@@ -4,6 +4,8 @@ writes to its terminal and tells the user."""
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 
 import pytest
 
@@ -140,8 +142,14 @@ def messages(app: ExplorerApp) -> list[tuple[str, str]]:
     return [(n.severity, n.message) for n in app._notifications]
 
 
-@pytest.mark.parametrize(("environ", "expected"), [(PLAIN, OSC52_HI), (TMUX, TMUX_HI)])
-async def test_app_copy_writes_the_sequence_to_the_terminal(monkeypatch, environ, expected) -> None:
+PASSTHROUGH = "the terminal through tmux passthrough (it arrives where tmux allows passthrough)"
+
+
+@pytest.mark.parametrize(("environ", "expected", "where"), [
+    (PLAIN, OSC52_HI, "the terminal's clipboard (OSC 52)"),
+    (TMUX, TMUX_HI, PASSTHROUGH),  # no tmux server at that socket: the wrapped sequence, and said as such
+])
+async def test_app_copy_writes_the_sequence_to_the_terminal(monkeypatch, environ, expected, where) -> None:
     monkeypatch.delenv("TMUX", raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
@@ -154,7 +162,7 @@ async def test_app_copy_writes_the_sequence_to_the_terminal(monkeypatch, environ
 
         assert written == [expected]
         assert app.clipboard == "hi"  # in-app paste sees it too
-        assert messages(app) == [("information", "Copied name: hi")]
+        assert messages(app) == [("information", f"Copied name to {where}: hi")]
 
 
 async def test_app_copy_in_osc52_mode_ignores_tmux(monkeypatch) -> None:
@@ -181,8 +189,9 @@ async def test_app_copy_previews_long_text_without_markup(monkeypatch) -> None:
 
         [(severity, message)] = messages(app)
         assert severity == "information"
-        assert message == "Copied computerName: " + preview(text)
-        assert message.startswith("Copied computerName: [bold]not markup[/bold] xxx") and message.endswith("…")
+        assert message == "Copied computerName to the terminal's clipboard (OSC 52): " + preview(text)
+        assert message.startswith("Copied computerName to the terminal's clipboard (OSC 52): [bold]not markup")
+        assert message.endswith("…")
         assert app.clipboard == text  # the whole text, not the preview
 
 
@@ -212,3 +221,45 @@ async def test_app_copy_refuses_too_large_text(monkeypatch) -> None:
         [(severity, message)] = messages(app)
         assert severity == "warning"
         assert message.startswith("Not copied: the raw payload is too large")
+
+
+# --- inside a real tmux: the copy goes through tmux itself, and the message says where ----------------------
+
+
+@pytest.fixture
+def tmux_server(tmp_path):
+    """A tmux server of this test's own (its socket in tmp_path), with stock options: passthrough off."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        pytest.skip("tmux is not installed")
+    socket = tmp_path / "tmux.sock"
+    subprocess.run([tmux, "-S", str(socket), "-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24"],
+                   check=True, timeout=10)
+    try:
+        yield lambda *args: subprocess.run([tmux, "-S", str(socket), *args], capture_output=True, text=True,
+                                           timeout=10)
+    finally:
+        subprocess.run([tmux, "-S", str(socket), "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.mark.parametrize(("set_clipboard", "where"), [
+    ("off", "tmux's paste buffer (prefix ] pastes it)"),
+    ("on", "tmux's paste buffer (prefix ] pastes it) and the terminal's clipboard"),
+])
+async def test_in_tmux_a_copy_lands_in_its_buffer_and_says_so(monkeypatch, tmux_server, tmp_path, set_clipboard,
+                                                                where) -> None:
+    """A stock tmux drops a wrapped OSC 52 (passthrough is off) while the app said "Copied": the copy now goes
+    through `tmux load-buffer -w`, and the message names tmux's buffer, and the terminal's clipboard only where
+    tmux forwards it."""
+    tmux_server("set-option", "-g", "set-clipboard", set_clipboard)
+    monkeypatch.setenv("TMUX", f"{tmp_path / 'tmux.sock'},1,0")
+    app = app_with("auto")
+    async with app.run_test(size=(80, 24)) as pilot:
+        written = capture_writes(app, monkeypatch)
+
+        app.copy("WS-0042 é", "name")
+        await pilot.pause()
+
+        assert written == []  # nothing that a stock tmux would drop
+        assert tmux_server("show-buffer").stdout == "WS-0042 é"
+        assert messages(app) == [("information", f"Copied name to {where}: WS-0042 é")]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from screens.devices import DevicesPane
+from screens.devices import COPY_KEYS, DevicesPane
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
 from tui.app import ExplorerApp
-from tui.models import DeviceQuery, Health
+from tui.models import DeviceQuery, Health, iso_utc
 from tui.vendors.base import ServerError
 from test_ui import demo_app, loaded, notifications, open_demo, wait_until
 from widgets.copy_menu import CopyMenu
@@ -221,6 +221,9 @@ async def test_copy_menu_copies_the_id_and_says_what() -> None:
         assert json.loads(app.clipboard)["id"] == device.id
         await pilot.press("y", "escape")
         assert isinstance(app.screen, GroupsScreen) and json.loads(app.clipboard)["id"] == device.id
+        # The Seen cell says "4h" or "online"; what is copied is the time itself.
+        await pilot.press("y", COPY_KEYS["seen"])
+        assert app.clipboard == (iso_utc(device.last_seen) or "never")
 
 
 async def test_export_writes_the_devices_shown(tmp_path: Path) -> None:

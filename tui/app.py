@@ -26,7 +26,7 @@ from textual.worker import Worker
 
 from screens.connections import ConnectionsScreen
 from screens.help import HelpScreen
-from tui.clipboard import ClipboardError, clipboard_sequence, preview
+from tui.clipboard import ClipboardError, clipboard_sequence, copy_with_tmux, preview
 from tui.config import Config, ConfigError, SecretError, permission_warning
 from tui.export import ExportError
 from tui.hashes import HashError
@@ -164,26 +164,35 @@ class ExplorerApp(App[None]):
         self.set_interval(TERMINAL_CHECK_S, check)
 
     def copy(self, text: str, what: str) -> None:
-        """Copy to the terminal's clipboard with OSC 52 (through tmux when `clipboard = "auto"` runs in
-        tmux), and say what was copied; a warning, and nothing copied, when the setting is "off" or
-        the text is too large for terminals to accept."""
+        """Copy to the terminal's clipboard with OSC 52 (through tmux itself when `clipboard = "auto"` runs in
+        tmux), and say what was copied and where it went; a warning, and nothing copied, when the setting is
+        "off" or the text is too large for terminals to accept."""
         try:
-            self._send_to_clipboard(text, what)
+            where = self._send_to_clipboard(text, what)
         except ClipboardError as error:
             self.notify(str(error), severity="warning", markup=False)
             return
-        self.notify(f"Copied {what}: {preview(text)}", markup=False)
+        self.notify(f"Copied {what} to {where}: {preview(text)}", markup=False)
 
     def copy_to_clipboard(self, text: str) -> None:
         """Textual's own copies (ctrl+c in a field) honour the `clipboard` setting and tmux too."""
         with contextlib.suppress(ClipboardError):
             self._send_to_clipboard(text, "the selection")
 
-    def _send_to_clipboard(self, text: str, what: str) -> None:
-        sequence = clipboard_sequence(text, self.config.settings.clipboard, os.environ, what=what)
+    def _send_to_clipboard(self, text: str, what: str) -> str:
+        """Copy `text` (see `copy`); returns where it went, in words."""
+        mode = self.config.settings.clipboard
+        sequence = clipboard_sequence(text, mode, os.environ, what=what)
         self._clipboard = text  # what Textual keeps, so pasting inside the app works
+        where = "the terminal's clipboard (OSC 52)"
+        if mode == "auto" and os.environ.get("TMUX"):
+            try:
+                return copy_with_tmux(text, os.environ)
+            except ClipboardError:  # an old tmux: passthrough, which arrives only where tmux allows it
+                where = "the terminal through tmux passthrough (it arrives where tmux allows passthrough)"
         if self._driver is not None:
             self._driver.write(sequence)
+        return where
 
     async def on_unmount(self) -> None:
         for client in self.clients.values():

@@ -1,7 +1,7 @@
 """Copying to the user's clipboard from a terminal that may be remote: OSC 52, optionally through tmux.
 
-Non-UI core (no textual import): this module only builds the bytes to write; the app writes them
-through its terminal driver. It never truncates: a text too large for terminals to accept is refused
+Non-UI core (no textual import): this module builds the bytes to write (the app writes them through its
+terminal driver), or hands the text to tmux. It never truncates: a text too large for terminals to accept is refused
 with a sentence that says so, rather than landing half-copied on the clipboard.
 
 The sequences, for the text "hi" (base64 "aGk="):
@@ -10,13 +10,19 @@ The sequences, for the text "hi" (base64 "aGk="):
 - in tmux (passthrough): ESC P tmux; ESC ESC ] 52 ; c ; aGk= BEL ESC \\
   (a DCS that tmux unwraps and forwards to the outer terminal; every ESC inside is doubled; tmux 3.3+
   needs `set -g allow-passthrough on`)
+
+Inside tmux, with `clipboard = "auto"`, the copy goes through tmux itself (`copy_with_tmux`): a stock tmux
+has passthrough off, so a wrapped OSC 52 would vanish while the app said "Copied". `tmux load-buffer -w -`
+puts the text in tmux's paste buffer and, where tmux's `set-clipboard` is on or external, on the outer
+terminal's clipboard too; the app says which. The passthrough sequence is the fallback when tmux refuses.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
+import subprocess
+from collections.abc import Callable, Mapping
 
 from tui.config import CLIPBOARD_MODES
 
@@ -83,6 +89,30 @@ def clipboard_sequence(
     if mode == "auto" and environ.get("TMUX"):
         return tmux_passthrough(sequence)
     return sequence
+
+
+TMUX_TIMEOUT_S = 2.0
+TMUX_BUFFER = "tmux's paste buffer (prefix ] pastes it)"
+
+
+def copy_with_tmux(
+    text: str, environ: Mapping[str, str] = os.environ, *, run: Callable[..., subprocess.CompletedProcess] = subprocess.run
+) -> str:
+    """Copy `text` through the tmux this process runs in ($TMUX): into its paste buffer, and onto the outer
+    terminal's clipboard where tmux forwards it (`set-clipboard` on or external). Returns where the copy went, in
+    words; raises ClipboardError when tmux could not be asked or refused."""
+    env = dict(environ)
+    try:
+        option = run(["tmux", "show-options", "-gv", "set-clipboard"], capture_output=True, text=True, env=env,
+                     timeout=TMUX_TIMEOUT_S).stdout.strip()
+        loaded = run(["tmux", "load-buffer", "-w", "-"], input=text.encode("utf-8"), capture_output=True, env=env,
+                     timeout=TMUX_TIMEOUT_S)
+    except (OSError, subprocess.SubprocessError):
+        raise ClipboardError("Not copied through tmux: the tmux command could not be run.") from None
+    if loaded.returncode != 0:
+        reason = " ".join(loaded.stderr.decode("utf-8", "replace").split()) or f"exit {loaded.returncode}"
+        raise ClipboardError(f"Not copied through tmux: it answered {reason[:120]!r}.")
+    return f"{TMUX_BUFFER} and the terminal's clipboard" if option in ("on", "external") else TMUX_BUFFER
 
 
 def preview(text: str, length: int = PREVIEW_LENGTH) -> str:
