@@ -279,7 +279,9 @@ class EventsScreen(ExplorerScreen):
         else:
             said = left_out(self.skipped, self.repaired, "event")
             left = f" ({'; '.join(said)})" if said else ""
-            status.show(f"{len(timeline):,} events in the window{left} · 1-4 window · enter details{tail}")
+            count = len(timeline)
+            status.show(f"{count:,} event{'' if count == 1 else 's'} in the window{left} · 1-4 window · enter details"
+                        f"{tail}")
 
     def on_resize(self) -> None:
         self._show_bars()

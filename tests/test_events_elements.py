@@ -529,4 +529,4 @@ async def test_undated_items_are_counted_in_a_note():
     finally:
         await client.aclose()
     assert [event.id for event in events] == ["a"]
-    assert pages[0].notes == ("3 events without a readable timestamp were left out.",)
+    assert pages[0].notes == ("3 events were left out: no readable timestamp.",)

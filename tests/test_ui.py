@@ -336,6 +336,9 @@ async def test_dead_network_is_reported_and_the_app_lives_on(tmp_path: Path) -> 
         assert app.screen.query_one("#empty").display and empty.startswith("No devices loaded. Cannot connect")
         assert "ctrl+r retries" in empty
         assert str(app.screen.query_one("#filter-bar").render()) == "no devices loaded"
+        # The status line's sentence is longer than 80 columns: it wraps, and its end (what to do) is on screen.
+        assert app.screen.query_one("#status").size.height >= 2
+        assert "q goes back." in " ".join(line.strip() for line in screen_lines(app))
         await pilot.press("ctrl+r")  # retrying: loading again, then the same failure said again
         await pilot.pause()
         await app.workers.wait_for_complete()

@@ -287,4 +287,4 @@ async def test_acknowledge_on_a_read_only_connection_is_hidden_and_explained() -
         assert not app.screen.check_action("acknowledge", ())
         await pilot.press("A")
         assert isinstance(app.screen, EventDetailScreen)
-        assert any("read_only = false" in text for text in notifications(app))
+        assert any("--demo-writes" in text for text in notifications(app))  # the demo says how to allow it

@@ -1,4 +1,7 @@
-"""One line under a view that says what is loading, how far it got, and what went wrong."""
+"""The line under a view that says what is loading, how far it got, and what went wrong.
+
+A message longer than the line wraps onto a second (and third) line instead of being cut mid-sentence: at
+80 columns a failure's sentence and what to do about it are often longer than one line."""
 
 from __future__ import annotations
 
@@ -12,4 +15,4 @@ class StatusLine(Static):
     def show(self, message: str, *, error: bool = False, warning: bool = False) -> None:
         self.set_class(error, "-error")
         self.set_class(warning and not error, "-warning")
-        self.update(Text(message, no_wrap=True, overflow="ellipsis"))
+        self.update(Text(message, overflow="ellipsis"))

@@ -337,7 +337,8 @@ class ElementsClient(BearerTokenClient):
             loaded += len(events)
             anchor = page.get("nextAnchor") or None
             if undated:
-                notes = (*notes, f"{undated} events without a readable timestamp were left out.")
+                notes = (*notes, f"{undated} event{' was' if undated == 1 else 's were'} left out: no readable "
+                                 "timestamp.")
             yield EventPage(events, loaded, None, source=EVENTS_SOURCE, notes=notes, skipped=undated,
                             repaired=kept_repaired)
             notes = ()
