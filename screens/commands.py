@@ -26,8 +26,9 @@ from screens.base import ExplorerScreen
 from screens.detail import DetailScreen
 from tui.models import Command, CommandRow, CommandStatus, Device, FileDetails, iso_utc
 from tui.vendors.base import VendorClient
+from tui.vendors.sepm import FILE_SOURCE_WORDS
 from widgets.confirm import ConfirmDialog
-from widgets.fetch_form import SOURCE_WORDS, FetchForm
+from widgets.fetch_form import FetchForm
 from widgets.scan_form import REMEDIATE_WARNING, ScanForm
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
@@ -351,11 +352,11 @@ async def queue_fetch(screen: ExplorerScreen, client: VendorClient, computers: S
     """Form, confirmation, then the fetch is queued and followed. Run in a worker: it waits for the dialogs."""
     app = screen.app
     names = computers_in_words([device.name or device.id for device in computers])
-    request = await app.push_screen_wait(FetchForm(client.connection.name, names))
+    request = await app.push_screen_wait(FetchForm(client.connection.name, names, FILE_SOURCE_WORDS))
     if request is None:
         return
     message = (f"Upload {request.path} ({request.hash.label} {request.hash.value}) from "
-               f"{SOURCE_WORDS[request.source]} of {names} to the console.")
+               f"{FILE_SOURCE_WORDS[request.source]} of {names} to the console.")
     if not await app.push_screen_wait(ConfirmDialog(f"Fetch a file to {client.connection.name}?", message,
                                                     confirm_label="Fetch")):
         return

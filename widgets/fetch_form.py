@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual import on
@@ -12,10 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, RadioSet, Static
 
 from tui.hashes import FileHash, HashError, parse_hash
-from tui.vendors.sepm import FILE_SOURCES
 from widgets.toggles import ShapedRadioButton
-
-SOURCE_WORDS = {"FILESYSTEM": "the file system", "QUARANTINE": "the quarantine", "BOTH": "both"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +21,7 @@ class FetchRequest:
     path: str
     hash: FileHash
     source: str
-    """FILESYSTEM, QUARANTINE or BOTH."""
+    """One of the form's sources (SEPM: FILESYSTEM, QUARANTINE or BOTH)."""
 
 
 class FetchForm(ModalScreen[FetchRequest | None]):
@@ -31,10 +29,12 @@ class FetchForm(ModalScreen[FetchRequest | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, connection: str, computers: str) -> None:
+    def __init__(self, connection: str, computers: str, sources: Mapping[str, str]) -> None:
+        """`sources`: where the console can take the file from, value to words, the first the default."""
         super().__init__()
         self.connection = connection
         self.computers = computers
+        self.sources = sources
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="fetch-form"):
@@ -42,9 +42,8 @@ class FetchForm(ModalScreen[FetchRequest | None]):
             yield Static(f"From {self.computers}", classes="dialog-body", markup=False)
             yield Input(placeholder=r"full path on the computer, e.g. C:\Windows\Temp\x.exe", id="file-path")
             with RadioSet(id="file-source", compact=True):
-                for source in FILE_SOURCES:
-                    yield ShapedRadioButton(f"from {SOURCE_WORDS[source]}", value=source == FILE_SOURCES[0],
-                                            name=source, compact=True)
+                for index, (source, words) in enumerate(self.sources.items()):
+                    yield ShapedRadioButton(f"from {words}", value=index == 0, name=source, compact=True)
             yield Input(placeholder="the file's MD5 or SHA-256", id="file-hash")
             yield Static("", id="fetch-problem", classes="dialog-problem", markup=False)
             yield Static("enter next field, then fetch · tab reaches the source · esc cancel", classes="dialog-hint")
@@ -81,7 +80,7 @@ class FetchForm(ModalScreen[FetchRequest | None]):
             self.query_one("#file-hash", Input).focus()
             return
         pressed = self.query_one("#file-source", RadioSet).pressed_button
-        self.dismiss(FetchRequest(path, wanted, pressed.name if pressed and pressed.name else FILE_SOURCES[0]))
+        self.dismiss(FetchRequest(path, wanted, pressed.name if pressed and pressed.name else next(iter(self.sources))))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -729,7 +729,9 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
 COMMAND_PAGE_SIZE = 500
 MAX_COMMAND_PAGES = 1000
 """A safety net: a status whose pages never say `lastPage` stops here instead of looping forever."""
-FILE_SOURCES = ("FILESYSTEM", "QUARANTINE", "BOTH")
+FILE_SOURCE_WORDS = {"FILESYSTEM": "the file system", "QUARANTINE": "the quarantine", "BOTH": "both"}
+"""Where SEPM can take a fetched file from, in the order a form offers them (the file system first)."""
+FILE_SOURCES = tuple(FILE_SOURCE_WORDS)
 """Where `fetch_file` looks for the file on the computer (12.1 clients only use FILESYSTEM)."""
 FINAL_STATES = frozenset({3, 4, 5, 6})
 """A computer's row of a command in one of these states will not change any more."""
