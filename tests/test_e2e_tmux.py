@@ -348,7 +348,7 @@ def test_triage_journey_over_a_100000_device_fleet(terminal: Callable[..., Termi
 
 
 ELEMENTS_LOADED = re.compile(r"Elements API \S+ · 500 devices\b")
-TIMELINE_BAR = re.compile(r"Last 24 h · (\d+) events?, (\d+) critical · critical only")
+TIMELINE_BAR = re.compile(r"Last 24 h \S+ \S+ → \S+ \S+ · (\d+) events?, (\d+) critical · critical only")
 EVENT_DEVICE = re.compile(r"^\s*Device {2,}(\S.*?)(?: {2,}|$)", re.MULTILINE)
 DEVICE_NAME = re.compile(r"^\s*Name {2,}(\S.*?)(?: {2,}|$)", re.MULTILINE)
 SEVERITY_CELL = re.compile(r"[●▲·?] (crit|warn|info|unkn)\b")

@@ -454,7 +454,12 @@ def faulty(fault: Callable[[httpx.Request], httpx.Response]) -> tuple[SepmClient
     connection = Connection(name="mock", vendor="sepm", url="https://sepm.example.internal:8446", username=USERNAME)
     client = open_client(connection, PASSWORD, transport=httpx.MockTransport(handle), clock=lambda: NOW)
     assert isinstance(client, SepmClient)
+    client.sleep = no_wait  # a Retry-After of 7 s is obeyed three times: in words, not in seconds of the suite
     return client, seen
+
+
+async def no_wait(seconds: float) -> None:
+    """The client's pause between retries, skipped."""
 
 
 async def raised_by(client: SepmClient, kind: type[VendorError]) -> VendorError:

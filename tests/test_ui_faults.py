@@ -189,6 +189,7 @@ def small_pages_and_quick_retries(monkeypatch) -> None:
     monkeypatch.setattr("tui.vendors.epmm.PAGE_SIZE", PAGE)
     monkeypatch.setattr("tui.vendors.elements.PAGE_LIMIT", PAGE)
     monkeypatch.setattr("tui.vendors.base.BACKOFF_S", (0.02, 0.02, 0.02))
+    monkeypatch.setattr("tui.vendors.epmm.EXPORT_POLL_S", 0.02)  # EPMM's audit export is polled, not waited out
 
 
 def lab_app(vendor: str, consoles, transport: httpx.AsyncBaseTransport | None = None, **profile) -> ExplorerApp:
