@@ -26,10 +26,10 @@ from screens.commands import queue_fetch, queue_scan
 from screens.devices import DevicesPane
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
+from tui.export import age_text
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo, left_out
 from tui.vendors.base import AuthenticationError, LabelMembership, VendorClient
-from tui.export import age_text
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 

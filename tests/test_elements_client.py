@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 import httpx
 import orjson
 import pytest
-from conftest import assert_no_secrets
 
+from conftest import assert_no_secrets
 from tui.inventory import DeviceFilter
 from tui.models import Connection, Device, DeviceQuery, Health
 from tui.simulators.elements import (
@@ -31,7 +31,7 @@ from tui.simulators.elements import (
     create_app,
 )
 from tui.simulators.serve import ServerThread
-from tui.vendors import open_client
+from tui.vendors import elements, open_client
 from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
@@ -40,9 +40,8 @@ from tui.vendors.base import (
     TlsError,
     VendorClient,
     VendorError,
+    rfc3339,
 )
-from tui.vendors import elements
-from tui.vendors.base import rfc3339
 from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, peek_anchor
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -19,8 +19,7 @@ import httpx
 import pytest
 
 from tui.models import Connection, DeviceQuery
-from tui.vendors.base import BadResponseError
-from tui.vendors.base import rfc3339
+from tui.vendors.base import BadResponseError, rfc3339
 from tui.vendors.elements import ElementsClient
 
 SEED_TOKEN = """{"access_token":"FdZTq11111116v67lSOx7vyFM2ssnIha","token_type":"Bearer","expires_in":1797}"""

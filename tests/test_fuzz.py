@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from test_events_sepm import CAPTURED_COMMAND_STATUS, CAPTURED_CRITICAL_EVENTS
 from test_sepm_seed_payloads import SEED_FINGERPRINTS, SEED_GROUPS
+
 from tui.models import CommandRow, Device, Event, FingerprintList, Group, Health
 from tui.simulators.elements import ElementsEventLog, ElementsFleet
 from tui.simulators.epmm import EpmmFleet

@@ -17,14 +17,33 @@ from typing import Any
 import httpx
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from test_elements_seed_payloads import SEED_TOKEN
 from test_fuzz import (
-    ELEMENTS_DEVICES, ELEMENTS_EVENTS, ELEMENTS_FLEET, ELEMENTS_ORGANIZATIONS, EPMM_DEVICES, EPMM_LABELS, EPMM_SPACES,
-    JSON, NOW, SEPM_COMMAND_ROWS, SEPM_COMMANDS, SEPM_COMPUTERS, SEPM_CRITICAL_EVENTS, SEPM_FINGERPRINTS, SEPM_GROUPS,
-    SEPM_READS, TEXT, anything, check_device, check_event, check_groups, mutated,
+    ELEMENTS_DEVICES,
+    ELEMENTS_EVENTS,
+    ELEMENTS_FLEET,
+    ELEMENTS_ORGANIZATIONS,
+    EPMM_DEVICES,
+    EPMM_LABELS,
+    EPMM_SPACES,
+    JSON,
+    NOW,
+    SEPM_COMMAND_ROWS,
+    SEPM_COMMANDS,
+    SEPM_COMPUTERS,
+    SEPM_CRITICAL_EVENTS,
+    SEPM_FINGERPRINTS,
+    SEPM_GROUPS,
+    SEPM_READS,
+    TEXT,
+    anything,
+    check_device,
+    check_event,
+    check_groups,
+    mutated,
 )
 from test_sepm_seed_payloads import SEED_AUTHENTICATE
+
 from tui.models import Connection, DevicePage, EventPage, EventWindow
 from tui.vendors.base import BadResponseError, VendorClient, VendorError
 from tui.vendors.elements import ElementsClient

@@ -13,8 +13,8 @@ import pytest
 import tomli_w
 from hypothesis import example, given
 from hypothesis import strategies as st
-
 from test_fuzz import NOW, TEXT, aware_utc, dicts_in
+
 from tui.config import Config, ConfigError, load_config
 from tui.hashes import FileHash, HashError, diff_hashes, parse_hash, parse_hashes
 from tui.models import parse_duration, parse_time_bound, parse_timestamp

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import FIXED_NOW
 from tui.demo import build_demo
 from tui.inventory import SORT_KEYS, DeviceFilter, Inventory, Sort
 from tui.models import Device, Health
 from tui.vendors import open_client
-from tests.conftest import FIXED_NOW
 
 
 def load_demo_fleets(size: int) -> list[Device]:

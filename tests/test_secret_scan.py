@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW, fixed_clock
 from test_sepm_client import RecordingSimulator
-from test_ui import notifications, wait_until
 
+from conftest import FIXED_NOW, fixed_clock
 from screens.connections import ConnectionsScreen
 from screens.device_detail import DeviceDetailScreen
 from screens.groups import GroupsScreen
+from test_ui import notifications, wait_until
 from tui.app import ExplorerApp
 from tui.config import Config, load_config
 from tui.models import Connection

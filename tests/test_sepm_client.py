@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import trustme
-from conftest import assert_no_secrets
 
+from conftest import assert_no_secrets
 from tui.models import Connection, Device, DevicePage, Health
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread, TlsFiles

@@ -9,16 +9,16 @@ import pytest
 from textual.widgets import Checkbox, RadioButton
 
 import screens.commands
+from conftest import FIXED_NOW, fixed_clock
 from screens.commands import CommandScreen, computers_in_words, result_text
 from screens.device_detail import DeviceDetailScreen
 from screens.fingerprints import FingerprintsScreen
+from test_ui import loaded, notifications, open_demo, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.hashes import SHA1_NOTE
 from tui.models import CommandRow, EocMatch, FileDetails
 from tui.simulators.sepm import DEMO_FILES, LOCKDOWN_DISABLED_GROUP
-from conftest import FIXED_NOW, fixed_clock
-from test_ui import loaded, notifications, open_demo, wait_until
 from widgets.confirm import ConfirmDialog
 from widgets.fetch_form import FetchForm
 from widgets.group_picker import GroupPicker

@@ -12,10 +12,10 @@ import pytest
 from screens.devices import COPY_KEYS, DevicesPane
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
+from test_ui import demo_app, loaded, notifications, open_demo, wait_until
 from tui.app import ExplorerApp
 from tui.models import DeviceQuery, Health, iso_utc
 from tui.vendors.base import ServerError
-from test_ui import demo_app, loaded, notifications, open_demo, wait_until
 from widgets.copy_menu import CopyMenu
 from widgets.group_tree import GroupTree
 from widgets.path_prompt import PathPrompt

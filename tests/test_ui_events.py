@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from conftest import FIXED_NOW, fixed_clock
 from screens.device_detail import DeviceDetailScreen
 from screens.event_detail import EventDetailScreen
 from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
-from tui.models import Severity
-from conftest import FIXED_NOW, fixed_clock
 from test_ui import demo_app, loaded, notifications, screen_lines, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
+from tui.models import Severity
 from widgets.confirm import ConfirmDialog
 from widgets.window_prompt import WindowPrompt
 

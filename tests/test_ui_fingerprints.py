@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from conftest import FIXED_NOW, fixed_clock
 from screens.fingerprints import FingerprintsScreen
+from test_ui import loaded, notifications, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
-from conftest import FIXED_NOW, fixed_clock
-from test_ui import loaded, notifications, wait_until
 from widgets.confirm import ConfirmDialog
 
 

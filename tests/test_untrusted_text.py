@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from hostile import HOSTILE, PASSWORD, USERNAME, HostileFleet, HostileSimulator, assert_harmless
 from tui.cli import main
 from tui.models import (
     CommandRow,
@@ -28,9 +29,9 @@ from tui.models import (
     Severity,
     visible,
 )
-from hostile import HOSTILE, PASSWORD, USERNAME, HostileFleet, HostileSimulator, assert_harmless
 from tui.simulators.sepm import create_app
 from tui.simulators.serve import ServerThread
+
 
 @pytest.mark.parametrize("payload", HOSTILE.values(), ids=HOSTILE.keys())
 def test_visible_shows_every_control_and_keeps_the_words(payload: str) -> None:

@@ -22,6 +22,7 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,23 +37,37 @@ from tui.config import (
     resolve_config_path,
     resolve_secret,
 )
-from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.export import age_text, cell, write_csv, write_devices, write_json
+from tui.hashes import HashError, parse_hash
 from tui.inventory import DeviceFilter, split_group_path
-from tui.models import Connection, Device, DeviceQuery
+from tui.models import (
+    VENDORS,
+    Connection,
+    Device,
+    DevicePage,
+    DeviceQuery,
+    Event,
+    EventWindow,
+    FingerprintList,
+    Group,
+    Severity,
+    iso_utc,
+    left_out,
+    parse_time_bound,
+)
+from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
-from tui.vendors import open_client
-from tui.vendors.base import AuthenticationError, ForbiddenError, VendorError
-from tui.hashes import HashError, parse_hash
-from tui.models import VENDORS, FingerprintList
 from tui.state import KnownList, StateError, StateStore, resolve_state_path
-from tui.vendors import CLIENTS
-from tui.vendors.base import NotFoundError
-from datetime import UTC, datetime
-from tui.models import Event, EventWindow, Severity, iso_utc, parse_time_bound
-from tui.vendors.base import LabelMembership, NotAvailableError
-from tui.models import DevicePage, Group, left_out
+from tui.vendors import CLIENTS, open_client
+from tui.vendors.base import (
+    AuthenticationError,
+    ForbiddenError,
+    LabelMembership,
+    NotAvailableError,
+    NotFoundError,
+    VendorError,
+)
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
 EXIT_UNAVAILABLE = 5

@@ -25,13 +25,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from bench_paging import simulator_process
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from bench_paging import simulator_process
 from screens.devices import DevicesPane
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import Connection, Device

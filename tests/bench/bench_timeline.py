@@ -31,13 +31,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from bench_paging import simulator_process
+from bench_table import percentile, render_visible, rss_mb
 from rich.style import Style
 from rich.text import Text
 from textual.app import App
 from textual.widgets import Static
 
-from bench_paging import simulator_process
-from bench_table import percentile, render_visible, rss_mb
 from screens.events import BARS, SEVERITY_CELLS, EventsScreen
 from tui.models import Connection, Event, EventPage, EventWindow, Severity
 from tui.simulators import build_simulator

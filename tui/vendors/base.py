@@ -21,8 +21,19 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
-from tui.models import Capabilities, Connection, DevicePage, DeviceQuery, Group, RawPage, ServerInfo
-from tui.models import EventPage, EventWindow, json_loads, visible
+from tui.models import (
+    Capabilities,
+    Connection,
+    DevicePage,
+    DeviceQuery,
+    EventPage,
+    EventWindow,
+    Group,
+    RawPage,
+    ServerInfo,
+    json_loads,
+    visible,
+)
 from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
 
 T = TypeVar("T")

@@ -64,18 +64,35 @@ from typing import Any
 import httpx
 import orjson
 
-from tui.models import Capabilities, Connection, Device, DevicePage, DeviceQuery, Group, Health, RawPage, ServerInfo
-from tui.models import Event, EventPage, EventWindow, Severity, json_loads
-from tui.vendors.base import ForbiddenError, NotAvailableError, epoch_ms, rfc3339
-from tui.vendors.html_text import one_line, plain_text
+from tui.models import (
+    Capabilities,
+    Connection,
+    Device,
+    DevicePage,
+    DeviceQuery,
+    Event,
+    EventPage,
+    EventWindow,
+    Group,
+    Health,
+    RawPage,
+    ServerInfo,
+    Severity,
+    json_loads,
+)
 from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
     BearerTokenClient,
+    ForbiddenError,
+    NotAvailableError,
     PagingGuard,
     VendorError,
+    epoch_ms,
+    rfc3339,
     token_lifetime,
 )
+from tui.vendors.html_text import one_line, plain_text
 
 DEFAULT_URL = "https://api.connect.withsecure.com"
 TOKEN_PATH = "/as/token.oauth2"
