@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import FIXED_NOW, assert_no_secrets, fixed_clock
 from test_sepm_seed_payloads import SEED_FINGERPRINTS
 
+from conftest import FIXED_NOW, assert_no_secrets, fixed_clock
 from tui.hashes import SHA1_NOTE, HashError, diff_hashes, parse_hash
 from tui.models import CommandStatus, Connection, FingerprintList
 from tui.simulators.sepm import (
@@ -868,7 +868,7 @@ async def test_the_documented_answers_parse():
     (3, 0, "", "completed", "success", True),
     (3, 101, "", "completed", "security risk found", True),
     (4, 1, "", "rejected", "client did not execute", True),
-    (5, 0, "", "cancelled", "success", True),
+    (5, 0, "", "cancelled", "", True),  # SEPM's sub-state 0 is "success" only for a completed command
     (6, 121, "Server unreachable", "failed", "LiveUpdate download failed (Server unreachable)", True),
     (6, 999, "", "failed", "sub-state 999", True),
     (9, None, None, "state 9", "", False),

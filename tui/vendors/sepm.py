@@ -28,12 +28,9 @@ from __future__ import annotations
 import functools
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import replace
-from datetime import date
-from datetime import UTC, datetime
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
@@ -734,6 +731,7 @@ FILE_SOURCE_WORDS = {"FILESYSTEM": "the file system", "QUARANTINE": "the quarant
 FILE_SOURCES = tuple(FILE_SOURCE_WORDS)
 """Where `fetch_file` looks for the file on the computer (12.1 clients only use FILESYSTEM)."""
 FINAL_STATES = frozenset({3, 4, 5, 6})
+COMPLETED = 3
 """A computer's row of a command in one of these states will not change any more."""
 # `stateId` and `subStateId` in words: COMMAND_STATES and COMMAND_SUB_STATES (KB 229117), with the events below.
 
@@ -917,9 +915,10 @@ def command_state_words(state_id: int | None) -> str:
 
 def command_sub_state_words(state_id: int | None, sub_state_id: int | None, description: str = "") -> str:
     """The sub-state in words, with SEPM's own description when it adds something; empty while a row waits
-    with nothing to say (SEPM reports sub-state 0, "success", before a computer has even received it)."""
+    with nothing to say (SEPM reports sub-state 0, "success", before a computer has even received it) and for
+    a command that ended without completing (a cancelled row also says sub-state 0: not a success)."""
     description = " ".join(description.split())
-    if sub_state_id is None or (state_id not in FINAL_STATES and sub_state_id in (-1, 0)):
+    if sub_state_id is None or (state_id != COMPLETED and sub_state_id in (-1, 0)):
         return description
     words = COMMAND_SUB_STATES.get(sub_state_id, f"sub-state {sub_state_id}")
     if description and description.casefold() != words.casefold():
