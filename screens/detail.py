@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -36,7 +37,8 @@ RAW_HEADING = "─ raw fields ─"
 
 
 class DetailScreen(ExplorerScreen):
-    """Normalized fields, then every raw field under a heading; long values end in an ellipsis."""
+    """Normalized fields, then every raw field under a heading; a long value (an IPv6 list, a command's XML
+    result, a path) wraps onto as many lines as it needs, so it is readable in full without copying it."""
 
     BINDINGS = [
         Binding("slash", "search", "Search fields", key_display="/"),
@@ -79,21 +81,25 @@ class DetailScreen(ExplorerScreen):
         def wanted(field: str, value: str) -> bool:
             return not lowered or lowered in field.casefold() or lowered in value.casefold()
 
+        def add(field: str, value: str, key: str) -> None:
+            cell, height = _wrapped(value, value_width)
+            table.add_row(_clip(field, FIELD_WIDTH), cell, key=key, height=height)
+
         for field, value in self.summary:
             if wanted(field, value):
-                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"summary:{field}")
+                add(field, value, f"summary:{field}")
         if self.related is not None:
             heading, rows = self.related
             related = [(index, row) for index, row in enumerate(rows) if wanted(*row)]
             if related:
                 table.add_row(Text(heading, style="bold"), Text(""), key="related-heading")
             for index, (field, value) in related:
-                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"related:{index}")
+                add(field, value, f"related:{index}")
         raw = [(field, value) for field, value in self.raw if wanted(field, value)]
         if raw:
             table.add_row(Text(RAW_HEADING, style="bold"), Text(""), key="raw-heading")
             for field, value in raw:
-                table.add_row(_clip(field, FIELD_WIDTH), _clip(value, value_width), key=f"raw:{field}")
+                add(field, value, f"raw:{field}")
 
     def selected_field(self) -> tuple[str, str] | None:
         """The full (unclipped) field name and value under the cursor."""
@@ -135,6 +141,40 @@ class DetailScreen(ExplorerScreen):
             self.query_one("#fields").focus()
         else:
             self.app.pop_screen()
+
+
+MAX_VALUE_LINES = 60
+"""A value longer than this many lines (a big XML result) ends in an ellipsis; `y` copies it whole."""
+
+
+def _wrapped(text: str, width: int) -> tuple[Text, int]:
+    """A value folded to the column's width (at its own line breaks, then at a space or anywhere), and its height."""
+    lines: list[str] = []
+    for line in text.split("\n"):
+        while True:
+            if len(lines) == MAX_VALUE_LINES:
+                lines[-1] = set_cell_size(lines[-1], max(width - 1, 1)).rstrip() + "…"
+                return Text("\n".join(lines), no_wrap=True, overflow="ellipsis"), len(lines)
+            cut = _fold_point(line, width)
+            lines.append(cut)
+            line = line[len(cut):].lstrip(" ")
+            if not line:
+                break
+    return Text("\n".join(lines), no_wrap=True, overflow="ellipsis"), max(1, len(lines))
+
+
+def _fold_point(line: str, width: int) -> str:
+    """The longest start of `line` that fits `width` cells, ending after a space when there is one late enough."""
+    used = 0
+    for index, char in enumerate(line):
+        used += cell_len(char)
+        if used > width:
+            break
+    else:
+        return line
+    fitting = line[:max(index, 1)]
+    space = fitting.rfind(" ")
+    return fitting[:space + 1] if space > width // 2 else fitting
 
 
 def _clip(text: str, width: int) -> Text:

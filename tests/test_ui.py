@@ -423,3 +423,20 @@ async def test_an_unexpected_failure_is_said_in_a_sentence_without_internal_name
 def test_the_tls_hint_names_the_forms_row_and_the_config_key() -> None:
     from tui.vendors.base import TlsError
     assert "TLS row" in TlsError.hint and "`verify` in the config file" in TlsError.hint
+
+
+async def test_a_long_value_in_a_detail_wraps_and_is_readable_in_full() -> None:
+    """An EOC result's path, a list of IPv6 addresses, an XML result: at 80 columns each wraps onto the lines it
+    needs instead of ending in an ellipsis (issue 15)."""
+    from screens.detail import DetailScreen
+
+    path = r"C:\Users\Public\Downloads\Quarterly Reports 2026\Invoice_2026-11_final_really_final.pdf.exe"
+    addresses = ", ".join(f"fe80::{index:x}:1ff:fe23:4567" for index in range(6))
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(DetailScreen("a detail", [("Path", path), ("IPv6", addresses)], {"result": "<x>ok</x>"}))
+        await pilot.pause()
+        shown = "".join(line.split("│")[-1].strip() if "│" in line else line.strip() for line in screen_lines(app))
+        squeezed = shown.replace(" ", "")
+        assert path.replace(" ", "") in squeezed and "…" not in shown
+        assert addresses.replace(" ", "") in squeezed
