@@ -328,7 +328,7 @@ def test_a_group_that_does_not_exist_is_a_usage_error_naming_the_closest(epx, co
     code, out, err = epx("devices", "--config", str(config), "--connection", "lab", "--group", "My Company\\Lap")
 
     assert (code, out) == (2, "")
-    assert "No group named 'My Company\\\\Lap'" in err and "'My Company\\\\Laptops'" in err, err
+    assert "No group named 'My Company\\Lap'" in err and "'My Company\\Laptops'" in err, err
 
 
 def test_filters_combine(epx, config):

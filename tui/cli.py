@@ -398,9 +398,10 @@ def named_group(groups: Sequence[Group], path: tuple[str, ...]) -> Group:
     texts = {group.path_text.casefold(): group.path_text for group in groups}
     close = difflib.get_close_matches("\\".join(wanted), list(texts), n=3, cutoff=0.5)
     close += [key for key in texts if wanted[-1] in key and key not in close][: 3 - len(close)]
-    hint = f" Did you mean {', '.join(repr(texts[key]) for key in close)}?" if close else ""
+    quoted = ", ".join("'" + texts[key] + "'" for key in close)
+    hint = f" Did you mean {quoted}?" if close else ""
     named = "\\".join(path)
-    raise UsageError(f"No group named {named!r} on this connection.{hint} `epx groups` lists them.")
+    raise UsageError(f"No group named '{named}' on this connection.{hint} `epx groups` lists them.")
 
 
 def say_left_out(skipped: int, repaired: int, noun: str) -> None:
