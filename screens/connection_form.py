@@ -15,8 +15,8 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from tui.config import ConfigError, validate_connection
-from tui.models import VENDORS, Connection, ServerInfo
-from tui.vendors import check_connection
+from tui.models import VENDORS, Connection
+from tui.vendors import test_in_steps
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 
@@ -89,7 +89,11 @@ class ConnectionForm(ExplorerScreen):
     """
 
     class Testing(Message):
-        """The secret is known and the test has started."""
+        """How far the test got, for the status line."""
+
+        def __init__(self, words: str) -> None:
+            super().__init__()
+            self.words = words
 
     def __init__(self, connection: Connection | None, save: Callable[[Connection, str | None], None]) -> None:
         super().__init__()
@@ -221,25 +225,28 @@ class ConnectionForm(ExplorerScreen):
             self.test(connection)
 
     @work(group="test", exclusive=True, exit_on_error=False)
-    async def test(self, connection: Connection) -> ServerInfo | None:
-        answer = await self.obtain_secret(connection, can_save=False)
-        if answer is None:
-            return None
-        self.post_message(self.Testing())
-        transport = self.explorer.transports.get(connection.name)
-        return await check_connection(
-            connection, answer.secret, transport=transport, request_timeout=self.explorer.config.settings.request_timeout)
+    async def test(self, connection: Connection) -> str:
+        """Reach the console first (no secret needed), then ask for the password and log in."""
+        async def ask() -> tuple[bool, str | None]:
+            answer = await self.obtain_secret(connection, can_save=False)
+            return (False, None) if answer is None else (True, answer.secret)
 
-    def on_connection_form_testing(self) -> None:
-        self.query_one("#status", StatusLine).show("Testing…")
+        return await test_in_steps(
+            connection, ask, lambda words: self.post_message(self.Testing(words)),
+            transport=self.explorer.transports.get(connection.name),
+            request_timeout=self.explorer.config.settings.request_timeout)
+
+    def on_connection_form_testing(self, message: Testing) -> None:
+        self.query_one("#status", StatusLine).show(message.words)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "test":
+            return
         status = self.query_one("#status", StatusLine)
         if event.state is WorkerState.ERROR:
             status.show(f"Test failed: {event.worker.error}", error=True)
         elif event.state is WorkerState.SUCCESS and event.worker.result is not None:
-            info = event.worker.result
-            status.show(f"{info.title} reachable, login OK.")
+            status.show(event.worker.result)
 
     def action_cancel(self) -> None:
         """Close at once when nothing was typed; otherwise ask first, so a stray Esc loses no work."""

@@ -13,13 +13,14 @@ from screens.base import ExplorerScreen
 from screens.connection_form import ConnectionForm
 from screens.groups import GroupsScreen
 from tui.config import ConfigError, load_config, save_config
-from tui.models import Connection, ServerInfo
-from tui.vendors import CLIENTS, check_connection
+from tui.models import Connection
+from tui.vendors import CLIENTS, test_in_steps
 from tui.vendors.base import VendorError
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 
 EDIT_ACTIONS = {"add", "edit", "delete"}
+TEST_TIP = "Test: reach the console and check its TLS, then ask for the password (if need be) and log in"
 
 
 class ConnectionsScreen(ExplorerScreen):
@@ -28,7 +29,8 @@ class ConnectionsScreen(ExplorerScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
         Binding("f", "fleets", "All fleets", tooltip="Open every connection and merge their devices in one table"),
-        Binding("t", "test", "Test"),
+        Binding("t", "test", "Test", tooltip=TEST_TIP),
+        Binding("ctrl+t", "test", "Test", show=False, tooltip=TEST_TIP),  # the connection form's key too
         Binding("a", "add", "Add"),
         Binding("e", "edit", "Edit"),
         Binding("d", "delete", "Delete"),
@@ -44,11 +46,11 @@ class ConnectionsScreen(ExplorerScreen):
             self.unlocked = unlocked
 
     class Testing(Message):
-        """The secret is known and the test of a connection has started."""
+        """How far the test of a connection got, for the status line."""
 
-        def __init__(self, connection: Connection) -> None:
+        def __init__(self, words: str) -> None:
             super().__init__()
-            self.connection = connection
+            self.words = words
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -195,17 +197,19 @@ class ConnectionsScreen(ExplorerScreen):
             self.test_connection(connection)
 
     @work(group="test", exclusive=True, exit_on_error=False)
-    async def test_connection(self, connection: Connection) -> tuple[Connection, ServerInfo] | None:
-        answer = await self.obtain_secret(connection, can_save=False)
-        if answer is None:
-            return None
-        self.post_message(self.Testing(connection))
-        transport = self.explorer.transports.get(connection.name)
-        return connection, await check_connection(
-            connection, answer.secret, transport=transport, request_timeout=self.explorer.config.settings.request_timeout)
+    async def test_connection(self, connection: Connection) -> str:
+        """Reach the console first (no secret needed), then ask for the password and log in."""
+        async def ask() -> tuple[bool, str | None]:
+            answer = await self.obtain_secret(connection, can_save=False)
+            return (False, None) if answer is None else (True, answer.secret)
+
+        return await test_in_steps(
+            connection, ask, lambda words: self.post_message(self.Testing(words)),
+            transport=self.explorer.transports.get(connection.name),
+            request_timeout=self.explorer.config.settings.request_timeout)
 
     def on_connections_screen_testing(self, message: Testing) -> None:
-        self.query_one("#status", StatusLine).show(f"Testing {message.connection.name} at {message.connection.url}…")
+        self.query_one("#status", StatusLine).show(message.words)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "test" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
@@ -214,8 +218,7 @@ class ConnectionsScreen(ExplorerScreen):
         if event.state is WorkerState.ERROR:
             status.show(f"Test failed: {event.worker.error}", error=True)
         elif event.worker.result is not None:
-            connection, info = event.worker.result
-            status.show(f"{connection.name}: {info.title} reachable, login OK.")
+            status.show(event.worker.result)
 
     def action_add(self) -> None:
         self.app.push_screen(ConnectionForm(None, self._save_profile), self._after_form)

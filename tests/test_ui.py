@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from tui.config import Config, ConfigError, load_config
 from tui.demo import build_demo
 from tui.models import Connection, Health
 from tui.simulators.sepm import DEMO_PASSWORD
+from tui.vendors import tls_words
 from widgets.confirm import ConfirmDialog
 from widgets.device_table import DeviceTable
 from widgets.group_tree import GroupTree
@@ -440,3 +442,62 @@ async def test_a_long_value_in_a_detail_wraps_and_is_readable_in_full() -> None:
         squeezed = shown.replace(" ", "")
         assert path.replace(" ", "") in squeezed and "…" not in shown
         assert addresses.replace(" ", "") in squeezed
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def test_ctrl_t_on_a_dead_port_says_so_and_never_asks_for_a_password(tmp_path: Path) -> None:
+    config_path = tmp_path / "config.toml"
+    write_config(config_path, f"http://127.0.0.1:{closed_port()}")  # no password source: it would be asked for
+    app = ExplorerApp(load_config(config_path), clock=fixed_clock)
+    asked: list[object] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        connections = app.screen
+        async def prompt(screen: object) -> None:
+            asked.append(screen)  # and cancelled
+
+        app.push_screen_wait = prompt  # type: ignore[method-assign]
+        await pilot.press("t")
+        await wait_until(pilot, lambda: "Test failed" in str(connections.query_one("#status").render()))
+        said = str(connections.query_one("#status").render())
+        assert "Cannot connect" in said and "port" in said
+        assert not asked and app.screen is connections
+
+        await pilot.press("e")
+        form = app.screen
+        assert isinstance(form, ConnectionForm)
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: "Test failed" in str(form.query_one("#status").render()))
+        assert "Cannot connect" in str(form.query_one("#status").render())
+        assert not asked and app.screen is form
+
+
+async def test_ctrl_t_asks_for_the_password_only_once_the_console_answered(tmp_path: Path, sepm_simulator) -> None:
+    _, url = sepm_simulator
+    config_path = tmp_path / "config.toml"
+    write_config(config_path, url)
+    app = ExplorerApp(load_config(config_path), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        connections = app.screen
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
+        said = str(connections.query_one("#status").render())
+        assert "lab: reached SEPM 14.3" in said and "plain http, no TLS" in said
+        await pilot.press(*DEMO_PASSWORD, "enter")
+        await wait_until(pilot, lambda: "login OK" in str(connections.query_one("#status").render()))
+        assert "reached SEPM" in str(connections.query_one("#status").render())
+
+
+def test_the_test_says_how_tls_was_checked() -> None:
+    def words(url: str, verify: bool | str = True) -> str:
+        return tls_words(Connection(name="x", vendor="sepm", url=url, username="u", verify=verify))
+
+    assert words("https://sepm.example:8446") == "TLS verified"
+    assert words("https://sepm.example:8446", "/etc/ssl/lab.pem") == "TLS verified against the profile's CA bundle"
+    assert "NOT verified" in words("https://sepm.example:8446", False)
+    assert words("http://127.0.0.1:8446") == "plain http, no TLS"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import httpx
@@ -36,6 +36,46 @@ def open_client(
     )
 
 
+def tls_words(connection: Connection) -> str:
+    """How the probe's connection was secured, in words: "TLS verified", or what was not checked."""
+    if connection.url.startswith("http://"):
+        return "plain http, no TLS"
+    if connection.verify is False:
+        return "TLS NOT verified (lab only)"
+    if isinstance(connection.verify, str):
+        return "TLS verified against the profile's CA bundle"
+    return "TLS verified"
+
+
+async def probe_connection(
+    connection: Connection,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    request_timeout: float = REQUEST_TIMEOUT_S,
+) -> ServerInfo:
+    """Reach the console without a secret: the address, the port and the certificate, before any password."""
+    client = open_client(connection, None, transport=transport, request_timeout=request_timeout)
+    try:
+        return await client.probe()
+    finally:
+        await client.aclose()
+
+
+async def check_login(
+    connection: Connection,
+    secret: str | None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    request_timeout: float = REQUEST_TIMEOUT_S,
+) -> None:
+    """Log in with a throw-away client; raises the vendor's error when the console refuses."""
+    client = open_client(connection, secret, transport=transport, request_timeout=request_timeout)
+    try:
+        await client.check_login()
+    finally:
+        await client.aclose()
+
+
 async def check_connection(
     connection: Connection,
     secret: str | None,
@@ -43,7 +83,10 @@ async def check_connection(
     transport: httpx.AsyncBaseTransport | None = None,
     request_timeout: float = REQUEST_TIMEOUT_S,
 ) -> ServerInfo:
-    """Reach the console, then log in, with a throw-away client: what "test connection" means everywhere."""
+    """Reach the console, then log in, with a throw-away client: what "test connection" means everywhere.
+
+    The screens take the two steps apart (`probe_connection`, then `check_login`) so that a console out of
+    reach is said before anyone is asked for a password."""
     client = open_client(connection, secret, transport=transport, request_timeout=request_timeout)
     try:
         info = await client.probe()
@@ -51,3 +94,28 @@ async def check_connection(
         return info
     finally:
         await client.aclose()
+
+
+async def test_in_steps(
+    connection: Connection,
+    ask_secret: Callable[[], Awaitable[tuple[bool, str | None]]],
+    say: Callable[[str], None],
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    request_timeout: float = REQUEST_TIMEOUT_S,
+) -> str:
+    """What `ctrl+t` does: reach the console and say so, only then ask for the secret (when the profile does not
+    give one) and log in. Returns the sentence for the status line; a failure raises the vendor's error, so
+    a console out of reach is said without a password ever being asked for.
+
+    `ask_secret` answers (given, secret): given False when the user cancelled the prompt."""
+    say(f"Reaching {connection.name} at {connection.url}…")
+    info = await probe_connection(connection, transport=transport, request_timeout=request_timeout)
+    reached = f"{connection.name}: reached {info.title} · {tls_words(connection)}"
+    say(reached)
+    given, secret = await ask_secret()
+    if not given:
+        return f"{reached} · login not tested (no password given)."
+    say(f"{reached} · logging in…")
+    await check_login(connection, secret, transport=transport, request_timeout=request_timeout)
+    return f"{reached} · login OK."
