@@ -12,7 +12,7 @@ import pytest
 from screens.devices import COPY_KEYS, DevicesPane
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
-from test_ui import demo_app, loaded, notifications, open_demo, wait_until
+from test_ui import demo_app, loaded, notifications, open_demo, screen_lines, wait_until
 from tui.app import ExplorerApp
 from tui.models import DeviceQuery, Health, iso_utc
 from tui.vendors.base import ServerError
@@ -349,3 +349,39 @@ async def test_going_back_keeps_the_fleet_and_reopening_shows_it_at_once_while_i
         assert "from 12:00 UTC, 3m ago · refreshing" in str(screen.query_one("#status").render())
         await wait_until(pilot, lambda: not screen.loading and screen.inventory is not first)
         assert len(screen.inventory) == 300 and "devices" in str(screen.query_one("#status").render())
+
+
+async def test_the_search_field_leaves_the_bar_and_its_sort_in_sight_at_80_columns() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        await pilot.press("s", "s", "S", "slash", *"LT-")
+        await wait_until(pilot, lambda: table.sort.column == "name" and len(table.devices) < 300)
+        bar_line = next(line for line in screen_lines(app) if "matching of" in line)
+        assert "by name ▼" in bar_line and "LT-" in bar_line
+        assert "Name ▼" in table.render_line(0).text
+
+
+async def test_at_200_columns_every_device_column_shows_its_longest_value() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(200, 50)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        longest = app.screen.query_one(DevicesPane).inventory.widths
+        shown = {column.key: width for column, width in table.layout_columns}
+        assert set(shown) >= {"name", "group", "os", "user"}
+        assert all(shown[key] >= longest[key] for key in ("name", "group", "os", "user")), (shown, longest)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
+async def test_the_tree_is_wider_on_a_wide_terminal_so_group_names_are_whole(size: tuple[int, int]) -> None:
+    app = demo_app(60)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("down", "down", "enter")  # Elements: the longest company names of the demo
+        await wait_until(pilot, loaded(app, 60))
+        await pilot.pause()
+        tree = app.screen.query_one(GroupTree)
+        labels = [str(tree.get_node_at_line(line).label) for line in range(tree.last_line + 1)]
+        assert "Delta Precision Manufacturing (" in " ".join(labels) or size[0] < 120
+        assert not any("…" in label for label in labels) or size[0] < 120, labels
+        if size[0] == 80:
+            assert tree.outer_size.width == 24  # as before: the table keeps its room

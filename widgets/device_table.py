@@ -2,6 +2,7 @@
 
 Columns have a priority; the table shows the most important ones that fit its width, so at 80 columns
 a responder still sees health, name, last contact, patch state and address without scrolling sideways.
+Text columns have no widest size: the room left widens them in priority order to their longest value.
 The cursor follows the device, not the line: it stays on the same device across refreshes, filters
 and sorts while that device is shown.
 """
@@ -50,14 +51,14 @@ def seen_cell(device: Device, now: datetime) -> Cell:
 
 COLUMNS: tuple[Column[Device], ...] = (
     Column("health", "Health", lambda d, now: health_cell(d), 6, 6),
-    Column("name", "Name", lambda d, now: (d.name, PLAIN), 14, 24),
-    Column("connection", "Connection", lambda d, now: (d.connection, Style(color="cyan")), 10, 16),
+    Column("name", "Name", lambda d, now: (d.name, PLAIN), 14),
+    Column("connection", "Connection", lambda d, now: (d.connection, Style(color="cyan")), 10),
     Column("seen", "Seen", seen_cell, 6, 6),
     Column("patches", "Patches", lambda d, now: PATCH_CELLS[d.missing_critical_patches], 7, 7),
     Column("ip", "IP", lambda d, now: (d.ip_addresses[0] if d.ip_addresses else "", PLAIN), 15, 15),
-    Column("group", "Group", lambda d, now: (d.group, PLAIN), 12, 40, keep_end=True),
-    Column("os", "OS", lambda d, now: (d.os, PLAIN), 10, 28),
-    Column("user", "User", lambda d, now: (d.user, PLAIN), 6, 20),
+    Column("group", "Group", lambda d, now: (d.group, PLAIN), 12, keep_end=True),
+    Column("os", "OS", lambda d, now: (d.os, PLAIN), 10),
+    Column("user", "User", lambda d, now: (d.user, PLAIN), 6),
 )
 
 

@@ -40,14 +40,15 @@ Cell = tuple[str, Style]
 class Column(Generic[Record]):
     """A column in priority order; `key` names its sort and its entry in the table's `widths`.
 
-    Text columns size to their longest value (`widths`), up to `max_width`.
+    Text columns size to their longest value (`widths`) when the room allows, up to `max_width` if one is given.
     """
 
     key: str
     label: str
     cell: Callable[[Record, datetime], Cell]
     min_width: int
-    max_width: int
+    max_width: int | None = None
+    """None: as wide as the longest value, room allowing."""
     keep_end: bool = False
     """Clip from the left: the end of a group path names the group."""
     place: int = 0
@@ -276,7 +277,8 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
 
     def _fit_columns(self) -> None:
         """The columns that fit the width, in priority order: first each at its narrowest, while they
-        fit; then the room left widens them, most important first, up to their longest value."""
+        fit; then the room left widens each, most important first, to its longest value (or its `max_width`),
+        so a wide terminal shows every value whole that it can."""
         available = self.size.width - self.styles.scrollbar_size_vertical
         chosen: list[tuple[Column[Record], int]] = []
         used = 0
@@ -288,7 +290,9 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             used += narrowest + CELL_PADDING
         longest = self.widths
         for index, (column, width) in enumerate(chosen):
-            wanted = min(column.max_width, max(width, longest.get(column.key, 0)))
+            wanted = max(width, longest.get(column.key, 0))
+            if column.max_width is not None:
+                wanted = min(wanted, column.max_width)
             grown = max(width, min(wanted, width + available - used))
             used += grown - width
             chosen[index] = (column, grown)
