@@ -41,8 +41,8 @@ class DetailScreen(ExplorerScreen):
     result, a path) wraps onto as many lines as it needs, so it is readable in full without copying it."""
 
     BINDINGS = [
-        Binding("slash", "search", "Search fields", key_display="/"),
-        Binding("y", "copy", "Copy value"),
+        Binding("slash", "search", "Search", key_display="/", tooltip="Search the field names and values"),
+        Binding("y", "copy", "Copy", tooltip="Copy the highlighted value, whole"),
         Binding("escape,q", "back", "Back"),
     ]
 

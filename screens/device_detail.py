@@ -43,8 +43,8 @@ class DeviceDetailScreen(DetailScreen):
     hashes and `f` fetches a file from it (on a connection that allows changes)."""
 
     BINDINGS = [
-        Binding("H", "scan", "Scan for hash", tooltip="SEPM: Evidence of Compromise scan of this computer"),
-        Binding("f", "fetch", "Fetch file", tooltip="SEPM: upload a file from this computer to the console"),
+        Binding("H", "scan", "Scan", tooltip="SEPM: Evidence of Compromise scan of this computer for hashes"),
+        Binding("f", "fetch", "Fetch", tooltip="SEPM: upload a file from this computer to the console"),
     ]
 
     class EventsLoaded(Message):

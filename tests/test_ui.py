@@ -501,3 +501,26 @@ def test_the_test_says_how_tls_was_checked() -> None:
     assert words("https://sepm.example:8446", "/etc/ssl/lab.pem") == "TLS verified against the profile's CA bundle"
     assert "NOT verified" in words("https://sepm.example:8446", False)
     assert words("http://127.0.0.1:8446") == "plain http, no TLS"
+
+
+async def test_the_detail_footers_fit_80_columns_with_every_key_shown() -> None:
+    """On a connection that allows changes the device detail's footer ran "… H Scan for hash  f Fetch f▏" and
+    the event detail's lost "? Help": short footer words, the full ones in `?` help (issue 15)."""
+    from screens.events import EventsScreen
+
+    demo = build_demo(50, now=FIXED_NOW, writes=True)
+    app = ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_demo(pilot, app, 50)
+        await pilot.press("enter")
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert "H Scan" in footer and "f Fetch" in footer and "? Help" in footer, footer
+        await pilot.press("escape", "E")
+        await wait_until(pilot, lambda: isinstance(app.screen, EventsScreen) and not app.screen.pending)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not app.screen.pending and app.screen.table.shown)
+        await pilot.press("enter")
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert "A Acknowledge" in footer and "? Help" in footer, footer
