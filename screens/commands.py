@@ -8,7 +8,6 @@ SEPM's command queue and says where each computer stands, in words (Broadcom KB 
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from screens.base import ExplorerScreen
 from screens.detail import DetailScreen
 from tui.models import Command, CommandRow, CommandStatus, Device, FileDetails, iso_utc
+from tui.polling import poll_words
 from tui.vendors.base import VendorClient
 from tui.vendors.sepm import FILE_SOURCE_WORDS
 from widgets.confirm import ConfirmDialog
@@ -236,11 +236,7 @@ class CommandScreen(ExplorerScreen):
         elif self.done:
             status.show("Every computer is done · enter shows a computer's row · y copies the command id")
         else:
-            if self.polled_at is None:
-                when = "first poll…"
-            else:
-                ago = max(0, int((self.now() - self.polled_at).total_seconds()))
-                when = f"polled {ago} s ago · next in {max(0, math.ceil(self.poll_seconds) - ago)} s"
+            when = poll_words(self.now(), self.polled_at, self.poll_seconds)
             status.show(f"{when} · C cancels · esc leaves it running")
 
     def summary(self) -> str:

@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState
 from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
 from tui.models import Device, Event, EventPage, EventWindow, Severity, left_out
+from tui.polling import poll_words
 from tui.timeline import EventFilter, Timeline
 from tui.vendors.base import NotAvailableError, VendorClient
 from widgets.status_line import StatusLine
@@ -135,6 +136,16 @@ class EventsScreen(ExplorerScreen):
         self.pending = 0
         self.tailing = False
         self._timer: Timer | None = None
+        self._tick: Timer | None = None
+        """While tailing: the status line says every second when the tail polled and when it polls next."""
+        self.tail_since: datetime | None = None
+        """When the tail was switched on, by the app's clock (for "first poll in 7 s")."""
+        self.tail_polled_at: datetime | None = None
+        """When the last tail poll came back."""
+        self.tail_found = 0
+        """Events the last tail poll brought (shown as "0 new")."""
+        self._found = 0
+        self._tail_running = 0
 
     def _now(self) -> datetime:
         return (self.explorer.clock or (lambda: datetime.now(UTC)))()
@@ -173,8 +184,9 @@ class EventsScreen(ExplorerScreen):
         self.load()
 
     def on_unmount(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
+        for timer in (self._timer, self._tick):
+            if timer is not None:
+                timer.stop()
 
     # Loading
 
@@ -209,6 +221,7 @@ class EventsScreen(ExplorerScreen):
                 self.longest[key] = max(self.longest.get(key, 0), len(text))
         if message.tail:
             self.fresh.update(added)
+            self._found += len(added)
         self.refilter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -218,6 +231,10 @@ class EventsScreen(ExplorerScreen):
             return
         if event.worker.group == "events" and event.state is not WorkerState.CANCELLED:
             self.pending -= 1
+        if event.worker.group == "tail":
+            self._tail_running = max(0, self._tail_running - 1)
+            if not self._tail_running:
+                self.tail_polled_at, self.tail_found = self._now(), self._found
         error = event.worker.error
         if isinstance(error, NotAvailableError):
             self.notes.append(str(error))
@@ -267,8 +284,23 @@ class EventsScreen(ExplorerScreen):
         width = max(self.size.width - 2, 10)
         self.query_one("#histogram", Static).update(histogram(timeline.histogram(self.rows, window.start, window.end,
                                                                                  width)))
+        self._show_status()
+
+    def tail_words(self) -> str:
+        """"live tail: polled 3 s ago · next in 7 s · 0 new", by the app's clock; nothing while not tailing."""
+        if not self.tailing:
+            return ""
+        if self._tail_running:
+            when = "polling now"
+        else:
+            when = poll_words(self._now(), self.tail_polled_at, TAIL_EVERY, waiting_since=self.tail_since)
+        found = f" · {self.tail_found:,} new" if self.tail_polled_at is not None else ""
+        return f"live tail: {when}{found}"
+
+    def _show_status(self) -> None:
+        timeline = self.timeline
         status = self.query_one("#status", StatusLine)
-        tail = f" · live tail every {TAIL_EVERY:g} s" if self.tailing else ""
+        tail = f" · {self.tail_words()}" if self.tailing else ""
         tail += self._match_words()
         if self.failures:
             status.show(f"Some events could not be loaded: {self.failures[0]} ctrl+r retries.", error=True)
@@ -280,8 +312,11 @@ class EventsScreen(ExplorerScreen):
             said = left_out(self.skipped, self.repaired, "event")
             left = f" ({'; '.join(said)})" if said else ""
             count = len(timeline)
-            status.show(f"{count:,} event{'' if count == 1 else 's'} in the window{left} · 1-4 window · enter details"
-                        f"{tail}")
+            events = f"{count:,} event{'' if count == 1 else 's'} in the window{left}"
+            if self.tailing:  # first, so that at 80 columns the tail's clock is what shows
+                status.show(f"{self.tail_words().capitalize()} · {events}{self._match_words()}")
+            else:
+                status.show(f"{events} · 1-4 window · enter details{tail}")
 
     def on_resize(self) -> None:
         self._show_bars()
@@ -362,6 +397,12 @@ class EventsScreen(ExplorerScreen):
 
     def action_tail(self) -> None:
         self.tailing = not self.tailing
+        self.tail_since, self.tail_polled_at, self.tail_found = self._now(), None, 0
+        if self._tick is not None:
+            self._tick.stop()
+            self._tick = None
+        if self.tailing:
+            self._tick = self.set_interval(1, self._show_status)  # a quiet tail must not look frozen
         self._arm_tail()
         self._show_bars()
 
@@ -382,8 +423,10 @@ class EventsScreen(ExplorerScreen):
         now = self._now()
         since = EventWindow(start=self.window.end, end=now)
         self.window = EventWindow(start=self.window.start, end=now)
+        self._found, self._tail_running = 0, len(self.clients)
         for client in self.clients:
             self.run_worker(self._fetch(self.generation, client, since, tail=True), group="tail", exit_on_error=False)
+        self._show_status()
 
     def action_reload(self) -> None:
         self.load()

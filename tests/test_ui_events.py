@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from conftest import FIXED_NOW, fixed_clock
 from screens.device_detail import DeviceDetailScreen
@@ -177,7 +177,7 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
 
         client.events = spy  # type: ignore[method-assign]
         await pilot.press("t")
-        assert screen.tailing and "live tail" in str(screen.query_one("#status").render())
+        assert screen.tailing and "live tail" in str(screen.query_one("#status").render()).lower()
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         screen._tail_due()
@@ -189,6 +189,30 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
         assert asked and asked[0].start == end
         await pilot.press("t")
         assert not screen.tailing
+
+
+async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_found() -> None:
+    demo = build_demo(300, now=FIXED_NOW)
+    now = [FIXED_NOW]
+    app = ExplorerApp(demo.config, transports=demo.transports, clock=lambda: now[0])
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_events(pilot, app)
+
+        def status() -> str:
+            return str(screen.query_one("#status").render())
+
+        await pilot.press("t")
+        assert status().startswith("Live tail: first poll in 10 s")
+        now[0] += timedelta(seconds=4)
+        await wait_until(pilot, lambda: status().startswith("Live tail: first poll in 6 s"))  # by itself, each second
+        screen._tail_due()
+        assert status().startswith("Live tail: polling now")
+        await wait_until(pilot, lambda: screen.tail_polled_at is not None)
+        now[0] += timedelta(seconds=3)
+        await wait_until(pilot, lambda: status().startswith("Live tail: polled 3 s ago · next in 7 s · 0 new · "))
+        assert any("polled 3 s ago · next in 7 s · 0 new" in line for line in screen_lines(app))  # seen at 80x24
+        await pilot.press("t")
+        assert "live tail" not in status().lower() and "polled" not in status()
 
 
 async def test_e_keeps_one_engine_at_a_time_then_all_again() -> None:
