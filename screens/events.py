@@ -86,10 +86,11 @@ class EventsScreen(ExplorerScreen):
     """One window of events from one or more consoles."""
 
     BINDINGS = [
-        Binding("1", "window('1')", "15 min", show=False, tooltip="The last 15 minutes"),
-        Binding("2", "window('2')", "1 h", show=False, tooltip="The last hour"),
-        Binding("3", "window('3')", "24 h", show=False, tooltip="The last 24 hours"),
-        Binding("4", "window('4')", "7 d", show=False, tooltip="The last 7 days"),
+        # Named by their key so that the palette, which sorts by name, lists them shortest first.
+        Binding("1", "window('1')", "Window 1: last 15 min", show=False, tooltip="The last 15 minutes"),
+        Binding("2", "window('2')", "Window 2: last 1 h", show=False, tooltip="The last hour"),
+        Binding("3", "window('3')", "Window 3: last 24 h", show=False, tooltip="The last 24 hours"),
+        Binding("4", "window('4')", "Window 4: last 7 d", show=False, tooltip="The last 7 days"),
         Binding("w", "custom_window", "Window", tooltip="Any start and end (durations or RFC 3339 times)"),
         Binding("v", "severity", "Severity", tooltip="All severities, warning and worse, critical only"),
         Binding("e", "engine", "Engine", tooltip="Only one engine's events, each in turn (again: all)"),

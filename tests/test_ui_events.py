@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from textual.command import CommandList
+
 from conftest import FIXED_NOW, fixed_clock
 from screens.device_detail import DeviceDetailScreen
 from screens.event_detail import EventDetailScreen
@@ -213,6 +215,20 @@ async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_foun
         assert any("polled 3 s ago · next in 7 s · 0 new" in line for line in screen_lines(app))  # seen at 80x24
         await pilot.press("t")
         assert "live tail" not in status().lower() and "polled" not in status()
+
+
+async def test_the_palette_lists_the_windows_shortest_first_and_names_keys_without_symbols() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_events(pilot, app)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.5)
+        options = app.screen.query_one(CommandList)
+        prompts = [str(options.get_option_at_index(at).prompt) for at in range(options.option_count)]
+        windows = [prompt.split("\n")[0] for prompt in prompts if "(key: " in prompt and prompt[-2] in "1234"]
+        assert windows == ["Window 1: last 15 min", "Window 2: last 1 h", "Window 3: last 24 h", "Window 4: last 7 d"]
+        keys = [prompt.rpartition("(key: ")[2] for prompt in prompts if "(key: " in prompt]
+        assert "enter)" in keys and all(key.isascii() for key in keys), keys  # no "⏎", two cells wide in many terminals
 
 
 async def test_e_keeps_one_engine_at_a_time_then_all_again() -> None:

@@ -260,6 +260,8 @@ class ExplorerApp(App[None]):
                 continue
             seen.add(binding.action)
             shown = binding.key_display or self.get_key_display(binding)
+            if not shown.isascii():  # "⏎" is drawn two cells wide by many terminals: the key's name instead
+                shown = binding.key.split(",")[0]
             yield SystemCommand(
                 binding.description,
                 f"{binding.tooltip or binding.description} (key: {shown})",
