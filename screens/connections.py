@@ -28,13 +28,13 @@ class ConnectionsScreen(ExplorerScreen):
 
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
-        Binding("f", "fleets", "All fleets", tooltip="Open every connection and merge their devices in one table"),
+        Binding("f", "fleets", "Fleets", tooltip="All fleets: open every connection and merge their devices in one table"),
         Binding("t", "test", "Test", tooltip=TEST_TIP),
         Binding("ctrl+t", "test", "Test", show=False, tooltip=TEST_TIP),  # the connection form's key too
         Binding("a", "add", "Add"),
         Binding("e", "edit", "Edit"),
         Binding("d", "delete", "Delete"),
-        Binding("ctrl+r", "reload", "Reload config"),
+        Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the config file again"),
         Binding("q", "app.quit", "Quit"),
     ]
 

@@ -524,3 +524,12 @@ async def test_the_detail_footers_fit_80_columns_with_every_key_shown() -> None:
         await pilot.pause()
         footer = screen_lines(app)[-1]
         assert "A Acknowledge" in footer and "? Help" in footer, footer
+
+
+async def test_the_connections_footer_fits_80_columns() -> None:
+    """It ran "… ^r Reload co▏" and lost "? Help": reload (ctrl+r) stays a key, in ? help and the palette."""
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert "q Quit" in footer and "? Help" in footer, footer

@@ -526,6 +526,7 @@ async def test_a_refused_certificate_is_named_on_test_and_on_open(consoles, refu
         await pilot.press("t")
         await wait_until(pilot, lambda: "Test failed" in status_of(app))
         assert "certificate" in status_of(app) and words in status_of(app)
+        assert "'." + "." not in status_of(app)  # Python's own reason ends in a period: one, not two
         await assert_alive(pilot, app)
         screen = await open_groups(pilot, app)
         assert "Load failed" in status_of(app) and "certificate" in status_of(app) and words in status_of(app)

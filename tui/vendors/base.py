@@ -438,7 +438,7 @@ class VendorClient(abc.ABC):
         cert_problem = _root_cause_is(exc, ssl.SSLCertVerificationError)
         if cert_problem is not None:
             reason = getattr(cert_problem, "verify_message", "") or "certificate not trusted"
-            return TlsError(f"The certificate of {self._where()} was rejected: {reason}.")
+            return TlsError(f"The certificate of {self._where()} was rejected: {reason.rstrip('.')}.")
         if _root_cause_is(exc, ssl.SSLError) is not None:
             return TlsError(f"The TLS handshake with {self._where()} failed.")
         if isinstance(exc, httpx.ConnectError):
