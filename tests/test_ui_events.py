@@ -328,3 +328,22 @@ async def test_acknowledge_on_a_read_only_connection_is_hidden_and_explained() -
         await pilot.press("A")
         assert isinstance(app.screen, EventDetailScreen)
         assert any("--demo-writes" in text for text in notifications(app))  # the demo says how to allow it
+
+
+async def test_one_event_is_one_event() -> None:
+    """"1 events in the window" (issue 15): a window holding exactly one event says "1 event"."""
+    from datetime import timedelta
+
+    from tui.models import EventWindow
+
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        first = screen.table.shown[0]
+        screen.custom = EventWindow(start=first.time, end=first.time + timedelta(milliseconds=1))
+        screen.load()
+        await wait_until(pilot, lambda: not screen.pending)
+        assert len(screen.table.shown) == 1
+        assert str(screen.query_one("#status").render()).startswith("1 event in the window")
