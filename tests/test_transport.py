@@ -236,3 +236,27 @@ async def test_the_benchmark_page_cache_serves_repeats_from_memory(loopback, mon
         assert await list_all(url) == first
     finally:
         simulator.faults.cached_answers = None
+
+
+@pytest.mark.parametrize("failure,words", [
+    (httpx.ReadTimeout("timed out"), "did not answer in time (while it was answering)"),
+    (httpx.ConnectTimeout("timed out"), "did not answer in time (while connecting)"),
+    (httpx.ProxyError("refused"), "failed (the proxy refused it)"),
+    (httpx.UnsupportedProtocol("no scheme"), "failed (the URL must start with https:// or http://)"),
+])
+async def test_transport_failures_are_said_in_words_without_class_names(failure, words) -> None:
+    """No internal class name reaches the user (issue 15): "(ReadTimeout)" became words."""
+    from tui.vendors.sepm import SepmClient
+
+    def fail(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    client = SepmClient(Connection(name="x", vendor="sepm", url="https://sepm.test:8446"), "pw",
+                        transport=httpx.MockTransport(fail))
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await client.request("GET", "/sepm/api/v1/version")
+    finally:
+        await client.aclose()
+    assert words in str(caught.value)
+    assert type(failure).__name__ not in str(caught.value)

@@ -233,7 +233,7 @@ def _reason(error: OSError, directory: Path) -> str:
         return "the disk is full"
     if error.errno == errno.EROFS:
         return "the file system is read-only"
-    return (error.strerror or str(error)).rstrip(".").lower() or type(error).__name__
+    return (error.strerror or str(error)).rstrip(".").lower() or "it could not be written"
 
 
 def _fsync_directory(directory: Path) -> None:

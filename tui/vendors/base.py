@@ -188,7 +188,7 @@ def _ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
         try:
             return ssl.create_default_context(cafile=str(bundle))
         except OSError as error:  # ssl.SSLError too: a file that holds no certificate
-            reason = getattr(error, "reason", None) or error.strerror or type(error).__name__
+            reason = getattr(error, "reason", None) or error.strerror or "it could not be read"
             raise TlsError(f"The CA bundle {bundle} cannot be used ({reason}).") from None
     return verify
 
@@ -213,6 +213,20 @@ def _transport_failure_words(exc: httpx.TransportError) -> str:
     if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
         return "connection dropped"
     return f"transport failure ({type(exc).__name__})"
+
+
+_TIMEOUT_WORDS: dict[type[Exception], str] = {
+    httpx.ConnectTimeout: "while connecting",
+    httpx.WriteTimeout: "while the request was sent",
+    httpx.ReadTimeout: "while it was answering",
+    httpx.PoolTimeout: "no connection was free",
+}
+_TRANSPORT_WORDS: dict[type[Exception], str] = {
+    httpx.ProxyError: "the proxy refused it",
+    httpx.UnsupportedProtocol: "the URL must start with https:// or http://",
+    httpx.LocalProtocolError: "the request could not be sent",
+}
+"""httpx's failures in words: no class name reaches the person at the keyboard."""
 
 
 def html_title(text: str) -> str:
@@ -340,7 +354,8 @@ class VendorClient(abc.ABC):
         try:
             response = await self._send(method, path, attempt=attempt, **kwargs)
         except httpx.TimeoutException as exc:
-            raise NetworkError(f"{self._where()} did not answer in time ({type(exc).__name__}).") from None
+            words = _TIMEOUT_WORDS.get(type(exc), "waiting")
+            raise NetworkError(f"{self._where()} did not answer in time ({words}).") from None
         except httpx.TransportError as exc:
             raise self._transport_error(exc) from None
         if response.is_success:
@@ -445,7 +460,8 @@ class VendorClient(abc.ABC):
             return NetworkError(f"Cannot connect to {self._where()} (port {self.http.base_url.port or 443}).")
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
             return NetworkError(f"{self._where()} closed the connection mid-response.", retryable=True)
-        return NetworkError(f"The connection to {self._where()} failed ({type(exc).__name__}).")
+        words = _TRANSPORT_WORDS.get(type(exc), "a failure below HTTP")
+        return NetworkError(f"The connection to {self._where()} failed ({words}).")
 
     def _status_error(self, response: httpx.Response) -> VendorError:
         status = response.status_code
