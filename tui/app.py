@@ -12,15 +12,12 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 import httpx
-import rich
-from rich.traceback import Traceback
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
-from textual.drivers.linux_driver import LinuxDriver
 from textual.screen import Screen
 from textual.worker import Worker
 
@@ -32,6 +29,7 @@ from tui.export import ExportError
 from tui.hashes import HashError
 from tui.models import Connection
 from tui.state import StateStore
+from tui.textual_compat import hangup_safe, keep_for_paste, traceback_without_locals, write_to_terminal
 from tui.vendors import open_client
 from tui.vendors.base import VendorClient, VendorError
 
@@ -42,44 +40,6 @@ PALETTE_SKIP = {"command_palette", "help", "quit"}
 HANGUP_EXIT_CODE = 128 + signal.SIGHUP
 TERMINAL_CHECK_S = 1.0
 """How often the app looks whether its terminal hung up (a dropped SSH session that sent no SIGHUP)."""
-
-
-class _DroppingOutput:
-    """The terminal as Textual's writer thread sees it, dropping what can no longer be written.
-
-    In Textual 8.2.8 the writer thread dies on the first failed write (EIO once the terminal hung up); its
-    queue of 30 writes then fills and the next refresh blocks the app for good, before it can notice the
-    hang-up and exit. This keeps the thread alive and quiet instead.
-    """
-
-    def __init__(self, file: TextIO) -> None:
-        self._file = file
-        self._gone = False
-
-    def write(self, text: str) -> None:
-        if not self._gone:
-            try:
-                self._file.write(text)
-            except OSError:
-                self._gone = True
-
-    def flush(self) -> None:
-        if not self._gone:
-            try:
-                self._file.flush()
-            except OSError:
-                self._gone = True
-
-    def fileno(self) -> int:
-        return self._file.fileno()
-
-
-class HangupSafeDriver(LinuxDriver):
-    """Textual's POSIX driver, writing through `_DroppingOutput`."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._file = _DroppingOutput(self._file)
 
 
 class ExplorerApp(App[None]):
@@ -117,14 +77,13 @@ class ExplorerApp(App[None]):
         going back and opening it again shows it at once while a refresh runs behind (screens/groups.py)."""
 
     def get_driver_class(self) -> type[Driver]:
-        driver = super().get_driver_class()
-        return HangupSafeDriver if driver is LinuxDriver else driver
+        return hangup_safe(super().get_driver_class())
 
     def _fatal_error(self) -> None:
         """Textual 8.2.8 prints a crash's traceback with the local variables of every frame, and one of them may be
         a password or a token (the `secret` a client is built with): this prints the traceback without them."""
         self.bell()
-        self.panic(Traceback(width=None, suppress=[rich]))
+        self.panic(traceback_without_locals())
 
     @property
     def demo(self) -> bool:
@@ -183,15 +142,14 @@ class ExplorerApp(App[None]):
         """Copy `text` (see `copy`); returns where it went, in words."""
         mode = self.config.settings.clipboard
         sequence = clipboard_sequence(text, mode, os.environ, what=what)
-        self._clipboard = text  # what Textual keeps, so pasting inside the app works
+        keep_for_paste(self, text)  # what Textual keeps, so pasting inside the app works
         where = "the terminal's clipboard (OSC 52)"
         if mode == "auto" and os.environ.get("TMUX"):
             try:
                 return copy_with_tmux(text, os.environ)
             except ClipboardError:  # an old tmux: passthrough, which arrives only where tmux allows it
                 where = "the terminal through tmux passthrough (it arrives where tmux allows passthrough)"
-        if self._driver is not None:
-            self._driver.write(sequence)
+        write_to_terminal(self, sequence)
         return where
 
     async def on_unmount(self) -> None:

@@ -1,0 +1,75 @@
+"""The few places this app reaches into Textual's private API (version 8.2.8), in one module, each with why.
+
+When Textual changes, this is the file to read: `_driver` (writing an escape sequence to the terminal),
+`_clipboard` (what an in-app paste reads), `LinuxDriver._file` (the output the writer thread writes to) and
+`App._fatal_error` (overridden in tui/app.py with `traceback_without_locals`, so a crash prints no secret).
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import rich
+from rich.traceback import Traceback
+from textual.app import App
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
+
+
+class _DroppingOutput:
+    """The terminal as Textual's writer thread sees it, dropping what can no longer be written.
+
+    In Textual 8.2.8 the writer thread dies on the first failed write (EIO once the terminal hung up); its
+    queue of 30 writes then fills and the next refresh blocks the app for good, before it can notice the
+    hang-up and exit. This keeps the thread alive and quiet instead.
+    """
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._gone = False
+
+    def write(self, text: str) -> None:
+        if not self._gone:
+            try:
+                self._file.write(text)
+            except OSError:
+                self._gone = True
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._file.flush()
+            except OSError:
+                self._gone = True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+
+class HangupSafeDriver(LinuxDriver):
+    """Textual's POSIX driver, writing through `_DroppingOutput`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._file = _DroppingOutput(self._file)
+
+
+def hangup_safe(driver: type[Driver]) -> type[Driver]:
+    """The driver to run with: Textual's POSIX driver made safe against a terminal that hung up."""
+    return HangupSafeDriver if driver is LinuxDriver else driver
+
+
+def write_to_terminal(app: App, text: str) -> None:
+    """Write `text` (an escape sequence) to the app's terminal; nothing when it runs without one (tests)."""
+    if app._driver is not None:
+        app._driver.write(text)
+
+
+def keep_for_paste(app: App, text: str) -> None:
+    """What Textual's own paste (ctrl+v in a field) reads, as `App.copy_to_clipboard` would keep it."""
+    app._clipboard = text
+
+
+def traceback_without_locals() -> Traceback:
+    """The current exception's traceback, without the local variables Textual would print in it."""
+    return Traceback(width=None, suppress=[rich])
