@@ -1,17 +1,22 @@
-"""What every screen of the explorer shares: failed workers go to the app's one handler."""
+"""What every screen of the explorer shares: failed workers go to the app's one handler; a connection test
+(`ctrl+t` on the connections screen and in the form) says its steps on the screen's status line."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING, cast
 
+from textual import work
+from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
 from tui.config import resolve_secret
 from tui.models import Connection
+from tui.vendors import test_in_steps
 from tui.vendors.base import WriteRefusedError
 from widgets.secret_prompt import SecretAnswer, SecretPrompt
+from widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from tui.app import ExplorerApp
@@ -21,13 +26,42 @@ class ExplorerScreen(Screen[None]):
     """Base screen. Worker state messages do not bubble, so each screen forwards failures to the app (Textual
     runs this handler after a subclass's own one too)."""
 
+    class Testing(Message):
+        """How far the test of a connection got, for the status line."""
+
+        def __init__(self, words: str) -> None:
+            super().__init__()
+            self.words = words
+
     @property
     def explorer(self) -> ExplorerApp:
         return cast("ExplorerApp", self.app)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "test" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
+            status = self.query_one("#status", StatusLine)
+            if event.state is WorkerState.ERROR:
+                status.show(f"Test failed: {event.worker.error}", error=True)
+            elif event.worker.result is not None:
+                status.show(event.worker.result)
         if event.state is WorkerState.ERROR:
             self.explorer.report_worker_failure(event.worker)
+
+    @work(group="test", exclusive=True, exit_on_error=False)
+    async def test_connection(self, connection: Connection) -> str:
+        """Reach the console first (no secret needed), then ask for the password and log in; each step is
+        said on the screen's `#status` line."""
+        async def ask() -> tuple[bool, str | None]:
+            answer = await self.obtain_secret(connection, can_save=False)
+            return (False, None) if answer is None else (True, answer.secret)
+
+        return await test_in_steps(
+            connection, ask, lambda words: self.post_message(self.Testing(words)),
+            transport=self.explorer.transports.get(connection.name),
+            request_timeout=self.explorer.config.settings.request_timeout)
+
+    def on_explorer_screen_testing(self, message: Testing) -> None:
+        self.query_one("#status", StatusLine).show(message.words)
 
     def refuse_write(self, connection: str) -> None:
         """Say that a change was not made because the connection is read-only, and how to allow changes."""

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from tui.config import ConfigError, validate_connection
 from tui.models import VENDORS, Connection
-from tui.vendors import test_in_steps
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 
@@ -87,13 +84,6 @@ class ConnectionForm(ExplorerScreen):
         background: $accent 30%;
     }
     """
-
-    class Testing(Message):
-        """How far the test got, for the status line."""
-
-        def __init__(self, words: str) -> None:
-            super().__init__()
-            self.words = words
 
     def __init__(self, connection: Connection | None, save: Callable[[Connection, str | None], None]) -> None:
         super().__init__()
@@ -222,31 +212,7 @@ class ConnectionForm(ExplorerScreen):
     def action_test(self) -> None:
         connection = self.validated()
         if connection is not None:
-            self.test(connection)
-
-    @work(group="test", exclusive=True, exit_on_error=False)
-    async def test(self, connection: Connection) -> str:
-        """Reach the console first (no secret needed), then ask for the password and log in."""
-        async def ask() -> tuple[bool, str | None]:
-            answer = await self.obtain_secret(connection, can_save=False)
-            return (False, None) if answer is None else (True, answer.secret)
-
-        return await test_in_steps(
-            connection, ask, lambda words: self.post_message(self.Testing(words)),
-            transport=self.explorer.transports.get(connection.name),
-            request_timeout=self.explorer.config.settings.request_timeout)
-
-    def on_connection_form_testing(self, message: Testing) -> None:
-        self.query_one("#status", StatusLine).show(message.words)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "test":
-            return
-        status = self.query_one("#status", StatusLine)
-        if event.state is WorkerState.ERROR:
-            status.show(f"Test failed: {event.worker.error}", error=True)
-        elif event.state is WorkerState.SUCCESS and event.worker.result is not None:
-            status.show(event.worker.result)
+            self.test_connection(connection)
 
     def action_cancel(self) -> None:
         """Close at once when nothing was typed; otherwise ask first, so a stray Esc loses no work."""

@@ -7,14 +7,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header
-from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.connection_form import ConnectionForm
 from screens.groups import GroupsScreen
 from tui.config import ConfigError, load_config, save_config
 from tui.models import Connection
-from tui.vendors import CLIENTS, test_in_steps
+from tui.vendors import CLIENTS
 from tui.vendors.base import VendorError
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
@@ -44,13 +43,6 @@ class ConnectionsScreen(ExplorerScreen):
         def __init__(self, unlocked: list[tuple[Connection, str | None]]) -> None:
             super().__init__()
             self.unlocked = unlocked
-
-    class Testing(Message):
-        """How far the test of a connection got, for the status line."""
-
-        def __init__(self, words: str) -> None:
-            super().__init__()
-            self.words = words
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -195,30 +187,6 @@ class ConnectionsScreen(ExplorerScreen):
         connection = self.selected()
         if connection is not None:
             self.test_connection(connection)
-
-    @work(group="test", exclusive=True, exit_on_error=False)
-    async def test_connection(self, connection: Connection) -> str:
-        """Reach the console first (no secret needed), then ask for the password and log in."""
-        async def ask() -> tuple[bool, str | None]:
-            answer = await self.obtain_secret(connection, can_save=False)
-            return (False, None) if answer is None else (True, answer.secret)
-
-        return await test_in_steps(
-            connection, ask, lambda words: self.post_message(self.Testing(words)),
-            transport=self.explorer.transports.get(connection.name),
-            request_timeout=self.explorer.config.settings.request_timeout)
-
-    def on_connections_screen_testing(self, message: Testing) -> None:
-        self.query_one("#status", StatusLine).show(message.words)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "test" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
-            return
-        status = self.query_one("#status", StatusLine)
-        if event.state is WorkerState.ERROR:
-            status.show(f"Test failed: {event.worker.error}", error=True)
-        elif event.worker.result is not None:
-            status.show(event.worker.result)
 
     def action_add(self) -> None:
         self.app.push_screen(ConnectionForm(None, self._save_profile), self._after_form)

@@ -36,15 +36,13 @@ def open_client(
     )
 
 
+_TLS_WORDS = {"plain http": "plain http, no TLS", "NOT verified": "TLS NOT verified (lab only)",
+              "custom CA": "TLS verified against the profile's CA bundle", "verified": "TLS verified"}
+
+
 def tls_words(connection: Connection) -> str:
-    """How the probe's connection was secured, in words: "TLS verified", or what was not checked."""
-    if connection.url.startswith("http://"):
-        return "plain http, no TLS"
-    if connection.verify is False:
-        return "TLS NOT verified (lab only)"
-    if isinstance(connection.verify, str):
-        return "TLS verified against the profile's CA bundle"
-    return "TLS verified"
+    """How the probe's connection was secured, in words for the test's sentence (`Connection.tls_label` decides)."""
+    return _TLS_WORDS[connection.tls_label]
 
 
 async def probe_connection(
@@ -72,26 +70,6 @@ async def check_login(
     client = open_client(connection, secret, transport=transport, request_timeout=request_timeout)
     try:
         await client.check_login()
-    finally:
-        await client.aclose()
-
-
-async def check_connection(
-    connection: Connection,
-    secret: str | None,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    request_timeout: float = REQUEST_TIMEOUT_S,
-) -> ServerInfo:
-    """Reach the console, then log in, with a throw-away client: what "test connection" means everywhere.
-
-    The screens take the two steps apart (`probe_connection`, then `check_login`) so that a console out of
-    reach is said before anyone is asked for a password."""
-    client = open_client(connection, secret, transport=transport, request_timeout=request_timeout)
-    try:
-        info = await client.probe()
-        await client.check_login()
-        return info
     finally:
         await client.aclose()
 
