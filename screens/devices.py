@@ -197,8 +197,9 @@ class DevicesPane(Vertical):
 
     def show_problem(self, words: str | None) -> None:
         """Why there are no devices to show (a first load that failed), said where they would be; None: clear."""
-        self.problem = words
-        self.refilter()
+        if words != self.problem:
+            self.problem = words
+            self.refilter()
 
     def refilter(self) -> None:
         """Run the filter over the inventory and show the result; called on every keystroke and page."""

@@ -132,8 +132,6 @@ class GroupsScreen(ExplorerScreen):
         self.clients = {client.connection.name: client for client in clients}
         self.fleets = len(self.clients) > 1
         self.servers: dict[str, ServerInfo] = {}
-        self.group_paths: dict[str, dict[str, str]] = {}
-        """Per console, each group's path by id (fingerprint lists name their lockdown groups by id)."""
         self.inventory = Inventory()
         self.incoming: Inventory | None = None
         """The inventory a refresh fills, shown once every console has answered."""
@@ -141,9 +139,9 @@ class GroupsScreen(ExplorerScreen):
         self.groups: dict[str, dict[tuple[str, ...], Group]] = {}
         """Per console, its groups by path (a tree node's scope names a path)."""
         self.labels_known: dict[str, set[str]] = {}
+        """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
         self.loaded_at: datetime | None = None
         """When the devices shown were completely loaded (a kept fleet's time when it was reopened)."""
-        """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
         self._workers: dict[str, Worker[None]] = {}
         self.generation = 0
         self.refresh_every = 0
@@ -266,7 +264,6 @@ class GroupsScreen(ExplorerScreen):
     def _show_groups(self, name: str, groups: list[Group]) -> None:
         tree = self.query_one(GroupTree)
         tree.show_groups(name, groups)
-        self.group_paths[name] = {group.id: group.path_text for group in groups}
         self.groups[name] = {group.path: group for group in groups}
         client = self.clients[name]
         if isinstance(client, LabelMembership):  # until a label's members arrive, its count is the console's
@@ -366,15 +363,10 @@ class GroupsScreen(ExplorerScreen):
             failure = state.error if state.done else None
             tree.show_failure(name, "ctrl+r retries" if failure else None)
         status = self.query_one("#status", StatusLine)
-        said = None
-        if problem is not None and not loading and not len(self.inventory):
-            where = f"{problem[0]}: " if self.fleets else ""
-            said = f"{where}{problem[1]} ctrl+r retries, q goes back."
-        if said != self.pane.problem:
-            self.pane.show_problem(said)
         if problem is not None and not loading:
             name, error = problem
             where = f"{name}: " if self.fleets else ""
+            self.pane.show_problem(None if len(self.inventory) else f"{where}{error} ctrl+r retries, q goes back.")
             if self.incoming is not None:
                 status.show(f"Refresh failed: {where}{error} Showing the devices of the last load"
                             f"{f' ({self._kept_words()})' if self.loaded_at else ''}. ctrl+r retries.", error=True)
@@ -382,6 +374,7 @@ class GroupsScreen(ExplorerScreen):
                 partial = f"{len(self.inventory):,} devices shown are PARTIAL. " if len(self.inventory) else ""
                 status.show(f"Load failed: {where}{error} {partial}ctrl+r retries, q goes back.", error=True)
             return
+        self.pane.show_problem(None)
         tail = " · enter details · tab tree/table" if not loading else ""
         auto = f" · auto-refresh {self.refresh_every}s" if self.refresh_every else ""
         status.show(" · ".join(parts) + auto + tail, warning=any(state.waiting for state in self.loads.values()))
@@ -490,7 +483,11 @@ class GroupsScreen(ExplorerScreen):
     def action_fingerprints(self) -> None:
         """The lists of the console in scope (the only one, or the highlighted one in All fleets)."""
         name = self.pane.filter.connection or next(iter(self.clients))
-        self.app.push_screen(FingerprintsScreen(self.clients[name], self.group_paths.get(name, {})))
+        self.app.push_screen(FingerprintsScreen(self.clients[name], self.group_paths(name)))
+
+    def group_paths(self, name: str) -> dict[str, str]:
+        """A console's group paths by id (fingerprint lists name their lockdown groups by id)."""
+        return {group.id: group.path_text for group in self.groups.get(name, {}).values()}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Scans and fetches show only where a console can run them and allows changes."""
@@ -532,9 +529,8 @@ class GroupsScreen(ExplorerScreen):
             client, devices = targets
             name = client.connection.name
             scope = self.pane.filter
-            path = "\\".join(scope.group)
-            group_id = next((gid for gid, text in self.group_paths.get(name, {}).items() if text == path), None)
-            group = (group_id, path) if scope.group and scope.connection in (name, "") and group_id else None
+            found = self.groups.get(name, {}).get(scope.group)
+            group = (found.id, found.path_text) if found and scope.connection in (name, "") else None
             self.run_worker(queue_scan(self, client, devices, group), group="command", exit_on_error=False)
 
     def action_fetch(self) -> None:
