@@ -691,7 +691,8 @@ class PagingGuard:
     sends the same page again and again, gets a `BadResponseError` in words instead of endless requests.
 
     `total` is the number of records the console said the listing holds (None when it said none), `page_size`
-    the records asked for per page. A page whose record ids are those of the previous page, more records
+    the records asked for per page, `id_keys` the fields that tell a record apart (the first one a record has
+    counts). A page whose record ids are those of the previous page, more records
     than the stated total allows, or `MAX_EMPTY_RUN` empty pages in a row (cursor paging, where an empty page
     with a next anchor is legal once in a while) is a bad response; `pages_allowed` bounds the page count a
     first page claims.
@@ -699,8 +700,10 @@ class PagingGuard:
 
     MAX_EMPTY_RUN = 20
 
-    def __init__(self, where: str, path: str, total: int | None, page_size: int) -> None:
+    def __init__(self, where: str, path: str, total: int | None, page_size: int,
+                 id_keys: tuple[str, ...] = ("id",)) -> None:
         self.where, self.path, self.total, self.page_size = where, path, total, max(1, page_size)
+        self.id_keys = id_keys
         self.received = 0
         self._previous: list[Any] | None = None
         self._empty_run = 0
@@ -713,8 +716,10 @@ class PagingGuard:
                 "records: its paging is broken, so the listing was stopped.")
         return claimed
 
-    def check(self, ids: list[Any]) -> None:
-        """A page's record ids, in order: raises for a repeated page or one past the stated total."""
+    def check(self, records: list[Any]) -> None:
+        """A page's records, in order: raises for a repeated page or one past the stated total."""
+        ids = [next((record.get(key) for key in self.id_keys if record.get(key)), None)
+               if isinstance(record, dict) else record for record in records]
         if ids and ids == self._previous:
             raise BadResponseError(
                 f"{self.where} sent the same page of {self.path} twice in a row: its paging never ends, so the "

@@ -249,7 +249,7 @@ class ElementsClient(BearerTokenClient):
                 guess = peek_anchor(response.content)
                 fetch = await self._send_page(path, query, guess) if guess and guess != anchor else None
                 page, raw, repaired = self._read_page(path, response, anchor)
-                guard.check(_item_ids(page["items"]))
+                guard.check(page["items"])
                 anchor = page.get("nextAnchor") or None
                 if fetch is None or anchor != guess:
                     await _cancel(fetch)
@@ -340,7 +340,7 @@ class ElementsClient(BearerTokenClient):
                     f"Security events are not available to this API client: {error.message}", scope="user", status=403
                 ) from None
             page, raw, repaired = self._read_page(SECURITY_EVENTS_PATH, response, anchor)
-            guard.check(_item_ids(page["items"]))
+            guard.check(page["items"])
             events: list[Event] = []
             undated = kept_repaired = 0
             group = form["engineGroup"][0] if len(form.get("engineGroup", ())) == 1 else ""
@@ -391,10 +391,6 @@ class ElementsClient(BearerTokenClient):
         if window.organization_id and window.organization_id != (await self.whoami())["organizationId"]:
             form["organizationId"] = window.organization_id
         return form
-
-
-def _item_ids(items: list[Any]) -> list[Any]:
-    return [item.get("id") if isinstance(item, dict) else item for item in items]
 
 
 async def _cancel(fetch: asyncio.Future[Any] | None) -> None:

@@ -255,8 +255,9 @@ class EpmmClient(VendorClient):
         first, raw = await self._page(path, params, 0)
         step = len(first["results"])
         total = first.get("totalCount")
-        guard = PagingGuard(self._where(), self._root + path, total if isinstance(total, int) else None, step)
-        guard.check(_record_ids(first["results"]))
+        guard = PagingGuard(self._where(), self._root + path, total if isinstance(total, int) else None, step,
+                            id_keys=("common.uuid", "id"))  # a device's, a space's or label's
+        guard.check(first["results"])
         yield first, raw
         if not step or guard.complete:
             return
@@ -264,7 +265,7 @@ class EpmmClient(VendorClient):
             fetch = lambda offset: self._page(path, params, offset)  # noqa: E731
             pages = ordered_pages(fetch, range(step, total, step), concurrency or self.page_concurrency)
             async for page, raw in pages:
-                guard.check(_record_ids(page["results"]))
+                guard.check(page["results"])
                 yield page, raw
                 if not page["results"] or guard.complete:
                     return
@@ -273,7 +274,7 @@ class EpmmClient(VendorClient):
         while page.get("hasMore") is True and page["results"]:
             offset += step
             page, raw = await self._page(path, params, offset)
-            guard.check(_record_ids(page["results"]))
+            guard.check(page["results"])
             yield page, raw
 
     async def _collect(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -472,11 +473,6 @@ class EpmmClient(VendorClient):
             raise BadResponseError(f"{self._where()} sent a malformed or truncated audit log: a row of {len(short)} "
                                    f"cells under {len(header)} columns.")
         return [dict(zip(header, row)) for row in rows]
-
-
-def _record_ids(items: list[Any]) -> list[Any]:
-    """What tells a page's records apart: a device's `common.uuid`, a space's or label's `id`."""
-    return [item.get("common.uuid") or item.get("id") if isinstance(item, dict) else item for item in items]
 
 
 def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any]]) -> list[Group]:

@@ -131,8 +131,9 @@ class SepmClient(BearerTokenClient):
         """
         first, raw = await self._page(path, 1, page_size)
         total = first.get("totalElements")
-        guard = PagingGuard(self._where(), path, total if isinstance(total, int) and total >= 0 else None, page_size)
-        guard.check(_record_ids(first["content"]))
+        guard = PagingGuard(self._where(), path, total if isinstance(total, int) and total >= 0 else None, page_size,
+                            id_keys=("uniqueId", "id"))  # a computer's, a group's
+        guard.check(first["content"])
         yield first, raw
         if first.get("lastPage") is not False or not first["content"] or guard.complete:
             return
@@ -141,7 +142,7 @@ class SepmClient(BearerTokenClient):
             fetch = lambda index: self._page(path, index, page_size)  # noqa: E731
             indexes = range(2, guard.pages_allowed(total_pages) + 1)
             async for page, raw in ordered_pages(fetch, indexes, self.page_concurrency):
-                guard.check(_record_ids(page["content"]))
+                guard.check(page["content"])
                 yield page, raw
                 if page.get("lastPage") is not False or not page["content"] or guard.complete:
                     return
@@ -150,7 +151,7 @@ class SepmClient(BearerTokenClient):
         while True:
             index += 1
             page, raw = await self._page(path, index, page_size)
-            guard.check(_record_ids(page["content"]))
+            guard.check(page["content"])
             yield page, raw
             if page.get("lastPage") is not False or not page["content"] or guard.complete:
                 return
@@ -548,11 +549,6 @@ class SepmClient(BearerTokenClient):
             if page.get("lastPage") is not False or not page["content"]:
                 break
         return pages
-
-
-def _record_ids(items: list[Any]) -> list[Any]:
-    """What tells a page's records apart: a computer's `uniqueId`, a group's `id` (else the whole item)."""
-    return [item.get("uniqueId") or item.get("id") if isinstance(item, dict) else item for item in items]
 
 
 def fingerprint_list_from_record(record: Any) -> FingerprintList:
