@@ -101,17 +101,17 @@ class GroupTree(Tree[DeviceFilter]):
     def show_failure(self, connection: str, words: str | None) -> None:
         """Say where a console's groups would be that they could not be loaded, in a few words that fit the tree
         (the table's place says why in full); None: loading again."""
-        if connection in self._listed:
-            return  # its groups are shown: a failed refresh keeps them, the status line says why
+        failed = words is not None
+        if connection in self._listed or failed == (connection in self._failed):
+            return  # groups shown (a failed refresh keeps them; the status line says why), or nothing changed
         top = self._tops[connection]
-        if words is None and connection in self._failed:
-            self._failed.discard(connection)
-            top.remove_children()
-            top.add_leaf(Text("loading…", style="dim"), data=top.data)
-        elif words is not None:
+        top.remove_children()
+        if failed:
             self._failed.add(connection)
-            top.remove_children()
             top.add_leaf(Text(words, style="red"), data=top.data)
+        else:
+            self._failed.discard(connection)
+            top.add_leaf(Text("loading…", style="dim"), data=top.data)
         self._relabel()
 
     def show_console_counts(self, connection: str, counts: dict[tuple[str, ...], int | None]) -> None:
