@@ -41,6 +41,7 @@ from tui.vendors.base import (
     VendorClient,
     VendorError,
     rfc3339,
+    waits_told_to,
 )
 from tui.vendors.elements import DEFAULT_URL, ElementsClient, ip_addresses, peek_anchor
 
@@ -594,10 +595,10 @@ async def test_429_retry_after_is_obeyed_and_reported():
     with ServerThread(create_app(simulator)) as server:
         client = open_client(Connection(name="busy", vendor="elements", url=server.url,
                                         username=simulator.client_id), simulator.client_secret)
-        client.wait_listener = said.append
         try:
             started = time.perf_counter()
-            devices = await all_devices(client)
+            with waits_told_to(said.append):
+                devices = await all_devices(client)
             elapsed = time.perf_counter() - started
         finally:
             await client.aclose()

@@ -27,6 +27,7 @@ from tui.vendors.base import (
     TlsError,
     VendorClient,
     VendorError,
+    waits_told_to,
 )
 from tui.vendors.epmm import (
     DEVICE_FIELDS,
@@ -414,7 +415,6 @@ async def list_with_fault(client: EpmmClient, simulator: EpmmSimulator, kind: st
     """List every device, injecting `kind` into the next device search once the first page has arrived;
     returns the pages, the pauses the client was told about and how many device searches it sent."""
     waits: list[str | None] = []
-    client.wait_listener = waits.append
     before = len(simulator.requests)
     pages: list[DevicePage] = []
 
@@ -424,7 +424,8 @@ async def list_with_fault(client: EpmmClient, simulator: EpmmSimulator, kind: st
             if len(pages) == 1:
                 simulator.faults.add(kind, value=value, path=f"{API}/devices")
 
-    await bounded(listing())
+    with waits_told_to(waits.append):
+        await bounded(listing())
     return pages, waits, simulator.requests[before:].count(DEVICES)
 
 

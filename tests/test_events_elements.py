@@ -27,7 +27,7 @@ from tui.simulators.elements import (
 )
 from tui.simulators.serve import ServerThread
 from tui.vendors import open_client
-from tui.vendors.base import NotAvailableError, ServerError
+from tui.vendors.base import NotAvailableError, ServerError, waits_told_to
 from tui.vendors.elements import DEFAULT_URL, ElementsClient, rfc3339_text, security_event
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
@@ -403,9 +403,9 @@ def test_newest_first_unless_asked_otherwise(raw_http):
 
 async def test_429_on_the_post_is_waited_out(client, simulator):
     said: list[str | None] = []
-    client.wait_listener = said.append
     simulator.faults.add("429", value=0.2, path=EVENTS_PATH)
-    events, _ = await collect(client, MONTH)
+    with waits_told_to(said.append):
+        events, _ = await collect(client, MONTH)
     assert len(events) == len(expected_times(simulator, MONTH))
     assert said[0] == "Elements: rate limited; retrying in 0.2 s (attempt 2 of 4)" and said[-1] is None
 

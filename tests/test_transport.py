@@ -20,6 +20,7 @@ from tui.vendors.base import (
     RateLimitedError,
     ServerError,
     ordered_pages,
+    waits_told_to,
 )
 from tui.vendors.sepm import SepmClient
 
@@ -46,11 +47,36 @@ async def test_retry_after_is_obeyed_and_reported() -> None:
     sleep = Recorder()
     client = mock_client(lambda request: next(answers), sleep)
     said: list[str | None] = []
-    client.wait_listener = said.append
-    assert await client.get_json("/x") == {"ok": 1}
+    with waits_told_to(said.append):
+        assert await client.get_json("/x") == {"ok": 1}
     assert sleep.pauses == [7.0]
     assert said[0] is not None and "rate limited; retrying in 7 s" in said[0]
     assert said[-1] is None
+
+
+async def test_two_calls_on_one_client_each_hear_only_their_own_waits() -> None:
+    """The events screen and the groups screen share a console's client: a wait of one is not said by the other
+    (issue 14: a shared listener slot made an events load report into a hidden screen)."""
+    limited_answers = iter([httpx.Response(429, headers={"retry-after": "3"}, json={}), httpx.Response(200, json={})])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return next(limited_answers) if request.url.path == "/limited" else httpx.Response(200, json={})
+
+    client = mock_client(handler, Recorder())
+    limited_said: list[str | None] = []
+    calm_said: list[str | None] = []
+
+    async def limited() -> None:
+        with waits_told_to(limited_said.append):
+            await client.get_json("/limited")
+
+    async def calm() -> None:
+        with waits_told_to(calm_said.append):
+            await client.get_json("/calm")
+
+    await asyncio.gather(limited(), calm())
+    assert limited_said and "rate limited" in (limited_said[0] or "") and limited_said[-1] is None
+    assert calm_said == []
 
 
 async def test_backoff_is_bounded_and_the_last_error_is_raised() -> None:
@@ -199,10 +225,9 @@ async def test_a_body_that_trickles_in_fails_at_the_whole_request_deadline_and_i
     sleep = Recorder()
     said: list[str | None] = []
     client = SepmClient(connection, DEMO_PASSWORD, sleep=sleep, request_timeout=0.3)
-    client.wait_listener = said.append
     try:
         started = asyncio.get_running_loop().time()
-        with pytest.raises(NetworkError) as caught:
+        with waits_told_to(said.append), pytest.raises(NetworkError) as caught:
             await asyncio.wait_for(client.get(COMPUTERS), 30)
         elapsed = asyncio.get_running_loop().time() - started
     finally:

@@ -63,11 +63,12 @@ from tui.vendors import CLIENTS, open_client
 from tui.vendors.base import (
     AuthenticationError,
     ForbiddenError,
-    LabelMembership,
     NotAvailableError,
     NotFoundError,
     VendorError,
+    waits_told_to,
 )
+from tui.vendors.facets import EventSource, FingerprintLists, LabelMembership
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
 EXIT_UNAVAILABLE = 5
@@ -242,12 +243,19 @@ class GuardedOutput:
         return getattr(self._stream, name)
 
 
+def say_wait(reason: str | None) -> None:
+    if reason:
+        warn(reason)
+
+
 def print_records(command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
-    """Run `command` with a guarded standard output, flushed before the command counts as done."""
+    """Run `command` with a guarded standard output, flushed before the command counts as done; a client that
+    pauses (a rate limit, a retry) says why on standard error."""
     stdout = sys.stdout
     sys.stdout = GuardedOutput(stdout)  # type: ignore[assignment]
     try:
-        code = asyncio.run(command(args))
+        with waits_told_to(say_wait):
+            code = asyncio.run(command(args))
         sys.stdout.flush()
         return code
     finally:
@@ -343,7 +351,6 @@ async def export(args: argparse.Namespace) -> int:
         page_concurrency=config.settings.page_concurrency,
         request_timeout=config.settings.request_timeout,
     )
-    client.wait_listener = lambda reason: reason and warn(reason)
     devices: list[Device] = []
     skipped = repaired = 0
     try:
@@ -555,7 +562,7 @@ async def fingerprints(args: argparse.Namespace) -> int:
     if connection is None:
         known = ", ".join(config.connections) or "none"
         raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
-    if not CLIENTS[connection.vendor].capabilities.fingerprints:
+    if not issubclass(CLIENTS[connection.vendor], FingerprintLists):
         raise UnavailableError(
             f"Fingerprint lists are not available for {VENDORS[connection.vendor]} connections such as "
             f"{connection.name}: only SEPM has them."
@@ -579,7 +586,7 @@ async def fingerprints(args: argparse.Namespace) -> int:
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
                          page_concurrency=config.settings.page_concurrency,
                          request_timeout=config.settings.request_timeout)
-    client.wait_listener = lambda reason: reason and warn(reason)
+    assert isinstance(client, FingerprintLists)  # its class was checked above, before any input was read
     lists: list[FingerprintList] = []
     gone: list[KnownList] = []
     group_paths: dict[str, str] = {}
@@ -688,14 +695,14 @@ async def events(args: argparse.Namespace) -> int:
     window = event_window(args, datetime.now(UTC))
     if window.organization_id and connection.vendor != "elements":
         raise UsageError("--organization applies to Elements connections only.")
-    if not CLIENTS[connection.vendor].capabilities.events:
+    if not issubclass(CLIENTS[connection.vendor], EventSource):
         raise UnavailableError(f"Events are not available for {VENDORS[connection.vendor]} connections.")
     if connection.verify is False and connection.url.startswith("https://"):
         warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
                          page_concurrency=config.settings.page_concurrency,
                          request_timeout=config.settings.request_timeout)
-    client.wait_listener = lambda reason: reason and warn(reason)
+    assert isinstance(client, EventSource)  # its class was checked above, before any input was read
     found: list[Event] = []
     device = (args.device or "").strip().casefold()
     skipped = repaired = 0

@@ -171,6 +171,8 @@ class Capabilities:
     events: bool = False
     commands: bool = False
     """Queue commands on computers: Evidence of Compromise scans and file fetches (SEPM's command queue)."""
+    acknowledge: bool = False
+    """Mark an event as seen on the console."""
 
 
 @dataclass(slots=True)

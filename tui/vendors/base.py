@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import re
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from html import unescape
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -26,8 +28,6 @@ from tui.models import (
     Connection,
     DevicePage,
     DeviceQuery,
-    EventPage,
-    EventWindow,
     Group,
     RawPage,
     ServerInfo,
@@ -35,6 +35,7 @@ from tui.models import (
     visible,
 )
 from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
+from tui.vendors.facets import CommandQueue, EventAcknowledgement, EventSource, FingerprintLists
 
 T = TypeVar("T")
 
@@ -275,6 +276,24 @@ def epoch_or_rfc3339(value: Any) -> datetime | None:
     return rfc3339(value)
 
 
+WaitListener = Callable[[str | None], None]
+"""Told why a client pauses (a 429, a retry) and, with None, that it goes on."""
+_wait_listener: ContextVar[WaitListener | None] = ContextVar("wait_listener", default=None)
+
+
+@contextlib.contextmanager
+def waits_told_to(listener: WaitListener) -> Iterator[None]:
+    """Report the pauses of every client call made in this block (and in the tasks it starts) to `listener`.
+
+    Per call, not per client: two screens loading from one shared client each hear only their own waits.
+    """
+    token = _wait_listener.set(listener)
+    try:
+        yield
+    finally:
+        _wait_listener.reset(token)
+
+
 class VendorClient(abc.ABC):
     """One open connection to one console.
 
@@ -285,6 +304,7 @@ class VendorClient(abc.ABC):
     vendor: ClassVar[str]
     product: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    """Derived from the facets the class offers (`EventSource`, `CommandQueue`, ...), never declared."""
     server_filters: ClassVar[frozenset[str]] = frozenset()
     """The `DeviceQuery` flags the console filters on (the rest are applied locally)."""
 
@@ -308,8 +328,6 @@ class VendorClient(abc.ABC):
         self.clock = clock or (lambda: datetime.now(UTC))
         self.page_concurrency = max(1, page_concurrency)
         self.sleep = sleep
-        self.wait_listener: Callable[[str | None], None] | None = None
-        """Told why the client is pausing (a 429, a retry) and, with None, that it goes on."""
         self.http = httpx.AsyncClient(
             base_url=connection.url.rstrip("/"),
             verify=_ssl_context(connection.verify),
@@ -318,6 +336,12 @@ class VendorClient(abc.ABC):
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.capabilities = Capabilities(
+            fingerprints=issubclass(cls, FingerprintLists), events=issubclass(cls, EventSource),
+            commands=issubclass(cls, CommandQueue), acknowledge=issubclass(cls, EventAcknowledgement))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.connection.name} {self.connection.url}>"
@@ -424,8 +448,9 @@ class VendorClient(abc.ABC):
         return self.parse_json(await self.get(path, **kwargs))
 
     def _tell_wait(self, reason: str | None) -> None:
-        if self.wait_listener is not None:
-            self.wait_listener(f"{self.product}: {reason}" if reason else None)
+        listener = _wait_listener.get()
+        if listener is not None:
+            listener(f"{self.product}: {reason}" if reason else None)
 
     def parse_json(self, response: httpx.Response) -> Any:
         content_type = response.headers.get("content-type", "")
@@ -516,7 +541,7 @@ class VendorClient(abc.ABC):
     async def read_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request that only reads, whatever its method (Elements searches events with a POST): sent again
         with bounded backoff on 429, 502, 503, 504 and dropped connections, Retry-After obeyed up to
-        `RETRY_AFTER_CAP_S` (a longer wait is raised at once), each wait reported to `wait_listener`. Never
+        `RETRY_AFTER_CAP_S` (a longer wait is raised at once), each wait reported to the listener of `waits_told_to`. Never
         use it for a change."""
         for attempt in range(MAX_ATTEMPTS):
             try:
@@ -536,15 +561,6 @@ class VendorClient(abc.ABC):
                 self._tell_wait(None)
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def events(self, window: EventWindow) -> AsyncIterator[EventPage]:
-        """The events in `window`, one page at a time as pages arrive (see each vendor's client).
-
-        A vendor without an event source raises `NotAvailableError` on the first page; check
-        `capabilities.events` first to show the absence without asking.
-        """
-        raise NotAvailableError(f"{self.product} connections have no event source in this app.", scope="vendor")
-        yield  # an async generator, like the vendors' own
 
 
 class BearerTokenClient(VendorClient):
@@ -777,17 +793,3 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
-
-
-@runtime_checkable
-class LabelMembership(Protocol):
-    """A console whose device records do not list their labels (EPMM): a label's members are known only by
-    searching with that label, so the UI asks for them when a label is opened and the CLI when one is named."""
-
-    def label_ids(self, group_id: str) -> list[str]:
-        """The group ids of the labels `group_id` stands for: itself if it is a label, every label for the
-        root of the labels, none for any other group (`groups()` must have been read)."""
-
-    def label_devices(self, group_ids: Sequence[str]) -> AsyncIterator[DevicePage]:
-        """The devices of these labels, a page at a time, each carrying the label's path in `labels`; a
-        bounded number of label searches in flight."""

@@ -65,7 +65,6 @@ import httpx
 import orjson
 
 from tui.models import (
-    Capabilities,
     Connection,
     Device,
     DevicePage,
@@ -124,7 +123,6 @@ _PATCH_UNKNOWN = {
 class ElementsClient(BearerTokenClient):
     vendor = "elements"
     product = "Elements"
-    capabilities = Capabilities(groups=True, devices=True, events=True)
     server_filters = frozenset({"critical", "missing_patch"})
 
     _whoami: dict[str, str] | None = None

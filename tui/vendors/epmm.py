@@ -85,7 +85,6 @@ from typing import Any
 import httpx
 
 from tui.models import (
-    Capabilities,
     Device,
     DevicePage,
     DeviceQuery,
@@ -174,7 +173,6 @@ _COMPROMISED = {"ios": "jailbroken", "android": "rooted"}
 class EpmmClient(VendorClient):
     vendor = "epmm"
     product = "EPMM"
-    capabilities = Capabilities(groups=True, devices=True, events=True)
 
     _space_ids: dict[str, str] | None = None
     """Device space name to id, learned once: a device record names its space, a group needs the id."""

@@ -35,7 +35,6 @@ from typing import Any
 
 from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
 from tui.models import (
-    Capabilities,
     Command,
     CommandRow,
     CommandStatus,
@@ -84,7 +83,6 @@ _ONLINE = {1: True, 0: False}
 class SepmClient(BearerTokenClient):
     vendor = "sepm"
     product = "SEPM"
-    capabilities = Capabilities(groups=True, devices=True, fingerprints=True, events=True, commands=True)
 
     _groups_by_id: dict[str, Group] | None = None
 
