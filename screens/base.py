@@ -13,6 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from tui.config import resolve_secret
 from tui.models import Connection
+from tui.session import Session
 from tui.vendors import test_in_steps
 from tui.vendors.base import WriteRefusedError
 from widgets.secret_prompt import SecretAnswer, SecretPrompt
@@ -35,7 +36,13 @@ class ExplorerScreen(Screen[None]):
 
     @property
     def explorer(self) -> ExplorerApp:
+        """The app's services: the clipboard (`copy`), the failure handler, config warnings."""
         return cast("ExplorerApp", self.app)
+
+    @property
+    def session(self) -> Session:
+        """The config, the open clients, the clock and the remembered state (tui/session.py)."""
+        return self.explorer.session
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "test" and event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
@@ -57,15 +64,15 @@ class ExplorerScreen(Screen[None]):
 
         return await test_in_steps(
             connection, ask, lambda words: self.post_message(self.Testing(words)),
-            transport=self.explorer.transports.get(connection.name),
-            request_timeout=self.explorer.config.settings.request_timeout)
+            transport=self.session.transports.get(connection.name),
+            request_timeout=self.session.config.settings.request_timeout)
 
     def on_explorer_screen_testing(self, message: Testing) -> None:
         self.query_one("#status", StatusLine).show(message.words)
 
     def refuse_write(self, connection: str) -> None:
         """Say that a change was not made because the connection is read-only, and how to allow changes."""
-        hint = ("The demo is read-only unless started with `epx --demo --demo-writes`." if self.explorer.demo
+        hint = ("The demo is read-only unless started with `epx --demo --demo-writes`." if self.session.demo
                 else WriteRefusedError.hint)
         self.notify(f"{connection} is read-only: nothing was changed. {hint}",
                     title=WriteRefusedError.title, severity="warning", markup=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rich.style import Style
 from textual import events
@@ -25,7 +25,7 @@ from screens.base import ExplorerScreen
 from screens.detail import DetailScreen
 from tui.models import Command, CommandRow, CommandStatus, Device, FileDetails, iso_utc
 from tui.polling import poll_words
-from tui.vendors.base import VendorClient
+from tui.vendors.facets import CommandQueueClient
 from tui.vendors.sepm import FILE_SOURCE_WORDS
 from widgets.confirm import ConfirmDialog
 from widgets.fetch_form import FetchForm
@@ -123,7 +123,7 @@ class CommandScreen(ExplorerScreen):
             super().__init__()
             self.details = details
 
-    def __init__(self, client: VendorClient, commands: Sequence[Command], *, wanted_hash: str | None = None) -> None:
+    def __init__(self, client: CommandQueueClient, commands: Sequence[Command], *, wanted_hash: str | None = None) -> None:
         super().__init__()
         self.client = client
         self.commands = list(commands)
@@ -168,7 +168,7 @@ class CommandScreen(ExplorerScreen):
         self.set_interval(1, self._show_status)  # a slow command must not look frozen
 
     def now(self) -> datetime:
-        return (self.explorer.clock or (lambda: datetime.now(UTC)))()
+        return self.session.now()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_command":
@@ -192,11 +192,11 @@ class CommandScreen(ExplorerScreen):
 
     async def _follow(self, command: Command) -> None:
         last = CommandStatus(command.id, ())
-        async for last in self.client.follow_command(command.id, interval=self.poll_seconds):  # type: ignore[attr-defined]
+        async for last in self.client.follow_command(command.id, interval=self.poll_seconds):
             self.post_message(self.Polled(last))
         for row in last.rows:
             if row.binary_file_id and row.binary_file_id not in self.files:
-                self.post_message(self.FileFound(await self.client.file_details(row.binary_file_id)))  # type: ignore[attr-defined]
+                self.post_message(self.FileFound(await self.client.file_details(row.binary_file_id)))
 
     def on_command_screen_polled(self, message: Polled) -> None:
         self.statuses[message.status.command_id] = message.status
@@ -284,7 +284,7 @@ class CommandScreen(ExplorerScreen):
 
     async def _cancel(self, commands: list[Command]) -> None:
         for command in commands:
-            await self.client.cancel_command(command.id)  # type: ignore[attr-defined]
+            await self.client.cancel_command(command.id)
             self.cancelled.add(command.id)
         self.notify(f"Cancellation sent for {', '.join(command.id for command in commands)}; computers stop "
                     "as they hear of it.", markup=False)
@@ -314,7 +314,7 @@ def _clock_time(row: CommandRow) -> str:
 # --- the steps that queue a command --------------------------------------------------------------------
 
 
-async def queue_scan(screen: ExplorerScreen, client: VendorClient, computers: Sequence[Device],
+async def queue_scan(screen: ExplorerScreen, client: CommandQueueClient, computers: Sequence[Device],
                      group: tuple[str, str] | None = None) -> None:
     """Form, confirmation, then the scan is queued and followed. `group` is (id, path) of the group in
     scope, offered instead of the computers. Run in a worker: it waits for the dialogs."""
@@ -335,7 +335,7 @@ async def queue_scan(screen: ExplorerScreen, client: VendorClient, computers: Se
     label = "Scan and delete" if request.remediate else "Queue scan"
     if not await app.push_screen_wait(ConfirmDialog(title, message, confirm_label=label, danger=request.remediate)):
         return
-    commands = await client.eoc_scan(  # type: ignore[attr-defined]
+    commands = await client.eoc_scan(
         [value.value for value in request.hashes],
         computer_ids=() if request.whole_group else [device.id for device in computers],
         group_ids=[group[0]] if request.whole_group and group else (),
@@ -344,7 +344,7 @@ async def queue_scan(screen: ExplorerScreen, client: VendorClient, computers: Se
     await app.push_screen(CommandScreen(client, commands))
 
 
-async def queue_fetch(screen: ExplorerScreen, client: VendorClient, computers: Sequence[Device]) -> None:
+async def queue_fetch(screen: ExplorerScreen, client: CommandQueueClient, computers: Sequence[Device]) -> None:
     """Form, confirmation, then the fetch is queued and followed. Run in a worker: it waits for the dialogs."""
     app = screen.app
     names = computers_in_words([device.name or device.id for device in computers])
@@ -356,6 +356,6 @@ async def queue_fetch(screen: ExplorerScreen, client: VendorClient, computers: S
     if not await app.push_screen_wait(ConfirmDialog(f"Fetch a file to {client.connection.name}?", message,
                                                     confirm_label="Fetch")):
         return
-    command = await client.fetch_file(  # type: ignore[attr-defined]
+    command = await client.fetch_file(
         [device.id for device in computers], request.path, request.hash.value, source=request.source)
     await app.push_screen(CommandScreen(client, [command], wanted_hash=request.hash.value))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from textual import on
 from textual.app import ComposeResult
@@ -85,7 +85,7 @@ class ConnectionForm(ExplorerScreen):
     }
     """
 
-    def __init__(self, connection: Connection | None, save: Callable[[Connection, str | None], None]) -> None:
+    def __init__(self, connection: Connection | None, save: Callable[[Connection, str | None], Awaitable[None]]) -> None:
         super().__init__()
         self.original = connection
         self.save = save
@@ -178,7 +178,7 @@ class ConnectionForm(ExplorerScreen):
     def validated(self) -> Connection | None:
         """The profile when every field is valid; otherwise each problem is shown under its field."""
         connection = self.build()
-        others = [name for name in self.explorer.config.connections if not self.original or name != self.original.name]
+        others = [name for name in self.session.config.connections if not self.original or name != self.original.name]
         problems = validate_connection(connection, others=others)
         if connection.verify == "":
             problems["verify"] = "give the path of the CA bundle (PEM)"
@@ -197,12 +197,12 @@ class ConnectionForm(ExplorerScreen):
             return None
         return connection
 
-    def action_save(self) -> None:
+    async def action_save(self) -> None:
         connection = self.validated()
         if connection is None:
             return
         try:
-            self.save(connection, self.original.name if self.original else None)
+            await self.save(connection, self.original.name if self.original else None)
         except (ConfigError, OSError) as error:
             self.query_one("#status", StatusLine).show(f"Not saved: {error}", error=True)
             return

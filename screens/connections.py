@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Footer, Header
 from screens.base import ExplorerScreen
 from screens.connection_form import ConnectionForm
 from screens.groups import GroupsScreen
-from tui.config import ConfigError, load_config, save_config
+from tui.config import ConfigError
 from tui.models import Connection
 from tui.vendors import CLIENTS
 from tui.vendors.base import VendorError
@@ -55,21 +55,21 @@ class ConnectionsScreen(ExplorerScreen):
     def on_mount(self) -> None:
         self.sub_title = "Connections"
         self.show_connections()
-        if self.explorer.open_connection:
-            name, self.explorer.open_connection = self.explorer.open_connection, None
+        name = self.session.take_open_at_start()
+        if name:
             self._open_by_name(name)
 
     def show_connections(self, select: str | None = None) -> None:
         table = self.query_one("#connections", DataTable)
         table.clear()
-        config = self.explorer.config
+        config = self.session.config
         for conn in config.connections.values():
             client = CLIENTS.get(conn.vendor)
             table.add_row(
                 conn.name,
                 client.product if client else conn.vendor,
                 "read-only" if conn.read_only else "WRITES",
-                "in-process" if conn.name in self.explorer.transports else conn.tls_label,
+                "in-process" if conn.name in self.session.transports else conn.tls_label,
                 conn.url,
                 conn.username,
                 key=conn.name,
@@ -78,12 +78,12 @@ class ConnectionsScreen(ExplorerScreen):
         if select in names:
             table.move_cursor(row=names.index(select))
         status = self.query_one("#status", StatusLine)
-        if self.explorer.config_error is not None:
+        if self.session.config_error is not None:
             status.show(
-                f"{self.explorer.config_error} Fix the file and press ctrl+r; nothing will be written to it.",
+                f"{self.session.config_error} Fix the file and press ctrl+r; nothing will be written to it.",
                 error=True,
             )
-        elif self.explorer.demo:
+        elif self.session.demo:
             status.show("Demo: simulated consoles in this process; changes are kept in memory only.")
         elif not names:
             status.show(f"No connections yet in {config.path}. Press a to add one, or run epx --demo.")
@@ -94,18 +94,18 @@ class ConnectionsScreen(ExplorerScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in EDIT_ACTIONS and self.explorer.config_error is not None:
+        if action in EDIT_ACTIONS and self.session.config_error is not None:
             return False
-        if action in {"open", "fleets", "test", "edit", "delete"} and not self.explorer.config.connections:
+        if action in {"open", "fleets", "test", "edit", "delete"} and not self.session.config.connections:
             return False
         return True
 
     def selected(self) -> Connection | None:
         table = self.query_one("#connections", DataTable)
-        names = list(self.explorer.config.connections)
+        names = list(self.session.config.connections)
         if not names or not 0 <= table.cursor_row < len(names):
             return None
-        return self.explorer.config.connections[names[table.cursor_row]]
+        return self.session.config.connections[names[table.cursor_row]]
 
     def action_open(self) -> None:
         connection = self.selected()
@@ -113,45 +113,43 @@ class ConnectionsScreen(ExplorerScreen):
             self._open(connection)
 
     def _open_by_name(self, name: str) -> None:
-        connection = self.explorer.config.connections.get(name)
+        connection = self.session.config.connections.get(name)
         if connection is None:
             self.notify(f"No connection named {name!r} in the config.", severity="error", markup=False)
         else:
             self._open(connection)
 
     def _open(self, connection: Connection) -> None:
-        if connection.name in self.explorer.clients:
+        if connection.name in self.session.clients:
             self.post_message(self.Open([(connection, None)]))
         else:
             self.unlock_and_open(connection)
 
     @work(group="secret", exclusive=True, exit_on_error=False)
     async def unlock_and_open(self, connection: Connection) -> None:
-        can_save = not self.explorer.demo and self.explorer.config_error is None
+        can_save = not self.session.demo and self.session.config_error is None
         answer = await self.obtain_secret(connection, can_save=can_save)
         if answer is None:
             return
         if answer.save:
             await self._log_in(connection, answer.secret)  # a wrong password raises here and is never saved
-            connection.password = answer.secret
             try:
-                save_config(self.explorer.config, changed={connection.name})
+                await self.session.save_password(connection, answer.secret)
             except (ConfigError, OSError) as error:
-                connection.password = None
                 self.notify(f"Password not saved: {error}", severity="error", markup=False)
             else:
-                self.notify(f"Password of {connection.name} saved in {self.explorer.config.path}.")
+                self.notify(f"Password of {connection.name} saved in {self.session.config.path}.")
         self.post_message(self.Open([(connection, answer.secret)]))
 
     async def _log_in(self, connection: Connection, secret: str) -> None:
         """Log in with the connection's client (kept, so opening does not log in again); on failure the client
         is dropped and the error raised for the app's handler to say."""
         self.query_one("#status", StatusLine).show(f"Logging in to {connection.name}…")
-        client = self.explorer.client_for(connection, secret)
+        client = self.session.client_for(connection, secret)
         try:
             await client.check_login()
         except VendorError:
-            await self.explorer.forget_client(connection.name)
+            await self.session.forget_client(connection.name)
             self.show_connections(select=connection.name)
             raise
 
@@ -162,8 +160,8 @@ class ConnectionsScreen(ExplorerScreen):
     async def unlock_all(self) -> None:
         """Every connection, asking for the passwords the profiles do not give; esc skips one."""
         unlocked: list[tuple[Connection, str | None]] = []
-        for connection in self.explorer.config.connections.values():
-            client = self.explorer.clients.get(connection.name)
+        for connection in self.session.config.connections.values():
+            client = self.session.clients.get(connection.name)
             if client is not None and client.connection == connection:
                 unlocked.append((connection, None))
                 continue
@@ -177,7 +175,7 @@ class ConnectionsScreen(ExplorerScreen):
         """Build the clients and show their consoles; a profile that cannot make one (an unusable CA
         bundle) is said in words and nothing opens."""
         try:
-            clients = [self.explorer.client_for(connection, secret) for connection, secret in message.unlocked]
+            clients = [self.session.client_for(connection, secret) for connection, secret in message.unlocked]
         except VendorError as error:
             self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
             return
@@ -189,41 +187,23 @@ class ConnectionsScreen(ExplorerScreen):
             self.test_connection(connection)
 
     def action_add(self) -> None:
-        self.app.push_screen(ConnectionForm(None, self._save_profile), self._after_form)
+        self.app.push_screen(ConnectionForm(None, self.session.save_profile), self._after_form)
 
     def action_edit(self) -> None:
         connection = self.selected()
         if connection is not None:
-            self.app.push_screen(ConnectionForm(connection, self._save_profile), self._after_form)
-
-    def _save_profile(self, connection: Connection, previous_name: str | None) -> None:
-        """Store an edited profile; raises ConfigError and leaves memory untouched when the write fails."""
-        config = self.explorer.config
-        before = dict(config.connections)
-        items = list(config.connections.items())
-        if previous_name is None:
-            items.append((connection.name, connection))
-        else:
-            items = [(connection.name, connection) if name == previous_name else (name, c) for name, c in items]
-        config.connections = dict(items)
-        if config.path is None:
-            return
-        try:
-            save_config(config, changed={connection.name, previous_name or connection.name})
-        except (ConfigError, OSError):
-            config.connections = before
-            raise
+            self.app.push_screen(ConnectionForm(connection, self.session.save_profile), self._after_form)
 
     async def _after_form(self, connection: Connection | None) -> None:
         if connection is not None:
-            await self.explorer.forget_client(connection.name)
+            await self.session.forget_client(connection.name)
             self.show_connections(select=connection.name)
 
     def action_delete(self) -> None:
         connection = self.selected()
         if connection is None:
             return
-        where = "from memory (demo)" if self.explorer.demo else f"from {self.explorer.config.path}"
+        where = "from memory (demo)" if self.session.demo else f"from {self.session.config.path}"
         dialog = ConfirmDialog(
             "Delete connection",
             f"Delete the profile {connection.name} ({connection.url}) {where}?\n"
@@ -234,29 +214,18 @@ class ConnectionsScreen(ExplorerScreen):
         self.app.push_screen(dialog, lambda yes: self._delete(connection) if yes else None)
 
     async def _delete(self, connection: Connection) -> None:
-        config = self.explorer.config
-        before = dict(config.connections)
-        config.connections.pop(connection.name, None)
-        if config.path is not None:
-            try:
-                save_config(config, changed={connection.name})
-            except (ConfigError, OSError) as error:
-                config.connections = before
-                self.notify(f"Not deleted: {error}", severity="error", markup=False)
-                return
-        await self.explorer.forget_client(connection.name)
+        try:
+            await self.session.delete_profile(connection.name)
+        except (ConfigError, OSError) as error:
+            self.notify(f"Not deleted: {error}", severity="error", markup=False)
+            return
         self.show_connections()
         self.notify(f"Deleted {connection.name}.")
 
-    def action_reload(self) -> None:
-        config = self.explorer.config
-        if config.path is None:
+    async def action_reload(self) -> None:
+        if self.session.demo:
             self.notify("Demo connections are built in; there is no file to reload.")
             return
-        try:
-            self.explorer.config = load_config(config.path)
-            self.explorer.config_error = None
-        except ConfigError as error:
-            self.explorer.config_error = error
+        await self.session.reload_config()
         self.show_connections()
         self.explorer.warn_about_config()

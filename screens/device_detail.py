@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from textual import events
 from textual.binding import Binding
@@ -11,7 +11,8 @@ from textual.message import Message
 from screens.commands import queue_fetch, queue_scan
 from screens.detail import DetailScreen
 from tui.models import Device, EventWindow, iso_utc
-from tui.vendors.base import NotAvailableError, VendorClient, VendorError
+from tui.vendors.base import NotAvailableError, VendorError
+from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource
 
 
 def summary_rows(device: Device) -> list[tuple[str, str]]:
@@ -58,14 +59,14 @@ class DeviceDetailScreen(DetailScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        client = self.explorer.clients.get(self.device.connection)
-        if client is not None and client.capabilities.events:
+        client = self.session.clients.get(self.device.connection)
+        if isinstance(client, EventSource):
             self.related = (EVENTS_HEADING, [("loading…", "")])
             self.show_rows()
             self.run_worker(self._recent_events(client), group="device-events", exit_on_error=False)
 
-    async def _recent_events(self, client: VendorClient) -> None:
-        now = (self.explorer.clock or (lambda: datetime.now(UTC)))()
+    async def _recent_events(self, client: EventSource) -> None:
+        now = self.session.now()
         window = EventWindow.last(RECENT, now, device_id=self.device.id, device_name=self.device.name)
         try:
             events = [event async for page in client.events(window) for event in page.events]
@@ -81,29 +82,31 @@ class DeviceDetailScreen(DetailScreen):
         self.post_message(self.EventsLoaded(rows or [("none", "no event in the last 24 hours")]))
 
     @property
-    def client(self) -> VendorClient | None:
-        return self.explorer.clients.get(self.device.connection)
+    def queue(self) -> CommandQueueClient | None:
+        """The device's console when it queues commands (SEPM)."""
+        client = self.session.clients.get(self.device.connection)
+        return client if isinstance(client, CommandQueue) else None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("scan", "fetch"):
-            client = self.client
-            return client is not None and client.capabilities.commands and not client.connection.read_only
+            queue = self.queue
+            return queue is not None and not queue.connection.read_only
         return True
 
     def on_key(self, event: events.Key) -> None:
-        client = self.client
-        if event.key in ("H", "f") and client is not None and client.capabilities.commands \
-                and client.connection.read_only and self.focused is not self.query_one("#field-search"):
+        queue = self.queue
+        if event.key in ("H", "f") and queue is not None and queue.connection.read_only \
+                and self.focused is not self.query_one("#field-search"):
             event.stop()
             self.refuse_write(self.device.connection)
 
     def action_scan(self) -> None:
-        if self.client is not None:
-            self.run_worker(queue_scan(self, self.client, [self.device]), group="command", exit_on_error=False)
+        if self.queue is not None:
+            self.run_worker(queue_scan(self, self.queue, [self.device]), group="command", exit_on_error=False)
 
     def action_fetch(self) -> None:
-        if self.client is not None:
-            self.run_worker(queue_fetch(self, self.client, [self.device]), group="command", exit_on_error=False)
+        if self.queue is not None:
+            self.run_worker(queue_fetch(self, self.queue, [self.device]), group="command", exit_on_error=False)
 
     def on_device_detail_screen_events_loaded(self, message: EventsLoaded) -> None:
         self.related = (EVENTS_HEADING, message.rows)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.widgets import Input, Static
 
 from screens.device_detail import DeviceDetailScreen
@@ -38,16 +39,20 @@ COPY_KEYS = {"health": "h", "name": "n", "connection": "c", "seen": "s", "patche
 
 
 class DevicesPane(Vertical):
-    """Filter bar over the device table; the inventory is everything loaded, `selection` what passes."""
+    """Filter bar over the device table; the inventory is everything loaded, `selection` what passes.
+
+    Setting `inventory`, `filter` or `sort` shows the result; the owner calls `refilter` only when the inventory
+    it shows has grown (a page arrived)."""
+
+    inventory: reactive[Inventory] = reactive(Inventory, init=False)
+    filter: reactive[DeviceFilter] = reactive(DeviceFilter, init=False)
+    sort: reactive[Sort] = reactive(Sort, init=False)
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None, fleets: bool = False, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.clock = clock
         self.fleets = fleets
         """Devices of several consoles: a Connection column, and the bar names the console in scope."""
-        self.inventory = Inventory()
-        self.filter = DeviceFilter()
-        self.sort = Sort()
         self.selection = Selection(rows=[], scope=0, critical=0)
         self.problem: str | None = None
         """Why no device could be loaded, in words with what to do; None while loading or loaded."""
@@ -70,35 +75,33 @@ class DevicesPane(Vertical):
     def table(self) -> DeviceTable:
         return self.query_one("#devices", DeviceTable)
 
-    def set_inventory(self, inventory: Inventory) -> None:
-        """Show another inventory (a finished refresh); the cursor stays on its device."""
-        self.inventory = inventory
+    def watch_inventory(self) -> None:
+        """Another inventory (a finished refresh): the cursor stays on its device."""
         self.refilter()
 
-    def set_filter(self, new_filter: DeviceFilter) -> None:
-        self.filter = new_filter
+    def watch_filter(self) -> None:
+        self.refilter()
+
+    def watch_sort(self) -> None:
         self.refilter()
 
     def toggle(self, flag: str) -> None:
-        self.set_filter(replace(self.filter, **{flag: not getattr(self.filter, flag)}))
+        self.filter = replace(self.filter, **{flag: not getattr(self.filter, flag)})
 
     def sort_by(self, column: str) -> None:
         """Sort by a column; the same column again flips the direction; stable either way."""
         descending = self.sort.column == column and not self.sort.descending
         self.sort = Sort(column, descending)
-        self.refilter()
 
     def cycle_sort(self) -> None:
         """The next shown column (s): arrival order after the last one."""
         keys = [column.key for column, _ in self.table.layout_columns]
         following = keys[keys.index(self.sort.column) + 1:] if self.sort.column in keys else keys
         self.sort = Sort(following[0]) if following else Sort()
-        self.refilter()
 
     def reverse_sort(self) -> None:
         if self.sort.column is not None:
             self.sort = replace(self.sort, descending=not self.sort.descending)
-            self.refilter()
 
     def marked_devices(self) -> list[Device]:
         """The devices marked with space, in arrival order (marks survive filters and refreshes)."""
@@ -167,7 +170,7 @@ class DevicesPane(Vertical):
         search = self.query_one("#search", Input)
         search.value = ""
         search.display = False
-        self.set_filter(self.filter.scope)
+        self.filter = self.filter.scope
         self.table.focus()
         return True
 
@@ -178,7 +181,7 @@ class DevicesPane(Vertical):
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
-        self.set_filter(replace(self.filter, text=event.value.strip()))
+        self.filter = replace(self.filter, text=event.value.strip())
 
     @on(Input.Submitted, "#search")
     def _search_done(self, event: Input.Submitted) -> None:

@@ -8,6 +8,8 @@ from textual.binding import Binding
 from screens.detail import DetailScreen
 from screens.device_detail import DeviceDetailScreen
 from tui.models import Device, Event, iso_utc
+from tui.vendors.base import NotAvailableError
+from tui.vendors.facets import EventAcknowledgement
 from widgets.confirm import ConfirmDialog
 
 
@@ -46,7 +48,7 @@ class EventDetailScreen(DetailScreen):
 
     @property
     def writable(self) -> bool:
-        client = self.explorer.clients.get(self.event.connection)
+        client = self.session.clients.get(self.event.connection)
         return client is not None and not client.connection.read_only
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -77,5 +79,8 @@ class EventDetailScreen(DetailScreen):
                                            confirm_label="Acknowledge"), answer)
 
     async def _acknowledge(self) -> None:
-        await self.explorer.clients[self.event.connection].acknowledge_event(self.event.id)  # type: ignore[attr-defined]
+        client = self.session.clients.get(self.event.connection)
+        if not isinstance(client, EventAcknowledgement):
+            raise NotAvailableError(f"{self.event.connection} cannot acknowledge events.", scope="vendor")
+        await client.acknowledge_event(self.event.id)
         self.notify(f"Acknowledged on {self.event.connection}: {self.event.title}", markup=False)

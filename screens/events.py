@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from rich.style import Style
 from rich.text import Text
@@ -26,10 +26,12 @@ from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
+from screens.messages import ConsoleWaiting
 from tui.models import Device, Event, EventPage, EventWindow, Severity, left_out
 from tui.polling import poll_words
 from tui.timeline import EventFilter, Timeline
-from tui.vendors.base import NotAvailableError, VendorClient
+from tui.vendors.base import NotAvailableError, waits_told_to
+from tui.vendors.facets import EventSourceClient
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
 from widgets.window_prompt import WindowPrompt
@@ -107,7 +109,7 @@ class EventsScreen(ExplorerScreen):
             super().__init__()
             self.generation, self.page, self.tail = generation, page, tail
 
-    def __init__(self, clients: Sequence[VendorClient], *, find_device: Callable[[Event], Device | None],
+    def __init__(self, clients: Sequence[EventSourceClient], *, find_device: Callable[[Event], Device | None],
                  span: timedelta = PRESETS["2"]) -> None:
         super().__init__()
         self.clients = list(clients)
@@ -131,6 +133,8 @@ class EventsScreen(ExplorerScreen):
         """Rows of the events the live tail brought, marked until the next reload."""
         self.notes: list[str] = []
         self.failures: list[str] = []
+        self.waiting: dict[str, str] = {}
+        """Per console, why its client pauses (a rate limit, a retry) while it does."""
         self.skipped = self.repaired = 0
         """Items of the window that were left out or repaired (Elements: no id, bytes that are not UTF-8)."""
         self.generation = 0
@@ -149,7 +153,7 @@ class EventsScreen(ExplorerScreen):
         self._tail_running = 0
 
     def _now(self) -> datetime:
-        return (self.explorer.clock or (lambda: datetime.now(UTC)))()
+        return self.session.now()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -197,7 +201,7 @@ class EventsScreen(ExplorerScreen):
         self.workers.cancel_group(self, "events")
         self.window = self.custom or EventWindow.last(self.span, self._now())
         self.timeline, self.fresh = Timeline(), set()
-        self.notes, self.failures = [], []
+        self.notes, self.failures, self.waiting = [], [], {}
         self.skipped = self.repaired = 0
         self.longest = {}
         self.pending = len(self.clients)
@@ -205,9 +209,20 @@ class EventsScreen(ExplorerScreen):
             self.run_worker(self._fetch(self.generation, client, self.window), group="events", exit_on_error=False)
         self.refilter()
 
-    async def _fetch(self, generation: int, client: VendorClient, window: EventWindow, *, tail: bool = False) -> None:
-        async for page in client.events(window):
-            self.post_message(self.Arrived(generation, page, tail=tail))
+    async def _fetch(self, generation: int, client: EventSourceClient, window: EventWindow, *,
+                     tail: bool = False) -> None:
+        name = client.connection.name
+        with waits_told_to(lambda reason: self.post_message(ConsoleWaiting(generation, name, reason))):
+            async for page in client.events(window):
+                self.post_message(self.Arrived(generation, page, tail=tail))
+
+    def on_console_waiting(self, message: ConsoleWaiting) -> None:
+        if message.generation == self.generation:
+            if message.reason:
+                self.waiting[message.connection] = message.reason
+            else:
+                self.waiting.pop(message.connection, None)
+            self._show_status()
 
     def on_events_screen_arrived(self, message: Arrived) -> None:
         if message.generation != self.generation:
@@ -308,7 +323,8 @@ class EventsScreen(ExplorerScreen):
         elif self.notes:
             status.show(" ".join(self.notes) + tail, warning=True)
         elif self.pending:
-            status.show(f"Loading events … {len(timeline):,} so far{tail}")
+            waits = "".join(f" · {reason}" for reason in self.waiting.values())
+            status.show(f"Loading events … {len(timeline):,} so far{waits}{tail}", warning=bool(waits))
         else:
             said = left_out(self.skipped, self.repaired, "event")
             left = f" ({'; '.join(said)})" if said else ""

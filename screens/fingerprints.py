@@ -19,7 +19,8 @@ from textual.widgets import Footer, Header, Input, Static
 from screens.base import ExplorerScreen
 from tui.hashes import LABELS, MD5, SHA256, HashError, diff_hashes, hashes_in_text, parse_hash
 from tui.models import VENDORS, FingerprintList
-from tui.vendors.base import NotFoundError, VendorClient, VendorError
+from tui.vendors.base import NotAvailableError, NotFoundError, VendorClient, VendorError
+from tui.vendors.facets import FingerprintLists
 from widgets.confirm import ConfirmDialog
 from widgets.group_picker import GroupPicker
 from widgets.list_form import ListForm
@@ -95,7 +96,14 @@ class FingerprintsScreen(ExplorerScreen):
 
     @property
     def available(self) -> bool:
-        return self.client.capabilities.fingerprints
+        return isinstance(self.client, FingerprintLists)
+
+    @property
+    def lists_api(self) -> FingerprintLists:
+        """The console's fingerprint lists; the screen offers no action that reads them when not `available`."""
+        if not isinstance(self.client, FingerprintLists):
+            raise NotAvailableError(f"{self.client.product} has no fingerprint lists.", scope="vendor")
+        return self.client
 
     def is_write(self, action: str, parameters: tuple[object, ...]) -> bool:
         return action in WRITE_ACTIONS or (action == "prompt" and parameters == ("add",))
@@ -160,12 +168,12 @@ class FingerprintsScreen(ExplorerScreen):
     async def _load_known(self) -> None:
         """Every list this connection knows, by id; a list gone from the console is forgotten, said once.
         A failure leaves the lists not read in `unloaded`, so the screen says it shows part of them."""
-        known_lists = self.explorer.state.known_lists(self.connection)
+        known_lists = self.session.state.known_lists(self.connection)
         for position, known in enumerate(known_lists):
             try:
-                listing = await self.client.fingerprint_list_by_id(known.id)  # type: ignore[attr-defined]
+                listing = await self.lists_api.fingerprint_list_by_id(known.id)
             except NotFoundError:
-                self.explorer.state.forget_list(self.connection, known.id)
+                self.session.state.forget_list(self.connection, known.id)
                 self.notify(f"The list {known.name!r} is no longer on the console; forgotten.", markup=False)
                 continue
             except VendorError:
@@ -175,8 +183,8 @@ class FingerprintsScreen(ExplorerScreen):
             self.post_message(self.Opened(listing))
 
     async def _open(self, name: str) -> None:
-        listing = await self.client.fingerprint_list(name)  # type: ignore[attr-defined]
-        self.explorer.state.remember_list(self.connection, listing)
+        listing = await self.lists_api.fingerprint_list(name)
+        self.session.state.remember_list(self.connection, listing)
         self.post_message(self.Opened(listing))
 
     def on_fingerprints_screen_opened(self, message: Opened) -> None:
@@ -326,8 +334,8 @@ class FingerprintsScreen(ExplorerScreen):
                                            message, confirm_label="Update"), answer)
 
     async def _update(self, listing: FingerprintList, hashes: list[str]) -> None:
-        updated = await self.client.update_fingerprint_list(listing, hashes)  # type: ignore[attr-defined]
-        self.explorer.state.remember_list(self.connection, updated)
+        updated = await self.lists_api.update_fingerprint_list(listing, hashes)
+        self.session.state.remember_list(self.connection, updated)
         self.post_message(self.Opened(updated))
         self.notify(f"{updated.name!r} now holds {len(updated.hashes):,} hashes.", markup=False)
 
@@ -348,8 +356,8 @@ class FingerprintsScreen(ExplorerScreen):
             confirm_label="Delete", danger=True), answer)
 
     async def _delete(self, listing: FingerprintList) -> None:
-        await self.client.delete_fingerprint_list(listing.id, name=listing.name)  # type: ignore[attr-defined]
-        self.explorer.state.forget_list(self.connection, listing.id)
+        await self.lists_api.delete_fingerprint_list(listing.id, name=listing.name)
+        self.session.state.forget_list(self.connection, listing.id)
         self.post_message(self.Deleted(listing))
 
     def on_fingerprints_screen_deleted(self, message: Deleted) -> None:
@@ -375,9 +383,9 @@ class FingerprintsScreen(ExplorerScreen):
         if not await self.app.push_screen_wait(ConfirmDialog(
                 f"Create fingerprint list {new.name!r} on {self.connection}?", message, confirm_label="Create")):
             return
-        created = await self.client.create_fingerprint_list(  # type: ignore[attr-defined]
+        created = await self.lists_api.create_fingerprint_list(
             new.name, [value.value for value in new.hashes], description=new.description)
-        self.explorer.state.remember_list(self.connection, created)
+        self.session.state.remember_list(self.connection, created)
         self.chosen = created
         self.post_message(self.Opened(created))
         self.notify(f"Created {created.name!r} with {len(created.hashes):,} hashes.", markup=False)
@@ -406,9 +414,9 @@ class FingerprintsScreen(ExplorerScreen):
                 f"Assign {listing.name!r} to {path} on {self.connection}?", message, confirm_label="Assign",
                 danger=True)):
             return
-        await self.client.assign_fingerprint_list(  # type: ignore[attr-defined]
+        await self.lists_api.assign_fingerprint_list(
             listing.id, group_id, list_name=listing.name, group_path=path)
-        self.post_message(self.Opened(await self.client.fingerprint_list_by_id(listing.id)))  # type: ignore[attr-defined]
+        self.post_message(self.Opened(await self.lists_api.fingerprint_list_by_id(listing.id)))
         self.notify(f"Assigned {listing.name!r} to {path} for system lockdown.", markup=False)
 
     def action_copy(self) -> None:

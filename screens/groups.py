@@ -9,14 +9,13 @@ to a partial fleet and a failed refresh leaves the last good data on screen, sai
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 
-from textual import events, on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
+from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Tree
 from textual.worker import Worker, WorkerState
@@ -26,10 +25,12 @@ from screens.commands import queue_fetch, queue_scan
 from screens.devices import DevicesPane
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
-from tui.export import age_text
+from screens.messages import ConsoleStep, ConsoleWaiting, LabelsLoaded
+from tui.fleet_load import FleetLoad, PageKind, Step, load_console
 from tui.inventory import DeviceFilter, Inventory
-from tui.models import VENDORS, Device, DevicePage, DeviceQuery, Group, ServerInfo, left_out
-from tui.vendors.base import AuthenticationError, LabelMembership, VendorClient
+from tui.models import VENDORS, Device, DeviceQuery, Group
+from tui.vendors.base import AuthenticationError, VendorClient, WaitListener, waits_told_to
+from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource, LabelMembership
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 
@@ -37,34 +38,6 @@ DEFAULT_AUTO_REFRESH = 60
 """Seconds between automatic refreshes when `a` turns them on and the config names no interval."""
 MODAL_RETRY = 2.0
 """Seconds before an automatic refresh that met an open dialog or detail screen tries again."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeptFleet:
-    """A complete load of a screen's consoles, kept by the app for the session (`ExplorerApp.kept_fleets`)."""
-
-    inventory: Inventory
-    groups: dict[str, list[Group]]
-    servers: dict[str, ServerInfo]
-    labels_known: dict[str, set[str]]
-    loaded_at: datetime
-
-
-@dataclass(slots=True)
-class LoadState:
-    """How far one console's listing has got in the current load."""
-
-    loaded: int = 0
-    total: int | None = None
-    done: bool = False
-    error: BaseException | None = None
-    waiting: str | None = None
-    skipped: int = 0
-    """Items the console listed that are no device (no id): left out, said once."""
-    repaired: int = 0
-    """Devices whose text held bytes that are not UTF-8, kept with those bytes replaced."""
-    label_members: int | None = None
-    """While label members are being fetched (EPMM), how many have arrived."""
 
 
 class GroupsScreen(ExplorerScreen):
@@ -93,65 +66,23 @@ class GroupsScreen(ExplorerScreen):
         Binding("q", "back", "Back"),
     ]
 
-    class Loaded(Message):
-        """A step of one console's load: server info, the groups, or one page of devices."""
-
-        def __init__(self, generation: int, connection: str, *, info: ServerInfo | None = None,
-                     groups: list[Group] | None = None, page: DevicePage | None = None, ahead: bool = False,
-                     labels: bool = False) -> None:
-            super().__init__()
-            self.ahead = ahead
-            """A page of the filtered listing fetched ahead of the full one: shown, not counted."""
-            self.labels = labels
-            """A page of label members (EPMM): the devices again, now known by a label; not counted."""
-            self.generation = generation
-            self.connection = connection
-            self.info = info
-            self.groups = groups
-            self.page = page
-
-    class LabelsLoaded(Message):
-        """Every member of these labels has arrived: their counts come from the inventory from now on."""
-
-        def __init__(self, generation: int, connection: str, group_ids: list[str]) -> None:
-            super().__init__()
-            self.generation = generation
-            self.connection = connection
-            self.group_ids = group_ids
-
-    class Waiting(Message):
-        """A client pauses (rate limit, retry) and says why; None when it goes on."""
-
-        def __init__(self, connection: str, reason: str | None) -> None:
-            super().__init__()
-            self.connection = connection
-            self.reason = reason
+    refresh_every: reactive[int] = reactive(0, init=False)
+    """Seconds between automatic refreshes; 0: none."""
 
     def __init__(self, clients: Sequence[VendorClient]) -> None:
         super().__init__()
         self.clients = {client.connection.name: client for client in clients}
         self.fleets = len(self.clients) > 1
-        self.servers: dict[str, ServerInfo] = {}
-        self.inventory = Inventory()
-        self.incoming: Inventory | None = None
-        """The inventory a refresh fills, shown once every console has answered."""
-        self.loads: dict[str, LoadState] = {}
-        self.groups: dict[str, dict[tuple[str, ...], Group]] = {}
-        """Per console, its groups by path (a tree node's scope names a path)."""
-        self.labels_known: dict[str, set[str]] = {}
-        """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
-        self.loaded_at: datetime | None = None
-        """When the devices shown were completely loaded (a kept fleet's time when it was reopened)."""
+        self.fleet = FleetLoad(list(self.clients))
+        """Made again on mount, from what the session kept of these consoles."""
         self._workers: dict[str, Worker[None]] = {}
-        self.generation = 0
-        self.refresh_every = 0
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="explorer"):
             yield GroupTree(list(self.clients), id="groups")
-            yield DevicesPane(id="pane", clock=self.explorer.clock, fleets=self.fleets)
+            yield DevicesPane(id="pane", clock=self.session.clock, fleets=self.fleets)
         yield StatusLine(id="status")
         yield Footer()
 
@@ -160,11 +91,14 @@ class GroupsScreen(ExplorerScreen):
         return self.query_one("#pane", DevicesPane)
 
     @property
+    def inventory(self) -> Inventory:
+        return self.fleet.inventory
+
+    @property
     def loading(self) -> bool:
-        return any(not state.done for state in self.loads.values())
+        return self.fleet.loading
 
     def on_mount(self) -> None:
-        self.sub_title = "All fleets · " + ", ".join(self.clients) if self.fleets else self._title(self.only)
         for name, client in self.clients.items():
             connection = client.connection
             if connection.verify is False and not connection.url.startswith("http://"):
@@ -172,19 +106,16 @@ class GroupsScreen(ExplorerScreen):
                     "TLS certificates are NOT verified on this connection; anyone on the path can read it.",
                     title=name, severity="warning", markup=False,
                 )
-            client.wait_listener = lambda reason, name=name: self.post_message(self.Waiting(name, reason))
-        kept = self.explorer.kept_fleets.get(tuple(self.clients))
-        if kept is not None:  # opened before in this session: shown at once, refreshed behind
-            self.inventory, self.servers, self.labels_known = kept.inventory, dict(kept.servers), kept.labels_known
-            self.loaded_at = kept.loaded_at
+        kept = self.session.kept(tuple(self.clients))  # opened before in this session: shown at once
+        self.fleet = FleetLoad(list(self.clients), clock=self.session.now, kept=kept)
+        if kept is not None:
             for name, groups in kept.groups.items():
                 self._show_groups(name, groups)
-            if not self.fleets and self.only in self.servers:
-                self.sub_title = self._title(self.only)
+        self.sub_title = "All fleets · " + ", ".join(self.clients) if self.fleets else self._title(self.only)
         self.pane.inventory = self.inventory
-        self.pane.set_filter(self.query_one(GroupTree).root.data or DeviceFilter())
+        self.pane.filter = self.query_one(GroupTree).root.data or DeviceFilter()
         self.pane.table.focus()
-        self.refresh_every = self.explorer.config.settings.auto_refresh
+        self.set_reactive(GroupsScreen.refresh_every, self.session.config.settings.auto_refresh)
         self.load()
 
     @property
@@ -192,192 +123,115 @@ class GroupsScreen(ExplorerScreen):
         return next(iter(self.clients))
 
     def _title(self, name: str) -> str:
-        server = self.servers.get(name)
+        server = self.fleet.servers.get(name)
         return f"{name} · {server.title if server else self.clients[name].product}"
-
-    def on_unmount(self) -> None:
-        for client in self.clients.values():
-            client.wait_listener = None
 
     def load(self) -> None:
         """Start (or restart) every console's listing; a refresh fills a fresh inventory."""
-        self.generation += 1
-        for group in ("load", *(f"{kind}-{name}" for name in self.clients for kind in ("first", "labels"))):
+        for group in ("load", "labels", *(f"first-{name}" for name in self.clients)):
             self.workers.cancel_group(self, group)
-        if self.incoming is None and any(state.error is not None for state in self.loads.values()):
-            # The last load failed part-way: its devices are no "last good load" to keep, so start afresh.
-            self.inventory = Inventory()
-            self.pane.set_inventory(self.inventory)
-        self.incoming = Inventory() if len(self.inventory) else None
-        self.loads = {name: LoadState() for name in self.clients}
-        self._workers = {
-            name: self.run_worker(self._load(self.generation, client), group="load", name=name, exit_on_error=False)
-            for name, client in self.clients.items()
-        }
+        if self.fleet.start():
+            self.pane.inventory = self.inventory
+        self._workers = {name: self._load(self.fleet.generation, client) for name, client in self.clients.items()}
         self._show_progress()
 
+    def _waits_said(self, generation: int, name: str) -> WaitListener:
+        return lambda reason: self.post_message(ConsoleWaiting(generation, name, reason))
+
+    @work(group="load", exit_on_error=False)
     async def _load(self, generation: int, client: VendorClient) -> None:
         name = client.connection.name
-        self.post_message(self.Loaded(generation, name, info=await client.probe()))
-        self.post_message(self.Loaded(generation, name, groups=await client.groups()))
-        async for page in client.devices():
-            self.post_message(self.Loaded(generation, name, page=page))
-        known = sorted(self.labels_known.get(name, ()))
-        if known and isinstance(client, LabelMembership):  # a refresh learns again what the opened labels hold
-            async for page in client.label_devices(known):
-                self.post_message(self.Loaded(generation, name, page=page, labels=True))
+        with waits_told_to(self._waits_said(generation, name)):
+            async for step in load_console(client, sorted(self.fleet.labels_known.get(name, ()))):
+                self.post_message(ConsoleStep(generation, name, step))
 
-    def on_groups_screen_loaded(self, message: Loaded) -> None:
-        if message.generation != self.generation:
+    def on_console_step(self, message: ConsoleStep) -> None:
+        if message.generation != self.fleet.generation:
             return  # a cancelled load's last words
-        name = message.connection
-        if message.info is not None:
-            self.servers[name] = message.info
+        name, step = message.connection, message.step
+        if step.info is not None:
+            self.fleet.servers[name] = step.info
             if not self.fleets:
                 self.sub_title = self._title(name)
-        if message.groups is not None:
-            self._show_groups(name, message.groups)
-        if message.page is not None and message.labels:
-            for inventory in (self.inventory, self.incoming):
-                if inventory is not None:
-                    inventory.add(message.page.devices)
-            state = self.loads[name]
-            if state.label_members is not None:
-                state.label_members += len(message.page.devices)
+        if step.groups is not None:
+            self._show_groups(name, step.groups)
+        if step.page is not None and self.fleet.add_page(name, step.page, step.kind):
             self.pane.refilter()
-        elif message.page is not None and message.ahead:
-            if self.incoming is None and not self.loads[name].done:
-                self.inventory.add(message.page.devices)
-                self.pane.refilter()
-        elif message.page is not None:
-            state = self.loads[name]
-            state.loaded, state.total, state.waiting = state.loaded + len(message.page.devices), message.page.total, None
-            state.skipped += message.page.skipped
-            state.repaired += message.page.repaired
-            if self.incoming is not None:
-                self.incoming.add(message.page.devices)
-            else:
-                self.inventory.add(message.page.devices)
-                self.pane.refilter()
         self._show_progress()
 
     def _show_groups(self, name: str, groups: list[Group]) -> None:
         tree = self.query_one(GroupTree)
         tree.show_groups(name, groups)
-        self.groups[name] = {group.path: group for group in groups}
+        self.fleet.learn_groups(name, groups)
         client = self.clients[name]
         if isinstance(client, LabelMembership):  # until a label's members arrive, its count is the console's
-            known = self.labels_known.get(name, set())
+            known = self.fleet.labels_known.get(name, set())
             tree.show_console_counts(name, {
                 group.path: group.device_count if client.label_ids(group.id) == [group.id] else None
                 for group in groups if client.label_ids(group.id) and not set(client.label_ids(group.id)) <= known
             })
 
-    def on_groups_screen_labels_loaded(self, message: LabelsLoaded) -> None:
-        if message.generation != self.generation:
+    def on_labels_loaded(self, message: LabelsLoaded) -> None:
+        if message.generation != self.fleet.generation:
             return
         name = message.connection
-        known = self.labels_known.setdefault(name, set())
-        known.update(message.group_ids)
-        self.loads[name].label_members = None
+        known = self.fleet.labels_loaded(name, message.group_ids)
         client = self.clients[name]
         if isinstance(client, LabelMembership):
             self.query_one(GroupTree).forget_console_counts(name, [
-                path for path, group in self.groups.get(name, {}).items()
+                path for path, group in self.fleet.groups.get(name, {}).items()
                 if client.label_ids(group.id) and set(client.label_ids(group.id)) <= known])
         self._show_progress()
 
-    def on_groups_screen_waiting(self, message: Waiting) -> None:
-        state = self.loads.get(message.connection)
-        if state is not None:
+    def on_console_waiting(self, message: ConsoleWaiting) -> None:
+        state = self.fleet.consoles.get(message.connection)
+        if state is not None and message.generation == self.fleet.generation:
             state.waiting = message.reason
             self._show_progress()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        name = event.worker.name
-        if event.worker is not self._workers.get(name):
+        name = next((name for name, worker in self._workers.items() if worker is event.worker), None)
+        if name is None or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return  # ExplorerScreen's handler (Textual runs it too) reports other workers' failures
-        state = self.loads[name]
-        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR) or state.done:
+        error = event.worker.error if event.state is WorkerState.ERROR else None
+        if not self.fleet.console_done(name, error):
             return
-        state.done = True
         self.workers.cancel_group(self, f"first-{name}")  # the full listing has it all now
-        if event.state is WorkerState.ERROR:
-            state.error = event.worker.error
-            if isinstance(state.error, AuthenticationError):
-                # A rejected login is not retried here: back to the connections, where opening asks again.
-                self.run_worker(self.explorer.forget_client(name))
-                if not self.fleets:  # ExplorerScreen's handler, which Textual runs next, says why
-                    self.app.pop_screen()
-                    return
+        if isinstance(error, AuthenticationError):
+            # A rejected login is not retried here: back to the connections, where opening asks again.
+            self.run_worker(self.session.forget_client(name))
+            if not self.fleets:  # ExplorerScreen's handler, which Textual runs next, says why
+                self.app.pop_screen()
+                return
         if not self.loading:
             self._finish()
         self._show_progress()
 
     def _finish(self) -> None:
         """Every console answered: swap in a refresh that fully succeeded, re-arm the auto-refresh."""
-        failed = any(state.error is not None for state in self.loads.values())
-        if self.incoming is not None and not failed:
-            self.inventory, self.incoming = self.incoming, None
-            self.pane.set_inventory(self.inventory)
-        if not failed:
-            self.loaded_at = self._now()
-            self.explorer.kept_fleets[tuple(self.clients)] = KeptFleet(
-                self.inventory, {name: list(groups.values()) for name, groups in self.groups.items()},
-                self.servers, self.labels_known, self.loaded_at)
+        shown = self.inventory
+        kept = self.fleet.finish()
+        if self.inventory is not shown:
+            self.pane.inventory = self.inventory
+        if kept is not None:
+            self.session.keep(tuple(self.clients), kept)
         self._arm_timer()
 
-    def _now(self) -> datetime:
-        return self.explorer.clock() if self.explorer.clock else datetime.now(UTC)
-
-    def _kept_words(self) -> str:
-        """"14:02 UTC, 3m ago": when the devices shown were loaded."""
-        if self.loaded_at is None:
-            return ""
-        return f"{self.loaded_at.astimezone(UTC):%H:%M} UTC, {age_text(self.loaded_at, self._now())} ago"
-
     def _show_progress(self) -> None:
-        loading = self.loading
-        partial = loading or any(state.error is not None for state in self.loads.values())
-        self.query_one(GroupTree).show_counts(self.inventory, loading=partial and self.incoming is None)
-        parts = []
-        problem = None
-        for name, state in self.loads.items():
-            who = f"{name} " if self.fleets else (f"{self.servers[name].title} · " if name in self.servers else "")
-            if state.error is not None:
-                problem = problem or (name, state.error)
-                parts.append(f"{who}failed")
-            elif state.waiting:
-                parts.append(f"{who}{state.waiting}")
-            elif state.done:
-                parts.append(f"{who}{state.loaded:,} devices{_left_out(state)}")
-            else:
-                total = f" / {state.total:,}" if state.total is not None else ""
-                kept = f"from {self._kept_words()} · " if self.loaded_at is not None else ""
-                refreshing = f"{kept}refreshing " if self.incoming is not None else ""
-                parts.append(f"{who}{refreshing}{state.loaded:,}{total} loaded{_left_out(state)} …")
-            if state.label_members is not None and state.error is None:
-                parts.append(f"{who if self.fleets else ''}label members: {state.label_members:,} loaded …")
+        progress = self.fleet.progress()
+        partial = self.loading or self.fleet.failed
         tree = self.query_one(GroupTree)
-        for name, state in self.loads.items():
-            failure = state.error if state.done else None
-            tree.show_failure(name, "ctrl+r retries" if failure else None)
+        tree.show_counts(self.inventory, loading=partial and self.fleet.incoming is None)
+        for name, state in self.fleet.consoles.items():
+            tree.show_failure(name, "ctrl+r retries" if state.done and state.error is not None else None)
         status = self.query_one("#status", StatusLine)
-        if problem is not None and not loading:
-            name, error = problem
-            where = f"{name}: " if self.fleets else ""
-            self.pane.show_problem(None if len(self.inventory) else f"{where}{error} ctrl+r retries, q goes back.")
-            if self.incoming is not None:
-                status.show(f"Refresh failed: {where}{error} Showing the devices of the last load"
-                            f"{f' ({self._kept_words()})' if self.loaded_at else ''}. ctrl+r retries.", error=True)
-            else:
-                partial = f"{len(self.inventory):,} devices shown are PARTIAL. " if len(self.inventory) else ""
-                status.show(f"Load failed: {where}{error} {partial}ctrl+r retries, q goes back.", error=True)
+        self.pane.show_problem(progress.pane_problem)
+        if progress.error:
+            status.show(progress.words, error=True)
             return
-        self.pane.show_problem(None)
-        tail = " · enter details · tab tree/table" if not loading else ""
+        tail = " · enter details · tab tree/table" if not self.loading else ""
         auto = f" · auto-refresh {self.refresh_every}s" if self.refresh_every else ""
-        status.show(" · ".join(parts) + auto + tail, warning=any(state.waiting for state in self.loads.values()))
+        status.show(progress.words + auto + tail, warning=progress.warning)
 
     def _arm_timer(self, delay: float | None = None) -> None:
         if self._timer is not None:
@@ -398,7 +252,7 @@ class GroupsScreen(ExplorerScreen):
     def _group_highlighted(self, event: Tree.NodeHighlighted[DeviceFilter]) -> None:
         scope = event.node.data
         if scope is not None:
-            self.pane.set_filter(replace(self.pane.filter, connection=scope.connection, group=scope.group))
+            self.pane.filter = replace(self.pane.filter, connection=scope.connection, group=scope.group)
             self._fetch_label_members(scope)
 
     def _fetch_label_members(self, scope: DeviceFilter) -> None:
@@ -408,22 +262,20 @@ class GroupsScreen(ExplorerScreen):
         client = self.clients.get(name)
         if not isinstance(client, LabelMembership) or not scope.group:
             return
-        group = self.groups.get(name, {}).get(scope.group)
-        known = self.labels_known.setdefault(name, set())
-        wanted = [label for label in client.label_ids(group.id) if label not in known] if group else []
-        if not wanted:
-            return
-        self.loads[name].label_members = 0
-        self.run_worker(self._load_label_members(self.generation, name, client, wanted), group=f"labels-{name}",
-                        exclusive=True, exit_on_error=False)
-        self._show_progress()
+        wanted = self.fleet.labels_wanted(name, self.fleet.groups.get(name, {}).get(scope.group), client)
+        if wanted:
+            self._load_label_members(self.fleet.generation, name, client, wanted)
+            self._show_progress()
 
+    @work(group="labels", exclusive=True, exit_on_error=False)
     async def _load_label_members(
         self, generation: int, name: str, source: LabelMembership, group_ids: list[str]
     ) -> None:
-        async for page in source.label_devices(group_ids):
-            self.post_message(self.Loaded(generation, name, page=page, labels=True))
-        self.post_message(self.LabelsLoaded(generation, name, group_ids))
+        """One exclusive worker for every console's label fetch: opening another label moves on."""
+        with waits_told_to(self._waits_said(generation, name)):
+            async for page in source.label_devices(group_ids):
+                self.post_message(ConsoleStep(generation, name, Step(page=page, kind=PageKind.LABELS)))
+        self.post_message(LabelsLoaded(generation, name, group_ids))
 
     def action_toggle(self, flag: str) -> None:
         self.pane.toggle(flag)
@@ -436,17 +288,19 @@ class GroupsScreen(ExplorerScreen):
         """
         wanted = self.pane.filter
         flags = {flag for flag in ("critical", "missing_patch") if getattr(wanted, flag)}
-        if not flags or self.incoming is not None:
+        if not flags or self.fleet.incoming is not None:
             return
         query = DeviceQuery(critical=wanted.critical, missing_patch=wanted.missing_patch)
         for name, client in self.clients.items():
-            if not self.loads[name].done and flags <= client.server_filters:
-                self.run_worker(self._load_filtered(self.generation, client, query), group=f"first-{name}",
+            if not self.fleet.consoles[name].done and flags <= client.server_filters:
+                self.run_worker(self._load_filtered(self.fleet.generation, client, query), group=f"first-{name}",
                                 exclusive=True, exit_on_error=False)
 
     async def _load_filtered(self, generation: int, client: VendorClient, query: DeviceQuery) -> None:
-        async for page in client.devices(query):
-            self.post_message(self.Loaded(generation, client.connection.name, page=page, ahead=True))
+        name = client.connection.name
+        with waits_told_to(self._waits_said(generation, name)):
+            async for page in client.devices(query):
+                self.post_message(ConsoleStep(generation, name, Step(page=page, kind=PageKind.AHEAD)))
 
     def action_search(self) -> None:
         self.pane.open_search()
@@ -473,7 +327,7 @@ class GroupsScreen(ExplorerScreen):
         self.app.pop_screen()
 
     def action_events(self) -> None:
-        with_events = [client for client in self.clients.values() if client.capabilities.events]
+        with_events = [client for client in self.clients.values() if isinstance(client, EventSource)]
         if not with_events:
             self.notify("None of these consoles offers events to this explorer.", severity="warning", markup=False)
             return
@@ -487,7 +341,7 @@ class GroupsScreen(ExplorerScreen):
 
     def group_paths(self, name: str) -> dict[str, str]:
         """A console's group paths by id (fingerprint lists name their lockdown groups by id)."""
-        return {group.id: group.path_text for group in self.groups.get(name, {}).values()}
+        return {group.id: group.path_text for group in self.fleet.groups.get(name, {}).values()}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Scans and fetches show only where a console can run them and allows changes."""
@@ -501,7 +355,7 @@ class GroupsScreen(ExplorerScreen):
             event.stop()
             self._command_targets()  # says why not
 
-    def _command_targets(self) -> tuple[VendorClient, list[Device]] | None:
+    def _command_targets(self) -> tuple[CommandQueueClient, list[Device]] | None:
         """The console and computers a command goes to, or None after saying why there are none."""
         devices = self.pane.command_targets()
         consoles = {device.connection for device in devices}
@@ -513,7 +367,7 @@ class GroupsScreen(ExplorerScreen):
                         "mark computers of one.", severity="warning", markup=False)
             return None
         client = self.clients[consoles.pop()]
-        if not client.capabilities.commands:
+        if not isinstance(client, CommandQueue):
             vendor = VENDORS.get(client.vendor, client.vendor)
             self.notify(f"Scans and file fetches are SEPM commands; {vendor} has none.", severity="warning",
                         markup=False)
@@ -529,7 +383,7 @@ class GroupsScreen(ExplorerScreen):
             client, devices = targets
             name = client.connection.name
             scope = self.pane.filter
-            found = self.groups.get(name, {}).get(scope.group)
+            found = self.fleet.groups.get(name, {}).get(scope.group)
             group = (found.id, found.path_text) if found and scope.connection in (name, "") else None
             self.run_worker(queue_scan(self, client, devices, group), group="command", exit_on_error=False)
 
@@ -542,16 +396,12 @@ class GroupsScreen(ExplorerScreen):
         self.load()
 
     def action_auto_refresh(self) -> None:
-        configured = self.explorer.config.settings.auto_refresh
+        configured = self.session.config.settings.auto_refresh
         self.refresh_every = 0 if self.refresh_every else (configured or DEFAULT_AUTO_REFRESH)
         self.notify(f"Auto-refresh every {self.refresh_every} s." if self.refresh_every else "Auto-refresh off.",
                     markup=False)
+
+    def watch_refresh_every(self) -> None:
         if not self.loading:
             self._arm_timer()
         self._show_progress()
-
-
-def _left_out(state: LoadState) -> str:
-    """What the console sent that is not shown as it came: items that are no device, repaired text."""
-    said = left_out(state.skipped, state.repaired, "device")
-    return f" ({'; '.join(said)})" if said else ""

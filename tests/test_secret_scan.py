@@ -26,6 +26,7 @@ from tui.app import ExplorerApp
 from tui.config import Config, load_config
 from tui.models import Connection
 from tui.request_log import start_request_log, stop_request_log
+from tui.session import Session
 from tui.simulators import elements as elements_sim
 from tui.simulators import epmm as epmm_sim
 from tui.simulators import sepm as sepm_sim
@@ -169,7 +170,7 @@ async def test_the_ui_flows_show_and_log_no_secret(config_path: Path, consoles: 
     app.notify, app.report_worker_failure = recording_notify, recording_report
 
     def choose(name: str) -> None:
-        app.screen.query_one("#connections").move_cursor(row=list(app.config.connections).index(name))
+        app.screen.query_one("#connections").move_cursor(row=list(app.session.config.connections).index(name))
 
     async def open_and_load(pilot, name: str) -> None:
         choose(name)
@@ -306,10 +307,10 @@ def test_no_snapshot_shows_a_secret():
 async def test_a_crash_prints_its_traceback_without_the_secret(tmp_path: Path, capsys, monkeypatch) -> None:
     """Textual shows every frame's local variables in a crash's traceback; the `secret` a client is built with
     is one of them (a CA bundle that holds no certificate once crashed the app that way)."""
-    def crash(app: ExplorerApp, connection: Connection, secret: str | None) -> None:
+    def crash(session: Session, connection: Connection, secret: str | None) -> None:
         raise RuntimeError("a bug while building the client")
 
-    monkeypatch.setattr(ExplorerApp, "client_for", crash)
+    monkeypatch.setattr(Session, "client_for", crash)
     connection = Connection(name="lab", vendor="sepm", url="https://127.0.0.1:9", username="admin",
                             password=CANARY_SAVED)
     app = ExplorerApp(Config(path=None, connections={"lab": connection}), clock=fixed_clock)

@@ -31,7 +31,7 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause(0.05)
         screen = pilot.app.screen
         if isinstance(screen, GroupsScreen):
-            if screen.loads and not screen.loading:
+            if screen.fleet.consoles and not screen.loading:
                 break
         elif not isinstance(screen, EventsScreen) or not screen.pending:
             break

@@ -284,7 +284,7 @@ async def test_wrong_password_says_authentication_failed_and_keeps_running(tmp_p
             await wait_until(pilot, lambda: any("Authentication failed" in n for n in notifications(app)))
             await wait_until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
             assert not any("not-the-password" in n for n in notifications(app))
-            assert "lab" not in app.clients
+            assert "lab" not in app.session.clients
             await pilot.press("t")
             await wait_until(pilot, lambda: "Test failed" in str(app.screen.query_one("#status").render()))
             assert app.is_running
@@ -307,8 +307,8 @@ async def test_a_password_to_save_is_saved_only_after_its_login_succeeds(tmp_pat
         await wait_until(pilot, lambda: any("Authentication failed" in n for n in notifications(app)))
         assert isinstance(app.screen, ConnectionsScreen)
         assert "password" not in config_path.read_text() and "Wrong-Guess-1" not in config_path.read_text()
-        assert app.config.connections["lab"].password is None
-        assert "lab" not in app.clients
+        assert app.session.config.connections["lab"].password is None
+        assert "lab" not in app.session.clients
 
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))

@@ -265,7 +265,7 @@ async def test_a_new_list_is_confirmed_created_remembered_and_assigned_to_a_grou
         await pilot.press("y")
         await wait_until(pilot, lambda: len(screen.lists) == 4)
         assert screen.chosen is not None and screen.chosen.name == "IR case 42"
-        assert "IR case 42" in {known.name for known in app.state.known_lists("demo-sepm")}
+        assert "IR case 42" in {known.name for known in app.session.state.known_lists("demo-sepm")}
         await pilot.press("L")
         picker = app.screen
         assert isinstance(picker, GroupPicker)

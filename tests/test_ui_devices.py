@@ -254,14 +254,14 @@ async def test_auto_refresh_waits_while_a_dialog_is_open() -> None:
         screen = screen_of(app)
         await pilot.press("a")
         assert screen.refresh_every == 60 and "auto-refresh 60s" in str(screen.query_one("#status").render())
-        generation = screen.generation
+        generation = screen.fleet.generation
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         screen._auto_refresh_due()
-        assert screen.generation == generation  # not while the help is open
+        assert screen.fleet.generation == generation  # not while the help is open
         await pilot.press("escape")
         screen._auto_refresh_due()
-        assert screen.generation == generation + 1
+        assert screen.fleet.generation == generation + 1
         await pilot.press("a")
         assert screen.refresh_every == 0
 
@@ -285,8 +285,8 @@ async def test_critical_during_the_first_load_asks_the_server_first() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("down", "down")
         hold = asyncio.Event()
-        elements = app.config.connections["demo-elements"]
-        client = app.client_for(elements, elements.password)
+        elements = app.session.config.connections["demo-elements"]
+        client = app.session.client_for(elements, elements.password)
         listing = client.devices
 
         async def held_after_one_page(query=DeviceQuery()):
@@ -337,7 +337,7 @@ async def test_going_back_keeps_the_fleet_and_reopening_shows_it_at_once_while_i
         screen = app.screen
         assert isinstance(screen, GroupsScreen)
         assert screen.inventory is first and screen.pane.table.row_count == 300  # at once
-        assert screen.incoming is not None  # a refresh runs behind it
+        assert screen.fleet.incoming is not None  # a refresh runs behind it
         await wait_until(pilot, lambda: not screen.loading)
         status = str(screen.query_one("#status").render())
         assert screen.inventory is first and "Showing the devices of the last load (12:00 UTC, 3m ago)" in status, status

@@ -117,7 +117,7 @@ async def test_with_several_consoles_the_untouched_cursor_stays_on_the_newest_ev
     app = demo_app(300)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f")
-        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and app.screen.loads
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and app.screen.fleet.consoles
                          and not app.screen.loading)
         await pilot.press("E")
         await wait_until(pilot, lambda: isinstance(app.screen, EventsScreen) and not app.screen.pending)

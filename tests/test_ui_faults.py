@@ -250,7 +250,7 @@ async def assert_says(pilot, app: ExplorerApp, fault: Fault) -> None:
 
 async def open_groups(pilot, app: ExplorerApp) -> GroupsScreen:
     await pilot.press("enter")
-    await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.loads)
+    await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.fleet.consoles)
                      and not app.screen.loading)
     return app.screen
 
@@ -447,8 +447,8 @@ async def test_fingerprint_lists_under_every_fault(consoles, transport: FaultyPa
     """The known lists load one by one (the fault on the second); then the blocklist, not known, is opened by
     name, after which a hash is found on it. The blocklist is forgotten again before each fault."""
     app = lab_app("sepm", consoles, transport)
-    blocklist = next(known for known in app.state.known_lists("lab-sepm") if known.name == DEMO_BLOCKLIST_NAME)
-    known = len(app.state.known_lists("lab-sepm")) - 1
+    blocklist = next(known for known in app.session.state.known_lists("lab-sepm") if known.name == DEMO_BLOCKLIST_NAME)
+    known = len(app.session.state.known_lists("lab-sepm")) - 1
     async with app.run_test(size=(80, 24)) as pilot:
         await open_groups(pilot, app)
         await pilot.press("F")
@@ -467,7 +467,7 @@ async def test_fingerprint_lists_under_every_fault(consoles, transport: FaultyPa
 
         for name, fault in FAULTS.items():
             with cell(name):
-                app.state.forget_list("lab-sepm", blocklist.id)
+                app.session.state.forget_list("lab-sepm", blocklist.id)
                 transport.arm(fault, FINGERPRINT_LISTS, page=2)
                 await enter("ctrl+r")
                 transport.assert_hit()

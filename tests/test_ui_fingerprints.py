@@ -130,7 +130,7 @@ async def test_deleting_a_list_names_it_and_its_groups_and_forgets_it() -> None:
         assert DEMO_BLOCKLIST_NAME in dialog.title_text and "Quarantine" in dialog.message
         await pilot.press("y")
         await wait_until(pilot, lambda: len(screen.lists) == 2)
-        assert DEMO_BLOCKLIST_NAME not in {known.name for known in app.state.known_lists("demo-sepm")}
+        assert DEMO_BLOCKLIST_NAME not in {known.name for known in app.session.state.known_lists("demo-sepm")}
 
 
 async def test_add_names_the_highlighted_list_and_refuses_a_wrong_hash_type_keeping_the_text() -> None:

@@ -139,7 +139,7 @@ async def test_an_epmm_label_shows_the_consoles_count_then_its_members_once_open
         assert not any(device.labels for device in screen.inventory.devices)
 
         tree.move_cursor(executives)
-        await wait_until(pilot, lambda: "demo-epmm" in screen.labels_known and screen.labels_known["demo-epmm"])
+        await wait_until(pilot, lambda: "demo-epmm" in screen.fleet.labels_known and screen.fleet.labels_known["demo-epmm"])
         await pilot.pause()
         table = screen.query_one(DeviceTable)
         names = {device.id for device in table.devices}
@@ -150,7 +150,7 @@ async def test_an_epmm_label_shows_the_consoles_count_then_its_members_once_open
 
         # ctrl+r: a refresh learns again what the opened label holds before it is swapped in.
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not screen.loading and screen.incoming is None)
+        await wait_until(pilot, lambda: not screen.loading and screen.fleet.incoming is None)
         await pilot.pause()
         assert {device.id for device in table.devices} == names
 
@@ -182,7 +182,7 @@ async def test_elements_junk_items_are_left_out_and_said_in_the_status_line() ->
                          and app.screen.inventory.devices)
         screen = app.screen
         status = str(screen.query_one("#status").render())
-        skipped = screen.loads["demo-elements"].skipped
+        skipped = screen.fleet.consoles["demo-elements"].skipped
         assert skipped > 0 and f"300 devices ({skipped} items without an id left out)" in status, status
         assert all(device.id and device.name for device in screen.inventory.devices)
         assert len(screen.inventory) == 300

@@ -12,7 +12,6 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING
 
 import httpx
 from textual.app import App, SystemCommand
@@ -27,14 +26,10 @@ from tui.clipboard import ClipboardError, clipboard_sequence, copy_with_tmux, pr
 from tui.config import Config, ConfigError, SecretError, permission_warning
 from tui.export import ExportError
 from tui.hashes import HashError
-from tui.models import Connection
+from tui.session import Session
 from tui.state import StateStore
 from tui.textual_compat import hangup_safe, keep_for_paste, traceback_without_locals, write_to_terminal
-from tui.vendors import open_client
-from tui.vendors.base import VendorClient, VendorError
-
-if TYPE_CHECKING:
-    from screens.groups import KeptFleet
+from tui.vendors.base import VendorError
 
 PALETTE_SKIP = {"command_palette", "help", "quit"}
 HANGUP_EXIT_CODE = 128 + signal.SIGHUP
@@ -43,7 +38,8 @@ TERMINAL_CHECK_S = 1.0
 
 
 class ExplorerApp(App[None]):
-    """Endpoint Explorer. Screens call `client_for` to reach a console and never build clients themselves."""
+    """Endpoint Explorer: global keys, the clipboard, the one worker-failure handler; what the screens work with
+    is its `session` (screens reach a console through `session.client_for` and never build clients)."""
 
     TITLE = "Endpoint Explorer"
     CSS_PATH = "app.tcss"
@@ -64,17 +60,9 @@ class ExplorerApp(App[None]):
         state: StateStore | None = None,
     ) -> None:
         super().__init__()
-        self.config = config
-        self.config_error = config_error
-        self.transports = transports or {}
-        self.clock = clock
-        self.open_connection = open_connection
-        self.state = state or StateStore(None)
-        """What the app remembers between runs (the fingerprint lists each connection opened)."""
-        self.clients: dict[str, VendorClient] = {}
-        self.kept_fleets: dict[tuple[str, ...], KeptFleet] = {}
-        """The last complete load of each opened connection (or set of them, All fleets), kept for the session:
-        going back and opening it again shows it at once while a refresh runs behind (screens/groups.py)."""
+        self.session = Session(config, config_error, transports or {}, clock, state or StateStore(None),
+                               open_connection)
+        """What every screen works with (`ExplorerScreen.session`)."""
 
     def get_driver_class(self) -> type[Driver]:
         return hangup_safe(super().get_driver_class())
@@ -85,12 +73,8 @@ class ExplorerApp(App[None]):
         self.bell()
         self.panic(traceback_without_locals())
 
-    @property
-    def demo(self) -> bool:
-        return self.config.path is None
-
     def on_mount(self) -> None:
-        theme = self.config.settings.theme
+        theme = self.session.config.settings.theme
         if theme in self.available_themes:
             self.theme = theme
         else:
@@ -102,7 +86,7 @@ class ExplorerApp(App[None]):
 
     def warn_about_config(self) -> None:
         """A config file with a password that group or others may read is said at start and on reload."""
-        warning = permission_warning(self.config)
+        warning = permission_warning(self.session.config)
         if warning:
             self.notify(warning, title="Config file not private", severity="warning", timeout=15, markup=False)
 
@@ -140,7 +124,7 @@ class ExplorerApp(App[None]):
 
     def _send_to_clipboard(self, text: str, what: str) -> str:
         """Copy `text` (see `copy`); returns where it went, in words."""
-        mode = self.config.settings.clipboard
+        mode = self.session.config.settings.clipboard
         sequence = clipboard_sequence(text, mode, os.environ, what=what)
         keep_for_paste(self, text)  # what Textual keeps, so pasting inside the app works
         where = "the terminal's clipboard (OSC 52)"
@@ -153,30 +137,7 @@ class ExplorerApp(App[None]):
         return where
 
     async def on_unmount(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
-
-    def client_for(self, connection: Connection, secret: str | None) -> VendorClient:
-        """The long-lived client of a connection, created on first use (one AsyncClient each)."""
-        client = self.clients.get(connection.name)
-        if client is None or client.connection != connection:
-            client = open_client(
-                connection,
-                secret,
-                transport=self.transports.get(connection.name),
-                clock=self.clock,
-                page_concurrency=self.config.settings.page_concurrency,
-                request_timeout=self.config.settings.request_timeout,
-            )
-            self.clients[connection.name] = client
-        return client
-
-    async def forget_client(self, name: str) -> None:
-        """Close a connection's client, e.g. after its profile was edited or its login failed."""
-        client = self.clients.pop(name, None)
-        self.kept_fleets = {names: kept for names, kept in self.kept_fleets.items() if name not in names}
-        if client is not None:
-            await client.aclose()
+        await self.session.close()
 
     def report_worker_failure(self, worker: Worker) -> None:
         """The single place a failed worker becomes a message; the app keeps running."""
