@@ -133,8 +133,7 @@ class StateStore:
             raise StateError(path, "is not UTF-8 text") from None
         except json.JSONDecodeError as error:
             raise StateError(path, f"is not valid JSON ({error.msg})", line=error.lineno) from None
-        _check(path, data)
-        return data
+        return _check(path, data)
 
     def _save(self, data: dict[str, Any]) -> None:
         if self.path is None:
@@ -156,8 +155,8 @@ def _known(entry: dict[str, Any]) -> KnownList:
                      last_used=entry.get("last_used") or "")
 
 
-def _check(path: Path, data: Any) -> None:
-    """The shape described in the module docstring, or a StateError that says where it differs."""
+def _check(path: Path, data: Any) -> dict[str, Any]:
+    """`data` if it has the shape described in the module docstring, or a StateError that says where it differs."""
     if not isinstance(data, dict):
         raise StateError(path, "must hold a JSON object")
     version = data.get("version")
@@ -184,3 +183,4 @@ def _check(path: Path, data: Any) -> None:
                 raise StateError(path, f"{where}: `hash_type` must be a string or null")
             if not isinstance(item.get("last_used", ""), str):
                 raise StateError(path, f"{where}: `last_used` must be a string")
+    return data
