@@ -21,7 +21,7 @@ import shlex
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -62,6 +62,7 @@ from tui.state import KnownList, StateError, StateStore, resolve_state_path
 from tui.vendors import CLIENTS, open_client
 from tui.vendors.base import (
     AuthenticationError,
+    FingerprintLists,
     ForbiddenError,
     LabelMembership,
     NotAvailableError,
@@ -242,10 +243,10 @@ class GuardedOutput:
         return getattr(self._stream, name)
 
 
-def print_records(command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
+def print_records(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace) -> int:
     """Run `command` with a guarded standard output, flushed before the command counts as done."""
     stdout = sys.stdout
-    sys.stdout = GuardedOutput(stdout)  # type: ignore[assignment]
+    sys.stdout = GuardedOutput(stdout)
     try:
         code = asyncio.run(command(args))
         sys.stdout.flush()
@@ -343,7 +344,7 @@ async def export(args: argparse.Namespace) -> int:
         page_concurrency=config.settings.page_concurrency,
         request_timeout=config.settings.request_timeout,
     )
-    client.wait_listener = lambda reason: reason and warn(reason)
+    client.wait_listener = lambda reason: warn(reason) if reason else None
     devices: list[Device] = []
     skipped = repaired = 0
     try:
@@ -359,8 +360,8 @@ async def export(args: argparse.Namespace) -> int:
             pages: AsyncIterator[DevicePage] = client.devices(query)
             if wanted.group:
                 group = named_group(await client.groups(), wanted.group)
-                labels = client.label_ids(group.id) if isinstance(client, LabelMembership) else []
-                if labels:  # a label's members are known only by searching with it (EPMM)
+                # a label's members are known only by searching with it (EPMM)
+                if isinstance(client, LabelMembership) and (labels := client.label_ids(group.id)):
                     pages = client.label_devices(labels)
             chosen: dict[str, Device] = {}  # a device in several labels comes once per label
             async for page in pages:
@@ -579,26 +580,28 @@ async def fingerprints(args: argparse.Namespace) -> int:
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
                          page_concurrency=config.settings.page_concurrency,
                          request_timeout=config.settings.request_timeout)
-    client.wait_listener = lambda reason: reason and warn(reason)
+    assert isinstance(client, FingerprintLists)  # the vendor's capabilities said so above
+    client.wait_listener = lambda reason: warn(reason) if reason else None
     lists: list[FingerprintList] = []
     gone: list[KnownList] = []
     group_paths: dict[str, str] = {}
     try:
         for name in names:
             lists.append(await client.fingerprint_list(name))
-        for known in remembered:
+        for known_list in remembered:
             try:
-                lists.append(await client.fingerprint_list_by_id(known.id))
+                lists.append(await client.fingerprint_list_by_id(known_list.id))
             except NotFoundError:
-                gone.append(known)
+                gone.append(known_list)
         if any(listing.group_ids for listing in lists):
             group_paths = {group.id: group.path_text for group in await client.groups()}
     finally:
         await client.aclose()
     try:
-        for known in gone:
-            warn(f"fingerprint list {known.name!r} ({known.id}) no longer exists on {connection.name}; forgotten.")
-            state.forget_list(connection.name, known.id)
+        for known_list in gone:
+            warn(f"fingerprint list {known_list.name!r} ({known_list.id}) no longer exists on {connection.name}; "
+                 "forgotten.")
+            state.forget_list(connection.name, known_list.id)
         for listing in lists[: len(names)]:
             state.remember_list(connection.name, listing)
     except StateError as error:
@@ -695,7 +698,7 @@ async def events(args: argparse.Namespace) -> int:
     client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
                          page_concurrency=config.settings.page_concurrency,
                          request_timeout=config.settings.request_timeout)
-    client.wait_listener = lambda reason: reason and warn(reason)
+    client.wait_listener = lambda reason: warn(reason) if reason else None
     found: list[Event] = []
     device = (args.device or "").strip().casefold()
     skipped = repaired = 0

@@ -28,6 +28,7 @@ from tui.models import (
     DeviceQuery,
     EventPage,
     EventWindow,
+    FingerprintList,
     Group,
     RawPage,
     ServerInfo,
@@ -791,3 +792,14 @@ class LabelMembership(Protocol):
     def label_devices(self, group_ids: Sequence[str]) -> AsyncIterator[DevicePage]:
         """The devices of these labels, a page at a time, each carrying the label's path in `labels`; a
         bounded number of label searches in flight."""
+
+
+@runtime_checkable
+class FingerprintLists(Protocol):
+    """A console with fingerprint lists (SEPM). It lists none of them, so each is read by its name or its id."""
+
+    async def fingerprint_list(self, name: str) -> FingerprintList:
+        """The list called `name`; a NotFoundError when there is none."""
+
+    async def fingerprint_list_by_id(self, list_id: str) -> FingerprintList:
+        """The list with this id; a NotFoundError when it was deleted."""
