@@ -386,6 +386,10 @@ def left_out(skipped: int, repaired: int, noun: str) -> list[str]:
     return said
 
 
+@overload
+def iso_utc(moment: datetime) -> str: ...
+@overload
+def iso_utc(moment: datetime | None) -> str | None: ...
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, the one timestamp format the CLI prints."""
     if moment is None:
