@@ -21,7 +21,7 @@ import shlex
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -248,11 +248,11 @@ def say_wait(reason: str | None) -> None:
         warn(reason)
 
 
-def print_records(command: Callable[[argparse.Namespace], Awaitable[int]], args: argparse.Namespace) -> int:
+def print_records(command: Callable[[argparse.Namespace], Coroutine[Any, Any, int]], args: argparse.Namespace) -> int:
     """Run `command` with a guarded standard output, flushed before the command counts as done; a client that
     pauses (a rate limit, a retry) says why on standard error."""
     stdout = sys.stdout
-    sys.stdout = GuardedOutput(stdout)  # type: ignore[assignment]
+    sys.stdout = GuardedOutput(stdout)
     try:
         with waits_told_to(say_wait):
             code = asyncio.run(command(args))
@@ -366,8 +366,8 @@ async def export(args: argparse.Namespace) -> int:
             pages: AsyncIterator[DevicePage] = client.devices(query)
             if wanted.group:
                 group = named_group(await client.groups(), wanted.group)
-                labels = client.label_ids(group.id) if isinstance(client, LabelMembership) else []
-                if labels:  # a label's members are known only by searching with it (EPMM)
+                # a label's members are known only by searching with it (EPMM)
+                if isinstance(client, LabelMembership) and (labels := client.label_ids(group.id)):
                     pages = client.label_devices(labels)
             chosen: dict[str, Device] = {}  # a device in several labels comes once per label
             async for page in pages:
@@ -593,19 +593,20 @@ async def fingerprints(args: argparse.Namespace) -> int:
     try:
         for name in names:
             lists.append(await client.fingerprint_list(name))
-        for known in remembered:
+        for known_list in remembered:
             try:
-                lists.append(await client.fingerprint_list_by_id(known.id))
+                lists.append(await client.fingerprint_list_by_id(known_list.id))
             except NotFoundError:
-                gone.append(known)
+                gone.append(known_list)
         if any(listing.group_ids for listing in lists):
             group_paths = {group.id: group.path_text for group in await client.groups()}
     finally:
         await client.aclose()
     try:
-        for known in gone:
-            warn(f"fingerprint list {known.name!r} ({known.id}) no longer exists on {connection.name}; forgotten.")
-            state.forget_list(connection.name, known.id)
+        for known_list in gone:
+            warn(f"fingerprint list {known_list.name!r} ({known_list.id}) no longer exists on {connection.name}; "
+                 "forgotten.")
+            state.forget_list(connection.name, known_list.id)
         for listing in lists[: len(names)]:
             state.remember_list(connection.name, listing)
     except StateError as error:

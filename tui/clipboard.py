@@ -23,6 +23,7 @@ import base64
 import os
 import subprocess
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from tui.config import CLIPBOARD_MODES
 
@@ -96,7 +97,7 @@ TMUX_BUFFER = "tmux's paste buffer (prefix ] pastes it)"
 
 
 def copy_with_tmux(
-    text: str, environ: Mapping[str, str] = os.environ, *, run: Callable[..., subprocess.CompletedProcess] = subprocess.run
+    text: str, environ: Mapping[str, str] = os.environ, *, run: Callable[..., subprocess.CompletedProcess[Any]] = subprocess.run
 ) -> str:
     """Copy `text` through the tmux this process runs in ($TMUX): into its paste buffer, and onto the outer
     terminal's clipboard where tmux forwards it (`set-clipboard` on or external). Returns where the copy went, in

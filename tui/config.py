@@ -193,7 +193,7 @@ def _parse_config(path: Path, data: bytes | None) -> Config:
     except UnicodeDecodeError:
         raise ConfigError(path, "is not UTF-8 text") from None
     try:
-        data = tomllib.loads(text)
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         message = str(err)
         position = _TOML_POSITION.search(message)
@@ -203,7 +203,7 @@ def _parse_config(path: Path, data: bytes | None) -> Config:
             line = int(position[1]) if position[1] else max(len(text.splitlines()), 1)
         raise ConfigError(path, f"not valid TOML: {message}", line=line) from None
     try:
-        settings, connections = _parse(data)
+        settings, connections = _parse(document)
     except _Problem as problem:
         raise ConfigError(
             path,

@@ -245,7 +245,8 @@ class Inventory:
         """Keep every cached sort order valid: new rows merge in (Timsort sees two sorted runs)."""
         self._ranks_cache.clear()
         for sort, order in self._orders.items():
-            keys = self._sort_keys[sort.column]  # type: ignore[index]
+            assert sort.column is not None  # `order` caches no order for the arrival order (no column)
+            keys = self._sort_keys[sort.column]
             if len(order) + len(added) != len(self.devices):
                 order[:] = range(len(self.devices))
             else:

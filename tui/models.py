@@ -17,10 +17,11 @@ import math
 import re
 import unicodedata
 import zlib
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 import orjson
 
@@ -80,6 +81,10 @@ def _visible_fields(record: Any, names: tuple[str, ...]) -> None:
             object.__setattr__(record, name, visible(value))
 
 
+@overload
+def visible_tree(value: Mapping[str, Any]) -> dict[str, Any]: ...
+@overload
+def visible_tree(value: list[Any] | str | float | None) -> Any: ...
 def visible_tree(value: Any) -> Any:
     """A decoded JSON value with every string (keys too) made `visible`; newlines in values are kept."""
     if isinstance(value, str):
@@ -215,7 +220,8 @@ class RawPage:
 
     __slots__ = ("_compressed", "_key", "_records")
 
-    def __init__(self, compressed: Future[bytes] | None, key: str, records: list[Any] | None = None) -> None:
+    def __init__(self, compressed: Future[bytes] | None, key: str,
+                 records: Sequence[Mapping[str, Any]] | None = None) -> None:
         self._compressed = compressed
         self._key = key
         self._records = records
@@ -230,7 +236,7 @@ class RawPage:
         return cls(_compressor.submit(zlib.compress, body, 1), key)
 
     @classmethod
-    def of(cls, records: list[Any]) -> RawPage:
+    def of(cls, records: Sequence[Mapping[str, Any]]) -> RawPage:
         """A page of records already in memory (tests, a record mapped on its own), kept as they are."""
         return cls(None, "", records)
 
@@ -238,20 +244,21 @@ class RawPage:
         """The record at `index` of the page's record list."""
         global _decoded
         if self._compressed is None:
+            assert self._records is not None  # `of` makes the one page without a body, from its records
             return visible_tree(self._records[index])
         for page, records in _decoded:
             if page is self:
                 return visible_tree(records[index])
-        records = json_loads(zlib.decompress(self._compressed.result()))[self._key]
-        _decoded = ((self, records), *_decoded[: _DECODED_KEPT - 1])
-        return visible_tree(records[index])
+        decoded: list[dict[str, Any]] = json_loads(zlib.decompress(self._compressed.result()))[self._key]
+        _decoded = ((self, decoded), *_decoded[: _DECODED_KEPT - 1])
+        return visible_tree(decoded[index])
 
 
 _compressor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-page")
 """One thread is plenty: it compresses a page several times faster than the page is parsed and mapped."""
 
 _DECODED_KEPT = 2
-_decoded: tuple[tuple[RawPage, list[Any]], ...] = ()
+_decoded: tuple[tuple[RawPage, list[dict[str, Any]]], ...] = ()
 """The pages decoded last, newest first: opening the devices of one page one after another decodes it once.
 Replaced whole, never changed in place, so a reader in another thread never sees it half-made."""
 
@@ -381,6 +388,10 @@ def left_out(skipped: int, repaired: int, noun: str) -> list[str]:
     return said
 
 
+@overload
+def iso_utc(moment: datetime) -> str: ...
+@overload
+def iso_utc(moment: datetime | None) -> str | None: ...
 def iso_utc(moment: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z, the one timestamp format the CLI prints."""
     if moment is None:

@@ -35,7 +35,8 @@ REQUEST_LOGGER.propagate = False  # its records go to the --log file only, never
 
 class _JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(record.fields, ensure_ascii=False, separators=(",", ":"))  # type: ignore[attr-defined]
+        # `extra=` puts the fields in the record's own attributes, which LogRecord's type cannot name
+        return json.dumps(vars(record)["fields"], ensure_ascii=False, separators=(",", ":"))
 
 
 class _LogFile(logging.FileHandler):

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 import platformdirs
 
@@ -47,6 +47,24 @@ def resolve_state_path(explicit: str | os.PathLike[str] | None = None,
     """An explicit path wins over $EPX_STATE, which wins over the platform default."""
     chosen = explicit or environ.get("EPX_STATE") or default_state_path()
     return Path(chosen).expanduser()
+
+
+class _ListEntry(TypedDict):
+    id: str
+    name: str
+    hash_type: str | None
+    last_used: NotRequired[str]
+
+
+class _ConnectionState(TypedDict, total=False):
+    fingerprint_lists: list[_ListEntry]
+
+
+class _State(TypedDict):
+    """The file's document (module docstring); keys this version does not know ride along untyped."""
+
+    version: int
+    connections: dict[str, _ConnectionState]
 
 
 class StateError(Exception):
@@ -82,7 +100,7 @@ class StateStore:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._memory: dict[str, Any] = _empty()
+        self._memory: _State = _empty()
         self._lock = threading.Lock()
 
     def known_lists(self, connection: str) -> list[KnownList]:
@@ -95,7 +113,8 @@ class StateStore:
     def remember_list(self, connection: str, listing: FingerprintList, *, now: datetime | None = None) -> None:
         """Note that `connection` opened or created `listing` (its name is refreshed if it was renamed)."""
         moment = iso_utc((now or datetime.now(UTC)).astimezone(UTC))
-        entry = {"id": listing.id, "name": listing.name, "hash_type": listing.hash_type, "last_used": moment}
+        entry: _ListEntry = {"id": listing.id, "name": listing.name, "hash_type": listing.hash_type,
+                             "last_used": moment}
         with self._lock:
             data = self._load()
             table = data["connections"].setdefault(connection, {})
@@ -117,7 +136,7 @@ class StateStore:
             table["fingerprint_lists"] = kept
             self._save(data)
 
-    def _load(self) -> dict[str, Any]:
+    def _load(self) -> _State:
         if self.path is None:
             return self._memory
         path = self.path
@@ -133,10 +152,9 @@ class StateStore:
             raise StateError(path, "is not UTF-8 text") from None
         except json.JSONDecodeError as error:
             raise StateError(path, f"is not valid JSON ({error.msg})", line=error.lineno) from None
-        _check(path, data)
-        return data
+        return _check(path, data)
 
-    def _save(self, data: dict[str, Any]) -> None:
+    def _save(self, data: _State) -> None:
         if self.path is None:
             self._memory = data
             return
@@ -147,17 +165,17 @@ class StateStore:
             raise StateError(self.path, f"cannot be written ({error.strerror or error})") from None
 
 
-def _empty() -> dict[str, Any]:
+def _empty() -> _State:
     return {"version": STATE_VERSION, "connections": {}}
 
 
-def _known(entry: dict[str, Any]) -> KnownList:
+def _known(entry: _ListEntry) -> KnownList:
     return KnownList(id=entry["id"], name=entry["name"], hash_type=entry.get("hash_type"),
                      last_used=entry.get("last_used") or "")
 
 
-def _check(path: Path, data: Any) -> None:
-    """The shape described in the module docstring, or a StateError that says where it differs."""
+def _check(path: Path, data: Any) -> _State:
+    """`data` if it has the shape described in the module docstring, or a StateError that says where it differs."""
     if not isinstance(data, dict):
         raise StateError(path, "must hold a JSON object")
     version = data.get("version")
@@ -184,3 +202,4 @@ def _check(path: Path, data: Any) -> None:
                 raise StateError(path, f"{where}: `hash_type` must be a string or null")
             if not isinstance(item.get("last_used", ""), str):
                 raise StateError(path, f"{where}: `last_used` must be a string")
+    return cast(_State, data)  # every key and item _State types was checked above

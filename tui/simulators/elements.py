@@ -33,7 +33,7 @@ import time
 import uuid
 import zlib
 from array import array
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
@@ -44,6 +44,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tui.simulators import DAY, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
@@ -427,7 +428,7 @@ def _invalid(param: str, value: str) -> _ApiError:
     return _ApiError(400, WRONG_FORMAT, sub=1, details={"invalidParam": param, "invalidValue": value})
 
 
-def error_body(scope: dict[str, Any], status: int, message: str, *, code: int | None = None,
+def error_body(scope: Mapping[str, Any], status: int, message: str, *, code: int | None = None,
                details: dict[str, str] | None = None) -> dict[str, Any]:
     """The real error envelope, its `transactionId` the one in the response's `x-transaction` header."""
     body: dict[str, Any] = {"message": message, "code": code if code is not None else status * 1000,
@@ -437,7 +438,7 @@ def error_body(scope: dict[str, Any], status: int, message: str, *, code: int | 
     return body
 
 
-def _error(scope: dict[str, Any], error: _ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(scope: Mapping[str, Any], error: _ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     body = error_body(scope, error.status, error.message, code=error.code, details=error.details)
     return JSONResponse(body, status_code=error.status, headers=headers)
 
@@ -447,10 +448,11 @@ def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
 
 
 def _simulator(request: Request) -> ElementsSimulator:
-    return request.app.state.simulator
+    simulator: ElementsSimulator = request.app.state.simulator  # starlette's app state is untyped
+    return simulator
 
 
-def _authenticated(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
+def _authenticated(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     """Answer 401 unless the request carries a live bearer token."""
 
     @functools.wraps(endpoint)
@@ -608,11 +610,11 @@ class _Gateway:
     """What stands in front of every endpoint: the request log, `x-transaction` on every answer, the
     User-Agent rule and the per-IP rate limit."""
 
-    def __init__(self, app: Any, simulator: ElementsSimulator) -> None:
+    def __init__(self, app: ASGIApp, simulator: ElementsSimulator) -> None:
         self.app = app
         self.simulator = simulator
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -621,7 +623,7 @@ class _Gateway:
         transaction = f"0000-{secrets.token_hex(8)}"
         scope[_TRANSACTION] = transaction
 
-        async def send_with_transaction(message: dict[str, Any]) -> None:
+        async def send_with_transaction(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []),
                                                   (b"x-transaction", transaction.encode())]}
@@ -789,6 +791,7 @@ class ElementsEventLog:
 
     @staticmethod
     def _kinds(rng: random.Random, overview: str, record: dict[str, Any], mobile: bool) -> list[int]:
+        pool: tuple[int, ...]
         if overview == "critical":
             pool = (_MALWARE, _BROWSING) if mobile else (_MALWARE, _MALWARE, _DEEPGUARD, _EDR, _BROWSING, _APPS)
             kinds = [_MALWARE] + rng.choices(pool, k=rng.randint(2, 9))
@@ -1003,8 +1006,8 @@ async def search_events(request: Request) -> Response:
     order = _form_choice(form, "order", ("desc", "asc"))
     exclusive = _form_choice(form, "exclusiveStart", ("false", "true")) == "true"
     _form_choice(form, "acknowledged", ("", "true", "false"))
-    limit = _limit((form.get("limit") or [None])[-1], MAX_LIMIT)
-    companies = _event_companies(simulator, (form.get("organizationId") or [None])[-1])
+    limit = _limit(form["limit"][-1] if form.get("limit") else None, MAX_LIMIT)
+    companies = _event_companies(simulator, form["organizationId"][-1] if form.get("organizationId") else None)
 
     log = event_log(simulator)
     low = 0 if start is None else (bisect.bisect_right if exclusive else bisect.bisect_left)(log.times, start)

@@ -46,7 +46,7 @@ import re
 import uuid
 from array import array
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any, NamedTuple
@@ -57,6 +57,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
@@ -260,7 +261,9 @@ class EpmmFleet:
     def labels(self, space_id: int) -> list[dict[str, Any]]:
         """The label summary as the admin of `space_id` sees it (Global counts every space), in the documented
         row shape; every label is defined in the Global space."""
-        rows = self._counts if space_id == 1 else [self._counts[self.space_position(space_id)]]
+        position = self.space_position(space_id)
+        assert position is not None  # the routes answer 400 to a space the admin does not have (_space_id)
+        rows = self._counts if space_id == 1 else [self._counts[position]]
         return [{"id": label.id, "name": label.name, "description": label.description, "isStatic": label.static,
                  "criteria": label.criteria, "deviceCount": sum(row[bit] for row in rows), "deviceSpaceId": 1,
                  "deviceSpaceName": "Global", "deviceSpacePath": "/Global",
@@ -398,7 +401,11 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-def parse_query(text: str) -> tuple[Callable[[dict[str, Any]], bool], frozenset[str]]:
+_RecordTest = Callable[[dict[str, Any]], bool]
+"""Whether a device record matches (part of) a search expression."""
+
+
+def parse_query(text: str) -> tuple[_RecordTest, frozenset[str]]:
     """The test of a search expression and the fields it reads.
 
     `"common.platform" = "iOS" AND ("common.compliant" = false OR user.display_name CONTAINS "anna")`:
@@ -419,7 +426,7 @@ def parse_query(text: str) -> tuple[Callable[[dict[str, Any]], bool], frozenset[
         position += 1
         return tokens[position - 1]
 
-    def joined(word: str, part: Callable[[], Callable], combine: Callable) -> Callable:
+    def joined(word: str, part: Callable[[], _RecordTest], combine: Callable[[Iterable[bool]], bool]) -> _RecordTest:
         nonlocal position
         tests = [part()]
         while peek("word", word):
@@ -427,13 +434,13 @@ def parse_query(text: str) -> tuple[Callable[[dict[str, Any]], bool], frozenset[
             tests.append(part())
         return tests[0] if len(tests) == 1 else lambda record: combine(test(record) for test in tests)
 
-    def either() -> Callable:
+    def either() -> _RecordTest:
         return joined("OR", both, any)
 
-    def both() -> Callable:
+    def both() -> _RecordTest:
         return joined("AND", single, all)
 
-    def single() -> Callable:
+    def single() -> _RecordTest:
         nonlocal position
         if peek("symbol", "("):
             position += 1
@@ -462,7 +469,7 @@ def parse_query(text: str) -> tuple[Callable[[dict[str, Any]], bool], frozenset[
     return test, frozenset(fields)
 
 
-def _comparison(field: str, operator: str, wanted: str) -> Callable[[dict[str, Any]], bool]:
+def _comparison(field: str, operator: str, wanted: str) -> _RecordTest:
     def values(record: dict[str, Any]) -> list[str]:
         value = record.get(field)
         items = value if isinstance(value, list) else [value]
@@ -471,8 +478,8 @@ def _comparison(field: str, operator: str, wanted: str) -> Callable[[dict[str, A
     def ordered(value: str) -> bool:
         try:
             left, right = float(value), float(wanted)
-        except ValueError:
-            left, right = value, wanted  # ISO timestamps and versions of equal length compare as text
+        except ValueError:  # ISO timestamps and versions of equal length compare as text
+            return value < wanted if operator == "<" else value > wanted
         return left < right if operator == "<" else left > right
 
     tests: dict[str, Callable[[list[str]], bool]] = {
@@ -481,7 +488,7 @@ def _comparison(field: str, operator: str, wanted: str) -> Callable[[dict[str, A
         "CONTAINS": lambda found: any(wanted in value for value in found),
         "STARTS WITH": lambda found: any(value.startswith(wanted) for value in found),
     }
-    check = tests.get(operator, lambda found: any(map(ordered, found)))
+    check = tests.get(operator) or (lambda found: any(map(ordered, found)))
     return lambda record: check(values(record))
 
 
@@ -545,7 +552,7 @@ _MESSAGES = {
 """The seed's wording of each status code."""
 
 
-def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"messages": [{"type": "Error", "messageKey": f"com.mobileiron.vsp.messages.http.{status}",
                           "localizedMessage": message}]}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -560,10 +567,11 @@ def _web_page(status: int) -> HTMLResponse:
 
 
 def _simulator(request: Request) -> EpmmSimulator:
-    return request.app.state.simulator
+    simulator: EpmmSimulator = request.app.state.simulator  # starlette's app state is untyped
+    return simulator
 
 
-def _authenticated(endpoint):
+def _authenticated(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     """Answer 401 unless the request carries good Basic credentials; note whether the user is the GDPR one."""
 
     @functools.wraps(endpoint)
@@ -793,7 +801,9 @@ async def audit_logs_export(request: Request) -> Response:
     if sort_field is not None and not 1 <= len(sort_field) <= 320:
         raise _ApiError(400, "Request error. sortField must have 1 to 320 characters.")
     subject = request.query_params.get("subject", "")
-    space = _SPACES[simulator.fleet.space_position(space_id)].name
+    position = simulator.fleet.space_position(space_id)
+    assert position is not None  # _logs_allowed reads the space with _space_id, which answers 400 to others
+    space = _SPACES[position].name
     log = event_log_of(simulator, AuditLog)
     rows = [entry for entry in log.entries
             if (space_id == 1 or entry.space == space) and (not statuses or entry.status in statuses)
@@ -834,11 +844,11 @@ async def audit_logs_csv(request: Request) -> Response:
 class _Record:
     """Log every request for tests, before any fault is applied."""
 
-    def __init__(self, app, simulator: EpmmSimulator) -> None:
+    def __init__(self, app: ASGIApp, simulator: EpmmSimulator) -> None:
         self.app = app
         self.simulator = simulator
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.simulator.requests.append((scope["method"], scope["path"]))
         await self.app(scope, receive, send)

@@ -144,7 +144,8 @@ class FaultInjector:
         await self.app(scope, receive, capture)
         return start, b"".join(chunks)
 
-    async def _from_cache(self, cache: dict, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _from_cache(self, cache: dict[tuple[str, bytes], tuple[dict[str, Any], bytes]], scope: Scope,
+                          receive: Receive, send: Send) -> None:
         key = (scope["path"], scope.get("query_string", b""))
         if key in cache:
             start, body = cache[key]

@@ -42,6 +42,7 @@ import xml.etree.ElementTree as ElementTree
 import zlib
 from array import array
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
 from http import HTTPStatus
@@ -53,6 +54,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
@@ -266,7 +268,7 @@ class SepmFleet:
         self._serial = array("I", (row[3] for row in rows))
         self._detail_seed = distinct_seeds(rng, len(rows))
 
-        self.groups: list[dict] = self._build_groups(rng, counts)
+        self.groups: list[dict[str, Any]] = self._build_groups(rng, counts)
         self._group_position = {group["id"]: position for position, group in enumerate(self.groups)}
 
     def __len__(self) -> int:
@@ -276,7 +278,7 @@ class SepmFleet:
         """32 upper-case hex digits with the server's site part in the middle, as SEPM GUIDs have."""
         return f"{_hex(rng, 8)}{self._site}{_hex(rng, 16)}"
 
-    def _build_groups(self, rng: random.Random, counts: Counter[int]) -> list[dict]:
+    def _build_groups(self, rng: random.Random, counts: Counter[int]) -> list[dict[str, Any]]:
         installed = self.now_ms - rng.randint(900 * DAY, 1500 * DAY)
         policy_date = self.now_ms - rng.randint(1 * DAY, 20 * DAY)
         policy_stamp = _utc(policy_date).strftime("%m/%d/%Y %H:%M:%S ") + f"{policy_date % 1000:03d}"
@@ -333,7 +335,7 @@ class SepmFleet:
     def _order(self, by_unique_id: bool) -> range | list[int]:
         return self._unique_id_order if by_unique_id else range(self.size)
 
-    def computer(self, index: int) -> dict:
+    def computer(self, index: int) -> dict[str, Any]:
         """The full SEPM computer record of the index-th computer in name order."""
         if not 0 <= index < self.size:
             raise IndexError(index)
@@ -596,7 +598,7 @@ class SepmSimulator:
         """What GET /version answers: a 14.2 RU1 server for a legacy fleet, else 14.3 RU9."""
         return dict(_LEGACY_VERSION if self.fleet.legacy_os_keys else _VERSION)
 
-    def authenticate(self, username: str, password: str, domain: str) -> dict | None:
+    def authenticate(self, username: str, password: str, domain: str) -> dict[str, Any] | None:
         """The UserToken body for good credentials (seed document shape), None for bad ones."""
         if (username, password) != (self.username, self.password) or domain not in ("", "Default"):
             return None
@@ -678,10 +680,11 @@ def _tomcat_page(status: int) -> HTMLResponse:
 
 
 def _simulator(request: Request) -> SepmSimulator:
-    return request.app.state.simulator
+    simulator: SepmSimulator = request.app.state.simulator  # starlette's app state is untyped
+    return simulator
 
 
-def _authenticated(endpoint):
+def _authenticated(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
     """Answer 401 with SEPM's error body unless the request carries a live bearer token."""
 
     @functools.wraps(endpoint)
@@ -715,7 +718,7 @@ def _paging(request: Request, default_size: int) -> tuple[int, int]:
     return index, size
 
 
-def _page(items: list, index: int, size: int, total: int, sort: str, ascending: bool) -> dict[str, Any]:
+def _page(items: list[Any], index: int, size: int, total: int, sort: str, ascending: bool) -> dict[str, Any]:
     """SEPM's page object (fact sheet section 4), in the key order a 14.3 server uses."""
     total_pages = -(-total // size)
     number = index - 1
@@ -827,11 +830,11 @@ async def list_group_computers(request: Request) -> Response:
 class _RecordAndReject:
     """Log every request for tests, and reject `//` in a path the way SEPM's Spring Security does."""
 
-    def __init__(self, app, simulator: SepmSimulator) -> None:
+    def __init__(self, app: ASGIApp, simulator: SepmSimulator) -> None:
         self.app = app
         self.simulator = simulator
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.simulator.requests.append((scope["method"], scope["path"]))
             if "//" in scope["path"]:
@@ -925,7 +928,7 @@ DEMO_FILES = (
 """The demo hashes (README "Fingerprint lists and hash actions"). Every computer of "My Company\\Quarantine"
 holds the dropper; otherwise a computer holds a file when a hash of its detail seed falls under `per_mille`."""
 
-SEED_WHITELIST = {
+SEED_WHITELIST: dict[str, Any] = {
     "id": "20F543E30ADA144447A5FAAA370633DF", "name": "Whitelist", "hashType": None, "source": None,
     "description": "",
     "data": ["1F1DB67B07175194CE17ACAADC1B6AF5", "2B026E4B17034FE53BF3E660A61666FC",
@@ -937,7 +940,7 @@ SEED_WHITELIST = {
     "groupIds": [],
 }
 """The list of the vendor's reference (seed 000), as it shows it."""
-SEED_BLACKLIST = {
+SEED_BLACKLIST: dict[str, Any] = {
     "id": "B5F9985ED6C449A6905A0D570A5733FC", "name": "Blacklist", "hashType": "MD5", "source": "WEBSERVICE",
     "description": "Hash of type Malware MD5 Hash", "data": ["582F9B6E0CC4C1DBBD772AAAF088CB3A"], "groupIds": [],
 }
@@ -951,6 +954,10 @@ _HASH_DIGITS = {"MD5": 32, "SHA1": 40, "SHA256": 64}
 _LIST_HASH_TYPES = ("MD5", "SHA256")
 _FILE_SOURCES = ("FILESYSTEM", "QUARANTINE", "BOTH")
 _SECOND = 1000
+
+
+_Outcome = tuple[int, int, str, str | None, str | None]
+"""(state, sub-state, description, binaryFileId, resultInXML) of a computer's part in a command."""
 
 
 class _Queued:
@@ -1037,14 +1044,15 @@ class SepmHashActions:
 
     def _checked_payload(self, body: Any, *, creating: bool, current: dict[str, Any] | None = None) -> dict[str, Any]:
         """A `BlacklistPayloadString`, validated as SEPM does (400 with its message), hashes upper-cased."""
+        previous = current or {}  # the list an update changes; read only when not creating
         if not isinstance(body, dict):
             raise _ApiError(400, "The request body must be a fingerprint list")
-        name = body.get("name", None if creating else current["name"])
+        name = body.get("name", None if creating else previous["name"])
         if not isinstance(name, str) or not name.strip():
             raise _ApiError(400, "The fingerprint list name is required")
-        hash_type = body.get("hashType", None if creating else current["hashType"])
-        data = body.get("data", [] if creating else current["data"])
-        if hash_type is None and not creating and current["hashType"] is None:
+        hash_type = body.get("hashType", None if creating else previous["hashType"])
+        data = body.get("data", [] if creating else previous["data"])
+        if hash_type is None and not creating and previous["hashType"] is None:
             hash_type = "MD5"  # the reference's own list has no type; its hashes are MD5
         if hash_type not in _LIST_HASH_TYPES:
             raise _ApiError(400, f"Invalid hash type {hash_type}; use MD5 or SHA256")
@@ -1053,7 +1061,7 @@ class SepmHashActions:
         for value in data:
             if not isinstance(value, str) or len(value) != _HASH_DIGITS[hash_type] or not _is_hex(value):
                 raise _ApiError(400, f"Invalid {hash_type} hash value {str(value)[:80]}")
-        description = body.get("description", "" if creating else current["description"])
+        description = body.get("description", "" if creating else previous["description"])
         domain_id = body.get("domainId")
         if domain_id not in (None, "", self.fleet.domain["id"]):
             raise _ApiError(410, f"Domain with ID {domain_id} do not exist")
@@ -1229,7 +1237,7 @@ class SepmHashActions:
         state, sub_state, description, file_id, result = STATE_INITIAL, 0, None, None, None
         begin = last = None
         cancelled = not self._finishes(command, row)
-        if cancelled and now >= command.cancelled_ms:
+        if cancelled and command.cancelled_ms is not None and now >= command.cancelled_ms:
             state, description = STATE_CANCELLED, ""
             begin = row["receive"] if row["receive"] <= command.cancelled_ms else None
             last = command.cancelled_ms
@@ -1259,7 +1267,7 @@ class SepmHashActions:
             "resultInXML": result,
         }
 
-    def _finished(self, command: _Queued, index: int, row: dict[str, Any]) -> tuple:
+    def _finished(self, command: _Queued, index: int, row: dict[str, Any]) -> _Outcome:
         """(state, sub-state, description, binaryFileId, resultInXML) of a computer that finished."""
         if command.kind == "cancel":
             return STATE_COMPLETED, 0, "", None, None
@@ -1268,6 +1276,7 @@ class SepmHashActions:
         if command.kind == "fetch":
             return self._fetched(command, index, row)
         outcome = self._eoc_outcome(command, index, row)
+        assert command.request is not None  # an EOC command is queued with its request
         result = copy.deepcopy(command.request)
         entries = list(result.iter("File"))
         for entry, (found, (hash_type, value), remediation) in zip(entries, outcome["matches"]):
@@ -1281,7 +1290,7 @@ class SepmHashActions:
         return (STATE_COMPLETED, 101 if any_match else 0, "", None,
                 ElementTree.tostring(result, encoding="unicode"))
 
-    def _fetched(self, command: _Queued, index: int, row: dict[str, Any]) -> tuple:
+    def _fetched(self, command: _Queued, index: int, row: dict[str, Any]) -> _Outcome:
         hash_type, value = command.file_hash
         for demo in DEMO_FILES:
             if demo.hashes().get(hash_type) != value or demo.path.casefold() != command.file_path.casefold():

@@ -12,9 +12,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trustme
 import uvicorn
+from starlette.types import ASGIApp
 
 START_TIMEOUT = 10.0
 
@@ -27,7 +29,7 @@ class TlsFiles:
     key: Path
 
 
-def _config(app, tls: TlsFiles | None, **options) -> uvicorn.Config:
+def _config(app: ASGIApp, tls: TlsFiles | None, **options: Any) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         lifespan="off",
@@ -45,7 +47,7 @@ class ServerThread:
     and `port=0` yields the chosen port at once; `__enter__` returns when the server accepts connections.
     """
 
-    def __init__(self, app, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None = None) -> None:
         self._host = host
         self._port = port
         self._server = uvicorn.Server(_config(app, tls, log_level="warning", access_log=False,
@@ -80,7 +82,7 @@ class ServerThread:
             self._socket.close()
 
 
-def serve_forever(app, *, host: str, port: int, tls: TlsFiles | None = None) -> None:
+def serve_forever(app: ASGIApp, *, host: str, port: int, tls: TlsFiles | None = None) -> None:
     """Serve in the foreground until interrupted (Ctrl-C), logging each request."""
     uvicorn.Server(_config(app, tls, host=host, port=port, log_level="info")).run()
 

@@ -58,7 +58,7 @@ class VendorError(Exception):
     """A failure talking to a console, worded for the person at the keyboard."""
 
     title: ClassVar[str] = "Request failed"
-    hint: ClassVar[str] = ""
+    hint: str = ""
 
     def __init__(
         self, message: str, *, status: int | None = None, hint: str | None = None, retryable: bool = False

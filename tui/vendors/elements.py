@@ -245,7 +245,8 @@ class ElementsClient(BearerTokenClient):
             while fetch is not None:
                 response = await fetch
                 guess = peek_anchor(response.content)
-                fetch = await self._send_page(path, query, guess) if guess and guess != anchor else None
+                fetch = (await self._send_page(path, query, guess)
+                         if query is not None and guess and guess != anchor else None)
                 page, raw, repaired = self._read_page(path, response, anchor)
                 guard.check(page["items"])
                 anchor = page.get("nextAnchor") or None
@@ -370,7 +371,10 @@ class ElementsClient(BearerTokenClient):
         one severity; `organizationId` when the window names an organization other than the credentials'
         own (partner credentials without it read every company).
         """
-        start = window.start if window.start is not None else window.end - EVENT_LOOKBACK
+        start = window.start
+        if start is None:
+            assert window.end is not None  # an EventWindow has a start, an end or both
+            start = window.end - EVENT_LOOKBACK
         form: dict[str, Any] = {"persistenceTimestampStart": rfc3339_text(start)}
         if window.end is not None:
             form["persistenceTimestampEnd"] = rfc3339_text(window.end)
@@ -497,7 +501,7 @@ def device_organizations(groups: list[Group], group_id: str | None, own_id: str)
     """The organizations whose devices to list, one after another: the selected one, or each company of the
     selected (or every) root. None stands for the credentials' own organization, which is asked for without
     `organizationId`, as the seed's company-level example does."""
-    children: dict[str | None, list[str]] = defaultdict(list)
+    children: dict[str | None, list[str | None]] = defaultdict(list)
     for group in groups:
         children[group.parent_id].append(group.id)
     chosen = [group_id] if any(group.id == group_id for group in groups) else children[None] or [own_id]
@@ -516,9 +520,9 @@ def device_from_record(
 
     The record is `raw`'s record number `index`; without a page it is kept as it is.
     """
-    company = record.get("company") if isinstance(record.get("company"), dict) else {}
+    company = _object(record.get("company"))
     group = groups_by_id.get(str(company.get("id")))
-    os_info = record.get("os") if isinstance(record.get("os"), dict) else {}
+    os_info = _object(record.get("os"))
     health, reasons, state = assess(record)
     online = record.get("online")
     patch_state = record.get("patchOverallState")
@@ -634,10 +638,10 @@ def security_event(
               or rfc3339(record.get("clientTimestamp")))
     if moment is None:
         return None
-    device = record.get("device") if isinstance(record.get("device"), dict) else {}
-    target = record.get("target") if isinstance(record.get("target"), dict) else {}
-    organization = record.get("organization") if isinstance(record.get("organization"), dict) else {}
-    details = record.get("details") if isinstance(record.get("details"), dict) else {}
+    device = _object(record.get("device"))
+    target = _object(record.get("target"))
+    organization = _object(record.get("organization"))
+    details = _object(record.get("details"))
     engine = _text(record.get("engine"))
     severity = _EVENT_SEVERITIES.get(_text(record.get("severity")).lower(), Severity.UNKNOWN)
     device_id = _text(device.get("id")) or None
@@ -698,6 +702,11 @@ def event_message(details: dict[str, Any], head: list[str] | None = None) -> str
         elif _text(value):
             lines.append(f"{key}: {_text(value)}")
     return plain_text("\n".join(lines))
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A nested JSON object, or an empty one when the field is absent or not an object."""
+    return value if isinstance(value, dict) else {}
 
 
 def _text(value: Any) -> str:

@@ -159,7 +159,7 @@ _DONE = {"completed", "complete", "done", "finished", "success", "succeeded", "r
 _FAILED = {"failed", "failure", "error", "cancelled", "canceled", "aborted"}
 _STOPPING = ("wipe", "retire", "lock")
 
-_HINTS = {
+_HINTS: dict[int | None, str] = {
     400: "EPMM rejected the request's parameters; check the device space id of this connection.",
     401: "Check the user name and password, and that the user holds the API role in this device space.",
     404: "Check the URL and the Connected Cloud setting (Connected Cloud paths start with /rest).",
@@ -374,7 +374,8 @@ class EpmmClient(VendorClient):
         if self._label_names is None:
             await self._labels()
         counts = [self._label_counts.get(group_id.partition(":")[2]) for group_id in wanted]
-        total = sum(counts) if all(isinstance(count, int) for count in counts) else None
+        known = [count for count in counts if count is not None]
+        total = sum(known) if len(known) == len(counts) else None
         queue: asyncio.Queue[DevicePage | BaseException | None] = asyncio.Queue(maxsize=self.page_concurrency)
 
         async def search(group_id: str) -> None:

@@ -71,7 +71,7 @@ class _TextExtractor(HTMLParser):
         if not self._hidden:
             self.parts.append(data)
 
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
+    def parse_marked_section(self, i: int, report: bool = True) -> int:
         """`<![keyword[`: the standard library raises AssertionError for a keyword it does not know (`<![x[`);
         such a section is skipped to its `>` as a bogus comment, the way browsers read it."""
         try:

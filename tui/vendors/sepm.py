@@ -77,7 +77,7 @@ CRITICAL_DEFS_DAYS = 30
 
 _OFF, _ON, _POLICY_OFF, _MALFUNCTION = 0, 1, 3, 4
 _BROKEN = {_OFF: "off", _MALFUNCTION: "malfunctioning"}
-_ONLINE = {1: True, 0: False}
+_ONLINE: dict[int | None, bool] = {1: True, 0: False}
 
 
 class SepmClient(BearerTokenClient):
@@ -552,8 +552,8 @@ class SepmClient(BearerTokenClient):
 def fingerprint_list_from_record(record: Any) -> FingerprintList:
     if not isinstance(record, dict) or not isinstance(record.get("id"), str):
         raise BadResponseError("The fingerprint list in the response has no id.")
-    data = record.get("data") if isinstance(record.get("data"), list) else []
-    groups = record.get("groupIds") if isinstance(record.get("groupIds"), list) else []
+    data = hashes if isinstance(hashes := record.get("data"), list) else []
+    groups = ids if isinstance(ids := record.get("groupIds"), list) else []
     return FingerprintList(
         id=record["id"],
         name=str(record.get("name") or ""),
@@ -925,7 +925,7 @@ def command_row(record: dict[str, Any]) -> CommandRow:
     get = record.get
     state_id = _int_or_none(get("stateId"))
     sub_state_id = _int_or_none(get("subStateId"))
-    description = get("subStateDesc") if isinstance(get("subStateDesc"), str) else ""
+    description = text if isinstance(text := get("subStateDesc"), str) else ""
     result = get("resultInXML") if isinstance(get("resultInXML"), str) and get("resultInXML") else None
     file_id = get("binaryFileId")
     return CommandRow(
@@ -1086,7 +1086,7 @@ def command_event(
     state = COMMAND_STATES.get(state_id, f"state {state_id}") if state_id is not None else "state unknown"
     sub_text = one_line(html_to_text(row.get("subStateDesc") or "")) or (
         COMMAND_SUB_STATES.get(sub_id, f"sub-state {sub_id}") if sub_id is not None else "")
-    result = row.get("resultInXML") if isinstance(row.get("resultInXML"), str) else ""
+    result = xml if isinstance(xml := row.get("resultInXML"), str) else ""
     if sub_id in _RISK_SUB_STATES or "HASH_MATCH" in result or "FULL_MATCH" in result:
         severity = Severity.CRITICAL
     elif state_id in (4, 6) or (sub_id is not None and sub_id not in _SUCCESS_SUB_STATES and state_id == 3):
