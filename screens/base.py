@@ -7,10 +7,10 @@ import asyncio
 from typing import TYPE_CHECKING, cast
 
 from textual import work
-from textual.message import Message
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from screens.messages import ConnectionTesting
 from tui.config import resolve_secret
 from tui.models import Connection
 from tui.session import Session
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 class ExplorerScreen(Screen[None]):
     """Base screen. Worker state messages do not bubble, so each screen forwards failures to the app (Textual
     runs this handler after a subclass's own one too)."""
-
-    class Testing(Message):
-        """How far the test of a connection got, for the status line."""
-
-        def __init__(self, words: str) -> None:
-            super().__init__()
-            self.words = words
 
     @property
     def explorer(self) -> ExplorerApp:
@@ -63,11 +56,11 @@ class ExplorerScreen(Screen[None]):
             return (False, None) if answer is None else (True, answer.secret)
 
         return await test_in_steps(
-            connection, ask, lambda words: self.post_message(self.Testing(words)),
+            connection, ask, lambda words: self.post_message(ConnectionTesting(words)),
             transport=self.session.transports.get(connection.name),
             request_timeout=self.session.config.settings.request_timeout)
 
-    def on_explorer_screen_testing(self, message: Testing) -> None:
+    def on_connection_testing(self, message: ConnectionTesting) -> None:
         self.query_one("#status", StatusLine).show(message.words)
 
     def refuse_write(self, connection: str) -> None:

@@ -17,12 +17,12 @@ from rich.style import Style
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.detail import DetailScreen
+from screens.messages import CommandFileFound, CommandPolled
 from tui.models import Command, CommandRow, CommandStatus, Device, FileDetails, iso_utc
 from tui.polling import poll_words
 from tui.vendors.facets import CommandQueueClient
@@ -113,16 +113,6 @@ class CommandScreen(ExplorerScreen):
         Binding("escape,q", "back", "Back"),
     ]
 
-    class Polled(Message):
-        def __init__(self, status: CommandStatus) -> None:
-            super().__init__()
-            self.status = status
-
-    class FileFound(Message):
-        def __init__(self, details: FileDetails) -> None:
-            super().__init__()
-            self.details = details
-
     def __init__(self, client: CommandQueueClient, commands: Sequence[Command], *, wanted_hash: str | None = None) -> None:
         super().__init__()
         self.client = client
@@ -193,17 +183,17 @@ class CommandScreen(ExplorerScreen):
     async def _follow(self, command: Command) -> None:
         last = CommandStatus(command.id, ())
         async for last in self.client.follow_command(command.id, interval=self.poll_seconds):
-            self.post_message(self.Polled(last))
+            self.post_message(CommandPolled(last))
         for row in last.rows:
             if row.binary_file_id and row.binary_file_id not in self.files:
-                self.post_message(self.FileFound(await self.client.file_details(row.binary_file_id)))
+                self.post_message(CommandFileFound(await self.client.file_details(row.binary_file_id)))
 
-    def on_command_screen_polled(self, message: Polled) -> None:
+    def on_command_polled(self, message: CommandPolled) -> None:
         self.statuses[message.status.command_id] = message.status
         self.polled_at = self.now()
         self._show()
 
-    def on_command_screen_file_found(self, message: FileFound) -> None:
+    def on_command_file_found(self, message: CommandFileFound) -> None:
         self.files[message.details.id] = message.details
         self._show()
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import DataTable, Footer, Header
 
 from screens.base import ExplorerScreen
 from screens.connection_form import ConnectionForm
 from screens.groups import GroupsScreen
+from screens.messages import ConnectionsUnlocked
 from tui.config import ConfigError
 from tui.models import Connection
 from tui.vendors import CLIENTS
@@ -36,13 +36,6 @@ class ConnectionsScreen(ExplorerScreen):
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Read the config file again"),
         Binding("q", "app.quit", "Quit"),
     ]
-
-    class Open(Message):
-        """Secrets were obtained (or found) for one or more connections: open them together."""
-
-        def __init__(self, unlocked: list[tuple[Connection, str | None]]) -> None:
-            super().__init__()
-            self.unlocked = unlocked
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -121,7 +114,7 @@ class ConnectionsScreen(ExplorerScreen):
 
     def _open(self, connection: Connection) -> None:
         if connection.name in self.session.clients:
-            self.post_message(self.Open([(connection, None)]))
+            self.post_message(ConnectionsUnlocked([(connection, None)]))
         else:
             self.unlock_and_open(connection)
 
@@ -139,7 +132,7 @@ class ConnectionsScreen(ExplorerScreen):
                 self.notify(f"Password not saved: {error}", severity="error", markup=False)
             else:
                 self.notify(f"Password of {connection.name} saved in {self.session.config.path}.")
-        self.post_message(self.Open([(connection, answer.secret)]))
+        self.post_message(ConnectionsUnlocked([(connection, answer.secret)]))
 
     async def _log_in(self, connection: Connection, secret: str) -> None:
         """Log in with the connection's client (kept, so opening does not log in again); on failure the client
@@ -169,9 +162,9 @@ class ConnectionsScreen(ExplorerScreen):
             if answer is not None:
                 unlocked.append((connection, answer.secret))
         if unlocked:
-            self.post_message(self.Open(unlocked))
+            self.post_message(ConnectionsUnlocked(unlocked))
 
-    def on_connections_screen_open(self, message: Open) -> None:
+    def on_connections_unlocked(self, message: ConnectionsUnlocked) -> None:
         """Build the clients and show their consoles; a profile that cannot make one (an unusable CA
         bundle) is said in words and nothing opens."""
         try:

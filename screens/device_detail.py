@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from textual import events
 from textual.binding import Binding
-from textual.message import Message
 
 from screens.commands import queue_fetch, queue_scan
 from screens.detail import DetailScreen
+from screens.messages import DeviceEventsLoaded
 from tui.models import Device, EventWindow, iso_utc
 from tui.vendors.base import NotAvailableError, VendorError
 from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource
@@ -48,11 +48,6 @@ class DeviceDetailScreen(DetailScreen):
         Binding("f", "fetch", "Fetch", tooltip="SEPM: upload a file from this computer to the console"),
     ]
 
-    class EventsLoaded(Message):
-        def __init__(self, rows: list[tuple[str, str]]) -> None:
-            super().__init__()
-            self.rows = rows
-
     def __init__(self, device: Device) -> None:
         super().__init__(f"{device.name} · {device.connection}", summary_rows(device), device.raw)
         self.device = device
@@ -71,15 +66,15 @@ class DeviceDetailScreen(DetailScreen):
         try:
             events = [event async for page in client.events(window) for event in page.events]
         except NotAvailableError as error:
-            self.post_message(self.EventsLoaded([("not available", str(error))]))
+            self.post_message(DeviceEventsLoaded([("not available", str(error))]))
             return
         except VendorError as error:  # said here and, by the app's handler, in a notification
-            self.post_message(self.EventsLoaded([("not loaded", f"{error.title}: {error.message} "
+            self.post_message(DeviceEventsLoaded([("not loaded", f"{error.title}: {error.message} "
                                                   "Open the device again to retry.")]))
             raise
         events.sort(key=lambda event: event.time, reverse=True)
         rows = [(f"{event.time:%m-%d %H:%M:%S} {event.severity.value}", event.title) for event in events]
-        self.post_message(self.EventsLoaded(rows or [("none", "no event in the last 24 hours")]))
+        self.post_message(DeviceEventsLoaded(rows or [("none", "no event in the last 24 hours")]))
 
     @property
     def queue(self) -> CommandQueueClient | None:
@@ -108,6 +103,6 @@ class DeviceDetailScreen(DetailScreen):
         if self.queue is not None:
             self.run_worker(queue_fetch(self, self.queue, [self.device]), group="command", exit_on_error=False)
 
-    def on_device_detail_screen_events_loaded(self, message: EventsLoaded) -> None:
+    def on_device_events_loaded(self, message: DeviceEventsLoaded) -> None:
         self.related = (EVENTS_HEADING, message.rows)
         self.show_rows()

@@ -19,15 +19,14 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
-from screens.messages import ConsoleWaiting
-from tui.models import Device, Event, EventPage, EventWindow, Severity, left_out
+from screens.messages import ConsoleWaiting, EventsArrived
+from tui.models import Device, Event, EventWindow, Severity, left_out
 from tui.polling import poll_words
 from tui.timeline import EventFilter, Timeline
 from tui.vendors.base import NotAvailableError, waits_told_to
@@ -103,11 +102,6 @@ class EventsScreen(ExplorerScreen):
         Binding("ctrl+r", "reload", "Reload", show=False, tooltip="Load the window again"),
         Binding("escape,q", "back", "Back"),
     ]
-
-    class Arrived(Message):
-        def __init__(self, generation: int, page: EventPage, *, tail: bool = False) -> None:
-            super().__init__()
-            self.generation, self.page, self.tail = generation, page, tail
 
     def __init__(self, clients: Sequence[EventSourceClient], *, find_device: Callable[[Event], Device | None],
                  span: timedelta = PRESETS["2"]) -> None:
@@ -214,7 +208,7 @@ class EventsScreen(ExplorerScreen):
         name = client.connection.name
         with waits_told_to(lambda reason: self.post_message(ConsoleWaiting(generation, name, reason))):
             async for page in client.events(window):
-                self.post_message(self.Arrived(generation, page, tail=tail))
+                self.post_message(EventsArrived(generation, page, tail))
 
     def on_console_waiting(self, message: ConsoleWaiting) -> None:
         if message.generation == self.generation:
@@ -224,7 +218,7 @@ class EventsScreen(ExplorerScreen):
                 self.waiting.pop(message.connection, None)
             self._show_status()
 
-    def on_events_screen_arrived(self, message: Arrived) -> None:
+    def on_events_arrived(self, message: EventsArrived) -> None:
         if message.generation != self.generation:
             return
         self.notes.extend(note for note in message.page.notes if note not in self.notes)

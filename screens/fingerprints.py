@@ -13,10 +13,10 @@ from rich.style import Style
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.widgets import Footer, Header, Input, Static
 
 from screens.base import ExplorerScreen
+from screens.messages import ListDeleted, ListOpened
 from tui.hashes import LABELS, MD5, SHA256, HashError, diff_hashes, hashes_in_text, parse_hash
 from tui.models import VENDORS, FingerprintList
 from tui.vendors.base import NotAvailableError, NotFoundError, VendorClient, VendorError
@@ -66,18 +66,6 @@ class FingerprintsScreen(ExplorerScreen):
         Binding("ctrl+r", "reload", "Reload", show=False),
         Binding("escape,q", "back", "Back"),
     ]
-
-    class Opened(Message):
-        def __init__(self, listing: FingerprintList) -> None:
-            super().__init__()
-            self.listing = listing
-
-    class Deleted(Message):
-        """A list was deleted from the console."""
-
-        def __init__(self, listing: FingerprintList) -> None:
-            super().__init__()
-            self.listing = listing
 
     def __init__(self, client: VendorClient, group_paths: Mapping[str, str]) -> None:
         super().__init__()
@@ -180,14 +168,14 @@ class FingerprintsScreen(ExplorerScreen):
                 self.unloaded = len(known_lists) - position
                 self.call_later(self._show)
                 raise
-            self.post_message(self.Opened(listing))
+            self.post_message(ListOpened(listing))
 
     async def _open(self, name: str) -> None:
         listing = await self.lists_api.fingerprint_list(name)
         self.session.state.remember_list(self.connection, listing)
-        self.post_message(self.Opened(listing))
+        self.post_message(ListOpened(listing))
 
-    def on_fingerprints_screen_opened(self, message: Opened) -> None:
+    def on_list_opened(self, message: ListOpened) -> None:
         self.lists = [item for item in self.lists if item.id != message.listing.id] + [message.listing]
         self.lists.sort(key=lambda item: item.name.casefold())
         if self.chosen is None or self.chosen.id == message.listing.id:
@@ -336,7 +324,7 @@ class FingerprintsScreen(ExplorerScreen):
     async def _update(self, listing: FingerprintList, hashes: list[str]) -> None:
         updated = await self.lists_api.update_fingerprint_list(listing, hashes)
         self.session.state.remember_list(self.connection, updated)
-        self.post_message(self.Opened(updated))
+        self.post_message(ListOpened(updated))
         self.notify(f"{updated.name!r} now holds {len(updated.hashes):,} hashes.", markup=False)
 
     def action_delete_list(self) -> None:
@@ -358,9 +346,9 @@ class FingerprintsScreen(ExplorerScreen):
     async def _delete(self, listing: FingerprintList) -> None:
         await self.lists_api.delete_fingerprint_list(listing.id, name=listing.name)
         self.session.state.forget_list(self.connection, listing.id)
-        self.post_message(self.Deleted(listing))
+        self.post_message(ListDeleted(listing))
 
-    def on_fingerprints_screen_deleted(self, message: Deleted) -> None:
+    def on_list_deleted(self, message: ListDeleted) -> None:
         self.lists = [item for item in self.lists if item.id != message.listing.id]
         if self.chosen is not None and self.chosen.id == message.listing.id:
             self.chosen = self.lists[0] if self.lists else None
@@ -387,7 +375,7 @@ class FingerprintsScreen(ExplorerScreen):
             new.name, [value.value for value in new.hashes], description=new.description)
         self.session.state.remember_list(self.connection, created)
         self.chosen = created
-        self.post_message(self.Opened(created))
+        self.post_message(ListOpened(created))
         self.notify(f"Created {created.name!r} with {len(created.hashes):,} hashes.", markup=False)
 
     def action_assign(self) -> None:
@@ -416,7 +404,7 @@ class FingerprintsScreen(ExplorerScreen):
             return
         await self.lists_api.assign_fingerprint_list(
             listing.id, group_id, list_name=listing.name, group_path=path)
-        self.post_message(self.Opened(await self.lists_api.fingerprint_list_by_id(listing.id)))
+        self.post_message(ListOpened(await self.lists_api.fingerprint_list_by_id(listing.id)))
         self.notify(f"Assigned {listing.name!r} to {path} for system lockdown.", markup=False)
 
     def action_copy(self) -> None:

@@ -1,6 +1,6 @@
-"""The messages the screens' workers post, as dataclasses: one place to read what a background load says.
+"""The messages the screens' workers post, as dataclasses: one place to read what background work says.
 
-Each carries the `generation` of the load it belongs to; a screen drops the words of a load it cancelled.
+A load's messages carry its `generation`; a screen drops the words of a load it cancelled.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from tui.fleet_load import Step
+from tui.models import CommandStatus, Connection, EventPage, FileDetails, FingerprintList
 
 
 @dataclass
@@ -37,3 +38,61 @@ class ConsoleWaiting(Message):
     generation: int
     connection: str
     reason: str | None
+
+
+@dataclass
+class ConnectionTesting(Message):
+    """How far the test of a connection got, for the status line."""
+
+    words: str
+
+
+@dataclass
+class ConnectionsUnlocked(Message):
+    """Secrets were obtained (or found) for one or more connections: open them together."""
+
+    unlocked: list[tuple[Connection, str | None]]
+
+
+@dataclass
+class EventsArrived(Message):
+    """A page of a console's events in the timeline's window (`tail`: found by the live tail)."""
+
+    generation: int
+    page: EventPage
+    tail: bool = False
+
+
+@dataclass
+class DeviceEventsLoaded(Message):
+    """A device's recent events, as (when and severity, title) rows, or why there are none."""
+
+    rows: list[tuple[str, str]]
+
+
+@dataclass
+class CommandPolled(Message):
+    """A command's status per computer, as the console answered a poll."""
+
+    status: CommandStatus
+
+
+@dataclass
+class CommandFileFound(Message):
+    """A file a fetch command uploaded: its size and checksum."""
+
+    details: FileDetails
+
+
+@dataclass
+class ListOpened(Message):
+    """A fingerprint list was read (opened, created or changed)."""
+
+    listing: FingerprintList
+
+
+@dataclass
+class ListDeleted(Message):
+    """A fingerprint list was deleted from the console."""
+
+    listing: FingerprintList

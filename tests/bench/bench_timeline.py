@@ -39,6 +39,7 @@ from textual.app import App
 from textual.widgets import Static
 
 from screens.events import BARS, SEVERITY_CELLS, EventsScreen
+from screens.messages import EventsArrived
 from tui.models import Connection, Event, EventPage, EventWindow, Severity
 from tui.simulators import build_simulator
 from tui.vendors import open_client
@@ -79,7 +80,7 @@ class OldEventsScreen(EventsScreen):
         if hasattr(self, "events"):
             self._show_bars()
 
-    def on_events_screen_arrived(self, message: EventsScreen.Arrived) -> None:
+    def on_events_arrived(self, message: EventsArrived) -> None:
         new = [e for e in message.page.events if (e.connection, e.id) not in self.old_index]
         if new:
             self.events = sorted([*self.events, *new], key=lambda event: event.time, reverse=True)
@@ -190,7 +191,7 @@ async def measure(kind: type[EventsScreen], pages: list[list[Event]], window: Ev
 
         def arrive(events: list[Event], *, tail: bool = False) -> Callable[[], None]:
             page = EventPage(events, len(events))
-            return lambda: screen.on_events_screen_arrived(EventsScreen.Arrived(screen.generation, page, tail=tail))
+            return lambda: screen.on_events_arrived(EventsArrived(screen.generation, page, tail))
 
         everything = [event for page in pages for event in page]
         random.Random(1).shuffle(everything)
