@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
 from screens.messages import ConsoleWaiting, EventsArrived
+from screens.refresh_timer import RefreshTimer
 from tui.models import Device, Event, EventWindow, Severity, left_out
 from tui.polling import poll_words
 from tui.timeline import EventFilter, Timeline
@@ -38,7 +39,6 @@ from widgets.window_prompt import WindowPrompt
 PRESETS = {"1": timedelta(minutes=15), "2": timedelta(hours=1), "3": timedelta(hours=24), "4": timedelta(days=7)}
 TAIL_EVERY = 10.0
 """Seconds between live-tail polls (the Elements EDR limit is 300 requests a minute for the whole tenant)."""
-MODAL_RETRY = 2.0
 SEVERITY_CELLS = {
     Severity.CRITICAL: ("● crit", Style(color="red", bold=True)),
     Severity.WARNING: ("▲ warn", Style(color="yellow")),
@@ -134,7 +134,7 @@ class EventsScreen(ExplorerScreen):
         self.generation = 0
         self.pending = 0
         self.tailing = False
-        self._timer: Timer | None = None
+        self.tail_timer = RefreshTimer(self, self._poll_tail)
         self._tick: Timer | None = None
         """While tailing: the status line says every second when the tail polled and when it polls next."""
         self.tail_since: datetime | None = None
@@ -183,9 +183,9 @@ class EventsScreen(ExplorerScreen):
         self.load()
 
     def on_unmount(self) -> None:
-        for timer in (self._timer, self._tick):
-            if timer is not None:
-                timer.stop()
+        self.tail_timer.stop()
+        if self._tick is not None:
+            self._tick.stop()
 
     # Loading
 
@@ -418,18 +418,10 @@ class EventsScreen(ExplorerScreen):
         self._show_bars()
 
     def _arm_tail(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self.tailing:
-            self._timer = self.set_timer(TAIL_EVERY, self._tail_due)
+        self.tail_timer.arm(TAIL_EVERY if self.tailing else 0)
 
-    def _tail_due(self) -> None:
-        """Poll for events after the window's end, unless a dialog is open over this screen."""
-        self._timer = None
-        if self.app.screen is not self:
-            self._timer = self.set_timer(MODAL_RETRY, self._tail_due)
-            return
+    def _poll_tail(self) -> None:
+        """Ask every console for the events after the window's end."""
         assert self.window.end is not None
         now = self._now()
         since = EventWindow(start=self.window.end, end=now)

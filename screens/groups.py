@@ -16,7 +16,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Tree
 from textual.worker import Worker, WorkerState
 
@@ -26,6 +25,7 @@ from screens.devices import DevicesPane
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
 from screens.messages import ConsoleStep, ConsoleWaiting, LabelsLoaded
+from screens.refresh_timer import RefreshTimer
 from tui.fleet_load import FleetLoad, PageKind, Step, load_console
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DeviceQuery, Group
@@ -36,8 +36,6 @@ from widgets.status_line import StatusLine
 
 DEFAULT_AUTO_REFRESH = 60
 """Seconds between automatic refreshes when `a` turns them on and the config names no interval."""
-MODAL_RETRY = 2.0
-"""Seconds before an automatic refresh that met an open dialog or detail screen tries again."""
 
 
 class GroupsScreen(ExplorerScreen):
@@ -76,7 +74,7 @@ class GroupsScreen(ExplorerScreen):
         self.fleet = FleetLoad(list(self.clients))
         """Made again on mount, from what the session kept of these consoles."""
         self._workers: dict[str, Worker[None]] = {}
-        self._timer: Timer | None = None
+        self.refresh_timer = RefreshTimer(self, self.load, busy=lambda: self.loading)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -215,7 +213,7 @@ class GroupsScreen(ExplorerScreen):
             self.pane.inventory = self.inventory
         if kept is not None:
             self.session.keep(tuple(self.clients), kept)
-        self._arm_timer()
+        self.refresh_timer.arm(self.refresh_every)
 
     def _show_progress(self) -> None:
         progress = self.fleet.progress()
@@ -232,21 +230,6 @@ class GroupsScreen(ExplorerScreen):
         tail = " · enter details · tab tree/table" if not self.loading else ""
         auto = f" · auto-refresh {self.refresh_every}s" if self.refresh_every else ""
         status.show(progress.words + auto + tail, warning=progress.warning)
-
-    def _arm_timer(self, delay: float | None = None) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        if self.refresh_every:
-            self._timer = self.set_timer(delay or self.refresh_every, self._auto_refresh_due)
-
-    def _auto_refresh_due(self) -> None:
-        """Refresh now, unless a dialog or a detail screen is open over this one: then look again soon."""
-        self._timer = None
-        if self.app.screen is not self or self.loading:
-            self._arm_timer(MODAL_RETRY)
-        else:
-            self.load()
 
     @on(Tree.NodeHighlighted, "#groups")
     def _group_highlighted(self, event: Tree.NodeHighlighted[DeviceFilter]) -> None:
@@ -403,5 +386,5 @@ class GroupsScreen(ExplorerScreen):
 
     def watch_refresh_every(self) -> None:
         if not self.loading:
-            self._arm_timer()
+            self.refresh_timer.arm(self.refresh_every)
         self._show_progress()

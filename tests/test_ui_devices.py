@@ -257,10 +257,10 @@ async def test_auto_refresh_waits_while_a_dialog_is_open() -> None:
         generation = screen.fleet.generation
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        screen._auto_refresh_due()
+        screen.refresh_timer.fire()
         assert screen.fleet.generation == generation  # not while the help is open
         await pilot.press("escape")
-        screen._auto_refresh_due()
+        screen.refresh_timer.fire()
         assert screen.fleet.generation == generation + 1
         await pilot.press("a")
         assert screen.refresh_every == 0

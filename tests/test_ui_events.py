@@ -182,11 +182,11 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
         assert screen.tailing and "live tail" in str(screen.query_one("#status").render()).lower()
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        screen._tail_due()
+        screen.tail_timer.fire()
         assert not asked  # not while the help is open
         await pilot.press("escape")
         end = screen.window.end
-        screen._tail_due()
+        screen.tail_timer.fire()
         await pilot.pause(0.2)
         assert asked and asked[0].start == end
         await pilot.press("t")
@@ -207,7 +207,7 @@ async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_foun
         assert status().startswith("Live tail: first poll in 10 s")
         now[0] += timedelta(seconds=4)
         await wait_until(pilot, lambda: status().startswith("Live tail: first poll in 6 s"))  # by itself, each second
-        screen._tail_due()
+        screen.tail_timer.fire()
         assert status().startswith("Live tail: polling now")
         await wait_until(pilot, lambda: screen.tail_polled_at is not None)
         now[0] += timedelta(seconds=3)
