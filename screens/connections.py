@@ -9,7 +9,6 @@ from textual.widgets import DataTable, Footer, Header
 
 from screens.base import ExplorerScreen
 from screens.connection_form import ConnectionForm
-from screens.groups import GroupsScreen
 from screens.messages import ConnectionsUnlocked
 from tui.config import ConfigError
 from tui.models import Connection
@@ -172,6 +171,8 @@ class ConnectionsScreen(ExplorerScreen):
         except VendorError as error:
             self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
             return
+        from screens.groups import GroupsScreen  # the consoles' screens load when first opened: a faster start
+
         self.app.push_screen(GroupsScreen(clients))
 
     def action_test(self) -> None:
