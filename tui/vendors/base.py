@@ -24,6 +24,7 @@ import httpx
 from tui.models import (
     Capabilities,
     Connection,
+    Device,
     DevicePage,
     DeviceQuery,
     EventPage,
@@ -35,6 +36,7 @@ from tui.models import (
     visible,
 )
 from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
+from tui.respond import ACTIONS, MESSAGE_MAX, ActionResult, ResponseAction, chunks, refused
 
 T = TypeVar("T")
 
@@ -791,3 +793,66 @@ class LabelMembership(Protocol):
     def label_devices(self, group_ids: Sequence[str]) -> AsyncIterator[DevicePage]:
         """The devices of these labels, a page at a time, each carrying the label's path in `labels`; a
         bounded number of label searches in flight."""
+
+
+@runtime_checkable
+class ResponseActions(Protocol):
+    """A console that can act on devices (issue 18): isolate, quarantine, scan, show a message. Each vendor
+    offers the actions its API documents (`offered_actions`); a screen lists only those, and a vendor without
+    any does not have this facet at all."""
+
+    def offered_actions(self) -> tuple[str, ...]:
+        """The `tui.respond.ACTIONS` names this console can do, in menu order."""
+
+    async def respond(self, action: str, devices: Sequence[Device], message: str = "") -> list[ActionResult]:
+        """Send `action` to `devices` in as many calls as the console's target limit needs: one result per
+        device, accepted or refused with the console's reason. Refused on a read-only connection before
+        anything is sent (`WriteRefusedError`); a failure after the first call refuses the rest in words
+        instead of losing what was already sent."""
+
+    def follow_response(self, action: str, results: Sequence[ActionResult]) -> AsyncIterator[list[ActionResult]]:
+        """The accepted results followed on the console, one updated list per poll, until each is final or
+        the console cannot tell more."""
+
+
+def requested_action(client: ResponseActions, action: str, message: str, count: int) -> ResponseAction:
+    """The action asked for, checked before anything is sent: offered by this console, a message where it
+    needs one and not longer than consoles take, at least one device."""
+    spec = ACTIONS.get(action)
+    if spec is None or action not in client.offered_actions():
+        offered = ", ".join(client.offered_actions())
+        raise ValueError(f"This console cannot {spec.verb if spec else action}; it offers: {offered}.")
+    if spec.message == "required" and not message.strip():
+        raise ValueError(f"To {spec.verb} a device, give the message its user will see.")
+    if message and not spec.message:
+        raise ValueError(f"{spec.title} shows no message on the device; leave the message out.")
+    if len(message) > MESSAGE_MAX:
+        raise ValueError(f"The message has {len(message)} characters; consoles take at most {MESSAGE_MAX}.")
+    if count == 0:
+        raise ValueError("Choose at least one device.")
+    return spec
+
+
+async def respond_in_calls(
+    devices: Sequence[Device], size: int, send: Callable[[Sequence[Device]], Awaitable[list[ActionResult]]]
+) -> list[ActionResult]:
+    """`send` the devices `size` at a time (a console's target limit) and gather one result per device.
+
+    A failure of the first call that shows nothing was done (credentials, a missing write right, a read-only
+    connection) is raised as it is. Any later failure, or one that may have acted, refuses that call's devices
+    with the failure in words and the rest as not sent, so what was already sent is still reported and logged.
+    """
+    results: list[ActionResult] = []
+    calls = list(chunks(devices, size))
+    for number, chunk in enumerate(calls):
+        try:
+            results.extend(await send(chunk))
+        except VendorError as error:
+            if number == 0 and isinstance(error, (AuthenticationError, ForbiddenError, WriteRefusedError)):
+                raise
+            results.extend(refused([(device.id, device.name) for device in chunk], str(error)))
+            later = [device for rest in calls[number + 1:] for device in rest]
+            results.extend(refused([(device.id, device.name) for device in later],
+                                   "not sent: the console failed on an earlier call"))
+            break
+    return results
