@@ -17,12 +17,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import platformdirs
 
 from tui.config import APP_NAME
-from tui.models import iso_utc, visible
+from tui.models import Device, iso_utc, visible
+
+if TYPE_CHECKING:
+    from tui.vendors.base import ResponseActions
 
 T = TypeVar("T")
 
@@ -211,3 +214,18 @@ class ActionsLog:
                     visible(str(record.get("message") or "")),
                     tuple(item for item in record["results"] if isinstance(item, dict))))
         return found
+
+
+async def respond_and_log(
+    client: ResponseActions, log: ActionsLog, *, connection: str, vendor: str, action: str,
+    devices: Sequence[Device], message: str = "",
+) -> tuple[list[ActionResult], str]:
+    """Send the action and append what the console answered to the actions log at once (before any
+    following, so a crash afterwards loses nothing). Returns the results and, when the log could not be
+    written, a sentence saying so: the action was sent all the same."""
+    results = await client.respond(action, devices, message)
+    try:
+        log.append(connection=connection, vendor=vendor, action=action, message=message, results=results)
+    except OSError as error:
+        return results, f"the actions log {log.path} could not be written ({error.strerror or error})"
+    return results, ""

@@ -615,6 +615,11 @@ async def list_devices(request: Request) -> Response:
         types=None if types is None else frozenset(types),
         online=None if online is None or len(set(online)) > 1 else online[0] == "true",
     )
+    device_id = request.query_params.get("deviceId")
+    if device_id is not None:  # "deviceId overrides other filters" [MCP]: the only way to read one device
+        index = _simulator(request).device_index(device_id)
+        visible = index is not None and fleet._company[index] in _companies_in_scope(request)
+        return _page([fleet.device(index)] if visible else [], None)
     chosen, next_index = _scan(len(fleet), start, keep, limit)
     return _page(_with_junk(fleet, chosen, [fleet.device(index) for index in chosen]), next_index)
 

@@ -367,7 +367,8 @@ class ElementsClient(BearerTokenClient):
                 result = current[index]
                 body = await self.authed_get(DEVICES_PATH, {"deviceId": result.device_id})
                 items = body.get("items") if isinstance(body, dict) else None
-                record = next((item for item in items or () if is_device(item)), None)
+                record = next((item for item in items or () if is_device(item) and item["id"] == result.device_id),
+                              None)
                 if record is None:
                     current[index] = dataclasses.replace(result, progress="no longer listed", final=True)
                 elif (record.get("protectionStatusOverview") == "isolated") is wanted:
