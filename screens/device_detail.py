@@ -10,8 +10,9 @@ from textual.message import Message
 
 from screens.commands import queue_fetch, queue_scan
 from screens.detail import DetailScreen
+from screens.respond import offers_actions, respond_flow
 from tui.models import Device, EventWindow, iso_utc
-from tui.vendors.base import NotAvailableError, VendorClient, VendorError
+from tui.vendors.base import NotAvailableError, ResponseActions, VendorClient, VendorError
 
 
 def summary_rows(device: Device) -> list[tuple[str, str]]:
@@ -45,6 +46,8 @@ class DeviceDetailScreen(DetailScreen):
     BINDINGS = [
         Binding("H", "scan", "Scan", tooltip="SEPM: Evidence of Compromise scan of this computer for hashes"),
         Binding("f", "fetch", "Fetch", tooltip="SEPM: upload a file from this computer to the console"),
+        Binding("x", "respond", "Respond", tooltip="Response actions on this device: isolate, quarantine, scan, "
+                                                    "show a message (what the console offers)"),
     ]
 
     class EventsLoaded(Message):
@@ -88,12 +91,18 @@ class DeviceDetailScreen(DetailScreen):
         if action in ("scan", "fetch"):
             client = self.client
             return client is not None and client.capabilities.commands and not client.connection.read_only
+        if action == "respond":
+            return offers_actions(self.client)
         return True
 
     def on_key(self, event: events.Key) -> None:
         client = self.client
         if event.key in ("H", "f") and client is not None and client.capabilities.commands \
                 and client.connection.read_only and self.focused is not self.query_one("#field-search"):
+            event.stop()
+            self.refuse_write(self.device.connection)
+        if event.key == "x" and isinstance(client, ResponseActions) and client.connection.read_only \
+                and self.focused is not self.query_one("#field-search"):
             event.stop()
             self.refuse_write(self.device.connection)
 
@@ -104,6 +113,10 @@ class DeviceDetailScreen(DetailScreen):
     def action_fetch(self) -> None:
         if self.client is not None:
             self.run_worker(queue_fetch(self, self.client, [self.device]), group="command", exit_on_error=False)
+
+    def action_respond(self) -> None:
+        if self.client is not None:
+            self.run_worker(respond_flow(self, self.client, [self.device]), group="respond", exit_on_error=False)
 
     def on_device_detail_screen_events_loaded(self, message: EventsLoaded) -> None:
         self.related = (EVENTS_HEADING, message.rows)
