@@ -168,3 +168,30 @@ async def test_simulator_refuses_six_targets_and_a_long_message() -> None:
                                  headers={"Content-Type": "application/json"})
         assert answer.status_code == 207 and answer.json()["multistatus"][0]["status"] == 404
     await client.aclose()
+
+
+def mock_client(answer) -> ElementsClient:
+    """A writable client whose console is `answer(request)` behind a token endpoint."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/as/token.oauth2":
+            return httpx.Response(200, json={"access_token": "tok-123", "token_type": "Bearer", "expires_in": 1799})
+        return answer(request)
+
+    connection = Connection(name="el", vendor="elements", url="https://elements.test", username="c", read_only=False)
+    return ElementsClient(connection, SECRET, transport=httpx.MockTransport(handle))
+
+
+async def test_hostile_answers_are_cleaned_and_an_unexpected_status_refuses_in_words() -> None:
+    devices = [Device(vendor="elements", connection="el", id=f"id-{n}", name=f"PC-{n}") for n in range(2)]
+    hostile = {"multistatus": [{"target": "id-0", "status": 400, "details": "bad\x1b[2J\u202eevil"},
+                               {"target": "someone-else", "status": 202, "operationId": "1"}]}
+    client = mock_client(lambda request: httpx.Response(207, json=hostile))
+    results = await client.respond("scan", devices)
+    assert "\x1b" not in results[0].reason and "\u202e" not in results[0].reason and "evil" in results[0].reason
+    assert not results[1].accepted and "did not answer for this device" in results[1].reason
+    await client.aclose()
+    client = mock_client(lambda request: httpx.Response(200, json={"ok": True}))
+    results = await client.respond("scan", devices)
+    assert all(not result.accepted and "not 207" in result.reason for result in results)
+    await client.aclose()
