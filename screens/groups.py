@@ -556,7 +556,7 @@ class GroupsScreen(ExplorerScreen):
     def action_respond(self) -> None:
         targets = self._response_targets()
         if targets is not None:
-            self.run_worker(respond_flow(self, *targets), group="respond", exit_on_error=False)
+            self.run_worker(respond_flow(self, *targets, on_closed=self.load), group="respond", exit_on_error=False)
 
     def action_scan(self) -> None:
         targets = self._command_targets()

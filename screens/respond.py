@@ -9,7 +9,7 @@ the actions log (`tui.respond`) before it is followed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.style import Style
 from textual.app import ComposeResult
@@ -69,8 +69,10 @@ def confirmation(console: str, connection: str, action: str, devices: Sequence[D
     return "\n".join(lines)
 
 
-async def respond_flow(screen: ExplorerScreen, client: VendorClient, devices: Sequence[Device]) -> None:
-    """Menu, message, confirmation, then the action is sent, logged and followed. Run in a worker."""
+async def respond_flow(screen: ExplorerScreen, client: VendorClient, devices: Sequence[Device],
+                       on_closed: Callable[[], object] | None = None) -> None:
+    """Menu, message, confirmation, then the action is sent, logged and followed; `on_closed` runs when the
+    results are left (the device table reloads, so the devices show their new state). Run in a worker."""
     app = screen.app
     if not isinstance(client, ResponseActions):
         return
@@ -113,7 +115,8 @@ async def respond_flow(screen: ExplorerScreen, client: VendorClient, devices: Se
         return
     if log_problem:
         screen.notify(f"Sent, but {log_problem}.", severity="warning", markup=False)
-    await app.push_screen(ResponseResultsScreen(client, action, results))
+    await app.push_screen(ResponseResultsScreen(client, action, results),
+                          callback=(lambda _: on_closed()) if on_closed is not None else None)
 
 
 class ResponseResultsScreen(ExplorerScreen):
@@ -186,8 +189,7 @@ class ResponseResultsScreen(ExplorerScreen):
         if self.problem is not None:
             status.show(self.problem, error=True)
         elif self.done:
-            status.show("Every device is final · recorded in the actions log (epx actions) · ctrl+r on the table "
-                        "shows the new states")
+            status.show("Every device is final · recorded in the actions log (epx actions) · esc reloads the table")
         else:
             status.show("Following on the console… esc leaves it running")
 
@@ -205,4 +207,4 @@ class ResponseResultsScreen(ExplorerScreen):
     def action_back(self) -> None:
         if not self.done:
             self.notify("Stopped following; the action goes on on the console.", markup=False)
-        self.app.pop_screen()
+        self.dismiss(None)

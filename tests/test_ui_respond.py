@@ -77,8 +77,13 @@ async def test_isolate_two_marked_devices_confirmed_with_their_count_then_follow
         (entry,) = [json.loads(line) for line in actions_log.read_text().splitlines()]
         assert entry["action"] == "isolate" and entry["connection"] == "demo-elements"
         assert len(entry["results"]) == 2
-        await pilot.press("escape")
-        assert len(app.screen.pane.marked_devices()) == 2 and app.screen.pane.filter.critical
+        isolated = {result.device_id for result in results.results if result.succeeded}
+        assert isolated
+        await pilot.press("escape")  # back to the table, which reloads: the devices show their new state
+        groups = app.screen
+        await wait_until(pilot, lambda: not groups.loading and {device.id for device in groups.inventory.devices
+                                                                if device.state == "isolated"} >= isolated)
+        assert len(groups.pane.marked_devices()) == 2 and groups.pane.filter.critical
 
 
 async def test_a_console_lists_only_its_actions_and_scans_need_no_typed_count() -> None:
