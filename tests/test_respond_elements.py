@@ -106,12 +106,14 @@ async def test_offline_device_stays_pending_and_following_ends() -> None:
     await client.aclose()
 
 
-async def test_scan_and_message_are_final_when_accepted() -> None:
+async def test_scan_and_message_are_followed_in_the_operation_history() -> None:
     simulator, client, _ = make()
-    devices = fleet_devices(simulator, windows(online=True))[:2]
+    devices = fleet_devices(simulator, windows(online=True))[:1] + fleet_devices(simulator, windows(online=False))[:1]
     results = await client.respond("message", devices, "Please log off now")
-    assert all(result.accepted and result.final for result in results)
-    assert [update async for update in client.follow_response("message", results)] == []
+    assert all(result.accepted and not result.final for result in results)
+    last = [update async for update in client.follow_response("message", results)][-1]
+    assert (last[0].progress, last[0].succeeded) == ("finished", True)
+    assert last[1].final and last[1].succeeded is None and last[1].progress.startswith("pending")
     with pytest.raises(ValueError, match="message"):
         await client.respond("message", devices)
     with pytest.raises(ValueError, match="cannot"):
@@ -151,7 +153,7 @@ async def test_rate_limit_is_waited_out_and_the_call_sent_again() -> None:
     await client.aclose()
 
 
-async def test_simulator_refuses_six_targets_and_a_long_message() -> None:
+async def test_simulator_refuses_six_targets_a_long_message_and_a_history_not_by_device() -> None:
     simulator, client, _ = make()
     await client.check_login()
     token = client._token
@@ -167,6 +169,7 @@ async def test_simulator_refuses_six_targets_and_a_long_message() -> None:
         answer = await http.post(OPERATIONS_PATH, content=json.dumps({"operation": "scanForMalware", "targets": ["x"]}),
                                  headers={"Content-Type": "application/json"})
         assert answer.status_code == 207 and answer.json()["multistatus"][0]["status"] == 404
+        assert (await http.get(OPERATIONS_PATH, params={"operationId": "1"})).status_code == 400
     await client.aclose()
 
 

@@ -693,7 +693,7 @@ def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
             Route(ORGANIZATIONS_PATH, list_organizations, methods=["GET"]),
             Route(DEVICES_PATH, list_devices, methods=["GET"]),
             Route(EVENTS_PATH, search_events, methods=["POST"]),
-            Route(OPERATIONS_PATH, device_operations, methods=["POST"]),
+            Route(OPERATIONS_PATH, device_operations, methods=["GET", "POST"]),
         ],
         middleware=[
             Middleware(_Gateway, simulator=simulator),
@@ -1077,6 +1077,9 @@ async def search_events(request: Request) -> Response:
 #   the [MCP] mock uses 404 for a failure. Isolation "requires devices to be Windows computers in active state
 #   with valid subscription" [XSIAM]; the exact `details` texts of the real API are UNCERTAIN (ours are plain
 #   sentences), and so are the rules for release, scan and message (here: an active computer).
+# - `GET /devices/v1/operations?deviceId=` lists one device's operations (no other filter [MCP]), items
+#   `{id, operationName, status, startedTimestamp, lastUpdatedTimestamp}` [XSOAR-EL]; status `finished` or
+#   `pending` here (the real API also has ongoing, failed, internalError, unknownError [XSIAM]).
 # - An online device applies isolation or release at once (its overview reads `isolated` on the next read);
 #   an offline one only when it connects, which a simulated offline device never does. A released device
 #   goes back to the overview it was made with (allOk if it was made isolated). Real timings are UNCERTAIN.
@@ -1098,6 +1101,8 @@ async def device_operations(request: Request) -> Response:
     if (wait := simulator.rate_wait(client, limit=simulator.operation_rate_limit, bucket="operations")) is not None:
         return _error(request.scope, _ApiError(429, "Rate limit exceeded"),
                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    if request.method == "GET":
+        return _operation_history(simulator, request)
     _, _, token = request.headers.get("authorization", "").partition(" ")
     if not simulator.may_write(token.strip()):
         raise _ApiError(403, "Insufficient scope: the operation needs connect.api.write")
@@ -1145,7 +1150,8 @@ def _operate(simulator: ElementsSimulator, operation: str, target: str, paramete
         made = simulator.fleet._overview[index]
         simulator.fleet.overview_now[index] = _ALL_OK if made == _ISOLATED else made
     simulator.operations.append({"id": operation_id, "deviceId": target, "operationName": operation,
-                                 "status": "finished" if applied else "pending", "parameters": parameters})
+                                 "status": "finished" if applied else "pending", "parameters": parameters,
+                                 "startedTimestamp": rfc3339(simulator.fleet.now_ms, millis=True)})
     return {"target": target, "status": 202, "operationId": operation_id}
 
 
@@ -1161,3 +1167,17 @@ def _operation_refusal(simulator: ElementsSimulator, operation: str, record: dic
         if record["id"] in simulator.unsubscribed:
             return "Device has no valid subscription"
     return ""
+
+
+def _operation_history(simulator: ElementsSimulator, request: Request) -> Response:
+    """One device's operations, newest first; `deviceId` is required and the only filter."""
+    device_id = request.query_params.get("deviceId")
+    unknown = [name for name in request.query_params if name != "deviceId"]
+    if unknown:
+        raise _invalid(unknown[0], request.query_params[unknown[0]])
+    if not device_id:
+        raise _invalid("deviceId", "")
+    items = [{"id": operation["id"], "operationName": operation["operationName"], "status": operation["status"],
+              "startedTimestamp": operation["startedTimestamp"], "lastUpdatedTimestamp": operation["startedTimestamp"]}
+             for operation in reversed(simulator.operations) if operation["deviceId"] == device_id]
+    return JSONResponse({"items": items})

@@ -117,7 +117,11 @@ OPERATIONS = {"isolate": "isolateFromNetwork", "release": "releaseFromNetworkIso
 OPERATION_ACCEPTED = 202
 """A target's `multistatus` status when its operation was queued; anything else failed for that device."""
 FOLLOWED = {"isolate": True, "release": False}
-"""The actions a device record shows the outcome of: isolated (`protectionStatusOverview`) or not."""
+"""The actions a device record shows the outcome of: isolated (`protectionStatusOverview`) or not; the others
+are followed through the device's operation history."""
+OPERATION_FAILED = {"failed": "the operation failed", "internalError": "internal error on the console",
+                    "unknownError": "unknown error"}
+"""Final failed `status` values of an operation [XSIAM README]; `pending`, `ongoing` and `finished` are the rest."""
 FOLLOW_ROUNDS = 12
 DEVICE_READS_PER_MINUTE = 150
 """Half the 300 requests a minute the devices endpoints allow [LC]: following leaves room for the rest."""
@@ -321,7 +325,7 @@ class ElementsClient(BearerTokenClient):
             body: dict[str, Any] = {"operation": OPERATIONS[action], "targets": [device.id for device in chunk]}
             if message:
                 body["parameters"] = {"message": message}
-            return multistatus_results(await self._operation(body, what), chunk, action, self._where())
+            return multistatus_results(await self._operation(body, what), chunk, self._where())
 
         return await respond_in_calls(devices, OPERATION_TARGETS_MAX, send)
 
@@ -353,32 +357,52 @@ class ElementsClient(BearerTokenClient):
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def follow_response(self, action: str, results: Sequence[ActionResult]) -> AsyncIterator[list[ActionResult]]:
-        """Isolation and release are read back from each device's `protectionStatusOverview` (one
-        `?deviceId=` read a device a round, paced under the rate limit); a scan or a message has no outcome
-        a device record shows, so it is final when accepted."""
+        """Each accepted device read again every round (paced under the rate limit) until final: isolation and
+        release from the device's `protectionStatusOverview`, a scan or a message from the operation's status
+        in the device's operation history (fact sheet 6.2). A device still pending after `FOLLOW_ROUNDS` is
+        left pending: it applies the operation when it next connects."""
         current = list(results)
-        wanted = FOLLOWED.get(action)
-        for _ in range(FOLLOW_ROUNDS if wanted is not None else 0):
+        read = self._isolation_state if action in FOLLOWED else self._operation_state
+        for _ in range(FOLLOW_ROUNDS):
             pending = [index for index, result in enumerate(current) if not result.final]
             if not pending:
                 return
             await self.sleep(max(5.0, len(pending) * 60 / DEVICE_READS_PER_MINUTE))
             for index in pending:
-                result = current[index]
-                body = await self.authed_get(DEVICES_PATH, {"deviceId": result.device_id})
-                items = body.get("items") if isinstance(body, dict) else None
-                record = next((item for item in items or () if is_device(item) and item["id"] == result.device_id),
-                              None)
-                if record is None:
-                    current[index] = dataclasses.replace(result, progress="no longer listed", final=True)
-                elif (record.get("protectionStatusOverview") == "isolated") is wanted:
-                    current[index] = dataclasses.replace(
-                        result, progress="isolated" if wanted else "released", final=True, succeeded=True)
+                current[index] = await read(action, current[index])
             yield list(current)
         if any(not result.final for result in current):
             yield [result if result.final else dataclasses.replace(
                 result, progress="pending: the device applies it when it next connects", final=True)
                 for result in current]
+
+    async def _isolation_state(self, action: str, result: ActionResult) -> ActionResult:
+        """The result once the device's record shows it isolated (or no longer, for a release)."""
+        body = await self.authed_get(DEVICES_PATH, {"deviceId": result.device_id})
+        items = body.get("items") if isinstance(body, dict) else None
+        record = next((item for item in items or () if is_device(item) and item["id"] == result.device_id), None)
+        wanted = FOLLOWED[action]
+        if record is None:
+            return dataclasses.replace(result, progress="no longer listed", final=True)
+        if (record.get("protectionStatusOverview") == "isolated") is wanted:
+            return dataclasses.replace(result, progress="isolated" if wanted else "released", final=True,
+                                       succeeded=True)
+        return result
+
+    async def _operation_state(self, action: str, result: ActionResult) -> ActionResult:
+        """The result with its operation's status from `GET /devices/v1/operations?deviceId=`, matched by the
+        operationId (the only filter is the device [MCP])."""
+        body = await self.authed_get(OPERATIONS_PATH, {"deviceId": result.device_id})
+        items = body.get("items") if isinstance(body, dict) else None
+        item = next((item for item in items or () if isinstance(item, dict)
+                     and _text(item.get("id")) == result.reference), None)
+        status = _text(item.get("status")) if item is not None else ""
+        if status in OPERATION_FAILED:
+            return dataclasses.replace(result, progress=f"failed: {OPERATION_FAILED[status]}", final=True,
+                                       succeeded=False)
+        if status == "finished":
+            return dataclasses.replace(result, progress="finished", final=True, succeeded=True)
+        return dataclasses.replace(result, progress=status or result.progress)
 
     async def groups(self) -> list[Group]:
         own = (await self.whoami())["organizationId"]
@@ -516,9 +540,9 @@ def peek_anchor(body: bytes) -> str | None:
     return anchor if isinstance(anchor, str) and anchor else None
 
 
-def multistatus_results(body: Any, devices: Sequence[Device], action: str, where: str) -> list[ActionResult]:
+def multistatus_results(body: Any, devices: Sequence[Device], where: str) -> list[ActionResult]:
     """One result per device from a 207 `{"multistatus": [{target, status, operationId?, details?}]}`: 202 is
-    accepted (final unless its outcome can be read back), anything else refused with `details` in words."""
+    accepted (then followed), anything else refused with `details` in words."""
     items = body.get("multistatus") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise BadResponseError(f"{where} answered the operation without a status per device; look at the "
@@ -531,9 +555,8 @@ def multistatus_results(body: Any, devices: Sequence[Device], action: str, where
             results.append(ActionResult(device.id, device.name, False, "the console did not answer for this device",
                                         final=True, succeeded=False))
         elif item.get("status") == OPERATION_ACCEPTED:
-            final = action not in FOLLOWED
             results.append(ActionResult(device.id, device.name, True, reference=_text(item.get("operationId")),
-                                        progress="accepted", final=final))
+                                        progress="accepted"))
         else:
             results.append(ActionResult(device.id, device.name, False, target_failure(item), final=True,
                                         succeeded=False))
