@@ -510,18 +510,26 @@ class GroupsScreen(ExplorerScreen):
             event.stop()
             self._response_targets()  # says why not
 
-    def _command_targets(self) -> tuple[VendorClient, list[Device]] | None:
-        """The console and computers a command goes to, or None after saying why there are none."""
+    def _one_console_targets(self, noun: str, what: str) -> tuple[VendorClient, list[Device]] | None:
+        """The marked (else highlighted) devices and their one console, or None after saying why not; `noun`
+        names them ("computer"), `what` the thing sent ("a command")."""
         devices = self.pane.command_targets()
         consoles = {device.connection for device in devices}
         if not devices:
-            self.notify("No computer is highlighted or marked.", severity="warning", markup=False)
+            self.notify(f"No {noun} is highlighted or marked.", severity="warning", markup=False)
             return None
         if len(consoles) > 1:
-            self.notify(f"The marked computers are on {len(consoles)} consoles; a command goes to one console: "
-                        "mark computers of one.", severity="warning", markup=False)
+            self.notify(f"The marked {noun}s are on {len(consoles)} consoles; {what} goes to one console: "
+                        f"mark {noun}s of one.", severity="warning", markup=False)
             return None
-        client = self.clients[consoles.pop()]
+        return self.clients[consoles.pop()], devices
+
+    def _command_targets(self) -> tuple[VendorClient, list[Device]] | None:
+        """The console and computers a command goes to, or None after saying why there are none."""
+        targets = self._one_console_targets("computer", "a command")
+        if targets is None:
+            return None
+        client, devices = targets
         if not client.capabilities.commands:
             vendor = VENDORS.get(client.vendor, client.vendor)
             self.notify(f"Scans and file fetches are SEPM commands; {vendor} has none.", severity="warning",
@@ -534,16 +542,10 @@ class GroupsScreen(ExplorerScreen):
 
     def _response_targets(self) -> tuple[VendorClient, list[Device]] | None:
         """The console and devices a response action goes to, or None after saying why there are none."""
-        devices = self.pane.command_targets()
-        consoles = {device.connection for device in devices}
-        if not devices:
-            self.notify("No device is highlighted or marked.", severity="warning", markup=False)
+        targets = self._one_console_targets("device", "an action")
+        if targets is None:
             return None
-        if len(consoles) > 1:
-            self.notify(f"The marked devices are on {len(consoles)} consoles; an action goes to one console: "
-                        "mark devices of one.", severity="warning", markup=False)
-            return None
-        client = self.clients[consoles.pop()]
+        client, devices = targets
         if not isinstance(client, ResponseActions) or not client.offered_actions():
             self.notify(f"{VENDORS.get(client.vendor, client.vendor)} offers no response action through its API.",
                         severity="warning", markup=False)
