@@ -24,9 +24,8 @@ from tui.respond import (
     ACTIONS,
     MESSAGE_MAX,
     ActionResult,
-    ActionsLog,
+    actions_log,
     device_list_words,
-    resolve_actions_log_path,
     respond_and_log,
 )
 from tui.vendors.base import ForbiddenError, ResponseActions, VendorClient
@@ -105,17 +104,17 @@ async def respond_flow(screen: ExplorerScreen, client: VendorClient, devices: Se
         confirmed = await app.push_screen_wait(ConfirmDialog(title, text, confirm_label=spec.title, danger=True))
     if not confirmed:
         return
+    log = actions_log(demo=screen.explorer.demo)
     try:
         results, log_problem = await respond_and_log(
-            client, ActionsLog(resolve_actions_log_path()), connection=name, vendor=client.vendor, action=action,
-            devices=devices, message=message)
+            client, log, connection=name, vendor=client.vendor, action=action, devices=devices, message=message)
     except ForbiddenError as error:
         screen.notify(f"{error.message} {error.hint}", title="Not allowed", severity="error", markup=False,
                       timeout=20)
         return
     if log_problem:
         screen.notify(f"Sent, but {log_problem}.", severity="warning", markup=False)
-    await app.push_screen(ResponseResultsScreen(client, action, results),
+    await app.push_screen(ResponseResultsScreen(client, action, results, logged=log.path is not None),
                           callback=(lambda _: on_closed()) if on_closed is not None else None)
 
 
@@ -130,11 +129,13 @@ class ResponseResultsScreen(ExplorerScreen):
             super().__init__()
             self.results = results
 
-    def __init__(self, client: VendorClient, action: str, results: list[ActionResult]) -> None:
+    def __init__(self, client: VendorClient, action: str, results: list[ActionResult], *, logged: bool) -> None:
         super().__init__()
         self.client = client
         self.action = action
         self.results = results
+        self.logged = logged
+        """Written to the actions log file (the demo keeps its log in memory)."""
         self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -189,7 +190,8 @@ class ResponseResultsScreen(ExplorerScreen):
         if self.problem is not None:
             status.show(self.problem, error=True)
         elif self.done:
-            status.show("Every device is final · recorded in the actions log (epx actions) · esc reloads the table")
+            where = "recorded in the actions log (epx actions)" if self.logged else "the demo logs it in memory only"
+            status.show(f"Every device is final · {where} · esc reloads the table")
         else:
             status.show("Following on the console… esc leaves it running")
 

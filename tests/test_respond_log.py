@@ -6,7 +6,7 @@ import json
 import stat
 from datetime import UTC, datetime
 
-from tui.respond import ACTIONS, ActionResult, ActionsLog, device_list_words, resolve_actions_log_path
+from tui.respond import ACTIONS, ActionResult, ActionsLog, actions_log, device_list_words
 
 
 def test_each_action_is_appended_private_and_read_back(tmp_path) -> None:
@@ -35,8 +35,17 @@ def test_a_torn_line_is_skipped(tmp_path) -> None:
     json.loads(path.read_text().splitlines()[0])
 
 
-def test_path_from_the_environment_and_confirmation_words() -> None:
-    assert str(resolve_actions_log_path({"EPX_ACTIONS_LOG": "/x/a.jsonl"})) == "/x/a.jsonl"
+def test_the_environment_names_the_file_and_the_demo_writes_none() -> None:
+    assert str(actions_log(demo=False, environ={"EPX_ACTIONS_LOG": "/x/a.jsonl"}).path) == "/x/a.jsonl"
+    assert str(actions_log(demo=True, environ={"EPX_ACTIONS_LOG": "/x/a.jsonl"}).path) == "/x/a.jsonl"
+    assert actions_log(demo=False, environ={}).path.name == "actions.jsonl"
+    kept = actions_log(demo=True, environ={})
+    assert kept.path is None
+    kept.append(connection="demo-sepm", vendor="sepm", action="scan", message="", results=[])
+    assert [entry.action for entry in kept.entries()] == ["scan"]
+
+
+def test_confirmation_words() -> None:
     assert device_list_words(["a", "b", "c", "d", "e"]) == "a, b, c and 2 more"
     assert device_list_words(["a"]) == "a"
     assert ACTIONS["isolate"].needs_typed_count and not ACTIONS["scan"].needs_typed_count

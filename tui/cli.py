@@ -59,10 +59,9 @@ from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.respond import (
     ACTIONS,
     MESSAGE_MAX,
-    ActionsLog,
+    actions_log,
     any_failed,
     device_list_words,
-    resolve_actions_log_path,
     respond_and_log,
 )
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
@@ -799,7 +798,7 @@ async def respond(args: argparse.Namespace) -> int:
                                    f"{spec.verb} devices (actions offered: {offered}).")
         devices = await respond_targets(client, args)
         confirm_response(connection.name, VENDORS[connection.vendor], args, devices)
-        log = ActionsLog(resolve_actions_log_path())
+        log = actions_log(demo=args.demo)
         try:
             results, log_problem = await respond_and_log(
                 client, log, connection=connection.name, vendor=connection.vendor, action=args.action,
@@ -869,7 +868,7 @@ def ask(prompt: str) -> str:
 
 async def actions(args: argparse.Namespace) -> int:
     """`epx actions`: the actions log, optionally one connection's."""
-    entries = [entry for entry in ActionsLog(resolve_actions_log_path()).entries()
+    entries = [entry for entry in actions_log(demo=args.demo).entries()
                if args.connection in (None, entry.connection)]
     if args.format == "json":
         write_json(sys.stdout, [entry.to_json() for entry in entries])

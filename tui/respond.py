@@ -144,9 +144,13 @@ def default_actions_log_path() -> Path:
     return platformdirs.user_data_path(APP_NAME, appauthor=False) / "actions.jsonl"
 
 
-def resolve_actions_log_path(environ: Mapping[str, str] = os.environ) -> Path:
-    """$EPX_ACTIONS_LOG wins over the platform default (tests and a shared incident directory use it)."""
-    return Path(environ.get(ACTIONS_LOG_ENV) or default_actions_log_path()).expanduser()
+def actions_log(*, demo: bool, environ: Mapping[str, str] = os.environ) -> ActionsLog:
+    """The actions log: $EPX_ACTIONS_LOG, else the platform's user data directory; in the demo, which writes
+    nothing, kept in memory unless $EPX_ACTIONS_LOG names a file."""
+    named = environ.get(ACTIONS_LOG_ENV)
+    if demo and not named:
+        return ActionsLog(None)
+    return ActionsLog(Path(named or default_actions_log_path()).expanduser())
 
 
 def operator_name() -> str:
@@ -177,16 +181,20 @@ class ActionsLog:
     """Append-only JSON lines, one per action sent, created 0600 (its directory 0700).
 
     Holds the connection's name, never its URL credentials or a secret: nothing the clients are given to
-    authenticate ever reaches an `ActionResult`.
+    authenticate ever reaches an `ActionResult`. `path=None` keeps the entries in memory (the demo).
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._kept: list[LoggedAction] = []
 
     def append(self, *, connection: str, vendor: str, action: str, message: str,
                results: Sequence[ActionResult], when: datetime | None = None) -> LoggedAction:
         entry = LoggedAction(iso_utc(when or datetime.now(UTC)) or "", connection, vendor, action, operator_name(),
                              message, tuple(result.to_json() for result in results))
+        if self.path is None:
+            self._kept.append(entry)
+            return entry
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         line = (json.dumps(entry.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -200,6 +208,8 @@ class ActionsLog:
 
     def entries(self) -> list[LoggedAction]:
         """Every readable line, oldest first; a line that is not a record (a torn write) is skipped."""
+        if self.path is None:
+            return list(self._kept)
         try:
             text = self.path.read_text("utf-8", errors="replace")
         except FileNotFoundError:
