@@ -50,8 +50,8 @@ def result_style(result: ActionResult) -> Style:
 
 def offers_actions(client: VendorClient | None) -> bool:
     """The console has response actions and the connection allows changes: the key is shown."""
-    return (isinstance(client, ResponseActions) and bool(client.offered_actions())
-            and client is not None and not client.connection.read_only)
+    return (client is not None and not client.connection.read_only and isinstance(client, ResponseActions)
+            and bool(client.offered_actions()))
 
 
 def confirmation(console: str, connection: str, action: str, devices: Sequence[Device], message: str) -> str:
