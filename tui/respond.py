@@ -49,8 +49,9 @@ class ResponseAction:
 
     @property
     def needs_typed_count(self) -> bool:
-        """Cutting a machine off, or what no action undoes from the console, asks for the device count to be
-        typed before `y`: a slip of the finger must not take a fleet off the network."""
+        """Cutting a machine off asks for the device count to be typed before `y`: a slip of the finger must not
+        take a fleet off the network. No action offered is irreversible (EPMM's wipe and retire are left out),
+        so nothing else asks."""
         return self.cuts_off
 
 
