@@ -10,9 +10,10 @@ from textual.binding import Binding
 from screens.commands import queue_fetch, queue_scan
 from screens.detail import DetailScreen
 from screens.messages import DeviceEventsLoaded
+from screens.respond import offers_actions, respond_flow
 from tui.models import Device, EventWindow, iso_utc
-from tui.vendors.base import NotAvailableError, VendorError
-from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource
+from tui.vendors.base import NotAvailableError, VendorClient, VendorError
+from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource, ResponseActions
 
 
 def summary_rows(device: Device) -> list[tuple[str, str]]:
@@ -46,6 +47,8 @@ class DeviceDetailScreen(DetailScreen):
     BINDINGS = [
         Binding("H", "scan", "Scan", tooltip="SEPM: Evidence of Compromise scan of this computer for hashes"),
         Binding("f", "fetch", "Fetch", tooltip="SEPM: upload a file from this computer to the console"),
+        Binding("x", "respond", "Respond", tooltip="Response actions on this device: isolate, quarantine, scan, "
+                                                    "show a message (what the console offers)"),
     ]
 
     def __init__(self, device: Device) -> None:
@@ -79,18 +82,29 @@ class DeviceDetailScreen(DetailScreen):
     @property
     def queue(self) -> CommandQueueClient | None:
         """The device's console when it queues commands (SEPM)."""
-        client = self.session.clients.get(self.device.connection)
+        client = self.client
         return client if isinstance(client, CommandQueue) else None
+
+    @property
+    def client(self) -> VendorClient | None:
+        return self.session.clients.get(self.device.connection)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("scan", "fetch"):
             queue = self.queue
             return queue is not None and not queue.connection.read_only
+        if action == "respond":
+            return offers_actions(self.client)
         return True
 
     def on_key(self, event: events.Key) -> None:
         queue = self.queue
         if event.key in ("H", "f") and queue is not None and queue.connection.read_only \
+                and self.focused is not self.query_one("#field-search"):
+            event.stop()
+            self.refuse_write(self.device.connection)
+        client = self.client
+        if event.key == "x" and isinstance(client, ResponseActions) and client.connection.read_only \
                 and self.focused is not self.query_one("#field-search"):
             event.stop()
             self.refuse_write(self.device.connection)
@@ -102,6 +116,10 @@ class DeviceDetailScreen(DetailScreen):
     def action_fetch(self) -> None:
         if self.queue is not None:
             self.run_worker(queue_fetch(self, self.queue, [self.device]), group="command", exit_on_error=False)
+
+    def action_respond(self) -> None:
+        if self.client is not None:
+            self.run_worker(respond_flow(self, self.client, [self.device]), group="respond", exit_on_error=False)
 
     def on_device_events_loaded(self, message: DeviceEventsLoaded) -> None:
         self.related = (EVENTS_HEADING, message.rows)

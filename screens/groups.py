@@ -26,11 +26,12 @@ from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
 from screens.messages import ConsoleStep, ConsoleWaiting, LabelsLoaded
 from screens.refresh_timer import RefreshTimer
+from screens.respond import offers_actions, respond_flow
 from tui.fleet_load import FleetLoad, PageKind, Step, load_console
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DeviceQuery, Group
 from tui.vendors.base import AuthenticationError, VendorClient, WaitListener, waits_told_to
-from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource, LabelMembership
+from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource, LabelMembership, ResponseActions
 from widgets.group_tree import GroupTree
 from widgets.status_line import StatusLine
 
@@ -59,6 +60,9 @@ class GroupsScreen(ExplorerScreen):
                 tooltip="SEPM: Evidence of Compromise scan of the marked (space) or highlighted computers, or the group"),
         Binding("f", "fetch", "Fetch file", show=False,
                 tooltip="SEPM: upload a file from the marked (space) or highlighted computers to the console"),
+        Binding("x", "respond", "Respond", show=False,  # like H and f: listed by help and the palette
+                tooltip="Response actions on the marked (space) or highlighted devices: isolate, quarantine, scan, "
+                        "show a message (what the console offers)"),
         Binding("ctrl+r", "refresh", "Refresh"),
         Binding("a", "auto_refresh", "Auto-refresh", show=False, tooltip="Refresh on a timer (again: stop)"),
         Binding("q", "back", "Back"),
@@ -331,25 +335,38 @@ class GroupsScreen(ExplorerScreen):
         if action in ("scan", "fetch"):
             return any(client.capabilities.commands and not client.connection.read_only
                        for client in self.clients.values())
+        if action == "respond":
+            return any(map(offers_actions, self.clients.values()))
         return True
 
     def on_key(self, event: events.Key) -> None:
         if event.key in ("H", "f") and not isinstance(self.focused, Input) and not self.check_action("scan", ()):
             event.stop()
             self._command_targets()  # says why not
+        if event.key == "x" and not isinstance(self.focused, Input) and not self.check_action("respond", ()):
+            event.stop()
+            self._response_targets()  # says why not
 
-    def _command_targets(self) -> tuple[CommandQueueClient, list[Device]] | None:
-        """The console and computers a command goes to, or None after saying why there are none."""
+    def _one_console_targets(self, noun: str, what: str) -> tuple[VendorClient, list[Device]] | None:
+        """The marked (else highlighted) devices and their one console, or None after saying why not; `noun`
+        names them ("computer"), `what` the thing sent ("a command")."""
         devices = self.pane.command_targets()
         consoles = {device.connection for device in devices}
         if not devices:
-            self.notify("No computer is highlighted or marked.", severity="warning", markup=False)
+            self.notify(f"No {noun} is highlighted or marked.", severity="warning", markup=False)
             return None
         if len(consoles) > 1:
-            self.notify(f"The marked computers are on {len(consoles)} consoles; a command goes to one console: "
-                        "mark computers of one.", severity="warning", markup=False)
+            self.notify(f"The marked {noun}s are on {len(consoles)} consoles; {what} goes to one console: "
+                        f"mark {noun}s of one.", severity="warning", markup=False)
             return None
-        client = self.clients[consoles.pop()]
+        return self.clients[consoles.pop()], devices
+
+    def _command_targets(self) -> tuple[CommandQueueClient, list[Device]] | None:
+        """The console and computers a command goes to, or None after saying why there are none."""
+        targets = self._one_console_targets("computer", "a command")
+        if targets is None:
+            return None
+        client, devices = targets
         if not isinstance(client, CommandQueue):
             vendor = VENDORS.get(client.vendor, client.vendor)
             self.notify(f"Scans and file fetches are SEPM commands; {vendor} has none.", severity="warning",
@@ -359,6 +376,26 @@ class GroupsScreen(ExplorerScreen):
             self.refuse_write(client.connection.name)
             return None
         return client, devices
+
+    def _response_targets(self) -> tuple[VendorClient, list[Device]] | None:
+        """The console and devices a response action goes to, or None after saying why there are none."""
+        targets = self._one_console_targets("device", "an action")
+        if targets is None:
+            return None
+        client, devices = targets
+        if not isinstance(client, ResponseActions) or not client.offered_actions():
+            self.notify(f"{VENDORS.get(client.vendor, client.vendor)} offers no response action through its API.",
+                        severity="warning", markup=False)
+            return None
+        if client.connection.read_only:
+            self.refuse_write(client.connection.name)
+            return None
+        return client, devices
+
+    def action_respond(self) -> None:
+        targets = self._response_targets()
+        if targets is not None:
+            self.run_worker(respond_flow(self, *targets, on_closed=self.load), group="respond", exit_on_error=False)
 
     def action_scan(self) -> None:
         targets = self._command_targets()

@@ -11,6 +11,7 @@ from textual.message import Message
 
 from tui.fleet_load import Step
 from tui.models import CommandStatus, Connection, EventPage, FileDetails, FingerprintList
+from tui.respond import ActionResult
 
 
 @dataclass
@@ -96,3 +97,10 @@ class ListDeleted(Message):
     """A fingerprint list was deleted from the console."""
 
     listing: FingerprintList
+
+
+@dataclass
+class ResponseFollowed(Message):
+    """Where each device of a response action stands, after a poll of the console."""
+
+    results: list[ActionResult]

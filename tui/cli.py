@@ -56,6 +56,14 @@ from tui.models import (
     parse_time_bound,
 )
 from tui.request_log import LOG_ENV, start_request_log, stop_request_log
+from tui.respond import (
+    ACTIONS,
+    MESSAGE_MAX,
+    actions_log,
+    any_failed,
+    device_list_words,
+    respond_and_log,
+)
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
 from tui.state import KnownList, StateError, StateStore, resolve_state_path
@@ -65,15 +73,18 @@ from tui.vendors.base import (
     ForbiddenError,
     NotAvailableError,
     NotFoundError,
+    VendorClient,
     VendorError,
     waits_told_to,
 )
-from tui.vendors.facets import EventSource, FingerprintLists, LabelMembership
+from tui.vendors.facets import EventSource, FingerprintLists, LabelMembership, ResponseActions
 
 EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_NETWORK = 0, 2, 3, 4
 EXIT_UNAVAILABLE = 5
 EXIT_OUTPUT = 6
 """Standard output or the --log file could not be written (a full disk)."""
+EXIT_REFUSED = 7
+"""`epx respond`: the console refused the action, or it failed, on at least one device."""
 EXIT_PIPE = 128 + signal.SIGPIPE
 """The reader of standard output went away (`epx devices | head -1`): quiet, as if killed by SIGPIPE."""
 GROUP_FIELDS = ["id", "name", "path", "parent_id", "device_count"]
@@ -84,6 +95,7 @@ EXIT_CODES = """exit codes:
   4    network or server error
   5    not available for the connection's vendor or its API user
   6    standard output or the --log file could not be written
+  7    epx respond: the action was refused or failed on some or all devices
   129  the terminal hung up (the UI)
   130  interrupted (ctrl+c)
   141  the reader of standard output went away"""
@@ -141,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fingerprints_parser(commands, common)
     add_events_parser(commands, common)
+    add_respond_parsers(commands, common)
 
     simulate = commands.add_parser(
         "simulate", help="serve a simulated console on loopback", epilog=EXIT_CODES,
@@ -198,6 +211,10 @@ def run_command(args: argparse.Namespace) -> int:
             return print_records(fingerprints, args)
         if args.command == "events":
             return print_records(events, args)
+        if args.command == "respond":
+            return print_records(respond, args)
+        if args.command == "actions":
+            return print_records(actions, args)
         return run_ui(args)
     except (ConfigError, SecretError, UsageError) as error:
         return fail(str(error), EXIT_USAGE)
@@ -727,6 +744,147 @@ async def events(args: argparse.Namespace) -> int:
         write_json(sys.stdout, records)
     else:
         sys.stdout.write(render_table(EVENT_COLUMNS, [event_row(event) for event in found], table_width(args), keep=4))
+    return EXIT_OK
+
+
+# --- epx respond and epx actions (issue 18) ------------------------------------------------------------------
+
+ACTION_LOG_COLUMNS = ["time", "connection", "action", "devices", "accepted", "failed", "operator", "message"]
+
+
+def add_respond_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
+    sub = commands.add_parser(
+        "respond", parents=[common], help="act on devices: isolate, quarantine, scan, show a message",
+        epilog=EXIT_CODES, formatter_class=HelpFormatter,
+        description="Send a response action to devices and follow it to the end; prints a JSON record per "
+        "device. Writes need a connection with read_only = false. Without --yes, a terminal asks for "
+        "confirmation and anything else is refused. Every action sent is appended to the actions log "
+        "($EPX_ACTIONS_LOG, else the user data directory; see `epx actions`).",
+    )
+    sub.add_argument("--connection", required=True, metavar="NAME", help="the connection profile to act through")
+    sub.add_argument("--action", required=True, choices=list(ACTIONS),
+                     help="what to do (each console offers some: Elements isolate, release, scan, message; SEPM "
+                     "quarantine, unquarantine, scan, fullscan, update; EPMM message)")
+    chosen = sub.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--device", action="append", metavar="ID", help="a device id (repeatable)")
+    chosen.add_argument("--filter", choices=("critical",), help="every device of this filter")
+    sub.add_argument("--message", default="", metavar="TEXT",
+                     help=f"what the device's user sees (isolate, message; at most {MESSAGE_MAX} characters)")
+    sub.add_argument("--yes", action="store_true", help="do not ask; needed when standard input is not a terminal")
+    sub.add_argument("--no-follow", action="store_true", help="print what the console accepted without following")
+    actions_log = commands.add_parser(
+        "actions", parents=[common], help="list the response actions sent (the actions log)", epilog=EXIT_CODES,
+        formatter_class=HelpFormatter, description="The actions log: every response action sent, oldest first.")
+    actions_log.add_argument("--connection", metavar="NAME", help="only the actions sent through this connection")
+    actions_log.add_argument("--format", choices=("json", "table"), default="table", help=FORMAT_HELP)
+    actions_log.add_argument("--wide", action="store_true", help=WIDE_HELP)
+
+
+async def respond(args: argparse.Namespace) -> int:
+    """`epx respond`: the read-only gate, the devices, the confirmation, the action, the log, the follow."""
+    config, transports = load(args)
+    connection = config.connections.get(args.connection)
+    if connection is None:
+        known = ", ".join(config.connections) or "none"
+        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    if connection.read_only:
+        raise UsageError(f"Connection {connection.name} is read-only, so nothing was sent; set read_only = false in "
+                         "its profile to allow response actions (with --demo: --demo-writes).")
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError("refusing to act without --yes: standard input is not a terminal, so nobody can confirm; "
+                         "nothing was sent.")
+    spec = ACTIONS[args.action]
+    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
+                         page_concurrency=config.settings.page_concurrency,
+                         request_timeout=config.settings.request_timeout)
+    try:
+        if not isinstance(client, ResponseActions) or args.action not in client.offered_actions():
+            offered = ", ".join(client.offered_actions()) if isinstance(client, ResponseActions) else "none"
+            raise UnavailableError(f"{VENDORS[connection.vendor]} connections such as {connection.name} cannot "
+                                   f"{spec.verb} devices (actions offered: {offered}).")
+        devices = await respond_targets(client, args)
+        confirm_response(connection.name, VENDORS[connection.vendor], args, devices)
+        log = actions_log(demo=args.demo)
+        try:
+            results, log_problem = await respond_and_log(
+                client, log, connection=connection.name, vendor=connection.vendor, action=args.action,
+                devices=devices, message=args.message)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if log_problem:
+            warn(f"warning: {log_problem}.")
+        if not args.no_follow:
+            settled = sum(result.final for result in results)
+            async for update in client.follow_response(args.action, results):
+                results = update
+                if sum(result.final for result in results) != settled:
+                    settled = sum(result.final for result in results)
+                    warn(f"following: {settled} of {len(results)} devices final")
+    finally:
+        await client.aclose()
+    write_json(sys.stdout, [{"connection": connection.name, "vendor": connection.vendor, "action": args.action,
+                             **result.to_json()} for result in results])
+    return EXIT_REFUSED if any_failed(results) else EXIT_OK
+
+
+async def respond_targets(client: VendorClient, args: argparse.Namespace) -> list[Device]:
+    """The devices named by --device (each must exist: nothing is sent otherwise) or --filter critical."""
+    wanted = DeviceFilter(critical=args.filter == "critical")
+    found: dict[str, Device] = {}
+    async for page in client.devices(DeviceQuery(critical=wanted.critical)):
+        found.update((device.id, device) for device in page.devices if wanted.matches(device))
+    if args.filter:
+        if not found:
+            raise UsageError(f"No {args.filter} device on {args.connection}; nothing was sent.")
+        return list(found.values())
+    ids = list(dict.fromkeys(args.device))
+    missing = [device_id for device_id in ids if device_id not in found]
+    if missing:
+        raise UsageError(f"No device {missing[0]!r} on {args.connection}"
+                         + (f" (and {len(missing) - 1} more unknown)" if len(missing) > 1 else "")
+                         + "; nothing was sent. `epx devices` lists the ids.")
+    return [found[device_id] for device_id in ids]
+
+
+def confirm_response(connection: str, console: str, args: argparse.Namespace, devices: list[Device]) -> None:
+    """Without --yes, the person at the terminal is asked on stderr (standard output carries the JSON): the
+    console, the action, the devices, the message, the device count typed first for an action that cuts
+    machines off, then y."""
+    if args.yes:
+        return
+    spec = ACTIONS[args.action]
+    warn(f"{console} {connection}: {spec.title.lower()} on {len(devices)} device{'s' if len(devices) != 1 else ''}: "
+         f"{device_list_words([device.name or device.id for device in devices])}.")
+    if args.message:
+        warn(f"the device's user will see: {args.message}")
+    if spec.needs_typed_count:
+        if ask(f"This cuts the devices off the network. Type the number of devices ({len(devices)}) to go on: "
+               ) != str(len(devices)):
+            raise UsageError("the number typed did not match; nothing was sent.")
+    if ask("Send it? [y/N] ").lower() not in ("y", "yes"):
+        raise UsageError("not confirmed; nothing was sent.")
+
+
+def ask(prompt: str) -> str:
+    """A line typed at the terminal, the prompt on stderr."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    return sys.stdin.readline().strip()
+
+
+async def actions(args: argparse.Namespace) -> int:
+    """`epx actions`: the actions log, optionally one connection's."""
+    entries = [entry for entry in actions_log(demo=args.demo).entries()
+               if args.connection in (None, entry.connection)]
+    if args.format == "json":
+        write_json(sys.stdout, [entry.to_json() for entry in entries])
+        return EXIT_OK
+    rows = []
+    for entry in entries:
+        accepted = sum(bool(result.get("accepted")) for result in entry.results)
+        rows.append([entry.time, entry.connection, entry.action, str(len(entry.results)), str(accepted),
+                     str(len(entry.results) - accepted), entry.operator, entry.message])
+    sys.stdout.write(render_table(ACTION_LOG_COLUMNS, rows, table_width(args), keep=4))
     return EXIT_OK
 
 

@@ -58,6 +58,7 @@ WHOAMI_PATH = "/whoami/v1/whoami"
 ORGANIZATIONS_PATH = "/organizations/v1/organizations"
 DEVICES_PATH = "/devices/v1/devices"
 SCOPES = ("connect.api.read", "connect.api.write")
+WRITE_SCOPE = SCOPES[1]
 MAX_LIMIT = 200
 RATE_LIMIT = 10_000
 RATE_WINDOW_S = 60.0
@@ -176,6 +177,8 @@ class ElementsFleet:
                                    for kind, overview in zip(self._kind, self._overview)))
         self._detail_seed = distinct_seeds(rng, size)
         self._company_index = {company["id"]: index for index, company in enumerate(self.companies)}
+        self.overview_now: dict[int, int] = {}
+        """Overviews changed since the fleet was made (isolation and release), by device index."""
 
     def __len__(self) -> int:
         return self.size
@@ -193,7 +196,7 @@ class ElementsFleet:
         """Whether a device passes the server-side filters, decided from the stored arrays alone."""
         return (
             self._company[index] in companies
-            and (overviews is None or self._overview[index] in overviews)
+            and (overviews is None or self.overview_now.get(index, self._overview[index]) in overviews)
             and (patches is None or self._patch[index] in patches)
             and (types is None or _KINDS[self._kind[index]].type in types)
             and (online is None or bool(self._online[index]) is online)
@@ -276,6 +279,8 @@ class ElementsFleet:
                           currentUserAdmin=kind.role == "server")
         else:
             record["email"] = f"{first}.{last}@{mail_domain}"  # mobiles carry their user's mail [SEKOIA asset test]
+        if index in self.overview_now:
+            record["protectionStatusOverview"] = OVERVIEWS[self.overview_now[index]]
         return record
 
     def _device_name(self, rng: random.Random, kind: _Kind, first: str, last: str) -> str:
@@ -354,7 +359,8 @@ class ElementsSimulator:
 
     def __init__(self, fleet: ElementsFleet | None = None, *, client_id: str = DEMO_USERNAME,
                  client_secret: str = DEMO_PASSWORD, token_ttl: int = 1799, organization_id: str | None = None,
-                 rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW_S) -> None:
+                 rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW_S,
+                 read_only_client: bool = False) -> None:
         self.fleet = fleet if fleet is not None else ElementsFleet()
         self.client_id = client_id
         self.client_secret = client_secret
@@ -366,8 +372,17 @@ class ElementsSimulator:
         self.issued: list[tuple[str, str]] = []
         """(access token, granted scope) of every token issued, for tests."""
         self.faults = FaultPlan()
+        self.read_only_client = read_only_client
+        """The API client was created read-only: its tokens never carry the write scope (section 2)."""
+        self.operation_rate_limit = OPERATION_RATE_LIMIT
+        self.operations: list[dict[str, Any]] = []
+        """Every operation accepted for a device: `{id, deviceId, operationName, status, parameters}`."""
+        self.unsubscribed: set[str] = set()
+        """Device ids whose subscription is no longer valid (tests add to it): isolation is refused there."""
         self._tokens: dict[str, float] = {}
-        self._windows: dict[str, tuple[float, int]] = {}
+        self._scopes: dict[str, frozenset[str]] = {}
+        self._windows: dict[tuple[str, str], tuple[float, int]] = {}
+        self._device_index: dict[str, int] | None = None
 
     @property
     def is_partner(self) -> bool:
@@ -383,7 +398,10 @@ class ElementsSimulator:
     def issue_token(self, scopes: list[str]) -> dict[str, Any]:
         """A fresh access token in the seed's shape; the scopes are checked by the caller."""
         token = "".join(secrets.choice(_TOKEN_CHARS) for _ in range(32))
+        if self.read_only_client:
+            scopes = [scope for scope in scopes if scope != WRITE_SCOPE]
         self._tokens[token] = time.monotonic() + self.token_ttl
+        self._scopes[token] = frozenset(scopes)
         self.issued.append((token, " ".join(scopes)))
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.token_ttl}
 
@@ -394,14 +412,24 @@ class ElementsSimulator:
         """Invalidate every issued token, as an expiry or a revoked client would."""
         self._tokens.clear()
 
-    def rate_wait(self, client: str) -> float | None:
-        """Count one request from `client`; past the limit, the seconds until its window ends."""
+    def may_write(self, token: str) -> bool:
+        return WRITE_SCOPE in self._scopes.get(token, frozenset())
+
+    def rate_wait(self, client: str, *, limit: int | None = None, bucket: str = "") -> float | None:
+        """Count one request from `client` in `bucket` (its own window per bucket); past `limit` (the general
+        limit by default), the seconds until that window ends."""
         now = time.monotonic()
-        start, count = self._windows.get(client, (now, 0))
+        start, count = self._windows.get((client, bucket), (now, 0))
         if now - start >= self.rate_window:
             start, count = now, 0
-        self._windows[client] = (start, count + 1)
-        return start + self.rate_window - now if count >= self.rate_limit else None
+        self._windows[(client, bucket)] = (start, count + 1)
+        return start + self.rate_window - now if count >= (limit or self.rate_limit) else None
+
+    def device_index(self, device_id: str) -> int | None:
+        """The fleet index of the device with this id (the ids are drawn per record: mapped once, lazily)."""
+        if self._device_index is None:
+            self._device_index = {self.fleet.device(index)["id"]: index for index in range(len(self.fleet))}
+        return self._device_index.get(device_id)
 
 
 WRONG_FORMAT = "Request parameter(s) have wrong format. Check details."
@@ -589,6 +617,12 @@ async def list_devices(request: Request) -> Response:
         types=None if types is None else frozenset(types),
         online=None if online is None or len(set(online)) > 1 else online[0] == "true",
     )
+    device_id = request.query_params.get("deviceId")
+    if device_id is not None:  # "deviceId overrides other filters" [MCP]: the only way to read one device
+        index = _simulator(request).device_index(device_id)
+        if index is None or fleet._company[index] not in _companies_in_scope(request):
+            return _page([], None)
+        return _page([fleet.device(index)], None)
     chosen, next_index = _scan(len(fleet), start, keep, limit)
     return _page(_with_junk(fleet, chosen, [fleet.device(index) for index in chosen]), next_index)
 
@@ -662,6 +696,7 @@ def create_app(simulator: ElementsSimulator | None = None) -> Starlette:
             Route(ORGANIZATIONS_PATH, list_organizations, methods=["GET"]),
             Route(DEVICES_PATH, list_devices, methods=["GET"]),
             Route(EVENTS_PATH, search_events, methods=["POST"]),
+            Route(OPERATIONS_PATH, device_operations, methods=["GET", "POST"]),
         ],
         middleware=[
             Middleware(_Gateway, simulator=simulator),
@@ -1031,3 +1066,122 @@ async def search_events(request: Request) -> Response:
             items.append(log.event(position))
         position += step
     return _event_page(items, None)
+
+
+# --- device operations (issue 18) ---------------------------------------------------------------------------
+#
+# `POST /devices/v1/operations` with a JSON body (fact sheet 6.1): `{operation, targets, parameters?}`.
+# - Needs a token with connect.api.write: without it 403 [COOKBOOK][LC]. A read-only API client's token never
+#   has it; whether the real token endpoint drops the write scope or refuses the whole request is UNCERTAIN
+#   (here it drops it, so the 403 comes from the operation).
+# - 1-5 targets, else 400 [MCP][XSIAM]; a message of at most 512 characters; `showMessage` needs one [MCP][ATT].
+# - The operations endpoints allow 300 requests a minute per source IP [LC]: 429 with Retry-After past it.
+# - 207 `{"multistatus": [{target, status, operationId?, details?}], "transactionId"}` [SEKOIA]: 202 and a
+#   numeric-string operationId for a queued target, a 4xx with `details` for a refused one [BULK][XSOAR-EL];
+#   the [MCP] mock uses 404 for a failure. Isolation "requires devices to be Windows computers in active state
+#   with valid subscription" [XSIAM]; the exact `details` texts of the real API are UNCERTAIN (ours are plain
+#   sentences), and so are the rules for release, scan and message (here: an active computer).
+# - `GET /devices/v1/operations?deviceId=` lists one device's operations (no other filter [MCP]), items
+#   `{id, operationName, status, startedTimestamp, lastUpdatedTimestamp}` [XSOAR-EL]; status `finished` or
+#   `pending` here (the real API also has ongoing, failed, internalError, unknownError [XSIAM]).
+# - An online device applies isolation or release at once (its overview reads `isolated` on the next read);
+#   an offline one only when it connects, which a simulated offline device never does. A released device
+#   goes back to the overview it was made with (allOk if it was made isolated). Real timings are UNCERTAIN.
+
+OPERATIONS_PATH = "/devices/v1/operations"
+OPERATION_NAMES = ("isolateFromNetwork", "releaseFromNetworkIsolation", "scanForMalware", "showMessage",
+                   "assignProfile", "turnOnFeature", "collectDiagnosticFile")
+OPERATION_TARGETS_MAX = 5
+OPERATION_RATE_LIMIT = 300
+MESSAGE_MAX = 512
+_ISOLATED = OVERVIEWS.index("isolated")
+_ALL_OK = OVERVIEWS.index("allOk")
+
+
+@_authenticated
+async def device_operations(request: Request) -> Response:
+    simulator = _simulator(request)
+    client = request.client.host if request.client else "unknown"
+    if (wait := simulator.rate_wait(client, limit=simulator.operation_rate_limit, bucket="operations")) is not None:
+        return _error(request.scope, _ApiError(429, "Rate limit exceeded"),
+                      headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    if request.method == "GET":
+        return _operation_history(simulator, request)
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    if not simulator.may_write(token.strip()):
+        raise _ApiError(403, "Insufficient scope: the operation needs connect.api.write")
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise _ApiError(400, BAD_REQUEST)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise _ApiError(400, BAD_REQUEST) from None
+    if not isinstance(body, dict):
+        raise _ApiError(400, BAD_REQUEST)
+    operation, targets = body.get("operation"), body.get("targets")
+    if operation not in OPERATION_NAMES:
+        raise _invalid("operation", str(operation))
+    if (not isinstance(targets, list) or not 1 <= len(targets) <= OPERATION_TARGETS_MAX
+            or not all(isinstance(target, str) for target in targets)):
+        raise _invalid("targets", json.dumps(targets)[:200])
+    parameters = body.get("parameters") or {}
+    message = parameters.get("message") if isinstance(parameters, dict) else None
+    if message is not None and (not isinstance(message, str) or len(message) > MESSAGE_MAX):
+        raise _invalid("parameters.message", str(message)[:80])
+    if operation == "showMessage" and not message:
+        raise _invalid("parameters.message", "")
+    if operation not in OPERATION_NAMES[:4]:
+        raise _ApiError(400, BAD_REQUEST)  # documented, but not simulated: refused rather than faked
+    statuses = [_operate(simulator, operation, target, parameters) for target in dict.fromkeys(targets)]
+    return JSONResponse({"multistatus": statuses, "transactionId": request.scope.get(_TRANSACTION, "")},
+                        status_code=207)
+
+
+def _operate(simulator: ElementsSimulator, operation: str, target: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """One target's multistatus entry, the operation applied to the fleet when the device can take it."""
+    index = simulator.device_index(target)
+    if index is None or simulator.fleet._company[index] not in simulator.visible_companies():
+        return {"target": target, "status": 404, "details": "Device not found"}
+    record = simulator.fleet.device(index)
+    refusal = _operation_refusal(simulator, operation, record)
+    if refusal:
+        return {"target": target, "status": 400, "details": refusal}
+    operation_id = str(1766423938040964633 + len(simulator.operations))  # numeric strings, as captured [SEKOIA]
+    applied = record.get("online") is True
+    if applied and operation == "isolateFromNetwork":
+        simulator.fleet.overview_now[index] = _ISOLATED
+    elif applied and operation == "releaseFromNetworkIsolation":
+        made = simulator.fleet._overview[index]
+        simulator.fleet.overview_now[index] = _ALL_OK if made == _ISOLATED else made
+    simulator.operations.append({"id": operation_id, "deviceId": target, "operationName": operation,
+                                 "status": "finished" if applied else "pending", "parameters": parameters,
+                                 "startedTimestamp": rfc3339(simulator.fleet.now_ms, millis=True)})
+    return {"target": target, "status": 202, "operationId": operation_id}
+
+
+def _operation_refusal(simulator: ElementsSimulator, operation: str, record: dict[str, Any]) -> str:
+    """Why this device cannot take the operation, or "" [XSIAM: Windows computers, active, valid subscription]."""
+    if record.get("type") != "computer":
+        return "Operation is not supported for this device type"
+    if record.get("state") != "active":
+        return "Device is not in active state"
+    if operation in ("isolateFromNetwork", "releaseFromNetworkIsolation"):
+        if not str((record.get("os") or {}).get("name", "")).startswith("Windows"):
+            return "Device is not a Windows computer"
+        if record["id"] in simulator.unsubscribed:
+            return "Device has no valid subscription"
+    return ""
+
+
+def _operation_history(simulator: ElementsSimulator, request: Request) -> Response:
+    """One device's operations, newest first; `deviceId` is required and the only filter."""
+    device_id = request.query_params.get("deviceId")
+    unknown = [name for name in request.query_params if name != "deviceId"]
+    if unknown:
+        raise _invalid(unknown[0], request.query_params[unknown[0]])
+    if not device_id:
+        raise _invalid("deviceId", "")
+    items = [{"id": operation["id"], "operationName": operation["operationName"], "status": operation["status"],
+              "startedTimestamp": operation["startedTimestamp"], "lastUpdatedTimestamp": operation["startedTimestamp"]}
+             for operation in reversed(simulator.operations) if operation["deviceId"] == device_id]
+    return JSONResponse({"items": items})

@@ -41,6 +41,7 @@ import base64
 import csv
 import functools
 import io
+import json
 import random
 import re
 import uuid
@@ -509,6 +510,15 @@ class EpmmSimulator:
         self.export_polls: int | None = 1
         """Status calls that answer IN_PROGRESS before an export is COMPLETED; None: it never finishes."""
         self.exports: dict[str, _Export] = {}
+        self.messages: list[dict[str, Any]] = []
+        """Every message action accepted: `{deviceUuids, message, mode, subject, note}` (tests read it)."""
+        self._uuid_index: dict[str, int] | None = None
+
+    def device_index(self, device_uuid: str) -> int | None:
+        """The fleet index of the device with this `common.uuid` (mapped once, lazily)."""
+        if self._uuid_index is None:
+            self._uuid_index = {self.fleet.device(index)["common.uuid"]: index for index in range(len(self.fleet))}
+        return self._uuid_index.get(device_uuid)
 
     @property
     def base_path(self) -> str:
@@ -841,6 +851,57 @@ async def audit_logs_csv(request: Request) -> Response:
     return Response(export.csv, media_type="text/csv")
 
 
+# --- device actions (issue 18) ------------------------------------------------------------------------------
+#
+# `POST /api/v2/devices/action?adminDeviceSpaceId=…&actionType=SEND_MESSAGE` with the JSON body
+# `{"deviceUuids": [...], "note": "...", "additionalParameters": {"message", "mode": pns|sms|email, "subject"}}`,
+# answered `{"actionType", "deviceResults": {uuid: message key}, "successful": bool}` [XSOAR MobileIronCORE.py
+# send_message_action, test_data/action_response.json]. Only the message action is simulated: the other action
+# types the integration names (wipe, retire, wake-up, roaming switches) are refused with 400, not faked.
+# UNCERTAIN, our guesses: the message key of a device the admin's space does not hold or that is not ACTIVE
+# (`...device.action.failed`, with `successful: false`), the limit of devices a call (none here), and which
+# role an API user needs (every demo user may send).
+
+ACTION_SUCCESSFUL = "com.mobileiron.vsp.messages.device.action.successful"
+ACTION_FAILED = "com.mobileiron.vsp.messages.device.action.failed"
+MESSAGE_MODES = ("pns", "sms", "email")
+
+
+@_authenticated
+async def device_action(request: Request) -> Response:
+    simulator = _simulator(request)
+    space_id = _space_id(request)
+    action_type = request.query_params.get("actionType", "")
+    if action_type != "SEND_MESSAGE":
+        raise _ApiError(400, f"Request error. The action type {action_type[:40]!r} is not supported here.")
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise _ApiError(400, "Request error. The body must be JSON.")
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise _ApiError(400, "Request error. The body is not valid JSON.") from None
+    uuids = body.get("deviceUuids") if isinstance(body, dict) else None
+    extra = body.get("additionalParameters") if isinstance(body, dict) else None
+    if not isinstance(uuids, list) or not uuids or not all(isinstance(item, str) for item in uuids):
+        raise _ApiError(400, "Request error. deviceUuids must list at least one device.")
+    if not isinstance(extra, dict) or not isinstance(extra.get("message"), str) or not extra["message"].strip():
+        raise _ApiError(400, "Request error. additionalParameters.message is required.")
+    if extra.get("mode", "pns") not in MESSAGE_MODES:
+        raise _ApiError(400, "Request error. mode must be pns, sms or email.")
+    space = simulator.fleet.space_position(space_id)
+    results = {}
+    for device_uuid in dict.fromkeys(uuids):
+        index = simulator.device_index(device_uuid)
+        held = index is not None and (space_id == 1 or simulator.fleet._space[index] == space)
+        active = index is not None and held and simulator.fleet.summary(index)["common.status"] == "ACTIVE"
+        results[device_uuid] = ACTION_SUCCESSFUL if active else ACTION_FAILED
+    sent = [device_uuid for device_uuid, key in results.items() if key == ACTION_SUCCESSFUL]
+    if sent:
+        simulator.messages.append({"deviceUuids": sent, "note": body.get("note", ""), **extra})
+    return JSONResponse({"actionType": action_type, "deviceResults": results,
+                         "successful": len(sent) == len(results)})
+
+
 class _Record:
     """Log every request for tests, before any fault is applied."""
 
@@ -881,6 +942,7 @@ def create_app(simulator: EpmmSimulator | None = None) -> Starlette:
         Route("/logs/audit_logs_export", audit_logs_export, methods=["GET"]),
         Route("/logs/audit_logs_export_status", audit_logs_export_status, methods=["GET"]),
         Route("/logs/audit_logs_csv", audit_logs_csv, methods=["GET"]),
+        Route("/devices/action", device_action, methods=["POST"]),
     ]
     app = Starlette(
         routes=[Mount(simulator.base_path, routes=api)],

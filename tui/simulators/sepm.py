@@ -1271,8 +1271,12 @@ class SepmHashActions:
         """(state, sub-state, description, binaryFileId, resultInXML) of a computer that finished."""
         if command.kind == "cancel":
             return STATE_COMPLETED, 0, "", None, None
+        if row["error"] and command.kind in RESPONSE_COMMANDS:
+            return STATE_ERROR, 6, "Unexpected error", None, None
         if row["error"]:
             return STATE_ERROR, 105, "The scan did not return a status", None, None
+        if command.kind in RESPONSE_COMMANDS:
+            return STATE_COMPLETED, 0, "", None, None
         if command.kind == "fetch":
             return self._fetched(command, index, row)
         outcome = self._eoc_outcome(command, index, row)
@@ -1490,6 +1494,46 @@ async def file_details(request: Request) -> Response:
     return JSONResponse(actions.files[file_id])
 
 
+RESPONSE_COMMANDS = ("quarantine", "unquarantine", "activescan", "fullscan", "updatecontent")
+"""Commands of fact sheet 9.2 queued like the EOC scan (issue 18). What a computer does with them is not
+documented beyond the states every command goes through (KB 229117): here each completes (sub-state 0) or, now
+and then, fails (state 6, sub-state 6 "Unexpected error"). Whether SEPM rejects any of them on some clients,
+and how a quarantine shows in the computer record, is UNCERTAIN, so nothing of the kind is simulated."""
+
+
+@_authenticated
+async def queue_response_command(request: Request) -> Response:
+    """`POST /command-queue/{quarantine|activescan|fullscan|updatecontent}` with `computer_ids` and/or
+    `group_ids` (comma-joined or repeated); `undo=true` on quarantine takes computers out of it."""
+    actions = _actions(request)
+    actions.tick()
+    _require_content_type(request)
+    kind = request.url.path.rstrip("/").rsplit("/", 1)[-1]
+    query = request.query_params
+    for flag in ("undo", "power"):
+        if query.get(flag, "false").lower() not in ("true", "false"):
+            raise _ApiError(400, f"Invalid value {query[flag][:40]} for {flag}; use true or false")
+    if "undo" in query and kind != "quarantine":
+        raise _ApiError(400, "The parameter undo applies to the quarantine command only")
+    if "power" in query and kind not in ("activescan", "fullscan"):
+        raise _ApiError(400, "The parameter power applies to scans only")
+    if query.get("undo", "").lower() == "true":
+        kind = "unquarantine"
+    if query.getlist("hardware_ids"):
+        raise _ApiError(400, "hardware_ids are not simulated; use computer_ids")  # refused rather than faked
+    computer_ids, group_ids = _id_list(request, "computer_ids"), _id_list(request, "group_ids")
+    if not computer_ids and not group_ids:
+        raise _ApiError(400, "Either computer_ids or group_ids is required")
+    computers = _computers(request, computer_ids)
+    members = [actions.group_members(group_id) for group_id in group_ids]
+    answer = {}
+    if computer_ids:
+        answer["commandID_computer"] = actions.queue(kind, computers).id
+    if group_ids:
+        answer["commandID_group"] = actions.queue(kind, sorted({i for group in members for i in group})).id
+    return JSONResponse(answer)
+
+
 def hash_action_routes() -> list[Route]:
     """The fingerprint-list, system-lockdown and command-queue routes (under the API base path)."""
     return [
@@ -1497,6 +1541,8 @@ def hash_action_routes() -> list[Route]:
         Route("/policy-objects/fingerprints/{list_id}", fingerprint, methods=["GET", "POST", "DELETE"]),
         Route("/groups/{group_id}/system-lockdown/fingerprints/{list_id}", assign_lockdown, methods=["PUT"]),
         Route("/command-queue/eoc", queue_eoc, methods=["POST"]),
+        *(Route(f"/command-queue/{kind}", queue_response_command, methods=["POST"])
+          for kind in ("quarantine", "activescan", "fullscan", "updatecontent")),
         Route("/command-queue/files", queue_fetch, methods=["POST"]),
         Route("/command-queue/file/{file_id}/details", file_details, methods=["GET"]),
         Route("/command-queue/{command_id}", command_status, methods=["GET"]),

@@ -14,7 +14,7 @@ import re
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from html import unescape
@@ -26,6 +26,7 @@ import httpx
 from tui.models import (
     Capabilities,
     Connection,
+    Device,
     DevicePage,
     DeviceQuery,
     Group,
@@ -35,7 +36,8 @@ from tui.models import (
     visible,
 )
 from tui.request_log import log_request, redacted_target, request_log_enabled, status_words
-from tui.vendors.facets import CommandQueue, EventAcknowledgement, EventSource, FingerprintLists
+from tui.respond import ACTIONS, MESSAGE_MAX, ActionResult, ResponseAction, chunks, refused
+from tui.vendors.facets import CommandQueue, EventAcknowledgement, EventSource, FingerprintLists, ResponseActions
 
 T = TypeVar("T")
 
@@ -793,3 +795,46 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def requested_action(client: ResponseActions, action: str, message: str, count: int) -> ResponseAction:
+    """The action asked for, checked before anything is sent: offered by this console, a message where it
+    needs one and not longer than consoles take, at least one device."""
+    spec = ACTIONS.get(action)
+    if spec is None or action not in client.offered_actions():
+        offered = ", ".join(client.offered_actions())
+        raise ValueError(f"This console cannot {spec.verb if spec else action}; it offers: {offered}.")
+    if spec.message == "required" and not message.strip():
+        raise ValueError(f"To {spec.verb} a device, give the message its user will see.")
+    if message and not spec.message:
+        raise ValueError(f"{spec.title} shows no message on the device; leave the message out.")
+    if len(message) > MESSAGE_MAX:
+        raise ValueError(f"The message has {len(message)} characters; consoles take at most {MESSAGE_MAX}.")
+    if count == 0:
+        raise ValueError("Choose at least one device.")
+    return spec
+
+
+async def respond_in_calls(
+    devices: Sequence[Device], size: int, send: Callable[[Sequence[Device]], Awaitable[list[ActionResult]]]
+) -> list[ActionResult]:
+    """`send` the devices `size` at a time (a console's target limit) and gather one result per device.
+
+    A failure of the first call that shows nothing was done (credentials, a missing write right, a read-only
+    connection) is raised as it is. Any later failure, or one that may have acted, refuses that call's devices
+    with the failure in words and the rest as not sent, so what was already sent is still reported and logged.
+    """
+    results: list[ActionResult] = []
+    calls = list(chunks(devices, size))
+    for number, chunk in enumerate(calls):
+        try:
+            results.extend(await send(chunk))
+        except VendorError as error:
+            if number == 0 and isinstance(error, (AuthenticationError, ForbiddenError, WriteRefusedError)):
+                raise
+            results.extend(refused([(device.id, device.name) for device in chunk], str(error)))
+            later = [device for rest in calls[number + 1:] for device in rest]
+            results.extend(refused([(device.id, device.name) for device in later],
+                                   "not sent: the console failed on an earlier call"))
+            break
+    return results

@@ -57,7 +57,7 @@ import asyncio
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,15 +79,21 @@ from tui.models import (
     Severity,
     json_loads,
 )
+from tui.respond import ActionResult
 from tui.vendors.base import (
+    MAX_ATTEMPTS,
+    RETRY_AFTER_CAP_S,
     AuthenticationError,
     BadResponseError,
     BearerTokenClient,
     ForbiddenError,
     NotAvailableError,
     PagingGuard,
+    RateLimitedError,
     VendorError,
     epoch_ms,
+    requested_action,
+    respond_in_calls,
     rfc3339,
     token_lifetime,
 )
@@ -101,6 +107,27 @@ DEVICES_PATH = "/devices/v1/devices"
 READ_SCOPE = "connect.api.read"
 WRITE_SCOPE = "connect.api.write"
 PAGE_LIMIT = 200
+OPERATIONS_PATH = "/devices/v1/operations"
+OPERATION_TARGETS_MAX = 5
+"""Targets one operation call takes [MCP OPERATION_TARGETS_MAX][XSIAM README]."""
+OPERATIONS = {"isolate": "isolateFromNetwork", "release": "releaseFromNetworkIsolation", "scan": "scanForMalware",
+              "message": "showMessage"}
+"""Our action names and the documented operations behind them (fact sheet 6.1)."""
+OPERATION_ACCEPTED = 202
+"""A target's `multistatus` status when its operation was queued; anything else failed for that device."""
+FOLLOWED = {"isolate": True, "release": False}
+"""The actions a device record shows the outcome of: isolated (`protectionStatusOverview`) or not; the others
+are followed through the device's operation history."""
+OPERATION_FAILED = {"failed": "the operation failed", "internalError": "internal error on the console",
+                    "unknownError": "unknown error"}
+"""Final failed `status` values of an operation [XSIAM README]; `pending`, `ongoing` and `finished` are the rest."""
+FOLLOW_ROUNDS = 12
+DEVICE_READS_PER_MINUTE = 150
+"""Half the 300 requests a minute the devices endpoints allow [LC]: following leaves room for the rest."""
+WRITE_SCOPE_HINT = ("Elements lets an API client act on devices only when it was created read-write (scope "
+                    "connect.api.write): create a read-write API client in Elements Security Center (Management, "
+                    "Organization Settings, API clients) and use its credentials; a client's scope cannot be "
+                    "changed later. A 403 can also mean the subscription lacks the feature.")
 CREDENTIALS_HINT = "Check the client id (user name) and client secret of this connection."
 
 _HEALTH = {"critical": Health.CRITICAL, "warning": Health.WARNING, "allOk": Health.OK, "isolated": Health.WARNING,
@@ -283,6 +310,99 @@ class ElementsClient(BearerTokenClient):
             waiter.cancel()
         return fetch
 
+    def offered_actions(self) -> tuple[str, ...]:
+        return tuple(OPERATIONS)
+
+    async def respond(self, action: str, devices: Sequence[Device], message: str = "") -> list[ActionResult]:
+        """`POST /devices/v1/operations` five targets a call; the 207 answer's `multistatus` gives one status per
+        device (202 accepted, anything else refused with its `details`) (fact sheet 6.1)."""
+        spec = requested_action(self, action, message, len(devices))
+        what = f"{spec.verb} {len(devices)} device{'s' if len(devices) != 1 else ''}"
+        self.ensure_writable(what)
+
+        async def send(chunk: Sequence[Device]) -> list[ActionResult]:
+            body: dict[str, Any] = {"operation": OPERATIONS[action], "targets": [device.id for device in chunk]}
+            if message:
+                body["parameters"] = {"message": message}
+            return multistatus_results(await self._operation(body, what), chunk, self._where())
+
+        return await respond_in_calls(devices, OPERATION_TARGETS_MAX, send)
+
+    async def _operation(self, body: dict[str, Any], what: str) -> Any:
+        """One operations call. A 429 is turned down before anything is done, so it is sent again after the
+        pause the console asks for; a 403 says how to get an API client that may act."""
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                response = await self.authed_write(
+                    "POST", OPERATIONS_PATH, action=what, json=body,
+                    explain={400: "it found the operation invalid (at most five devices, a message of at most "
+                                  "512 characters)."})
+            except RateLimitedError as error:
+                wait = error.retry_after
+                if attempt == MAX_ATTEMPTS - 1 or wait is None or wait > RETRY_AFTER_CAP_S:
+                    raise
+                self._tell_wait(f"rate limited; sending again in {wait:g} s")
+                await self.sleep(wait)
+                continue
+            except ForbiddenError as error:
+                error.hint = WRITE_SCOPE_HINT
+                raise
+            if attempt:
+                self._tell_wait(None)
+            if response.status_code != 207:
+                raise BadResponseError(f"{self._where()} answered the operation with {response.status_code}, "
+                                       "not 207 with a status per device; look at the devices before sending again.")
+            return self.parse_json(response)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def follow_response(self, action: str, results: Sequence[ActionResult]) -> AsyncIterator[list[ActionResult]]:
+        """Each accepted device read again every round (paced under the rate limit) until final: isolation and
+        release from the device's `protectionStatusOverview`, a scan or a message from the operation's status
+        in the device's operation history (fact sheet 6.2). A device still pending after `FOLLOW_ROUNDS` is
+        left pending: it applies the operation when it next connects."""
+        current = list(results)
+        read = self._isolation_state if action in FOLLOWED else self._operation_state
+        for _ in range(FOLLOW_ROUNDS):
+            pending = [index for index, result in enumerate(current) if not result.final]
+            if not pending:
+                return
+            await self.sleep(max(5.0, len(pending) * 60 / DEVICE_READS_PER_MINUTE))
+            for index in pending:
+                current[index] = await read(action, current[index])
+            yield list(current)
+        if any(not result.final for result in current):
+            yield [result if result.final else dataclasses.replace(
+                result, progress="pending: the device applies it when it next connects", final=True)
+                for result in current]
+
+    async def _isolation_state(self, action: str, result: ActionResult) -> ActionResult:
+        """The result once the device's record shows it isolated (or no longer, for a release)."""
+        body = await self.authed_get(DEVICES_PATH, {"deviceId": result.device_id})
+        items = body.get("items") if isinstance(body, dict) else None
+        record = next((item for item in items or () if is_device(item) and item["id"] == result.device_id), None)
+        wanted = FOLLOWED[action]
+        if record is None:
+            return dataclasses.replace(result, progress="no longer listed", final=True)
+        if (record.get("protectionStatusOverview") == "isolated") is wanted:
+            return dataclasses.replace(result, progress="isolated" if wanted else "released", final=True,
+                                       succeeded=True)
+        return result
+
+    async def _operation_state(self, action: str, result: ActionResult) -> ActionResult:
+        """The result with its operation's status from `GET /devices/v1/operations?deviceId=`, matched by the
+        operationId (the only filter is the device [MCP])."""
+        body = await self.authed_get(OPERATIONS_PATH, {"deviceId": result.device_id})
+        items = body.get("items") if isinstance(body, dict) else None
+        item = next((item for item in items or () if isinstance(item, dict)
+                     and _text(item.get("id")) == result.reference), None)
+        status = _text(item.get("status")) if item is not None else ""
+        if status in OPERATION_FAILED:
+            return dataclasses.replace(result, progress=f"failed: {OPERATION_FAILED[status]}", final=True,
+                                       succeeded=False)
+        if status == "finished":
+            return dataclasses.replace(result, progress="finished", final=True, succeeded=True)
+        return dataclasses.replace(result, progress=status or result.progress)
+
     async def groups(self) -> list[Group]:
         own = (await self.whoami())["organizationId"]
         records = [item async for items, _, _ in self._pages(ORGANIZATIONS_PATH, [{}]) for item in items]
@@ -420,6 +540,40 @@ def peek_anchor(body: bytes) -> str | None:
     except orjson.JSONDecodeError:
         return None
     return anchor if isinstance(anchor, str) and anchor else None
+
+
+def multistatus_results(body: Any, devices: Sequence[Device], where: str) -> list[ActionResult]:
+    """One result per device from a 207 `{"multistatus": [{target, status, operationId?, details?}]}`: 202 is
+    accepted (then followed), anything else refused with `details` in words."""
+    items = body.get("multistatus") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise BadResponseError(f"{where} answered the operation without a status per device; look at the "
+                               "devices before sending it again.")
+    by_target = {str(item.get("target")): item for item in items if isinstance(item, dict)}
+    results = []
+    for device in devices:
+        item = by_target.get(device.id)
+        if item is None:
+            results.append(ActionResult(device.id, device.name, False, "the console did not answer for this device",
+                                        final=True, succeeded=False))
+        elif item.get("status") == OPERATION_ACCEPTED:
+            results.append(ActionResult(device.id, device.name, True, reference=_text(item.get("operationId")),
+                                        progress="accepted"))
+        else:
+            results.append(ActionResult(device.id, device.name, False, target_failure(item), final=True,
+                                        succeeded=False))
+    return results
+
+
+def target_failure(item: dict[str, Any]) -> str:
+    """A refused target's `details` in words (a text, or an object's messages), else its status."""
+    details = item.get("details")
+    if isinstance(details, dict):
+        words = "; ".join([_text(details.get("message"))] if _text(details.get("message")) else _details_words(details))
+    else:
+        words = " ".join(_text(details).split())
+    status = _text(item.get("status"))
+    return f"{words} ({status})" if words and status else words or f"refused ({status or 'no status'})"
 
 
 def _details_words(details: dict[str, Any]) -> list[str]:

@@ -98,6 +98,7 @@ from tui.models import (
     Severity,
     visible,
 )
+from tui.respond import ActionResult
 from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
@@ -108,6 +109,8 @@ from tui.vendors.base import (
     VendorError,
     epoch_or_rfc3339,
     ordered_pages,
+    requested_action,
+    respond_in_calls,
 )
 
 API = "/api/v2"
@@ -140,6 +143,10 @@ DEVICE_FIELDS = (
 EXPORT_POLLS = 60
 EXPORT_POLL_S = 1.0
 """The audit-log export is polled every second for at most a minute, then given up in words."""
+MESSAGE_TARGETS_MAX = 50
+"""Devices one message call names: no source gives EPMM's limit (the XSOAR integration sends one), so ours."""
+ACTION_NOTE = "Sent by Endpoint Explorer"
+"""The `note` EPMM keeps with an action, as the XSOAR integration sends one."""
 AUDIT_SOURCE = "audit-logs"
 EVENTS_PAGE = 500
 """Audit rows per `EventPage`."""
@@ -231,6 +238,36 @@ class EpmmClient(VendorClient):
 
     async def check_login(self) -> None:
         await self._get("/ping")
+
+    def offered_actions(self) -> tuple[str, ...]:
+        """Only the message: no public source shows an EPMM isolation, quarantine or scan call."""
+        return ("message",)
+
+    async def respond(self, action: str, devices: Sequence[Device], message: str = "") -> list[ActionResult]:
+        """`POST /api/v2/devices/action?actionType=SEND_MESSAGE` (a push notification), answered with a message
+        key per device in `deviceResults` ("...action.successful" when sent) [XSOAR MobileIronCORE.py]."""
+        spec = requested_action(self, action, message, len(devices))
+        what = f"{spec.verb} {len(devices)} device{'s' if len(devices) != 1 else ''}"
+        self.ensure_writable(what)
+
+        async def send(chunk: Sequence[Device]) -> list[ActionResult]:
+            body = {"deviceUuids": [device.id for device in chunk], "note": ACTION_NOTE,
+                    "additionalParameters": {"message": message, "mode": "pns", "subject": ""}}
+            params = {"adminDeviceSpaceId": self.connection.device_space_id, "actionType": "SEND_MESSAGE"}
+            try:
+                response = await self.request("POST", self._root + "/devices/action", params=params, json=body,
+                                              auth=self._auth)
+            except VendorError as error:
+                error.hint = _HINTS.get(error.status, error.hint)
+                raise
+            return device_results(self.parse_json(response), chunk, self._where())
+
+        return await respond_in_calls(devices, MESSAGE_TARGETS_MAX, send)
+
+    async def follow_response(self, action: str, results: Sequence[ActionResult]) -> AsyncIterator[list[ActionResult]]:
+        """EPMM tells nothing after sending (no public source shows a delivery status): nothing to follow."""
+        return
+        yield
 
     async def _page(self, path: str, params: dict[str, Any], offset: int) -> tuple[dict[str, Any], RawPage]:
         response = await self._response(path, {**params, "limit": PAGE_SIZE, "offset": offset})
@@ -472,6 +509,28 @@ class EpmmClient(VendorClient):
             raise BadResponseError(f"{self._where()} sent a malformed or truncated audit log: a row of {len(short)} "
                                    f"cells under {len(header)} columns.")
         return [dict(zip(header, row)) for row in rows]
+
+
+def device_results(body: Any, devices: Sequence[Device], where: str) -> list[ActionResult]:
+    """One result per device from `{"deviceResults": {uuid: message key}, "successful"}`: a key ending in
+    "successful" is sent, any other refused with the key in words; a device the answer leaves out is refused."""
+    answers = body.get("deviceResults") if isinstance(body, dict) else None
+    if not isinstance(answers, dict):
+        raise BadResponseError(f"{where} answered the action without a result per device.")
+    results = []
+    for device in devices:
+        key = str(answers.get(device.id) or "")
+        if key.endswith(".successful"):
+            results.append(ActionResult(device.id, device.name, True, progress="sent", final=True))
+        else:
+            reason = message_key_words(key) if key else "the console did not answer for this device"
+            results.append(ActionResult(device.id, device.name, False, reason, final=True, succeeded=False))
+    return results
+
+
+def message_key_words(key: str) -> str:
+    """"com.mobileiron.vsp.messages.device.action.failed" as "device action failed"."""
+    return " ".join(key.rpartition("messages.")[2].replace("_", " ").split(".")) or key
 
 
 def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any]]) -> list[Group]:

@@ -7,18 +7,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tui.models import (
     Command,
     CommandStatus,
     Connection,
+    Device,
     DevicePage,
     EventPage,
     EventWindow,
     FileDetails,
     FingerprintList,
 )
+
+if TYPE_CHECKING:
+    from tui.respond import ActionResult
 
 
 @runtime_checkable
@@ -96,6 +100,26 @@ class EventSourceClient(EventSource, Protocol):
     """For type checking: a client narrowed by `isinstance(client, EventSource)`, with its connection."""
 
     connection: Connection
+
+
+@runtime_checkable
+class ResponseActions(Protocol):
+    """A console that can act on devices (issue 18): isolate, quarantine, scan, show a message. Each vendor
+    offers the actions its API documents (`offered_actions`); a screen lists only those, and a vendor without
+    any does not have this facet at all."""
+
+    def offered_actions(self) -> tuple[str, ...]:
+        """The `tui.respond.ACTIONS` names this console can do, in menu order."""
+
+    async def respond(self, action: str, devices: Sequence[Device], message: str = "") -> list[ActionResult]:
+        """Send `action` to `devices` in as many calls as the console's target limit needs: one result per
+        device, accepted or refused with the console's reason. Refused on a read-only connection before
+        anything is sent (`WriteRefusedError`); a failure after the first call refuses the rest in words
+        instead of losing what was already sent."""
+
+    def follow_response(self, action: str, results: Sequence[ActionResult]) -> AsyncIterator[list[ActionResult]]:
+        """The accepted results followed on the console, one updated list per poll, until each is final or
+        the console cannot tell more."""
 
 
 class CommandQueueClient(CommandQueue, Protocol):

@@ -53,6 +53,7 @@ from tui.models import (
     ServerInfo,
     Severity,
 )
+from tui.respond import ActionResult
 from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
@@ -64,6 +65,8 @@ from tui.vendors.base import (
     epoch_ms,
     epoch_or_rfc3339,
     ordered_pages,
+    requested_action,
+    respond_in_calls,
     rfc3339,
     token_lifetime,
 )
@@ -405,6 +408,59 @@ class SepmClient(BearerTokenClient):
         commands = _commands(self.parse_json(response), "cancel", f"cancel {command_id}", (), (), self._where())
         return commands[0]
 
+    def offered_actions(self) -> tuple[str, ...]:
+        return tuple(RESPONSE_COMMANDS)
+
+    async def respond(self, action: str, devices: Sequence[Device], message: str = "") -> list[ActionResult]:
+        """Queue the command of `action` on the computers (`POST /command-queue/quarantine[?undo=true]`,
+        `activescan`, `fullscan`, `updatecontent`; fact sheet 9.2), `COMMAND_TARGETS_MAX` computers a command.
+        SEPM answers per call, not per computer: each computer's fate shows in the command's status rows
+        (`follow_response`)."""
+        spec = requested_action(self, action, message, len(devices))
+        path, extra = RESPONSE_COMMANDS[action]
+        for device in devices:
+            _path_id(device.id, "computer id")  # every id checked before the first call is sent
+        what = f"{spec.verb} {_count(len(devices), 'computer', 'computers')}"
+        self.ensure_writable(what)
+
+        async def send(chunk: Sequence[Device]) -> list[ActionResult]:
+            computers = [device.id for device in chunk]
+            response = await self.authed_write(
+                "POST", f"{API}/command-queue/{path}", action=what,
+                explain={400: "it found the command invalid.", 410: "a computer it names does not exist."},
+                params={**_target_params(computers, ()), **extra}, headers=_JSON,
+            )
+            command = _commands(self.parse_json(response), action, spec.title, computers, (), self._where())[0]
+            return [ActionResult(device.id, device.name, True, reference=command.id, progress="queued")
+                    for device in chunk]
+
+        return await respond_in_calls(devices, COMMAND_TARGETS_MAX, send)
+
+    async def follow_response(self, action: str, results: Sequence[ActionResult],
+                              *, interval: float = 5.0) -> AsyncIterator[list[ActionResult]]:
+        """Each command's status (`command_status`) every `interval` seconds, each computer's row in words,
+        until every row is final or `FOLLOW_ROUNDS` polls (a computer that stays offline never answers)."""
+        current = list(results)
+        for _ in range(FOLLOW_ROUNDS):
+            pending = {result.reference for result in current if not result.final}
+            if not pending:
+                return
+            rows: dict[tuple[str, str], CommandRow] = {}
+            for command_id in sorted(pending):
+                status = await self.command_status(command_id)
+                rows.update(((command_id, row.computer_id), row) for row in status.rows)
+            for index, result in enumerate(current):
+                row = rows.get((result.reference, result.device_id))
+                if row is not None and not result.final:
+                    words = (DONE_WORDS.get(action, row.state) if row.state_id == COMPLETED and row.sub_state in (
+                        "", "success") else row.state if not row.sub_state else f"{row.state}: {row.sub_state}")
+                    current[index] = replace(result, progress=words, final=row.final,
+                                             succeeded=row.state_id == COMPLETED if row.final else None)
+            yield list(current)
+            if all(result.final for result in current):
+                return
+            await self.sleep(interval)
+
     async def file_details(self, file_id: str) -> FileDetails:
         """Size and checksum of a file a computer uploaded (`GET /command-queue/file/{id}/details`)."""
         path = f"{API}/command-queue/file/{_path_id(file_id, 'file id')}/details"
@@ -718,6 +774,14 @@ def _version_tuple(text: str) -> tuple[int, ...] | None:
 # --- fingerprint lists and the command queue: constants and pure helpers (issue 5) ------------------------
 
 COMMAND_PAGE_SIZE = 500
+RESPONSE_COMMANDS = {"quarantine": ("quarantine", {}), "unquarantine": ("quarantine", {"undo": "true"}),
+                     "scan": ("activescan", {}), "fullscan": ("fullscan", {}), "update": ("updatecontent", {})}
+"""Response actions (issue 18) and the command-queue call of each (fact sheet 9.2)."""
+COMMAND_TARGETS_MAX = 100
+"""Computers one response command names: the ids ride in the query string, and no source gives SEPM's limit,
+so this bound (about 3,300 characters of ids) is ours, to stay clear of URL length limits."""
+FOLLOW_ROUNDS = 120
+DONE_WORDS = {"quarantine": "quarantined", "unquarantine": "out of quarantine"}
 MAX_COMMAND_PAGES = 1000
 """A safety net: a status whose pages never say `lastPage` stops here instead of looping forever."""
 FILE_SOURCE_WORDS = {"FILESYSTEM": "the file system", "QUARANTINE": "the quarantine", "BOTH": "both"}
