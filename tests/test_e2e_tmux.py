@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import LAB_PASSWORD, LAB_USERNAME, HostileFleet, HostileSimulator
 
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
 from tui.simulators.serve import ServerThread
@@ -435,16 +436,15 @@ def test_a_hostile_console_reaches_the_terminal_only_as_visible_text(terminal, t
     """A real pty: computers whose name, user, OS and address carry OSC 52 / OSC 8 / OSC 0 / CSI / C1 / bidi
     payloads (tests/test_untrusted_text.py's fleet). If one reached tmux it would retitle the pane, fill tmux's
     paste buffer or clear the screen; instead each shows as visible text in the table and the detail."""
-    from hostile import PASSWORD, USERNAME, HostileFleet, HostileSimulator
     from tui.simulators.sepm import create_app
 
-    simulator = HostileSimulator(HostileFleet(), username=USERNAME, password=PASSWORD)
+    simulator = HostileSimulator(HostileFleet(), username=LAB_USERNAME, password=LAB_PASSWORD)
     with ServerThread(create_app(simulator)) as server:
         config = tmp_path / "hostile.toml"
         config.write_text(
             f'[connections.hostile]\nvendor = "sepm"\nurl = "{server.url}"\nallow_http = true\n'
-            f'username = "{USERNAME}"\npassword_env = "EPX_HOSTILE_PASSWORD"\n', encoding="utf-8")
-        term = terminal(160, 40, "--config", str(config), demo=False, EPX_HOSTILE_PASSWORD=PASSWORD)
+            f'username = "{LAB_USERNAME}"\npassword_env = "EPX_HOSTILE_PASSWORD"\n', encoding="utf-8")
+        term = terminal(160, 40, "--config", str(config), demo=False, EPX_HOSTILE_PASSWORD=LAB_PASSWORD)
         term.tmux("set", "-g", "set-clipboard", "on")  # an OSC 52 that got through would fill a buffer
         term.wait_for("hostile")
         term.key("Enter")

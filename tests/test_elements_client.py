@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 import httpx
 import orjson
 import pytest
+from helpers import assert_no_secrets
 
-from conftest import assert_no_secrets
 from tui.inventory import DeviceFilter
 from tui.models import Connection, Device, DeviceQuery, Health
 from tui.simulators.elements import (

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from helpers import assert_no_secrets
 
-from conftest import assert_no_secrets
 from tui.models import Connection, Event, EventWindow, Severity
 from tui.simulators.sepm import DEMO_FILES, SepmFleet, SepmSimulator, sepm_event_log
 from tui.vendors import open_client

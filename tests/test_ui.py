@@ -7,10 +7,10 @@ import socket
 from pathlib import Path
 
 import pytest
+from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, open_demo, screen_lines, wait_until
 from textual import events
 from textual.widgets import Input
 
-from conftest import FIXED_NOW, fixed_clock
 from screens.connection_form import ConnectionForm
 from screens.connections import ConnectionsScreen
 from screens.device_detail import DeviceDetailScreen
@@ -26,41 +26,6 @@ from widgets.confirm import ConfirmDialog
 from widgets.device_table import DeviceTable
 from widgets.group_tree import GroupTree
 from widgets.secret_prompt import SecretPrompt
-
-
-def demo_app(size: int = 300) -> ExplorerApp:
-    demo = build_demo(size, now=FIXED_NOW)
-    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
-
-
-async def wait_until(pilot, condition, *, tries: int = 100, interval: float = 0.1) -> None:
-    """Let workers run until `condition()` holds, looking every `interval` s (bounded: about 10 s)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(interval)
-    raise AssertionError("condition not reached")
-
-
-def loaded(app: ExplorerApp, count: int):
-    return lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.inventory) == count and \
-        "devices" in str(app.screen.query_one("#status").render())
-
-
-def notifications(app: ExplorerApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
-
-
-def screen_lines(app: ExplorerApp) -> list[str]:
-    """The text of the screen as the terminal shows it, line by line."""
-    return [strip.text for strip in app.screen._compositor.render_strips()]
-
-
-async def open_demo(pilot, app: ExplorerApp, size: int) -> DeviceTable:
-    await pilot.press("enter")
-    await wait_until(pilot, loaded(app, size))
-    await pilot.pause()
-    return app.screen.query_one(DeviceTable)
 
 
 async def test_demo_opens_groups_and_devices() -> None:

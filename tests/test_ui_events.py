@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, screen_lines, wait_until
 from textual.command import CommandList
 
-from conftest import FIXED_NOW, fixed_clock
 from screens.device_detail import DeviceDetailScreen
 from screens.event_detail import EventDetailScreen
 from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
-from test_ui import demo_app, loaded, notifications, screen_lines, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.models import Severity

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import FIXED_NOW, fixed_clock, wait_until
 from textual.widgets import Input, Label, Select
 
-from conftest import FIXED_NOW, fixed_clock
 from screens.connection_form import ConnectionForm
 from screens.connections import ConnectionsScreen
 from screens.groups import GroupsScreen
@@ -30,14 +30,6 @@ def vendor_server(request) -> Iterator[tuple[str, str, str, str]]:
     simulated = build_simulator(request.param, size=150, seed=4, now=FIXED_NOW)
     with ServerThread(simulated.app) as server:
         yield request.param, server.url, simulated.username, simulated.password
-
-
-async def wait_until(pilot, condition, *, tries: int = 150) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("condition not reached")
 
 
 async def test_add_test_and_open_an_epmm_or_elements_connection(tmp_path: Path, vendor_server) -> None:
