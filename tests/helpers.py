@@ -15,6 +15,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 
 import tomli_w
+from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
@@ -117,6 +118,12 @@ async def open_demo(pilot: Pilot, app: ExplorerApp, size: int) -> DeviceTable:
     await wait_until(pilot, loaded(app, size))
     await pilot.pause()
     return app.screen.query_one(DeviceTable)
+
+
+def palette_listed(app: ExplorerApp) -> Callable[[], bool]:
+    """The command palette lists what it found: its search runs in a worker, and none is running."""
+    return lambda: bool(app.screen.query(CommandList)) and app.screen.query_one(CommandList).option_count > 0 \
+        and not any(worker.is_running for worker in app.workers)
 
 
 def notifications(app: ExplorerApp) -> list[str]:

@@ -7,7 +7,17 @@ import socket
 from pathlib import Path
 
 import pytest
-from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, open_demo, screen_lines, wait_until
+from helpers import (
+    FIXED_NOW,
+    demo_app,
+    fixed_clock,
+    loaded,
+    notifications,
+    open_demo,
+    palette_listed,
+    screen_lines,
+    wait_until,
+)
 from textual import events
 from textual.widgets import Input
 
@@ -124,11 +134,9 @@ async def test_help_lists_the_screen_keys_and_palette_reaches_them() -> None:
 
         await pilot.press("ctrl+p")
         await pilot.press(*"Critical")
-        await pilot.pause(0.5)
+        await wait_until(pilot, palette_listed(app))
         await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, GroupsScreen)
-        assert app.screen.pane.filter.critical
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and app.screen.pane.filter.critical)
         assert all(d.health is Health.CRITICAL for d in table.devices)
 
 
