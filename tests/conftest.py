@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import textual._wait
 from helpers import FIXED_NOW, vendor_app
 from hypothesis import HealthCheck, settings
 
@@ -18,6 +19,19 @@ _FUZZ = {"deadline": None, "database": None, "suppress_health_check": [HealthChe
 settings.register_profile("quick", max_examples=200, derandomize=True, **_FUZZ)
 settings.register_profile("thorough", max_examples=10_000, **_FUZZ)
 settings.load_profile("quick")
+
+
+IDLE_CHECK_SECONDS = 0.005
+"""Textual's own is 20 ms (`textual._wait`, pinned with textual in pyproject.toml)."""
+
+
+@pytest.fixture(autouse=True)
+def quick_idle_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each key, Pilot sleeps in slices until one passes with the app idle: at 20 ms a slice, a typed
+    64-character hash took seconds, most of the UI tests' time. 5 ms slices look for the same idleness (the
+    same share of a slice spent working), only sooner; the app itself never uses them."""
+    monkeypatch.setattr(textual._wait, "SLEEP_GRANULARITY", IDLE_CHECK_SECONDS)
+    monkeypatch.setattr(textual._wait, "SLEEP_IDLE", IDLE_CHECK_SECONDS / 20)
 
 
 @pytest.fixture
