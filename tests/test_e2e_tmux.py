@@ -46,7 +46,7 @@ pytestmark = [
 
 DEFAULT_TIMEOUT = 15.0  # CI machines are slow; every wait is bounded by this
 KEY_PAUSE = 0.15  # after each key: Textual needs a moment, above all between escape and the next key
-POLL = 0.1
+POLL = 0.05  # tmux capture-pane has no event to wait on: look often, a capture costs a few ms
 # Anything on screen that means the app crashed or a worker failed unexpectedly.
 CRASH_MARKERS = ("Traceback", "Unexpected error")
 
