@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from helpers import FIXED_NOW, TEXT, aware_utc, dicts_in
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_fuzz import NOW, TEXT, aware_utc, dicts_in
 
 from tui.config import Config, ConfigError, load_config
 from tui.hashes import FileHash, HashError, diff_hashes, parse_hash, parse_hashes
@@ -33,7 +33,7 @@ def test_durations_and_timestamps_parse_or_say_why(text):
     except ValueError:
         span = None
     assert span is None or isinstance(span, timedelta)
-    for parse in (parse_timestamp, lambda value: parse_time_bound(value, NOW)):
+    for parse in (parse_timestamp, lambda value: parse_time_bound(value, FIXED_NOW)):
         try:
             moment = parse(text)
         except ValueError as error:
