@@ -19,6 +19,7 @@ import tomli_w
 from hypothesis import strategies as st
 from textual.command import CommandList
 from textual.pilot import Pilot
+from textual.widgets import Checkbox
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from screens.groups import GroupsScreen
@@ -108,6 +109,26 @@ async def _ended(worker: Worker) -> None:
     """The worker's end, whatever it was: its failure is the app's to report, and the test's to look for."""
     with suppress(WorkerFailed, WorkerCancelled):
         await worker.wait()
+
+
+async def tick(pilot: Pilot, checkbox: str) -> None:
+    """Click the checkbox `checkbox` (a selector) where it is drawn now, and wait until it is ticked."""
+    await click(pilot, checkbox)
+    await wait_until(pilot, lambda: pilot.app.screen.query_one(checkbox, Checkbox).value)
+
+
+async def focus_by_click(pilot: Pilot, widget: str) -> None:
+    """Click the widget `widget` (a selector) where it is drawn now, and wait until it has the focus."""
+    await click(pilot, widget)
+    await wait_until(pilot, lambda: pilot.app.focused is pilot.app.screen.query_one(widget))
+
+
+async def click(pilot: Pilot, widget: str) -> None:
+    """`pilot.click` aims at the layout Textual last computed; a line that appeared just before (a field's
+    error) can move the widget, and on a busy machine the click then lands on its neighbour. `pilot.pause`
+    lays the screen out first."""
+    await pilot.pause()
+    assert await pilot.click(widget), f"the click missed {widget}"
 
 
 def loaded(app: ExplorerApp, count: int) -> Callable[[], bool]:

@@ -11,11 +11,13 @@ from helpers import (
     FIXED_NOW,
     demo_app,
     fixed_clock,
+    focus_by_click,
     loaded,
     notifications,
     open_demo,
     palette_listed,
     screen_lines,
+    tick,
     wait_until,
 )
 from textual import events
@@ -183,7 +185,7 @@ async def test_add_a_connection_through_the_form_test_and_open_it(tmp_path: Path
         assert "use https" in str(form.query_one("#error-url").render())
         assert not config_path.exists()
 
-        await pilot.click("#allow_http")
+        await tick(pilot, "#allow_http")
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
         await pilot.press(*DEMO_PASSWORD, "enter")
@@ -274,8 +276,8 @@ async def test_a_password_to_save_is_saved_only_after_its_login_succeeds(tmp_pat
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
         await pilot.press(*"Wrong-Guess-1")
-        await pilot.click("#save")
-        await pilot.click("#secret")
+        await tick(pilot, "#save")
+        await focus_by_click(pilot, "#secret")
         await pilot.press("enter")
         await wait_until(pilot, lambda: any("Authentication failed" in n for n in notifications(app)))
         assert isinstance(app.screen, ConnectionsScreen)
@@ -286,8 +288,8 @@ async def test_a_password_to_save_is_saved_only_after_its_login_succeeds(tmp_pat
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
         await pilot.press(*DEMO_PASSWORD)
-        await pilot.click("#save")
-        await pilot.click("#secret")
+        await tick(pilot, "#save")
+        await focus_by_click(pilot, "#secret")
         await pilot.press("enter")
         await wait_until(pilot, loaded(app, 120))
         assert load_config(config_path).connections["lab"].password == DEMO_PASSWORD

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import FIXED_NOW, fixed_clock, wait_until
+from helpers import FIXED_NOW, fixed_clock, tick, wait_until
 from textual.widgets import Input, Label, Select
 
 from screens.connection_form import ConnectionForm
@@ -54,7 +54,7 @@ async def test_add_test_and_open_an_epmm_or_elements_connection(tmp_path: Path, 
         form.query_one("#source", Select).value = "env"
         await pilot.pause()
         form.query_one("#secret", Input).value = "EPX_TEST_VENDOR_SECRET"
-        await pilot.click("#allow_http")
+        await tick(pilot, "#allow_http")
         with pytest.MonkeyPatch.context() as env:
             env.setenv("EPX_TEST_VENDOR_SECRET", password)
             await pilot.press("ctrl+t")
