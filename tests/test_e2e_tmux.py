@@ -13,6 +13,7 @@ the process exits (`remain-on-exit`), so whatever epx printed on the way out (a 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import LAB_PASSWORD, LAB_USERNAME, HostileFleet, HostileSimulator
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
 from tui.simulators.serve import ServerThread
 
@@ -45,7 +47,7 @@ pytestmark = [
 
 DEFAULT_TIMEOUT = 15.0  # CI machines are slow; every wait is bounded by this
 KEY_PAUSE = 0.15  # after each key: Textual needs a moment, above all between escape and the next key
-POLL = 0.1
+POLL = 0.05  # tmux capture-pane has no event to wait on: look often, a capture costs a few ms
 # Anything on screen that means the app crashed or a worker failed unexpectedly.
 CRASH_MARKERS = ("Traceback", "Unexpected error")
 
@@ -435,16 +437,15 @@ def test_a_hostile_console_reaches_the_terminal_only_as_visible_text(terminal, t
     """A real pty: computers whose name, user, OS and address carry OSC 52 / OSC 8 / OSC 0 / CSI / C1 / bidi
     payloads (tests/test_untrusted_text.py's fleet). If one reached tmux it would retitle the pane, fill tmux's
     paste buffer or clear the screen; instead each shows as visible text in the table and the detail."""
-    from hostile import PASSWORD, USERNAME, HostileFleet, HostileSimulator
     from tui.simulators.sepm import create_app
 
-    simulator = HostileSimulator(HostileFleet(), username=USERNAME, password=PASSWORD)
+    simulator = HostileSimulator(HostileFleet(), username=LAB_USERNAME, password=LAB_PASSWORD)
     with ServerThread(create_app(simulator)) as server:
         config = tmp_path / "hostile.toml"
         config.write_text(
             f'[connections.hostile]\nvendor = "sepm"\nurl = "{server.url}"\nallow_http = true\n'
-            f'username = "{USERNAME}"\npassword_env = "EPX_HOSTILE_PASSWORD"\n', encoding="utf-8")
-        term = terminal(160, 40, "--config", str(config), demo=False, EPX_HOSTILE_PASSWORD=PASSWORD)
+            f'username = "{LAB_USERNAME}"\npassword_env = "EPX_HOSTILE_PASSWORD"\n', encoding="utf-8")
+        term = terminal(160, 40, "--config", str(config), demo=False, EPX_HOSTILE_PASSWORD=LAB_PASSWORD)
         term.tmux("set", "-g", "set-clipboard", "on")  # an OSC 52 that got through would fill a buffer
         term.wait_for("hostile")
         term.key("Enter")
@@ -462,3 +463,70 @@ def test_a_hostile_console_reaches_the_terminal_only_as_visible_text(terminal, t
         assert "pwned" not in buffers and "ZWNobyBwd25lZA" not in buffers, buffers
         term.key("C-q")
         assert term.wait_exit() == 0
+
+
+# --- respond (issue 18): critical filter, two marked, isolated with a message and the count typed, the
+# results followed to the end, then released; both actions in the actions log ---
+
+FINAL = "Every device is final"
+FOLLOW_TIMEOUT = 90.0
+"""An offline device stays pending for the twelve rounds Elements is followed (a minute), then is final."""
+
+
+@pytest.mark.parametrize("width,height", [(80, 24)], ids=["80x24"])
+def test_isolate_then_release_two_critical_devices(terminal: Callable[..., Terminal], width: int, height: int,
+                                                   tmp_path) -> None:
+    log = tmp_path / "actions.jsonl"
+    term = terminal(width, height, "--demo-writes", EPX_ACTIONS_LOG=str(log))
+    term.wait_until(lambda s: "demo-elements" in s and "Connections" in s, "the connections screen")
+    term.key("Down")
+    term.key("Down")
+    term.key("Enter")
+    term.wait_for(ELEMENTS_LOADED)
+
+    # c: critical only; /DESKTOP: Windows desktops among them; space twice: two marked.
+    term.type("c")
+    term.wait_for(re.compile(r"\d+ critical of 500"))
+    term.type("/DESKTOP")
+    term.key("Enter")
+    term.type("  ")
+    term.wait_for("2 marked")
+
+    # x: the actions Elements offers; enter: isolate; the message; the count typed; y.
+    term.type("x")
+    screen = term.wait_for("Respond on demo-elements")
+    assert "Isolate from the network" in screen and "Quarantine" not in screen, screen
+    term.key("Enter")
+    term.wait_for("the message the device's user will see")
+    term.type("Call IT")
+    term.key("Enter")
+    screen = term.wait_for("type 2 and enter")
+    assert "Isolate from the network on 2 devices through WithSecure Elements" in screen, screen
+    assert "The device's user will see: Call IT" in screen, screen
+    term.type("2")
+    term.key("Enter")
+    term.wait_for("Press y to send")
+    term.type("y")
+    term.wait_for("Isolate from the network on demo-elements: 2 devices")
+    screen = term.wait_for(FINAL, timeout=FOLLOW_TIMEOUT)
+    assert "2 accepted" in screen and ("isolated" in screen or "pending" in screen), screen
+
+    # esc: the table, marks kept; x, down, enter: release, a plain danger confirmation; y.
+    term.key("Escape")
+    term.wait_for("2 marked")
+    term.type("x")
+    term.wait_for("Respond on demo-elements")
+    term.key("Down")
+    term.key("Enter")
+    term.wait_for("Release from network isolation on demo-elements?")
+    term.type("y")
+    term.wait_for("Release from network isolation on demo-elements: 2 devices")
+    term.wait_for(FINAL, timeout=FOLLOW_TIMEOUT)
+    term.key("Escape")
+    term.type("q")
+    term.wait_for("Demo: simulated consoles")
+    term.key("C-q")
+    assert term.wait_exit() == 0
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [entry["action"] for entry in entries] == ["isolate", "release"]
+    assert all(len(entry["results"]) == 2 for entry in entries)

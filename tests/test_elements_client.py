@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from conftest import assert_no_secrets
+from helpers import assert_no_secrets
 from tui.inventory import DeviceFilter
 from tui.models import Connection, Device, DeviceQuery, Health
 from tui.simulators.elements import (

@@ -1,6 +1,6 @@
 """The example payloads of the WithSecure Elements API getting-started guide (seed 004_58518813d11aec9c.txt),
 verbatim, served to the real client through httpx's mock transport; and the client's requests compared with
-the guide's example requests.
+the guide's example requests. The token answer, which the fuzz tests also use, is in helpers.py.
 
 Two of the guide's examples are not JSON as printed: the whoami answer lacks the opening quote of
 `organizationId`, and the organizations page has a bare `items` key and one `}` too many. They are kept
@@ -18,11 +18,10 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from helpers import SEED_TOKEN
 from tui.models import Connection, DeviceQuery
 from tui.vendors.base import BadResponseError, rfc3339
 from tui.vendors.elements import ElementsClient
-
-SEED_TOKEN = """{"access_token":"FdZTq11111116v67lSOx7vyFM2ssnIha","token_type":"Bearer","expires_in":1797}"""
 
 SEED_WHOAMI = """{"clientId":"fusion_aae404cb18404fabcede", organizationId":"99999f73-1ee1-414f-b7bb-10a53242759e"}"""
 

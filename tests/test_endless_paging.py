@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from hostile import PASSWORD, USERNAME, RewritingApp, epx_against
+from helpers import LAB_PASSWORD, LAB_USERNAME, RewritingApp, epx_against
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 
 FLEET = 600  # two pages of 500 computers
@@ -33,7 +33,7 @@ def last_page_says_more(page: dict) -> dict:
 
 
 def sepm_app():
-    return create_app(SepmSimulator(SepmFleet(FLEET, seed=5), username=USERNAME, password=PASSWORD))
+    return create_app(SepmSimulator(SepmFleet(FLEET, seed=5), username=LAB_USERNAME, password=LAB_PASSWORD))
 
 
 @pytest.mark.parametrize("query,body,words", [

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conftest import assert_no_secrets
+from helpers import assert_no_secrets
 from tui.models import Connection, Device, DevicePage, DeviceQuery, Health, ServerInfo
 from tui.simulators.epmm import GDPR_USERNAME, EpmmFleet, EpmmSimulator, create_app
 from tui.simulators.serve import ServerThread

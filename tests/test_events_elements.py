@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from conftest import assert_no_secrets
+from helpers import assert_no_secrets
 from tui.models import Connection, Event, EventWindow, Severity
 from tui.simulators.elements import (
     EVENTS_PATH,

@@ -1,7 +1,7 @@
 """SEPM events: critical events and the command history, the client against the simulator over TLS on
 loopback (not paged, not sorted, UTC without a zone, HTML in messages, acknowledged or not), acknowledging
 (a write: refused on a read-only connection), an API user without the right, a console without the command
-listing, and the fact sheet's captured payloads verbatim."""
+listing, and the fact sheet's captured payloads verbatim (in helpers.py: the fuzz tests mutate them)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from conftest import assert_no_secrets
+from helpers import CAPTURED_COMMAND_STATUS, CAPTURED_CRITICAL_EVENTS, assert_no_secrets
 from tui.models import Connection, Event, EventWindow, Severity
 from tui.simulators.sepm import DEMO_FILES, SepmFleet, SepmSimulator, sepm_event_log
 from tui.vendors import open_client
@@ -39,46 +39,6 @@ USERNAME = "api-reader"
 PASSWORD = "Corr3ct-Horse-Battery!"
 WAIT = 30.0
 MONTH = EventWindow.last(timedelta(days=30), NOW)
-
-CAPTURED_CRITICAL_EVENTS = {
-    "lastUpdated": 1720622406545,
-    "totalUnacknowledgedMessages": 44,
-    "criticalEventsInfoList": [
-        {"eventId": "388DC550092E5BB9462D7353CF5066D4", "eventDateTime": "2024-06-26 14:02:50.0",
-         "subject": "Server Health Alert",
-         "message": "Server c95648v1 health status: poor. \nReason: The Symantec Endpoint Protection Manager server "
-                    "does not have Symantec Endpoint Protection installed. \nStatus reported on Jun 26, 2024 "
-                    "7:02:34 AM.",
-         "acknowledged": 0},
-        {"eventId": "00AEA0F3092E5BB9462D7353169FDC4E", "eventDateTime": "2024-06-26 14:29:46.0",
-         "subject": "Informational: Symantec Endpoint Protection Computer List Changed",
-         "message": "Number of clients changed: 1.  Changes could be that a client was added, renamed, or deleted, "
-                    "Unmanaged Detector status changed, client mode changed, or the hardware changed.",
-         "acknowledged": 0},
-    ],
-}
-"""Fact sheet 10.1, the 14.3 capture (2 of 44 items), verbatim."""
-
-CAPTURED_COMMAND_STATUS = {
-    "sort": [{"direction": "ASC", "property": "Begintime", "ascending": True}],
-    "number": 0, "firstPage": True, "lastPage": True, "totalPages": 1, "size": 20,
-    "totalElements": 2, "numberOfElements": 2,
-    "content": [
-        {"computerName": "johnq1", "subStateId": 0, "binaryFileId": None, "lastUpdateTime": None,
-         "domainName": "Default", "hardwareKey": "B791D1DF2BB8AA77D19B10E3BB395B81", "subStateDesc": None,
-         "stateId": 0, "computerId": "236A7100A9FE9DC50A4F1AC2819C158E", "computerIp": "192.168.56.104",
-         "beginTime": None, "currentLoginUserName": "root", "resultInXML": None},
-        {"computerName": "WIN-N5KGH4CP3N3", "subStateId": 0, "binaryFileId": None,
-         "lastUpdateTime": "2019-06-06T10:45:39Z", "domainName": "Default",
-         "hardwareKey": "DC7D24D6465566D2941F35BC8D17801E", "subStateDesc": "", "stateId": 3,
-         "computerId": "89AD1BBB0946C25D25E6C0984E971D8A", "computerIp": "192.168.194.93",
-         "beginTime": "2019-06-06T10:42:37Z", "currentLoginUserName": "Administrator",
-         "resultInXML": "<EOC creator=\"Resilient\" version=\"1.0\" id=\"id\">…<File name=\"\" action=\"create\">"
-                        "<Hash name=\"MD5\" value=\"582f9b6e0cc4c1dbbd772aaaf088cb3a\"/><Matched result=\"NO_MATCH\"/>"
-                        "</File>…</EOC>"},
-    ],
-}
-"""Fact sheet 9.4, the 14.2 capture (resultInXML shortened there), verbatim."""
 
 
 @pytest.fixture(scope="module")

@@ -7,182 +7,52 @@ keys), a parser returns a well-formed record or raises the typed error it docume
 type check into the health, time and text logic.
 
 Files: test_fuzz_clients.py (whole answers through the clients), test_fuzz_inputs.py (times, hashes and
-config.toml). `--hypothesis-profile=thorough` runs 10,000 examples a test (see README, "Fuzzing").
+config.toml); the strategies, the real payloads they mutate and the record checks are in helpers.py.
+`--hypothesis-profile=thorough` runs 10,000 examples a test (see README, "Fuzzing").
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from datetime import UTC, datetime, timedelta
 
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_events_sepm import CAPTURED_COMMAND_STATUS, CAPTURED_CRITICAL_EVENTS
-from test_sepm_seed_payloads import SEED_FINGERPRINTS, SEED_GROUPS
 
-from tui.models import CommandRow, Device, Event, FingerprintList, Group, Health
-from tui.simulators.elements import ElementsEventLog, ElementsFleet
-from tui.simulators.epmm import EpmmFleet
-from tui.simulators.sepm import SepmEventLog, SepmFleet
+from helpers import (
+    ELEMENTS_DEVICES,
+    ELEMENTS_EVENTS,
+    ELEMENTS_FLEET,
+    ELEMENTS_ORGANIZATIONS,
+    EOC_RESULT,
+    EPMM_DEVICES,
+    EPMM_LABELS,
+    EPMM_SPACES,
+    FIXED_NOW,
+    JSON,
+    SEPM_COMMAND_ROWS,
+    SEPM_COMMANDS,
+    SEPM_COMPUTERS,
+    SEPM_CRITICAL_EVENTS,
+    SEPM_FINGERPRINTS,
+    SEPM_GROUPS,
+    SEPM_READS,
+    TEXT,
+    anything,
+    aware_utc,
+    check_device,
+    check_event,
+    check_groups,
+    mutated,
+    optional_bool,
+)
+from tui.models import CommandRow, FingerprintList
 from tui.vendors import elements, epmm, sepm
 from tui.vendors.base import BadResponseError, epoch_ms, epoch_or_rfc3339, rfc3339
 from tui.vendors.html_text import html_to_text, one_line, plain_text
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-# --- arbitrary JSON, weighted towards the values that reach deep code ---------------------------------------
-
-TRICKY_TEXT = st.sampled_from([
-    "", " ", "0", "1", "3", "4", "127", "-1", "NaN", "-Infinity", "1e400", "null", "true", "None", "9" * 30,
-    "9" * 5000, "1.²", "٣.١", "14.3.9717.7000", "14.2", "240820021", "991231001", "000000", "2024-06-26 14:02:50.0",
-    "2019-06-06T10:42:37Z", "2022-11-05t07:08:59.550z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00",
-    "1720622406545", "99999999999999999999", "critical", "important", "allOk", "disabled", "missingCriticalUpdates",
-    "RETIRED", "LOST", "Compromised", "ios", "Android", "windows", "********", "(obfuscated)", "a,b;c", "10.0.0.5/24",
-    "<b>x</b><br/>Computer: PC-1", "&lt;a href=&quot;https://x&quot;&gt;y&lt;/a&gt;", "<![x[", "<!DOCTYPE a>",
-    "\x1b[31mred", "\u202eevil", "\ud7ff\U0010ffff", "line\r\nbreak\u2028", "HASH_MATCH", "CRITICAL: RISK",
-])
-TEXT = st.one_of(st.text(max_size=24), TRICKY_TEXT)
-INTS = st.one_of(st.sampled_from([0, 1, 2, 3, 4, 5, 127, -1, 2**31, 2**53 + 1, 2**63, -(2**63), 2**64]),
-                 st.integers(min_value=-(2**64), max_value=2**64))
-SCALARS = st.one_of(st.none(), st.booleans(), INTS, st.floats(allow_nan=False, allow_infinity=False), TEXT)
-"""What orjson can hand over: integers beyond 64 bits arrive as floats, NaN and infinities are refused."""
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-    max_leaves=8,
-)
-
-
-def dicts_in(node: object) -> list[dict]:
-    """Every dict inside `node` (itself first), the places a mutation can land."""
-    found: list[dict] = []
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            found.append(item)
-            stack.extend(reversed(list(item.values())))
-        elif isinstance(item, list):
-            stack.extend(reversed(item))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, bases: list[dict] | st.SearchStrategy, focus: frozenset[str] = frozenset()) -> dict:
-    """A real record with a few keys, anywhere in it, dropped, added, or replaced by arbitrary JSON or by
-    their own value in the wrong shape (wrapped in a list or a dict, turned into text). Half the time the key
-    is one of `focus`, the fields the parser reads, so that a record of a hundred fields still reaches them.
-    `bases` are the records to start from, or a strategy that makes them."""
-    record = copy.deepcopy(draw(bases if isinstance(bases, st.SearchStrategy) else st.sampled_from(bases)))
-    for _ in range(draw(st.integers(0, 6))):
-        target = draw(st.sampled_from(dicts_in(record)))
-        if not target or draw(st.integers(0, 5)) == 0:
-            target[draw(st.one_of(st.text(max_size=12), st.sampled_from(sorted(target) or [""])))] = draw(JSON)
-            continue
-        read = sorted(focus.intersection(target))
-        key = draw(st.sampled_from(read if read and draw(st.booleans()) else sorted(target)))
-        how = draw(st.sampled_from(("drop", "json", "list", "dict", "text")))
-        if how == "drop":
-            del target[key]
-        else:
-            value = target[key]
-            target[key] = {"json": lambda: draw(JSON), "list": lambda: [value], "dict": lambda: {"value": value},
-                           "text": lambda: str(value)}[how]()
-    return record
-
-
-def anything(bases: list[dict]) -> st.SearchStrategy:
-    """A mutated real record most of the time, else any JSON value at all."""
-    return st.one_of(mutated(bases), mutated(bases), JSON)
-
-
-# --- the real payloads the mutations start from -----------------------------------------------------------
-
-SEPM_FLEET = SepmFleet(size=40, seed=11, now=NOW)
-SEPM_COMPUTERS = [SEPM_FLEET.computer(index) for index in range(40)] + [
-    SepmFleet(size=5, seed=2, now=NOW, legacy_os_keys=True).computer(index) for index in range(5)]
-SEPM_GROUPS = SEPM_FLEET.groups + json.loads(SEED_GROUPS)["content"]
-SEPM_CRITICAL_EVENTS = CAPTURED_CRITICAL_EVENTS["criticalEventsInfoList"] + SepmEventLog(SEPM_FLEET).events[:20]
-EOC_RESULT = ('<EOC creator="Endpoint Explorer" version="1.1" id="1"><Activity><OS id="1"><Files>'
-              '<File name="Invoice.pdf.exe" action="write"><Hash name="MD5" value="da1a8a89467b0e326deb152c3944e979"/>'
-              '<Matched result="HASH_MATCH" hashType="MD5" hashValue="DA1A8A89467B0E326DEB152C3944E979" '
-              'remediation="SUCCEEDED" value="C:\\Users\\Public\\Downloads\\Invoice.pdf.exe"/></File>'
-              '</Files></OS></Activity></EOC>')
-SEPM_COMMAND_ROWS = CAPTURED_COMMAND_STATUS["content"] + [
-    {**CAPTURED_COMMAND_STATUS["content"][1], "subStateId": 101, "resultInXML": EOC_RESULT,
-     "binaryFileId": "CD02BC8E0A6606D53533F2428BB86D4E"}]
-SEPM_COMMANDS = [{"commandId": "4C697374D15C433880A56800BAC25E56", "commandType": "EOC",
-                  "beginTime": "2026-11-25T10:42:37Z", "binaryFileId": None}]
-SEPM_FINGERPRINTS = [json.loads(SEED_FINGERPRINTS)]
-
-EPMM_FLEET = EpmmFleet(size=40, seed=11, now=NOW)
-EPMM_DEVICES = [EPMM_FLEET.device(index) for index in range(40)]
-EPMM_SPACES = EPMM_FLEET.spaces
-EPMM_LABELS = EPMM_FLEET.labels(1)
-
-ELEMENTS_FLEET = ElementsFleet(size=40, seed=11, now=NOW)
-ELEMENTS_DEVICES = [ELEMENTS_FLEET.device(index) for index in range(40)]
-ELEMENTS_ORGANIZATIONS = [ELEMENTS_FLEET.partner, *ELEMENTS_FLEET.companies]
-_ELEMENTS_LOG = ElementsEventLog(ELEMENTS_FLEET)
-ELEMENTS_EVENTS = [_ELEMENTS_LOG.event(position) for position in range(0, len(_ELEMENTS_LOG), max(1, len(_ELEMENTS_LOG) // 40))]
-
-
-# --- what a well-formed record is -------------------------------------------------------------------------
-
-def aware_utc(moment: object) -> bool:
-    return moment is None or (isinstance(moment, datetime) and moment.utcoffset() == timedelta(0))
-
-
-def _optional_bool(value: object) -> bool:
-    return value is None or isinstance(value, bool)
-
-
-def check_device(device: Device) -> None:
-    """Typed fields, as the table, the filters and the CLI's JSON rely on them."""
-    assert isinstance(device, Device)
-    for text in (device.vendor, device.connection, device.id, device.name, device.os, device.group, device.user):
-        assert isinstance(text, str)
-    assert device.group_id is None or isinstance(device.group_id, str), device.group_id
-    assert all(isinstance(item, str) for item in (*device.ip_addresses, *device.labels, *device.health_reasons))
-    assert isinstance(device.health, Health)
-    assert _optional_bool(device.online) and _optional_bool(device.missing_critical_patches)
-    assert aware_utc(device.last_seen)
-    json.dumps(device.to_json())
-    assert isinstance(device.raw, dict)
-
-
-def check_event(event: Event | None) -> None:
-    if event is None:
-        return
-    assert isinstance(event, Event) and aware_utc(event.time) and aware_utc(event.device_time)
-    for text in (event.id, event.engine, event.category, event.title, event.message, event.organization):
-        assert isinstance(text, str)
-    assert event.device_id is None or isinstance(event.device_id, str)
-    assert event.device_name is None or isinstance(event.device_name, str)
-    json.dumps(event.to_json())
-
-
-def check_groups(groups: list[Group]) -> None:
-    ids = {group.id for group in groups}
-    for group in groups:
-        assert isinstance(group.id, str) and isinstance(group.name, str)
-        assert all(isinstance(part, str) for part in group.path)
-        assert group.parent_id is None or group.parent_id in ids
-        json.dumps(group.to_json())
-
-
 # --- SEPM --------------------------------------------------------------------------------------------------
 
 SEPM_GROUPS_BY_ID = {group.id: group for group in sepm.groups_from_records(SEPM_GROUPS)}
-
-
-SEPM_READS = frozenset({
-    "infected", "apOnOff", "avEngineOnOff", "firewallOnOff", "tamperOnOff", "bashStatus", "rebootRequired",
-    "avDefsetVersion", "deploymentRunningVersion", "agentVersion", "deploymentTargetVersion", "onlineStatus", "group",
-    "id", "name", "fullPathName", "ipAddresses", "lastUpdateTime", "uniqueId", "hardwareKey", "computerName", "osName",
-    "osname", "operatingSystem", "logonUserName"})
-"""The fields of a computer that `sepm.computer_to_device` reads."""
 
 
 @given(mutated(SEPM_COMPUTERS, SEPM_READS))
@@ -190,7 +60,7 @@ SEPM_READS = frozenset({
 @example({**SEPM_COMPUTERS[0], "group": {"id": []}, "deploymentTargetVersion": "9" * 5000})
 def test_sepm_computer_maps_to_a_device_or_a_bad_response(record):
     try:
-        device = sepm.computer_to_device(record, "fuzz", SEPM_GROUPS_BY_ID, NOW.date())
+        device = sepm.computer_to_device(record, "fuzz", SEPM_GROUPS_BY_ID, FIXED_NOW.date())
     except BadResponseError:
         return
     check_device(device)
@@ -260,7 +130,7 @@ def test_sepm_eoc_result_xml(text):
 def test_sepm_scalars(value):
     assert aware_utc(epoch_or_rfc3339(value))
     assert sepm.version_tuple(value) is None or all(isinstance(part, int) for part in sepm.version_tuple(value))
-    age = sepm.definitions_age_days(value, NOW.date())
+    age = sepm.definitions_age_days(value, FIXED_NOW.date())
     assert age is None or age >= 0
 
 
@@ -272,7 +142,7 @@ EPMM_SPACE_IDS = {str(space["name"]): str(space["id"]) for space in EPMM_SPACES}
 @given(mutated(EPMM_DEVICES))
 def test_epmm_device(record):
     try:
-        device = epmm.record_to_device(record, "fuzz", EPMM_SPACE_IDS, NOW)
+        device = epmm.record_to_device(record, "fuzz", EPMM_SPACE_IDS, FIXED_NOW)
     except BadResponseError:
         return
     check_device(device)
@@ -285,10 +155,10 @@ def test_epmm_groups(spaces, labels):
 
 @given(JSON, TEXT, TEXT)
 def test_epmm_scalars(value, platform, version):
-    assert _optional_bool(epmm.flag(value))
+    assert optional_bool(epmm.flag(value))
     assert all(isinstance(item, str) for item in epmm.texts(value))
     assert isinstance(epmm.shown(value), str)
-    assert _optional_bool(epmm.os_unsupported(platform, version))
+    assert optional_bool(epmm.os_unsupported(platform, version))
 
 
 # --- Elements ----------------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_elements_seed_payloads import SEED_TOKEN
-from test_fuzz import (
+
+from helpers import (
     ELEMENTS_DEVICES,
     ELEMENTS_EVENTS,
     ELEMENTS_FLEET,
@@ -26,8 +26,10 @@ from test_fuzz import (
     EPMM_DEVICES,
     EPMM_LABELS,
     EPMM_SPACES,
+    FIXED_NOW,
     JSON,
-    NOW,
+    SEED_AUTHENTICATE,
+    SEED_TOKEN,
     SEPM_COMMAND_ROWS,
     SEPM_COMMANDS,
     SEPM_COMPUTERS,
@@ -42,8 +44,6 @@ from test_fuzz import (
     check_groups,
     mutated,
 )
-from test_sepm_seed_payloads import SEED_AUTHENTICATE
-
 from tui.models import Connection, DevicePage, EventPage, EventWindow
 from tui.vendors.base import BadResponseError, VendorClient, VendorError
 from tui.vendors.elements import ElementsClient
@@ -52,7 +52,7 @@ from tui.vendors.sepm import SepmClient
 
 MAX_REQUESTS = 40
 """More requests than any fuzzed answer justifies: a client past it is paging without end."""
-WINDOW = EventWindow(start=datetime(2019, 1, 1, tzinfo=UTC), end=NOW + timedelta(days=1))
+WINDOW = EventWindow(start=datetime(2019, 1, 1, tzinfo=UTC), end=FIXED_NOW + timedelta(days=1))
 
 
 def page_of(key: str, records: list[Any] | st.SearchStrategy, **tail: Any) -> st.SearchStrategy:
@@ -89,7 +89,7 @@ def drive(kind: type[VendorClient], answer: Callable[[httpx.Request], Any], use:
                          **connection)
 
     async def run() -> None:
-        client = kind(profile, "secret", transport=transport(answer), clock=lambda: NOW, sleep=_no_wait)
+        client = kind(profile, "secret", transport=transport(answer), clock=lambda: FIXED_NOW, sleep=_no_wait)
         try:
             await use(client)
         except allowed as error:

@@ -13,8 +13,8 @@ import pytest
 import tomli_w
 from hypothesis import example, given
 from hypothesis import strategies as st
-from test_fuzz import NOW, TEXT, aware_utc, dicts_in
 
+from helpers import FIXED_NOW, TEXT, aware_utc, dicts_in
 from tui.config import Config, ConfigError, load_config
 from tui.hashes import FileHash, HashError, diff_hashes, parse_hash, parse_hashes
 from tui.models import parse_duration, parse_time_bound, parse_timestamp
@@ -33,7 +33,7 @@ def test_durations_and_timestamps_parse_or_say_why(text):
     except ValueError:
         span = None
     assert span is None or isinstance(span, timedelta)
-    for parse in (parse_timestamp, lambda value: parse_time_bound(value, NOW)):
+    for parse in (parse_timestamp, lambda value: parse_time_bound(value, FIXED_NOW)):
         try:
             moment = parse(text)
         except ValueError as error:

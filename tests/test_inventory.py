@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import FIXED_NOW
+from helpers import FIXED_NOW
 from tui.demo import build_demo
 from tui.inventory import SORT_KEYS, DeviceFilter, Inventory, Sort
 from tui.models import Device, Health

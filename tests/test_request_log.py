@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_sepm_client import RecordingSimulator
 
-from conftest import FIXED_NOW
+from helpers import FIXED_NOW, RecordingSimulator
 from tui import cli
 from tui.models import Connection
 from tui.request_log import redacted_target, start_request_log, stop_request_log

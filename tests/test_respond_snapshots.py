@@ -4,10 +4,9 @@ the typed count, and the results followed to the end; deterministic (fixed clock
 from __future__ import annotations
 
 import pytest
-from test_snapshots import SIZES, settle
 from textual.pilot import Pilot
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, SIZES, fixed_clock, settle
 from screens.respond import ResponseResultsScreen
 from tui.app import ExplorerApp
 from tui.demo import build_demo

@@ -15,13 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_sepm_client import RecordingSimulator
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, RecordingSimulator, fixed_clock, loaded, notifications, wait_until
 from screens.connections import ConnectionsScreen
 from screens.device_detail import DeviceDetailScreen
-from screens.groups import GroupsScreen
-from test_ui import notifications, wait_until
 from tui.app import ExplorerApp
 from tui.config import Config, load_config
 from tui.models import Connection
@@ -144,11 +141,6 @@ def assert_clean(where: str, text: str, secrets: tuple[str, ...]) -> None:
         assert secret not in text, f"a secret ({secret[:16]}…) leaked into {where}"
 
 
-def loaded_devices(app: ExplorerApp, count: int):
-    return lambda: (isinstance(app.screen, GroupsScreen) and len(app.screen.inventory) == count
-                    and "devices" in str(app.screen.query_one("#status").render()))
-
-
 async def test_the_ui_flows_show_and_log_no_secret(config_path: Path, consoles: Consoles, tmp_path: Path):
     log = tmp_path / "ui.log"
     handler = start_request_log(log)
@@ -175,7 +167,7 @@ async def test_the_ui_flows_show_and_log_no_secret(config_path: Path, consoles: 
     async def open_and_load(pilot, name: str) -> None:
         choose(name)
         await pilot.press("enter")
-        await wait_until(pilot, loaded_devices(app, FLEET))
+        await wait_until(pilot, loaded(app, FLEET))
         screens.append(app.export_screenshot())
 
     try:
@@ -186,7 +178,7 @@ async def test_the_ui_flows_show_and_log_no_secret(config_path: Path, consoles: 
             consoles.sepm.faults.add("expire-token", path=f"{API}/computers")
             await pilot.press("ctrl+r")  # the token expired on the console: 401, a new login, the page again
             await wait_until(pilot, lambda: consoles.sepm.requests[before:].count(
-                ("POST", f"{API}/identity/authenticate")) == 1 and loaded_devices(app, FLEET)())
+                ("POST", f"{API}/identity/authenticate")) == 1 and loaded(app, FLEET)())
 
             table = app.screen.query_one(DeviceTable)
             table.focus()
@@ -226,7 +218,7 @@ async def test_the_ui_flows_show_and_log_no_secret(config_path: Path, consoles: 
             await pilot.press(*CANARY_ENV)
             screens.append(app.export_screenshot())
             await pilot.press("enter")
-            await wait_until(pilot, loaded_devices(app, FLEET))
+            await wait_until(pilot, loaded(app, FLEET))
             await pilot.press("q")
 
             await open_and_load(pilot, "epmm-saved")

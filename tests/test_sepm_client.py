@@ -15,7 +15,7 @@ import httpx
 import pytest
 import trustme
 
-from conftest import assert_no_secrets
+from helpers import RecordingSimulator, assert_no_secrets
 from tui.models import Connection, Device, DevicePage, Health
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread, TlsFiles
@@ -43,20 +43,6 @@ WRONG_PASSWORD = "Wr0ng-Staple-Guess?"
 FLEET_SIZE = 1200  # three pages of COMPUTER_PAGE_SIZE
 TOKEN_TTL = 43199
 WAIT = 30.0  # upper bound for any single client call: nothing may hang
-
-
-class RecordingSimulator(SepmSimulator):
-    """The simulator, also remembering every token it issued so tests can look for leaks."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.issued: list[str] = []
-
-    def authenticate(self, username: str, password: str, domain: str) -> dict | None:
-        body = super().authenticate(username, password, domain)
-        if body is not None:
-            self.issued.append(body["token"])
-        return body
 
 
 async def bounded(awaitable):

@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from test_sepm_seed_payloads import SEED_FINGERPRINTS
 
-from conftest import FIXED_NOW, assert_no_secrets, fixed_clock
+from helpers import FIXED_NOW, SEED_FINGERPRINTS, assert_no_secrets, fixed_clock
 from tui.hashes import SHA1_NOTE, HashError, diff_hashes, parse_hash
 from tui.models import CommandStatus, Connection, FingerprintList
 from tui.simulators.sepm import (

@@ -1,5 +1,6 @@
 """The example payloads of the SEPM 14 REST API reference (seed 000_72b2ea4bc55ce9c6.txt), verbatim,
-served to the real client through httpx's mock transport: every one of them must parse."""
+served to the real client through httpx's mock transport: every one of them must parse. Those the fuzz tests
+also start from (authenticate, groups, fingerprints) are in helpers.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from helpers import SEED_AUTHENTICATE, SEED_FINGERPRINTS, SEED_GROUPS
 from tui.models import Connection
 from tui.vendors.base import NotFoundError
 from tui.vendors.sepm import SepmClient
@@ -16,77 +18,6 @@ from tui.vendors.sepm import SepmClient
 SEED_VERSION = """{"API_SEQUENCE": "161014002", "API_VERSION": "1.0.0",  
   "version": "14.0.1904.0000"}"""
 
-SEED_AUTHENTICATE = """{
-  "domain": "Default",
-  "refreshToken": "cab16df1-58a2-4b8a-ad70-7b023db34025",
-  "refreshTokenExpiration": 43199,
-  "role": {
-    "bitMask": 8,
-    "title": "sysadmin"
-  },
-  "adminId": "AF3C39A10A320801000000DBF200C60A",
-  "clientId": "4767c33a-99be-4ef9-b41f-e8db00da10ee",
-  "clientSecret": "b65a52eb-c153-43f5-b9bd-6d2f0b43394f",
-  "bannerTitle": "",
-  "bannerText": "",
-  "username": "admin",
-  "fullname": null,
-  "token": "c34692c5-201d-4d94-b0f8-61ed03383337",
-  "tokenExpiration": 43199,
-  "permissionSet": {
-    "reportingRights": true,
-    "groupRights": true,
-    "siteRights": true,
-    "remoteCommandRights": true,
-    "policyRights": true
-  },
-  "domainid": "FC1716470A931BA765167FEC6FDA9A5C"
-}"""
-
-SEED_GROUPS = """{
-  "content": [
-    {
-      "id": "EF9C029A0A931BA7246C99C00F39133C",
-      "name": "Default Group",
-      "description": "",
-      "fullPathName": "My Company\\\\Default Group",
-      "numberOfPhysicalComputers": 1,
-      "numberOfRegisteredUsers": 1,
-      "createdBy": "AF3C39A10A320801000000DBF200C60A",
-      "created": 1477983046292,
-      "lastModified": 1477983046292,
-      "policySerialNumber": "EF9C-11/08/2016 12:21:22 652",
-      "policyDate": 1478607682652,
-      "customIpsNumber": "",
-      "childGroups": null,
-      "domain": {
-        "id": "FC1716470A931BA765167FEC6FDA9A5C",
-        "name": "Default"
-      },
-      "policyInheritanceEnabled": false
-    },
-    {
-      "id": "4541012E0A931BA7085259C3220013FB",
-      "name": "My Company",
-      "description": "",
-      "fullPathName": "My Company",
-      "numberOfPhysicalComputers": 0,
-      "numberOfRegisteredUsers": 0,
-      "createdBy": "AF3C39A10A320801000000DBF200C60A",
-      "created": 1477983046292,
-      "lastModified": 1477983046292,
-      "policySerialNumber": "4541-11/08/2016 12:21:22 652",
-      "policyDate": 1478607682652,
-      "customIpsNumber": "",
-      "childGroups": null,
-      "domain": {
-        "id": "FC1716470A931BA765167FEC6FDA9A5C",
-        "name": "Default"
-      },
-      "policyInheritanceEnabled": false
-    }
-  ]
-}"""
 
 # The document shows the paging fields of the same response as a separate fragment; joined, they
 # must parse too.
@@ -107,29 +38,6 @@ SEED_GROUPS_PAGE_TAIL = """
   "numberOfElements": 2
 }"""
 
-# The fingerprint list example is split across a page break in the document; these are its two halves.
-SEED_FINGERPRINTS = """{
-  "id": "20F543E30ADA144447A5FAAA370633DF",
-  "name": "Whitelist",
-  "hashType": null,
-  "source": null,
-  "description": "",
-  "data": [
-    "1F1DB67B07175194CE17ACAADC1B6AF5",
-    "2B026E4B17034FE53BF3E660A61666FC",
-    "3D5FFCC5C2709DF095D1F1CC8AE9747F",
-    "570D47645E35D68B3985098BB98A357B",
-    "A1E419B82CD4C6B60C1A5A0B7336DB3A",
-""" + """
-        "BE13A88AE7196C1FE69314F328583162",
-        "C2854A94987062EF750D72DC5525F0D8",
-        "C9524B84BE07A1FF9DCF6BA12F76C4E4",
-        "D17449D456CD8A3CBCB318C86B2B5156",
-        "E0758A56E04D50EBEDB6DEB35D035855",
-        "F4C9381A3B265EC5F1CEF1DEC638E0E9"
-    ],
-    "groupIds": []
-}"""
 
 # Real 410 body for a missing list (fact sheet 8.4).
 MISSING_LIST = '{"errorCode": "410", "appErrorCode": "", "errorMessage": "Fingerprint list with ID Blacklist2 do not exist"}'

@@ -9,40 +9,19 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 import screens.commands
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, SIZES, demo_app, fixed_clock, settle, wait_until
 from screens.commands import CommandScreen
-from screens.events import EventsScreen
-from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.simulators.sepm import DEMO_FILES
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-
-
-def demo_app() -> ExplorerApp:
-    demo = build_demo(200, now=FIXED_NOW)
-    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
-
-
-async def settle(pilot: Pilot) -> None:
-    """Stop cursors blinking and let workers finish, so two runs draw the same frame."""
-    for _ in range(100):
-        await pilot.pause(0.05)
-        screen = pilot.app.screen
-        if isinstance(screen, GroupsScreen):
-            if screen.fleet.consoles and not screen.loading:
-                break
-        elif not isinstance(screen, EventsScreen) or not screen.pending:
-            break
-    for field in pilot.app.screen.query(Input):
-        field.cursor_blink = False
-    await pilot.pause()
+SIZE = 200
+"""Devices per demo console in the read-only snapshots."""
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_connections_screen(snap_compare, size) -> None:
-    assert snap_compare(demo_app(), terminal_size=size, run_before=settle)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -55,7 +34,7 @@ def test_connection_form_with_validation_errors(snap_compare, size) -> None:
         await pilot.press("ctrl+s")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=fill_badly)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=fill_badly)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -64,7 +43,7 @@ def test_groups_and_devices(snap_compare, size) -> None:
         await pilot.press("enter")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=open_demo)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=open_demo)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -75,7 +54,7 @@ def test_critical_filter_in_a_group(snap_compare, size) -> None:
         await pilot.press("shift+tab", "down", "down", "down", "down", "down", "c")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=filter_servers)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=filter_servers)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -86,7 +65,7 @@ def test_device_detail(snap_compare, size) -> None:
         await pilot.press("enter")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=open_detail)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=open_detail)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -97,7 +76,7 @@ def test_no_device_matches(snap_compare, size) -> None:
         await pilot.press("slash", *"no-such-host")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=filter_to_nothing)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=filter_to_nothing)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -107,7 +86,7 @@ def test_other_vendors_groups_and_devices(snap_compare, size, row) -> None:
         await pilot.press(*["down"] * row, "enter")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=open_vendor)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=open_vendor)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -118,7 +97,7 @@ def test_all_fleets_sorted_by_name_with_online_critical(snap_compare, size) -> N
         await pilot.press("c", "o", "s", "s", "g")  # g: the cursor's device must not depend on arrival order
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=open_fleets)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=open_fleets)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -129,7 +108,7 @@ def test_copy_menu(snap_compare, size) -> None:
         await pilot.press("down", "y")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=open_copy_menu)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=open_copy_menu)
 
 
 @pytest.fixture
@@ -152,7 +131,7 @@ def test_event_timeline_of_a_day(snap_compare, size, utc_local_time) -> None:
         await pilot.press("3")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=open_timeline)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=open_timeline)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -161,14 +140,11 @@ def test_fingerprint_lists_with_a_hash_found(snap_compare, size) -> None:
         await pilot.press("enter")
         await settle(pilot)
         await pilot.press("F")
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if len(pilot.app.screen.lists) == 3:
-                break
+        await wait_until(pilot, lambda: len(pilot.app.screen.lists) == 3)
         await pilot.press("h", *DEMO_FILES[0].sha256.lower(), "enter")
         await settle(pilot)
 
-    assert snap_compare(demo_app(), terminal_size=size, run_before=find_hash)
+    assert snap_compare(demo_app(SIZE), terminal_size=size, run_before=find_hash)
 
 
 def writable_demo_app(*, tick_ms: int) -> ExplorerApp:
@@ -202,10 +178,7 @@ def test_a_command_in_progress(snap_compare, size, monkeypatch) -> None:
     async def scan(pilot: Pilot) -> None:
         await mark_workstations(pilot)
         await pilot.press(*DEMO_FILES[0].sha256, "enter", "y")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if isinstance(pilot.app.screen, CommandScreen) and pilot.app.screen.statuses:
-                break
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, CommandScreen) and bool(pilot.app.screen.statuses))
         await settle(pilot)
 
     assert snap_compare(writable_demo_app(tick_ms=40_000), terminal_size=size, run_before=scan)

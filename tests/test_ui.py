@@ -10,7 +10,19 @@ import pytest
 from textual import events
 from textual.widgets import Input
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import (
+    FIXED_NOW,
+    demo_app,
+    fixed_clock,
+    focus_by_click,
+    loaded,
+    notifications,
+    open_demo,
+    palette_listed,
+    screen_lines,
+    tick,
+    wait_until,
+)
 from screens.connection_form import ConnectionForm
 from screens.connections import ConnectionsScreen
 from screens.device_detail import DeviceDetailScreen
@@ -26,41 +38,6 @@ from widgets.confirm import ConfirmDialog
 from widgets.device_table import DeviceTable
 from widgets.group_tree import GroupTree
 from widgets.secret_prompt import SecretPrompt
-
-
-def demo_app(size: int = 300) -> ExplorerApp:
-    demo = build_demo(size, now=FIXED_NOW)
-    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock)
-
-
-async def wait_until(pilot, condition, *, tries: int = 100, interval: float = 0.1) -> None:
-    """Let workers run until `condition()` holds, looking every `interval` s (bounded: about 10 s)."""
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(interval)
-    raise AssertionError("condition not reached")
-
-
-def loaded(app: ExplorerApp, count: int):
-    return lambda: isinstance(app.screen, GroupsScreen) and len(app.screen.inventory) == count and \
-        "devices" in str(app.screen.query_one("#status").render())
-
-
-def notifications(app: ExplorerApp) -> list[str]:
-    return [f"{n.title}: {n.message}" for n in app._notifications]
-
-
-def screen_lines(app: ExplorerApp) -> list[str]:
-    """The text of the screen as the terminal shows it, line by line."""
-    return [strip.text for strip in app.screen._compositor.render_strips()]
-
-
-async def open_demo(pilot, app: ExplorerApp, size: int) -> DeviceTable:
-    await pilot.press("enter")
-    await wait_until(pilot, loaded(app, size))
-    await pilot.pause()
-    return app.screen.query_one(DeviceTable)
 
 
 async def test_demo_opens_groups_and_devices() -> None:
@@ -159,11 +136,9 @@ async def test_help_lists_the_screen_keys_and_palette_reaches_them() -> None:
 
         await pilot.press("ctrl+p")
         await pilot.press(*"Critical")
-        await pilot.pause(0.5)
+        await wait_until(pilot, palette_listed(app))
         await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, GroupsScreen)
-        assert app.screen.pane.filter.critical
+        await wait_until(pilot, lambda: isinstance(app.screen, GroupsScreen) and app.screen.pane.filter.critical)
         assert all(d.health is Health.CRITICAL for d in table.devices)
 
 
@@ -210,7 +185,7 @@ async def test_add_a_connection_through_the_form_test_and_open_it(tmp_path: Path
         assert "use https" in str(form.query_one("#error-url").render())
         assert not config_path.exists()
 
-        await pilot.click("#allow_http")
+        await tick(pilot, "#allow_http")
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
         await pilot.press(*DEMO_PASSWORD, "enter")
@@ -301,8 +276,8 @@ async def test_a_password_to_save_is_saved_only_after_its_login_succeeds(tmp_pat
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
         await pilot.press(*"Wrong-Guess-1")
-        await pilot.click("#save")
-        await pilot.click("#secret")
+        await tick(pilot, "#save")
+        await focus_by_click(pilot, "#secret")
         await pilot.press("enter")
         await wait_until(pilot, lambda: any("Authentication failed" in n for n in notifications(app)))
         assert isinstance(app.screen, ConnectionsScreen)
@@ -313,8 +288,8 @@ async def test_a_password_to_save_is_saved_only_after_its_login_succeeds(tmp_pat
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt))
         await pilot.press(*DEMO_PASSWORD)
-        await pilot.click("#save")
-        await pilot.click("#secret")
+        await tick(pilot, "#save")
+        await focus_by_click(pilot, "#secret")
         await pilot.press("enter")
         await wait_until(pilot, loaded(app, 120))
         assert load_config(config_path).connections["lab"].password == DEMO_PASSWORD

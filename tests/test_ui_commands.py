@@ -9,11 +9,10 @@ import pytest
 from textual.widgets import Checkbox, RadioButton
 
 import screens.commands
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, fixed_clock, loaded, notifications, open_demo, wait_until
 from screens.commands import CommandScreen, computers_in_words, result_text
 from screens.device_detail import DeviceDetailScreen
 from screens.fingerprints import FingerprintsScreen
-from test_ui import loaded, notifications, open_demo, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.hashes import SHA1_NOTE
@@ -53,7 +52,7 @@ async def scan_until_done(pilot, app) -> CommandScreen:
     await pilot.press("y")
     await wait_until(pilot, lambda: isinstance(app.screen, CommandScreen))
     screen = app.screen
-    await wait_until(pilot, lambda: screen.done, tries=300)
+    await wait_until(pilot, lambda: screen.done)
     return screen
 
 
@@ -295,4 +294,4 @@ async def test_the_status_line_says_when_it_last_polled_and_when_it_polls_next(m
         status = app.screen.query_one("#status")
         assert "polled 0 s ago · next in 5 s" in str(status.render())
         moments.append(FIXED_NOW + timedelta(seconds=3))
-        await wait_until(pilot, lambda: "polled 3 s ago · next in 2 s" in str(status.render()), tries=20)
+        await wait_until(pilot, lambda: "polled 3 s ago · next in 2 s" in str(status.render()))

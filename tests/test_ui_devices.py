@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import demo_app, loaded, notifications, open_demo, screen_lines, wait_until
 from screens.devices import COPY_KEYS, DevicesPane
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
-from test_ui import demo_app, loaded, notifications, open_demo, screen_lines, wait_until
 from tui.app import ExplorerApp
 from tui.models import DeviceQuery, Health, iso_utc
 from tui.vendors.base import ServerError
@@ -315,7 +315,7 @@ async def test_going_back_keeps_the_fleet_and_reopening_shows_it_at_once_while_i
     (issue 13, item 11): the last load is shown at once, with its age, and a refresh runs behind."""
     from datetime import timedelta
 
-    from conftest import FIXED_NOW
+    from helpers import FIXED_NOW
     from screens.connections import ConnectionsScreen
     from tui.demo import build_demo
 

@@ -6,13 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from textual.command import CommandList
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, palette_listed, screen_lines, wait_until
 from screens.device_detail import DeviceDetailScreen
 from screens.event_detail import EventDetailScreen
 from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
-from test_ui import demo_app, loaded, notifications, screen_lines, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.models import Severity
@@ -187,8 +186,8 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
         await pilot.press("escape")
         end = screen.window.end
         screen.tail_timer.fire()
-        await pilot.pause(0.2)
-        assert asked and asked[0].start == end
+        await wait_until(pilot, lambda: asked)
+        assert asked[0].start == end
         await pilot.press("t")
         assert not screen.tailing
 
@@ -222,7 +221,7 @@ async def test_the_palette_lists_the_windows_shortest_first_and_names_keys_witho
     async with app.run_test(size=(80, 24)) as pilot:
         await open_events(pilot, app)
         await pilot.press("ctrl+p")
-        await pilot.pause(0.5)
+        await wait_until(pilot, palette_listed(app))
         options = app.screen.query_one(CommandList)
         prompts = [str(options.get_option_at_index(at).prompt) for at in range(options.option_count)]
         windows = [prompt.split("\n")[0] for prompt in prompts if "(key: " in prompt and prompt[-2] in "1234"]

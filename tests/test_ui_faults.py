@@ -44,15 +44,13 @@ import pytest
 import trustme
 from textual.widgets import Input
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, fixed_clock, notifications, wait_until
 from screens.connections import ConnectionsScreen
 from screens.device_detail import EVENTS_HEADING, RECENT, DeviceDetailScreen
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
-from test_ui import notifications
-from test_ui import wait_until as wait_until_slowly
 from tui.app import ExplorerApp
 from tui.config import Config
 from tui.models import Connection, EventWindow
@@ -204,11 +202,6 @@ def lab_app(vendor: str, consoles, transport: httpx.AsyncBaseTransport | None = 
             state.remember_list(name, fingerprint_list_from_record(record), now=FIXED_NOW)
     config = Config(path=None, connections={name: connection})
     return ExplorerApp(config, transports={name: transport} if transport else {}, clock=fixed_clock, state=state)
-
-
-async def wait_until(pilot, condition) -> None:
-    """`wait_until` of the Pilot tests, looking often: the matrix waits hundreds of times."""
-    await wait_until_slowly(pilot, condition, tries=500, interval=0.02)
 
 
 def status_of(app: ExplorerApp) -> str:

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import demo_app, loaded, notifications, wait_until
 from screens.fingerprints import FingerprintsScreen
-from test_ui import loaded, notifications, wait_until
-from tui.app import ExplorerApp
-from tui.demo import build_demo
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
 from widgets.confirm import ConfirmDialog
-
-
-def demo_app(size: int = 100) -> ExplorerApp:
-    demo = build_demo(size, now=FIXED_NOW)
-    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
 
 
 async def open_lists(pilot, app, *, row: int = 0, size: int = 100) -> FingerprintsScreen:
@@ -25,7 +17,7 @@ async def open_lists(pilot, app, *, row: int = 0, size: int = 100) -> Fingerprin
 
 
 async def test_the_known_lists_and_a_hash_found_on_one_of_them() -> None:
-    app = demo_app()
+    app = demo_app(100)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_lists(pilot, app)
         await wait_until(pilot, lambda: len(screen.lists) == 3)
@@ -43,7 +35,7 @@ async def test_the_known_lists_and_a_hash_found_on_one_of_them() -> None:
 
 
 async def test_enter_shows_the_hashes_and_y_copies_one() -> None:
-    app = demo_app()
+    app = demo_app(100)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_lists(pilot, app)
         await wait_until(pilot, lambda: len(screen.lists) == 3)
@@ -56,7 +48,7 @@ async def test_enter_shows_the_hashes_and_y_copies_one() -> None:
 
 
 async def test_open_by_name_remembers_the_list_and_a_missing_name_is_said_in_words() -> None:
-    app = demo_app()
+    app = demo_app(100)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_lists(pilot, app)
         await wait_until(pilot, lambda: len(screen.lists) == 3)
@@ -77,12 +69,6 @@ async def test_other_vendors_show_the_screen_as_not_available() -> None:
         assert not isinstance(app.screen, FingerprintsScreen)
 
 
-def writable_app() -> ExplorerApp:
-    demo = build_demo(100, now=FIXED_NOW)
-    demo.config.connections["demo-sepm"].read_only = False
-    return ExplorerApp(demo.config, transports=demo.transports, clock=fixed_clock, state=demo.state)
-
-
 async def chosen_blocklist(pilot, app) -> FingerprintsScreen:
     screen = await open_lists(pilot, app)
     await wait_until(pilot, lambda: len(screen.lists) == 3)
@@ -92,7 +78,7 @@ async def chosen_blocklist(pilot, app) -> FingerprintsScreen:
 
 
 async def test_a_read_only_connection_hides_writes_and_says_how_to_allow_them() -> None:
-    app = demo_app()
+    app = demo_app(100)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await chosen_blocklist(pilot, app)
         assert not screen.check_action("prompt", ("add",)) and not screen.check_action("delete_list", ())
@@ -102,7 +88,7 @@ async def test_a_read_only_connection_hides_writes_and_says_how_to_allow_them() 
 
 
 async def test_adding_hashes_shows_the_change_then_replaces_the_list() -> None:
-    app = writable_app()
+    app = demo_app(100, writes=True)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await chosen_blocklist(pilot, app)
         new = DEMO_FILES[2].sha256.lower() if len(DEMO_FILES) > 2 else "A" * 64
@@ -121,7 +107,7 @@ async def test_adding_hashes_shows_the_change_then_replaces_the_list() -> None:
 
 
 async def test_deleting_a_list_names_it_and_its_groups_and_forgets_it() -> None:
-    app = writable_app()
+    app = demo_app(100, writes=True)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await chosen_blocklist(pilot, app)
         await pilot.press("D")
@@ -134,7 +120,7 @@ async def test_deleting_a_list_names_it_and_its_groups_and_forgets_it() -> None:
 
 
 async def test_add_names_the_highlighted_list_and_refuses_a_wrong_hash_type_keeping_the_text() -> None:
-    app = writable_app()
+    app = demo_app(100, writes=True)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await chosen_blocklist(pilot, app)  # its hashes are shown
         chosen = screen.chosen

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, fixed_clock, loaded, notifications, wait_until
 from screens.device_detail import DeviceDetailScreen
 from screens.respond import ResponseResultsScreen
-from test_ui import loaded, notifications, wait_until
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from widgets.confirm import ConfirmDialog
@@ -97,7 +96,7 @@ async def test_a_console_lists_only_its_actions_and_scans_need_no_typed_count() 
         assert isinstance(dialog, ConfirmDialog) and dialog.danger and "Scan for malware on 1 device" in dialog.message
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, ResponseResultsScreen))
-        await wait_until(pilot, lambda: app.screen.done, tries=300)
+        await wait_until(pilot, lambda: app.screen.done)
         assert app.screen.results[0].succeeded is not None
         await pilot.press("escape", "q", "down", "enter")
         await wait_until(pilot, loaded(app, SIZE))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Label, Select
 
-from conftest import FIXED_NOW, fixed_clock
+from helpers import FIXED_NOW, fixed_clock, tick, wait_until
 from screens.connection_form import ConnectionForm
 from screens.connections import ConnectionsScreen
 from screens.groups import GroupsScreen
@@ -30,14 +30,6 @@ def vendor_server(request) -> Iterator[tuple[str, str, str, str]]:
     simulated = build_simulator(request.param, size=150, seed=4, now=FIXED_NOW)
     with ServerThread(simulated.app) as server:
         yield request.param, server.url, simulated.username, simulated.password
-
-
-async def wait_until(pilot, condition, *, tries: int = 150) -> None:
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("condition not reached")
 
 
 async def test_add_test_and_open_an_epmm_or_elements_connection(tmp_path: Path, vendor_server) -> None:
@@ -62,7 +54,7 @@ async def test_add_test_and_open_an_epmm_or_elements_connection(tmp_path: Path, 
         form.query_one("#source", Select).value = "env"
         await pilot.pause()
         form.query_one("#secret", Input).value = "EPX_TEST_VENDOR_SECRET"
-        await pilot.click("#allow_http")
+        await tick(pilot, "#allow_http")
         with pytest.MonkeyPatch.context() as env:
             env.setenv("EPX_TEST_VENDOR_SECRET", password)
             await pilot.press("ctrl+t")

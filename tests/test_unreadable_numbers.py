@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hostile import PASSWORD, USERNAME, RewritingApp, epx_against
+from helpers import LAB_PASSWORD, LAB_USERNAME, RewritingApp, epx_against
 from tui.models import RawPage, json_loads
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 
@@ -34,7 +34,7 @@ def poison(page: dict) -> str:
 
 
 def test_one_unreadable_number_does_not_lose_the_page(tmp_path: Path, monkeypatch, capsys) -> None:
-    simulator = SepmSimulator(SepmFleet(40, seed=8), username=USERNAME, password=PASSWORD)
+    simulator = SepmSimulator(SepmFleet(40, seed=8), username=LAB_USERNAME, password=LAB_PASSWORD)
     app = RewritingApp(create_app(simulator), "/computers", body=poison)
     code, out, err = epx_against(app, tmp_path, monkeypatch, capsys, "devices", "--format", "json")
     assert code == 0, err

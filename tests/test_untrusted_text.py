@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from hostile import HOSTILE, PASSWORD, USERNAME, HostileFleet, HostileSimulator, assert_harmless
+from helpers import HOSTILE, LAB_PASSWORD, LAB_USERNAME, HostileFleet, HostileSimulator, assert_harmless
 from tui.cli import main
 from tui.models import (
     CommandRow,
@@ -81,18 +81,18 @@ PASSWORD_ENV = "EPX_TEST_HOSTILE_PASSWORD"
 
 @pytest.fixture(scope="module")
 def hostile_server():
-    simulator = HostileSimulator(HostileFleet(), username=USERNAME, password=PASSWORD)
+    simulator = HostileSimulator(HostileFleet(), username=LAB_USERNAME, password=LAB_PASSWORD)
     with ServerThread(create_app(simulator)) as running:
         yield running
 
 
 @pytest.fixture
 def config(tmp_path: Path, hostile_server, monkeypatch) -> Path:
-    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv(PASSWORD_ENV, LAB_PASSWORD)
     monkeypatch.delenv("EPX_CONFIG", raising=False)
     path = tmp_path / "config.toml"
     path.write_text(tomli_w.dumps({"connections": {"hostile": {
-        "vendor": "sepm", "url": hostile_server.url, "allow_http": True, "username": USERNAME,
+        "vendor": "sepm", "url": hostile_server.url, "allow_http": True, "username": LAB_USERNAME,
         "password_env": PASSWORD_ENV}}}))
     return path
 
