@@ -166,7 +166,9 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self._now = self.clock()
         self._update_count = 0
         """Part of every cached line's key: bumped when what the lines show changes, so old lines are never hit."""
-        self._lines: LRUCache[tuple[int, int, int, bool, bool, bool], Strip] = LRUCache(1024)
+        self._lines: LRUCache[tuple[int, int, Style, int, bool, bool, bool], Strip] = LRUCache(1024)
+        self._base_style = PLAIN
+        """The widget's own style (its background over its ancestors'), taken at the start of each render pass."""
         self._styles: dict[str, Style] = {}
 
     @property
@@ -329,9 +331,13 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             style = self._styles[name] = self.get_component_rich_style(name, partial=True)
         return style
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._base_style = self.rich_style  # once a pass, not once a line: it walks every ancestor's styles
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self._base_style
         if y == 0:
             return self._header().adjust_cell_length(width, base + self._style("virtual-table--header"))
         position = int(self.scroll_y) + y - 1
@@ -339,17 +345,17 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             return Strip.blank(width, base)
         row = self.rows[position]
         marked = self.mark_key is not None and bool(self.marked) and self.mark_key(self.records[row]) in self.marked
-        key = (self._update_count, width, row, position == self.cursor, position % 2 == 1, marked)
+        key = (self._update_count, width, base, row, position == self.cursor, position % 2 == 1, marked)
         line = self._lines.get(key)
         if line is None:
-            line = self._lines[key] = self._render_row(row, *key[3:], width)
+            line = self._lines[key] = self._render_row(row, *key[4:], width)
         return line
 
     def _render_row(self, row: int, cursor: bool, even: bool, marked: bool, line_width: int) -> Strip:
         """One record's line, full width: cell colours over the zebra stripe, the cursor over both; a
         marked line starts with a bullet in the marked style."""
         record = self.records[row]
-        line_style = self.rich_style
+        line_style = self._base_style
         if even:
             line_style += self._style("virtual-table--even-row")
         cursor_style = self._style("virtual-table--cursor") if cursor else PLAIN
@@ -363,7 +369,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         return Strip(segments).adjust_cell_length(line_width, line_style + cursor_style)
 
     def _header(self) -> Strip:
-        style = self.rich_style + self._style("virtual-table--header")
+        style = self._base_style + self._style("virtual-table--header")
         segments = []
         for column, width in self.layout_columns:
             label = column.label
