@@ -166,9 +166,13 @@ class Selection:
     """Critical devices among the rows."""
 
 
+RECENT_FILTERS = 8
+"""How many filters' matches an inventory keeps (at most 800 kB each at 100,000 devices)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Hits:
-    """The last filter's matches in arrival order, kept so typing on narrows them and a new sort reuses them."""
+    """A filter's matches in arrival order, kept so typing on narrows them, a backspace or a new sort reuses them."""
 
     wanted: DeviceFilter
     hits: list[int]
@@ -201,7 +205,8 @@ class Inventory:
         self._sort_keys: dict[str, list[Any]] = {}
         self._orders: dict[Sort, list[int]] = {}
         self._ranks_cache: dict[Sort, list[int]] = {}
-        self._last: _Hits | None = None
+        self._recent: dict[DeviceFilter, _Hits] = {}
+        """The matches of the last few filters, the latest last: a backspace shows the previous ones again."""
         self.add(devices)
 
     def __len__(self) -> int:
@@ -226,7 +231,7 @@ class Inventory:
         self._append(new)
         for row, device in again:
             self._replace(row, device)
-        self._last = None
+        self._recent.clear()
         for column, keys in self._sort_keys.items():
             keys.extend(self._column_sort_keys(column, start))
         self._reorder(range(start, len(self.devices)))
@@ -380,11 +385,16 @@ class Inventory:
         return sorted(rows) if len(connections) > 1 else rows
 
     def select(self, wanted: DeviceFilter, sort: Sort = Sort()) -> Selection:
-        """The rows that pass the filter, in the sort's order; the same filter again (a new sort) is not run again."""
-        last = self._last
-        if last is None or last.wanted != wanted:
-            last = self._last = self._narrow(wanted, last)
-        return Selection(rows=self._in_order(last.hits, sort), scope=last.scope, critical=last.critical)
+        """The rows that pass the filter, in the sort's order; a recent filter again (a new sort, a backspace) is not
+        run again."""
+        recent = self._recent
+        found = recent.pop(wanted, None)
+        if found is None:
+            found = self._narrow(wanted, next(reversed(recent.values()), None))
+            if len(recent) >= RECENT_FILTERS:
+                del recent[next(iter(recent))]
+        recent[wanted] = found
+        return Selection(rows=self._in_order(found.hits, sort), scope=found.scope, critical=found.critical)
 
     def _narrow(self, wanted: DeviceFilter, last: _Hits | None) -> _Hits:
         """Match in arrival order (the search keys sit in memory in that order)."""
