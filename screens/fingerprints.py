@@ -8,6 +8,7 @@ Consoles without fingerprint lists (EPMM, Elements) show the screen as not avail
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 from rich.style import Style
 from textual import events, on
@@ -210,13 +211,12 @@ class FingerprintsScreen(ExplorerScreen):
         writes = "" if self.client.connection.read_only else " · n new · a add · x remove · L lockdown · D delete"
         self.query_one("#status", StatusLine).show(f"enter shows a list's hashes · o open · h find a hash · y copy{writes}")
 
-    @on(VirtualTable.Selected)
+    @on(VirtualTable.Selected, "#lists")
     def _chosen(self, message: VirtualTable.Selected) -> None:
-        if isinstance(message.record, FingerprintList):
-            self.chosen = message.record
-            self.needle = ""
-            self._show()
-            self.hash_table.focus()
+        self.chosen = cast(FingerprintList, message.record)
+        self.needle = ""
+        self._show()
+        self.hash_table.focus()
 
     def action_prompt(self, mode: str) -> None:
         field = self.query_one("#fp-input", Input)

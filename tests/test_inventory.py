@@ -118,6 +118,14 @@ def test_addresses_sort_numerically_and_devices_without_one_last() -> None:
     assert Inventory(devices).select(DeviceFilter(), Sort("ip")).rows == [2, 0, 3, 1]
 
 
+def test_the_quick_address_key_orders_as_ipaddress_does() -> None:
+    """Only what `ipaddress` accepts is an address (not a quad with a leading zero); other text sorts after
+    the devices without an address, by its bytes."""
+    texts = ["10.0.0.9", "010.0.0.1", "fe80::1", "zz", "255.255.255.255", "1.2.3", "::ffff:1.2.3.4", "0.0.0.0"]
+    devices = [device(number, ip_addresses=(text,)) for number, text in enumerate(texts)] + [device(99)]
+    assert Inventory(devices).select(DeviceFilter(), Sort("ip")).rows == [7, 0, 4, 6, 2, 8, 1, 5, 3]
+
+
 def test_widths_track_the_longest_values() -> None:
     inventory = Inventory([device(1, name="short"), device(2, name="a-much-longer-name", os="Windows 11")])
     assert inventory.widths["name"] == len("a-much-longer-name")

@@ -17,7 +17,7 @@ from rich.style import Style
 from tui.export import age_text
 from tui.inventory import Inventory, Sort
 from tui.models import Device, Health
-from widgets.virtual_table import PLAIN, Cell, Column, VirtualTable
+from widgets.virtual_table import PLAIN, Cell, Column, ColumnSort, VirtualTable
 
 HEALTH_CELLS = {
     Health.CRITICAL: ("● crit", Style(color="red", bold=True)),
@@ -71,7 +71,8 @@ class DeviceTable(VirtualTable[Device]):
         super().__init__(chosen, clock=clock, **kwargs)
 
     def show(self, inventory: Inventory, rows: list[int], sort: Sort = Sort()) -> None:
-        self.show_rows(inventory.devices, rows, sort=sort, widths=inventory.widths, row_of=inventory.row_of)
+        self.show_rows(inventory.devices, rows, sort=ColumnSort(sort.column, sort.descending), widths=inventory.widths,
+                       row_of=inventory.row_of)
 
     @property
     def devices(self) -> list[Device]:

@@ -1,12 +1,12 @@
 """A Line-API table over records kept elsewhere: it renders only the lines on screen.
 
 It holds no rows of its own: `show_rows` hands it the records and the row numbers a filter kept, in
-order, and `render_line` draws the few that are visible (each line cached until the data, the layout
-or the theme changes). So a filter over 100,000 records costs the filter and about 24 lines, never a
-rebuild. Columns have a priority; the table shows the most important ones that fit its width. The
-cursor follows the record, not the line, across refreshes, filters and sorts. When the owner gives a
-`mark_key`, space marks records (by key, so marks survive filters, sorts and refreshes) for an action
-on several at once.
+order, and `render_line` draws the few that are visible (each line cached under an update count that
+any change of the data, the marks, the layout or the styles bumps, as in DataTable). So a filter over
+100,000 records costs the filter and about 24 lines, never a rebuild. Columns have a priority; the
+table shows the most important ones that fit its width. The cursor follows the record, not the line,
+across refreshes, filters and sorts. When the owner gives a `mark_key`, space marks records (by key, so
+marks survive filters, sorts and refreshes) for an action on several at once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -27,8 +27,6 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-
-from tui.inventory import Sort
 
 Record = TypeVar("Record")
 PLAIN = Style()
@@ -55,6 +53,16 @@ class Column(Generic[Record]):
     """Where the column is shown, left to right, when that differs from its priority."""
 
 
+@dataclass(frozen=True, slots=True)
+class ColumnSort:
+    """What the header shows of the rows' order: the column they are sorted by (an arrow on it), and which way.
+
+    The table never sorts: its owner orders the rows and tells it, so the widget needs no sort type of the core.
+    """
+
+    column: str | None = None
+    descending: bool = False
+
 
 def fit(text: str, width: int, *, keep_end: bool = False) -> str:
     """Exactly `width` cells: padded, or shortened with an ellipsis at the end or (keep_end) the start."""
@@ -64,6 +72,20 @@ def fit(text: str, width: int, *, keep_end: bool = False) -> str:
         tail = text[::-1]
         return "…" + set_cell_size(tail, width - 1)[::-1]
     return set_cell_size(text, width - 1) + "…"
+
+
+class TableMessage(Message):
+    """What every message of a VirtualTable (a DeviceTable's too) carries: the table that posted it, as `control`,
+    so `@on(VirtualTable.Selected, "#devices")` hears one table. Handlers by name are `on_virtual_table_selected`
+    and so on, whichever subclass posted them (the messages are the VirtualTable's, as in DataTable)."""
+
+    def __init__(self, table: VirtualTable[Any]) -> None:
+        super().__init__()
+        self.table = table
+
+    @property
+    def control(self) -> VirtualTable[Any]:
+        return self.table
 
 
 class VirtualTable(ScrollView, Generic[Record], can_focus=True):
@@ -105,23 +127,23 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
     ]
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
-    """Position of the cursor in the shown rows."""
+    """Position of the cursor in the shown rows; `validate_cursor` keeps it among them."""
 
-    class Selected(Message):
+    class Selected(TableMessage):
         """Enter (or a click on the highlighted line) on a record."""
 
-        def __init__(self, record: object) -> None:
-            super().__init__()
+        def __init__(self, table: VirtualTable[Any], record: object) -> None:
+            super().__init__(table)
             self.record = record
 
-    class Marked(Message):
+    class Marked(TableMessage):
         """The set of marked records changed."""
 
-    class HeaderClicked(Message):
+    class HeaderClicked(TableMessage):
         """A click on a column heading: the owner decides how to sort."""
 
-        def __init__(self, column: str) -> None:
-            super().__init__()
+        def __init__(self, table: VirtualTable[Any], column: str) -> None:
+            super().__init__(table)
             self.column = column
 
     def __init__(self, columns: Sequence[Column[Record]], *, clock: Callable[[], datetime] | None = None,
@@ -139,17 +161,21 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         """The user moved the cursor since the rows were last empty; until then a cursor at the top stays at
         the top when rows arrive above its record (the newest first, not the first that came)."""
         self.rows: list[int] = []
-        self.sort = Sort()
+        self.sort = ColumnSort()
         self.layout_columns: tuple[tuple[Column[Record], int], ...] = ()
         self._now = self.clock()
-        self._lines: LRUCache[tuple[int, bool, bool, bool], Strip] = LRUCache(1024)
+        self._update_count = 0
+        """Part of every cached line's key: bumped when what the lines show changes, so old lines are never hit."""
+        self._lines: LRUCache[tuple[int, int, Style, int, bool, bool, bool], Strip] = LRUCache(1024)
+        self._base_style = PLAIN
+        """The widget's own style (its background over its ancestors'), taken at the start of each render pass."""
         self._styles: dict[str, Style] = {}
 
     @property
     def row_count(self) -> int:
         return len(self.rows)
 
-    def show_rows(self, records: Sequence[Record], rows: list[int], *, sort: Sort = Sort(),
+    def show_rows(self, records: Sequence[Record], rows: list[int], *, sort: ColumnSort = ColumnSort(),
                   widths: Mapping[str, int] | None = None, row_of: Callable[[Record], int | None] | None = None) -> None:
         """Show `records[row]` for these rows; the cursor stays on its record when it is still among them.
 
@@ -161,7 +187,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self.widths = widths if widths is not None else self.widths
         self.row_of = row_of or self.row_of
         self._now = self.clock()
-        self._lines.clear()
+        self._update_count += 1
         self._fit_columns()
         self.virtual_size = Size(self.size.width, len(rows) + 1)
         if not rows:
@@ -173,7 +199,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
                 position = rows.index(row) if row is not None else 0
             except ValueError:
                 position = 0  # its record is no longer shown: the top, not whichever record took its place
-        self.cursor = min(position, max(len(rows) - 1, 0))
+        self.cursor = position
         if self.cursor != before:  # its record moved (a sort, a filter): show it with rows around it
             self.scroll_to_region(self._cursor_region(), center=True, animate=False, force=True, immediate=True)
         self.refresh()
@@ -193,6 +219,9 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         """The cursor's line, exactly as wide as the view: centring it must not scroll sideways."""
         return Region(0, self.cursor + 1, max(self.scrollable_content_region.width, 1), 1)
 
+    def validate_cursor(self, position: int) -> int:
+        return max(0, min(position, len(self.rows) - 1))
+
     def watch_cursor(self) -> None:
         self.scroll_to_region(self._cursor_region(), spacing=Spacing(top=1), animate=False, force=True,
                               immediate=True)
@@ -201,7 +230,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
     def move_to(self, position: int) -> None:
         """The cursor to a position the user asked for (a key, a click, a search)."""
         self.moved = True
-        self.cursor = max(0, min(position, len(self.rows) - 1))
+        self.cursor = position
 
     def action_cursor(self, step: int) -> None:
         self.move_to(self.cursor + step)
@@ -215,7 +244,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
     def action_select(self) -> None:
         record = self.record_at_cursor()
         if record is not None:
-            self.post_message(self.Selected(record))
+            self.post_message(self.Selected(self, record))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return action != "mark" or self.mark_key is not None
@@ -226,8 +255,8 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         if record is None or self.mark_key is None:
             return
         self.marked ^= {self.mark_key(record)}
-        self._lines.clear()
-        self.post_message(self.Marked())
+        self._update_count += 1
+        self.post_message(self.Marked(self))
         self.action_cursor(1)
         self.refresh()
 
@@ -236,8 +265,8 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         if not self.marked:
             return False
         self.marked = set()
-        self._lines.clear()
-        self.post_message(self.Marked())
+        self._update_count += 1
+        self.post_message(self.Marked(self))
         self.refresh()
         return True
 
@@ -245,7 +274,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         if event.y == 0:
             column = self._column_at(event.x)
             if column is not None:
-                self.post_message(self.HeaderClicked(column.key))
+                self.post_message(self.HeaderClicked(self, column.key))
             return
         position = int(self.scroll_y) + event.y - 1
         if 0 <= position < len(self.rows):
@@ -264,16 +293,11 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self._fit_columns()
         self.virtual_size = Size(event.size.width, len(self.rows) + 1)
 
-    def on_focus(self) -> None:
-        self._lines.clear()
-
-    def on_blur(self) -> None:
-        self._lines.clear()
-
     def notify_style_update(self) -> None:
+        """Textual calls this on any change of the CSS that applies, a focus change or a theme change among them."""
         super().notify_style_update()
         self._styles.clear()
-        self._lines.clear()
+        self._update_count += 1
 
     def _fit_columns(self) -> None:
         """The columns that fit the width, in priority order: first each at its narrowest, while they
@@ -299,7 +323,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         chosen.sort(key=lambda chosen_column: chosen_column[0].place)
         if tuple(chosen) != self.layout_columns:
             self.layout_columns = tuple(chosen)
-            self._lines.clear()
+            self._update_count += 1
 
     def _style(self, name: str) -> Style:
         style = self._styles.get(name)
@@ -307,9 +331,13 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             style = self._styles[name] = self.get_component_rich_style(name, partial=True)
         return style
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._base_style = self.rich_style  # once a pass, not once a line: it walks every ancestor's styles
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
+        base = self._base_style
         if y == 0:
             return self._header().adjust_cell_length(width, base + self._style("virtual-table--header"))
         position = int(self.scroll_y) + y - 1
@@ -317,17 +345,17 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             return Strip.blank(width, base)
         row = self.rows[position]
         marked = self.mark_key is not None and bool(self.marked) and self.mark_key(self.records[row]) in self.marked
-        key = (row, position == self.cursor, position % 2 == 1, marked)
+        key = (self._update_count, width, base, row, position == self.cursor, position % 2 == 1, marked)
         line = self._lines.get(key)
         if line is None:
-            line = self._lines[key] = self._render_row(row, *key[1:], width)
+            line = self._lines[key] = self._render_row(row, *key[4:], width)
         return line
 
     def _render_row(self, row: int, cursor: bool, even: bool, marked: bool, line_width: int) -> Strip:
         """One record's line, full width: cell colours over the zebra stripe, the cursor over both; a
         marked line starts with a bullet in the marked style."""
         record = self.records[row]
-        line_style = self.rich_style
+        line_style = self._base_style
         if even:
             line_style += self._style("virtual-table--even-row")
         cursor_style = self._style("virtual-table--cursor") if cursor else PLAIN
@@ -341,7 +369,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         return Strip(segments).adjust_cell_length(line_width, line_style + cursor_style)
 
     def _header(self) -> Strip:
-        style = self.rich_style + self._style("virtual-table--header")
+        style = self._base_style + self._style("virtual-table--header")
         segments = []
         for column, width in self.layout_columns:
             label = column.label
