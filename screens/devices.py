@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -48,8 +48,8 @@ class DevicesPane(Vertical):
     filter: reactive[DeviceFilter] = reactive(DeviceFilter, init=False)
     sort: reactive[Sort] = reactive(Sort, init=False)
 
-    def __init__(self, *, clock: Callable[[], datetime] | None = None, fleets: bool = False, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, clock: Callable[[], datetime] | None = None, fleets: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.clock = clock
         self.fleets = fleets
         """Devices of several consoles: a Connection column, and the bar names the console in scope."""

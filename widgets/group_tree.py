@@ -10,6 +10,7 @@ included) and are fitted to the tree's width: a long name gets an ellipsis, the 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rich.text import Text
 from textual import events
@@ -45,10 +46,10 @@ class GroupTree(Tree[DeviceFilter]):
         Binding("h,left", "close_node", "Close", show=False, tooltip="Close the group (closed already: its parent)"),
     ]
 
-    def __init__(self, connections: Sequence[str], **kwargs: object) -> None:
+    def __init__(self, connections: Sequence[str], **kwargs: Any) -> None:
         fleets = len(connections) > 1
         root_scope = DeviceFilter() if fleets else DeviceFilter(connection=connections[0])
-        super().__init__("All fleets" if fleets else "All devices", data=root_scope, **kwargs)  # type: ignore[arg-type]
+        super().__init__("All fleets" if fleets else "All devices", data=root_scope, **kwargs)
         self.guide_depth = GUIDE_DEPTH
         self._tops: dict[str, Node] = {}
         self._listed: dict[str, list[tuple[str, ...]]] = {}

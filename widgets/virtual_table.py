@@ -147,8 +147,8 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
             self.column = column
 
     def __init__(self, columns: Sequence[Column[Record]], *, clock: Callable[[], datetime] | None = None,
-                 **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.columns = tuple(columns)
         self.records: Sequence[Record] = ()
