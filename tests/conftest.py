@@ -30,6 +30,14 @@ settings.register_profile("thorough", max_examples=10_000, **_FUZZ)
 settings.load_profile("quick")
 
 
+@pytest.fixture(autouse=True)
+def private_snapshot_store(tmp_path_factory, monkeypatch) -> Path:
+    """Every test's snapshots go to a store of its own, never to the user's data directory."""
+    path = tmp_path_factory.mktemp("snapshots") / "snapshots.sqlite3"
+    monkeypatch.setenv("EPX_SNAPSHOTS", str(path))
+    return path
+
+
 @pytest.fixture
 def sepm_simulator() -> Iterator[tuple[SepmSimulator, str]]:
     """A 120-computer SEPM on plain http loopback; yields the simulator and its base URL."""

@@ -58,6 +58,7 @@ from tui.models import (
 from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
+from tui.snapshots import SnapshotError
 from tui.state import KnownList, StateError, StateStore, resolve_state_path
 from tui.vendors import CLIENTS, open_client
 from tui.vendors.base import (
@@ -138,9 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--critical", action="store_true", help="only devices whose health is critical")
             sub.add_argument("--missing-patch", action="store_true", help="only devices missing critical patches")
             sub.add_argument("--group", metavar="PATH", help="only this group and its sub-groups (\\ or / between levels)")
+            sub.add_argument("--offline", action="store_true",
+                             help="read the connection's latest snapshot instead of its console")
+            sub.add_argument("--max-age", metavar="DURATION",
+                             help="with --offline: fail (exit 4) when the latest snapshot is older (15m, 1h, 7d)")
 
     add_fingerprints_parser(commands, common)
     add_events_parser(commands, common)
+    from tui import cli_history
+
+    cli_history.add_parsers(commands, common)
 
     simulate = commands.add_parser(
         "simulate", help="serve a simulated console on loopback", epilog=EXIT_CODES,
@@ -198,6 +206,10 @@ def run_command(args: argparse.Namespace) -> int:
             return print_records(fingerprints, args)
         if args.command == "events":
             return print_records(events, args)
+        if args.command in ("snapshots", "changes", "coverage"):
+            from tui import cli_history
+
+            return print_records(cli_history.COMMANDS[args.command], args)
         return run_ui(args)
     except (ConfigError, SecretError, UsageError) as error:
         return fail(str(error), EXIT_USAGE)
@@ -205,7 +217,7 @@ def run_command(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_UNAVAILABLE)
     except (AuthenticationError, ForbiddenError) as error:
         return fail(str(error), EXIT_AUTH)
-    except VendorError as error:
+    except (VendorError, SnapshotError) as error:
         return fail(str(error), EXIT_NETWORK)
     except OutputError as error:
         return output_failed(error.cause)
@@ -337,6 +349,10 @@ def cli_secret(connection: Connection) -> str | None:
 
 
 async def export(args: argparse.Namespace) -> int:
+    if args.command == "devices" and (args.offline or args.max_age):
+        from tui import cli_history
+
+        return print_devices(await cli_history.offline_devices(args), args)
     config, transports = load(args)
     connection = config.connections.get(args.connection)
     if connection is None:
@@ -375,6 +391,10 @@ async def export(args: argparse.Namespace) -> int:
                               if device.id not in chosen and wanted.matches(device))
                 skipped, repaired = skipped + page.skipped, repaired + page.repaired
             devices = list(chosen.values())
+            if wanted == DeviceFilter():  # a complete load: kept as a snapshot
+                from tui import cli_history
+
+                await cli_history.keep_snapshot(args, client, devices)
     finally:
         await client.aclose()
     say_left_out(skipped, repaired, "device")
@@ -387,7 +407,13 @@ async def export(args: argparse.Namespace) -> int:
         else:
             rows = record_rows(records, GROUP_COLUMNS)
             sys.stdout.write(render_table(GROUP_COLUMNS, rows, table_width(args), keep=2))
-    elif args.format == "table":
+    else:
+        print_devices(devices, args)
+    return EXIT_OK
+
+
+def print_devices(devices: Sequence[Device], args: argparse.Namespace) -> int:
+    if args.format == "table":
         now = datetime.now(UTC)
         sys.stdout.write(render_table(DEVICE_COLUMNS, [device_row(device, now) for device in devices],
                                       table_width(args), keep=4))
