@@ -66,12 +66,22 @@ class Machine:
 def match_machines(devices: Iterable[Device]) -> list[Machine]:
     """The machines behind these devices (of several connections), sorted by name."""
     machines: dict[str, Machine] = {}
+    keys: dict[str, str] = {}  # consoles share most names: each is normalised once
     for device in devices:
-        key = host_key(device.name) or f"\0{device.connection}\0{device.id}"  # no name: a machine of its own
+        name = device.name
+        key = keys.get(name)
+        if key is None:
+            key = keys[name] = host_key(name)
+        if not key:
+            key = f"\0{device.connection}\0{device.id}"  # no name: a machine of its own
         machine = machines.get(key)
         if machine is None:
-            machine = machines[key] = Machine(key, device.name or f"(no name: {device.id})")
-        machine.seen.setdefault(device.connection, []).append(device)
+            machine = machines[key] = Machine(key, name or f"(no name: {device.id})")
+        found = machine.seen.get(device.connection)
+        if found is None:
+            machine.seen[device.connection] = [device]
+        else:
+            found.append(device)
     return sorted(machines.values(), key=lambda machine: (machine.key, machine.name))
 
 

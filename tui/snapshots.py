@@ -37,11 +37,14 @@ from tui.inventory import Inventory
 from tui.models import Device, Group, Health, RawPage, ServerInfo
 
 SNAPSHOTS_ENV = "EPX_SNAPSHOTS"
+CHUNK_ROWS = 2_000
+"""Devices per stored chunk: the first chunk alone fills a screen (a connection opens at once), and no single
+encode holds the interpreter long enough to stall the event loop beside it."""
 BUSY_TIMEOUT_S = 10.0
 """How long a write waits for another process's write before it gives up (said as "locked")."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # 1: snapshots and the raw pages of their devices
+    (  # 1: snapshots, their devices (in chunks, compressed JSON rows) and the raw pages of their devices
         """CREATE TABLE snapshots (
             id INTEGER PRIMARY KEY,
             connection TEXT NOT NULL,
@@ -50,8 +53,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             device_count INTEGER NOT NULL,
             server TEXT,
             groups BLOB NOT NULL,
-            labels_known TEXT NOT NULL,
-            devices BLOB NOT NULL)""",
+            labels_known TEXT NOT NULL)""",
+        """CREATE TABLE device_chunks (
+            snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+            chunk INTEGER NOT NULL,
+            rows BLOB NOT NULL,
+            PRIMARY KEY (snapshot_id, chunk))""",
         """CREATE TABLE raw_pages (
             snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
             page INTEGER NOT NULL,
@@ -165,7 +172,7 @@ class SnapshotStore:
         """Keep one connection's complete load; returns the snapshot's id."""
         pages: dict[int, int] = {}
         bodies: list[tuple[int, str, bytes]] = []
-        rows = []
+        rows: list[list[Any]] = []
         for device in devices:
             raw = device.raw_page
             number = -1
@@ -175,17 +182,20 @@ class SnapshotStore:
                     number = pages[id(raw)] = len(bodies)
                     bodies.append((number, *raw.stored()))
             rows.append(_device_row(device, number))
-        packed = zlib.compress(orjson.dumps(rows), 1)
+        chunks = [zlib.compress(orjson.dumps(rows[start:start + CHUNK_ROWS]), 1)
+                  for start in range(0, len(rows), CHUNK_ROWS)]
         packed_groups = zlib.compress(orjson.dumps([_group_row(group) for group in groups]), 1)
         server_text = orjson.dumps([server.product, server.version, server.api_version]).decode() if server else None
         with self._transaction() as db:
             cursor = db.execute(
-                "INSERT INTO snapshots (connection, vendor, taken_at, device_count, server, groups, labels_known, "
-                "devices) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO snapshots (connection, vendor, taken_at, device_count, server, groups, labels_known) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (connection, vendor, taken_at.timestamp(), len(rows), server_text, packed_groups,
-                 orjson.dumps(sorted(labels_known)).decode(), packed))
+                 orjson.dumps(sorted(labels_known)).decode()))
             snapshot_id = cursor.lastrowid
             assert snapshot_id is not None  # an INSERT gives one
+            db.executemany("INSERT INTO device_chunks (snapshot_id, chunk, rows) VALUES (?, ?, ?)",
+                           [(snapshot_id, number, chunk) for number, chunk in enumerate(chunks)])
             db.executemany("INSERT INTO raw_pages (snapshot_id, page, record_key, body) VALUES (?, ?, ?, ?)",
                            [(snapshot_id, number, key, body) for number, key, body in bodies])
         return snapshot_id
@@ -220,7 +230,8 @@ class SnapshotStore:
         """The snapshots (of one connection), newest first."""
         where, args = ("WHERE connection = ?", (connection,)) if connection else ("", ())
         return [self._info(row) for row in self._query(
-            "SELECT id, connection, vendor, taken_at, device_count, LENGTH(devices) + LENGTH(groups) + "
+            "SELECT id, connection, vendor, taken_at, device_count, LENGTH(groups) + "
+            "COALESCE((SELECT SUM(LENGTH(rows)) FROM device_chunks WHERE snapshot_id = id), 0) + "
             "COALESCE((SELECT SUM(LENGTH(body)) FROM raw_pages WHERE snapshot_id = id), 0) "
             f"FROM snapshots {where} ORDER BY taken_at DESC, id DESC", args)]
 
@@ -242,22 +253,36 @@ class SnapshotStore:
 
     def read(self, info: SnapshotInfo) -> Snapshot:
         """A snapshot's devices, groups and server info."""
-        found = self._query("SELECT server, groups, labels_known, devices FROM snapshots WHERE id = ?", (info.id,))
+        found = self._query("SELECT server, groups, labels_known FROM snapshots WHERE id = ?", (info.id,))
         if not found:
             raise self._switch_off(f"the snapshot store {self.where} lost snapshot {info.id} while it was read")
-        server_text, packed_groups, labels_text, packed = found[0]
-        pages = [RawPage.stored_page(body, key) for key, body in self._query(
-            "SELECT record_key, body FROM raw_pages WHERE snapshot_id = ? ORDER BY page", (info.id,))]
+        server_text, packed_groups, labels_text = found[0]
         try:
-            devices = [_device(row, info.connection, info.vendor, pages)
-                       for row in orjson.loads(zlib.decompress(packed))]
             groups = [Group(id_, name, tuple(path), parent, count)
                       for id_, name, path, parent, count in orjson.loads(zlib.decompress(packed_groups))]
             server = ServerInfo(*orjson.loads(server_text)) if server_text else None
             labels = set(orjson.loads(labels_text))
-        except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError, KeyError, IndexError):
-            raise self._switch_off(f"the snapshot store {self.where} is damaged (snapshot {info.id} does not read)")
-        return Snapshot(info, devices, groups, server, labels)
+        except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError):
+            raise self._damaged(info) from None
+        return Snapshot(info, [device for chunk in self.device_chunks(info) for device in chunk], groups, server,
+                        labels)
+
+    def device_chunks(self, info: SnapshotInfo) -> Iterator[list[Device]]:
+        """A snapshot's devices, CHUNK_ROWS at a time: the first rows are shown before the rest is read."""
+        pages = [RawPage.stored_page(body, key) for key, body in self._query(
+            "SELECT record_key, body FROM raw_pages WHERE snapshot_id = ? ORDER BY page", (info.id,))]
+        count = self._query("SELECT COUNT(*) FROM device_chunks WHERE snapshot_id = ?", (info.id,))[0][0]
+        for number in range(count):
+            found = self._query("SELECT rows FROM device_chunks WHERE snapshot_id = ? AND chunk = ?",
+                                (info.id, number))
+            try:
+                yield [_device(row, info.connection, info.vendor, pages)
+                       for row in orjson.loads(zlib.decompress(found[0][0]))]
+            except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError, KeyError, IndexError):
+                raise self._damaged(info) from None
+
+    def _damaged(self, info: SnapshotInfo) -> SnapshotError:
+        return self._switch_off(f"the snapshot store {self.where} is damaged (snapshot {info.id} does not read)")
 
     def kept_fleet(self, names: Sequence[str]) -> KeptFleet | None:
         """The latest snapshots of these connections as a fleet to show at once (taken at the oldest one's
