@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tui.fleet_load import Step
-from tui.models import CommandStatus, Connection, EventPage, FileDetails, FingerprintList
+from tui.fleet_load import KeptFleet, Step
+from tui.inventory import Inventory
+from tui.models import CommandStatus, Connection, Device, EventPage, FileDetails, FingerprintList
 
 
 @dataclass
@@ -96,3 +97,20 @@ class ListDeleted(Message):
     """A fingerprint list was deleted from the console."""
 
     listing: FingerprintList
+
+
+@dataclass
+class SnapshotOpened(Message):
+    """The latest snapshots of the consoles a screen opens, with their first devices (None: there are none, or
+    the store failed, said in `problem` once)."""
+
+    fleet: KeptFleet | None
+    problem: str | None = None
+
+
+@dataclass
+class SnapshotChunk(Message):
+    """More devices of the snapshot shown, for the inventory it was opened into."""
+
+    inventory: Inventory
+    devices: list[Device]

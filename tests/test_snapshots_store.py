@@ -63,8 +63,12 @@ async def test_a_complete_load_comes_back_whole_raw_records_included_and_nothing
     store = SnapshotStore(path)
     assert len(store.write_kept(kept, vendors)) == 3
     store.close()
-    again = SnapshotStore(path).kept_fleet(list(vendors))
-    assert again is not None and again.snapshot and again.loaded_at == NOW
+    opened = SnapshotStore(path).open_fleet(list(vendors))
+    assert opened is not None
+    again, rest = opened
+    assert again.snapshot and again.loaded_at == NOW and len(again.inventory) == 30  # the first chunk: one console
+    for chunk in rest:
+        again.inventory.add(chunk)
     assert [d.to_json() for d in again.inventory.devices] == [d.to_json() for d in kept.inventory.devices]
     assert [(d.labels, d.health_reasons, d.group_id) for d in again.inventory.devices] == [
         (d.labels, d.health_reasons, d.group_id) for d in kept.inventory.devices]
@@ -107,9 +111,10 @@ def test_latest_previous_listing_and_prune_which_never_forgets_a_connections_lat
 
 def test_an_empty_store_has_no_fleet_to_show() -> None:
     store = SnapshotStore(None)
-    assert store.latest("lab") is None and store.kept_fleet(["lab"]) is None
+    assert store.latest("lab") is None and store.open_fleet(["lab"]) is None
     write(store, [device("1")])
-    assert store.kept_fleet(["lab", "other"]) is None  # All fleets needs every console's snapshot
+    assert store.open_fleet(["lab", "other"]) is None  # All fleets needs every console's snapshot
+    assert store.open_fleet(["lab"], before=NOW) is None  # only older ones than the load shown
 
 
 def test_a_corrupt_store_is_said_once_and_never_written(tmp_path) -> None:
@@ -170,7 +175,9 @@ async def test_a_full_disk_is_said_once_by_the_session_and_loads_go_on_live(tmp_
     said = await session.write_snapshot(kept, vendors)
     assert said is not None and "the disk is full" in said and said.endswith("devices load live.")
     assert await session.write_snapshot(kept, vendors) is None  # said once
-    assert await session.snapshot_of(("lab",)) == (None, None)
+    with pytest.raises(SnapshotError) as again:
+        session.snapshots.open_fleet(["lab"])
+    assert session.snapshot_problem(again.value) is None
 
 
 def test_a_locked_store_is_said_after_the_busy_timeout(tmp_path, monkeypatch) -> None:

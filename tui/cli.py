@@ -37,6 +37,7 @@ from tui.config import (
     resolve_config_path,
     resolve_secret,
 )
+from tui.demo_history import DEMO_HISTORY_MAX_SIZE
 from tui.export import age_text, cell, write_csv, write_devices, write_json
 from tui.hashes import HashError, parse_hash
 from tui.inventory import DeviceFilter, split_group_path
@@ -58,7 +59,7 @@ from tui.models import (
 from tui.request_log import LOG_ENV, start_request_log, stop_request_log
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
-from tui.snapshots import SnapshotError
+from tui.snapshots import SnapshotError, SnapshotStore, default_snapshots_path
 from tui.state import KnownList, StateError, StateStore, resolve_state_path
 from tui.vendors import CLIENTS, open_client
 from tui.vendors.base import (
@@ -321,8 +322,10 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.demo:
         from tui.demo import build_demo
 
-        demo = build_demo(size=args.demo_size, writes=args.demo_writes)
+        demo = build_demo(size=args.demo_size, writes=args.demo_writes,
+                          history=args.demo_size <= DEMO_HISTORY_MAX_SIZE)
         config, transports, state, error = demo.config, demo.transports, demo.state, None
+        snapshots = demo.snapshots
     else:
         path = resolve_config_path(args.config)
         try:
@@ -330,8 +333,9 @@ def run_ui(args: argparse.Namespace) -> int:
         except ConfigError as problem:
             config, error = Config(path=path), problem
         transports, state = {}, StateStore(resolve_state_path())
+        snapshots = SnapshotStore(default_snapshots_path())
     app = ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection,
-                      state=state)
+                      state=state, snapshots=snapshots)
     app.run()
     return app.return_code or EXIT_OK  # 129 when the terminal hung up
 

@@ -86,13 +86,9 @@ class Session:
     def keep(self, names: tuple[str, ...], fleet: KeptFleet) -> None:
         self.kept_fleets[names] = fleet
 
-    async def snapshot_of(self, names: tuple[str, ...]) -> tuple[KeptFleet | None, str | None]:
-        """The latest snapshots of these connections, read in a thread; with what to say once when the store
-        failed (then None: the consoles load live)."""
-        try:
-            return await asyncio.to_thread(self.snapshots.kept_fleet, names), None
-        except SnapshotError as error:
-            return None, None if error.repeated else f"{error} Snapshots are off; devices load live."
+    def snapshot_problem(self, error: SnapshotError) -> str | None:
+        """What to say about a store that failed: once (later failures are `repeated`)."""
+        return None if error.repeated else f"{error} Snapshots are off; devices load live."
 
     async def write_snapshot(self, fleet: KeptFleet, vendors: Mapping[str, str]) -> str | None:
         """Keep a complete load in the store, in a thread (the screen is never held up by it); what to say once
@@ -100,7 +96,7 @@ class Session:
         try:
             await asyncio.to_thread(self.snapshots.write_kept, fleet, vendors, self.config.settings.keep_snapshots)
         except SnapshotError as error:
-            return None if error.repeated else f"{error} Snapshots are off; devices load live."
+            return self.snapshot_problem(error)
         return None
 
     async def save_profile(self, connection: Connection, previous_name: str | None) -> None:

@@ -253,6 +253,12 @@ class SnapshotStore:
 
     def read(self, info: SnapshotInfo) -> Snapshot:
         """A snapshot's devices, groups and server info."""
+        head = self.read_head(info)
+        return Snapshot(info, [device for chunk in self.device_chunks(info) for device in chunk], head.groups,
+                        head.server, head.labels_known)
+
+    def read_head(self, info: SnapshotInfo) -> Snapshot:
+        """A snapshot's groups and server info, without its devices."""
         found = self._query("SELECT server, groups, labels_known FROM snapshots WHERE id = ?", (info.id,))
         if not found:
             raise self._switch_off(f"the snapshot store {self.where} lost snapshot {info.id} while it was read")
@@ -264,8 +270,7 @@ class SnapshotStore:
             labels = set(orjson.loads(labels_text))
         except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError):
             raise self._damaged(info) from None
-        return Snapshot(info, [device for chunk in self.device_chunks(info) for device in chunk], groups, server,
-                        labels)
+        return Snapshot(info, [], groups, server, labels)
 
     def device_chunks(self, info: SnapshotInfo) -> Iterator[list[Device]]:
         """A snapshot's devices, CHUNK_ROWS at a time: the first rows are shown before the rest is read."""
@@ -284,22 +289,24 @@ class SnapshotStore:
     def _damaged(self, info: SnapshotInfo) -> SnapshotError:
         return self._switch_off(f"the snapshot store {self.where} is damaged (snapshot {info.id} does not read)")
 
-    def kept_fleet(self, names: Sequence[str]) -> KeptFleet | None:
-        """The latest snapshots of these connections as a fleet to show at once (taken at the oldest one's
-        time), or None when one of them has none."""
-        latest = [self.latest(name) for name in names]
+    def open_fleet(self, names: Sequence[str], *, before: datetime | None = None
+                   ) -> tuple[KeptFleet, Iterator[list[Device]]] | None:
+        """The latest snapshots of these connections (taken before `before`) as a fleet to show at once, holding
+        their first chunk of devices, and the rest of their devices chunk by chunk; None when one of them has
+        none. The fleet's time is the oldest snapshot's."""
+        bound = before - timedelta(milliseconds=1) if before is not None else None
+        latest = [self.latest(name, at_or_before=bound) for name in names]
         infos = [info for info in latest if info is not None]
         if len(infos) < len(latest):
             return None
-        snapshots = [self.read(info) for info in infos]
-        return KeptFleet(
-            Inventory(device for snapshot in snapshots for device in snapshot.devices),
-            {snapshot.info.connection: snapshot.groups for snapshot in snapshots},
-            {snapshot.info.connection: snapshot.server for snapshot in snapshots if snapshot.server is not None},
-            {snapshot.info.connection: snapshot.labels_known for snapshot in snapshots},
-            min(info.taken_at for info in infos),
-            snapshot=True,
-        )
+        heads = [self.read_head(info) for info in infos]
+        chunks = (chunk for info in infos for chunk in self.device_chunks(info))
+        first = next(chunks, [])
+        fleet = KeptFleet(Inventory(first), {head.info.connection: head.groups for head in heads},
+                          {head.info.connection: head.server for head in heads if head.server is not None},
+                          {head.info.connection: head.labels_known for head in heads},
+                          min(info.taken_at for info in infos), snapshot=True)
+        return fleet, chunks
 
     # --- the database -------------------------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ def main() -> None:
         print(f"{'store size':24} {size / 2**20:8.1f} MB per {len(devices):,} devices (snapshot rows "
               f"{info.size / 2**20:.1f} MB, raw pages included)")
 
-        opened = asyncio.run(first_rows(lambda: Inventory(next(store.device_chunks(store.latest("bench"))))))
+        opened = asyncio.run(first_rows(lambda: store.open_fleet(["bench"])[0].inventory))
         started = time.perf_counter()
         store.read(info)
         whole = time.perf_counter() - started
