@@ -62,5 +62,7 @@ def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, w
                 state.remember_list(name, fingerprint_list_from_record(record), now=now)
     snapshots = SnapshotStore(None)
     if history:
+        sepm, elements = simulators["demo-sepm"].fleet, simulators["demo-elements"].fleet
+        elements.borrowed_names = [sepm.name(index) for index in range(len(sepm))]  # machines both consoles see
         seed_demo_history(snapshots, transports, config.connections, now)
     return Demo(config=config, transports=transports, state=state, simulators=simulators, snapshots=snapshots)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -51,8 +52,11 @@ def past_fleet(devices: list[Device], groups: list[Group]) -> list[Device]:
 
 def seed_demo_history(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTransport],
                       connections: Mapping[str, Connection], now: datetime | None = None) -> None:
-    """Load each demo console once (in-process) and keep its past as a snapshot taken DEMO_PAST ago."""
-    asyncio.run(_seed(store, transports, connections, (now or datetime.now(UTC)) - DEMO_PAST))
+    """Load each demo console once (in-process) and keep its past as a snapshot taken DEMO_PAST ago. In a thread
+    of its own, so it works whether or not the caller runs an event loop (the CLI does not, a test may)."""
+    taken_at = (now or datetime.now(UTC)) - DEMO_PAST
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-history") as pool:
+        pool.submit(lambda: asyncio.run(_seed(store, transports, connections, taken_at))).result()
 
 
 async def _seed(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTransport],
