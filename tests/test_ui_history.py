@@ -8,6 +8,7 @@ import asyncio
 
 import httpx
 import pytest
+from test_snapshots import SIZES, settle
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -16,7 +17,6 @@ from screens.changes import ChangesScreen
 from screens.coverage import CoverageScreen
 from screens.device_detail import DeviceDetailScreen
 from screens.groups import GroupsScreen
-from test_snapshots import SIZES, settle
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.snapshots import SnapshotStore
@@ -194,10 +194,14 @@ async def test_coverage_needs_more_than_one_console() -> None:
 
 
 async def settle_table(pilot: Pilot) -> None:
+    """The table's rows are set by a worker: wait until they are drawn."""
     await settle(pilot)
-    for table in pilot.app.screen.query(DataTable):
-        table.cursor_blink = False if hasattr(table, "cursor_blink") else None
-    await pilot.pause(0.2)
+    table = pilot.app.screen.query_one(DataTable)
+    for _ in range(100):
+        if table.row_count:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES)
