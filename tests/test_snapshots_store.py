@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tui import snapshots as store_module
+from tui.changes import changes_between
 from tui.demo import build_demo
 from tui.fleet_load import FleetLoad, KeptFleet, load_console
 from tui.models import Device, Group, Health, RawPage, ServerInfo
@@ -232,3 +233,21 @@ def test_a_version_1_store_is_migrated_and_keeps_its_snapshots(tmp_path, monkeyp
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT name FROM sqlite_master WHERE name = 'snapshots_by_connection'").fetchone()
     db.close()
+
+
+def test_changes_read_from_the_facts_alone_are_those_of_the_whole_records() -> None:
+    store = SnapshotStore(None)
+    before = [device(str(n), online=n % 3 == 0, health=Health.OK if n % 4 else Health.CRITICAL,
+                     missing_critical_patches=[None, False, True][n % 3], group=f"G{n % 5}") for n in range(5000)]
+    after = [device(str(n), online=n % 2 == 0, health=Health.CRITICAL if n % 7 == 0 else Health.OK,
+                    missing_critical_patches=[True, False, None][n % 3], group=f"G{n % 6}") for n in range(100, 5100)]
+    write(store, before, NOW - timedelta(hours=1))
+    write(store, after, NOW)
+    newer = store.latest("lab")
+    assert newer is not None
+    older = store.previous(newer)
+    assert older is not None
+    from_facts = store.changes(older, newer)
+    expected = changes_between(before, after)
+    assert len(from_facts) > 1000
+    assert [change.to_json() for change in from_facts] == [change.to_json() for change in expected]

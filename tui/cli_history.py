@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tui.changes import CHANGE_FIELDS, ChangeKind, changes_between
+from tui.changes import CHANGE_FIELDS, ChangeKind
 from tui.cli import (
     EXIT_CODES,
     EXIT_OK,
@@ -220,9 +220,8 @@ async def changes_command(args: argparse.Namespace) -> int:
         raise SnapshotError(f"Only one snapshot of {args.connection!r} ({iso_utc(newest.taken_at)}) is kept: "
                             "nothing to compare it with yet.")
     warn(f"note: changes of {args.connection} from {iso_utc(older.taken_at)} to {iso_utc(newest.taken_at)}.")
-    before, after = await asyncio.to_thread(snapshots.read, older), await asyncio.to_thread(snapshots.read, newest)
     wanted, kinds = device_filter(args), set(args.change or ())
-    found = [change for change in changes_between(before.devices, after.devices)
+    found = [change for change in await asyncio.to_thread(snapshots.changes, older, newest)
              if wanted.matches(change.device) and (not kinds or change.kind.key in kinds)]
     records = [change.to_json() for change in found]
     if args.format == "csv":

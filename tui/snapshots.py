@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 import platformdirs
 
+from tui.changes import Change, FleetFacts, changes_of
 from tui.config import APP_NAME
 from tui.fleet_load import KeptFleet
 from tui.inventory import Inventory
@@ -58,6 +59,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
             chunk INTEGER NOT NULL,
             rows BLOB NOT NULL,
+            facts BLOB NOT NULL,
             PRIMARY KEY (snapshot_id, chunk))""",
         """CREATE TABLE raw_pages (
             snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
@@ -140,6 +142,23 @@ def _device(row: list[Any], connection: str, vendor: str, pages: Sequence[RawPag
                   tuple(labels), state, pages[page] if page >= 0 else None, index)
 
 
+_FIELD, _ITEM = "\x01", "\x00"
+"""Separators of a chunk's facts: `visible` turns both into control pictures in every text a console sends."""
+_CODE_OF_HEALTH = {health: health.value[0] for health in Health}  # c, w, o, u
+_HEALTH_OF_CODE = {code: health for health, code in _CODE_OF_HEALTH.items()}
+_CODE_OF_STATE = {None: "0", False: "1", True: "2"}
+_STATE_OF_CODE = {code: state for state, code in _CODE_OF_STATE.items()}
+
+
+def _packed_facts(devices: Sequence[Device]) -> bytes:
+    """A chunk's facts (tui.changes.FleetFacts): ids, names and groups, then three flag characters a device."""
+    flags = "".join(_CODE_OF_HEALTH[device.health] + _CODE_OF_STATE[device.missing_critical_patches]
+                    + _CODE_OF_STATE[device.online] for device in devices)
+    text = _FIELD.join((_ITEM.join(device.id for device in devices), _ITEM.join(device.name for device in devices),
+                        _ITEM.join(device.group for device in devices), flags))
+    return zlib.compress(text.encode(), 1)
+
+
 def _group_row(group: Group) -> list[Any]:
     return [group.id, group.name, group.path, group.parent_id, group.device_count]
 
@@ -182,8 +201,8 @@ class SnapshotStore:
                     number = pages[id(raw)] = len(bodies)
                     bodies.append((number, *raw.stored()))
             rows.append(_device_row(device, number))
-        chunks = [zlib.compress(orjson.dumps(rows[start:start + CHUNK_ROWS]), 1)
-                  for start in range(0, len(rows), CHUNK_ROWS)]
+        chunks = [(zlib.compress(orjson.dumps(rows[start:start + CHUNK_ROWS]), 1),
+                   _packed_facts(devices[start:start + CHUNK_ROWS])) for start in range(0, len(rows), CHUNK_ROWS)]
         packed_groups = zlib.compress(orjson.dumps([_group_row(group) for group in groups]), 1)
         server_text = orjson.dumps([server.product, server.version, server.api_version]).decode() if server else None
         with self._transaction() as db:
@@ -194,8 +213,8 @@ class SnapshotStore:
                  orjson.dumps(sorted(labels_known)).decode()))
             snapshot_id = cursor.lastrowid
             assert snapshot_id is not None  # an INSERT gives one
-            db.executemany("INSERT INTO device_chunks (snapshot_id, chunk, rows) VALUES (?, ?, ?)",
-                           [(snapshot_id, number, chunk) for number, chunk in enumerate(chunks)])
+            db.executemany("INSERT INTO device_chunks (snapshot_id, chunk, rows, facts) VALUES (?, ?, ?, ?)",
+                           [(snapshot_id, number, *chunk) for number, chunk in enumerate(chunks)])
             db.executemany("INSERT INTO raw_pages (snapshot_id, page, record_key, body) VALUES (?, ?, ?, ?)",
                            [(snapshot_id, number, key, body) for number, key, body in bodies])
         return snapshot_id
@@ -285,6 +304,38 @@ class SnapshotStore:
                        for row in orjson.loads(zlib.decompress(found[0][0]))]
             except (zlib.error, orjson.JSONDecodeError, ValueError, TypeError, KeyError, IndexError):
                 raise self._damaged(info) from None
+
+    def facts(self, info: SnapshotInfo) -> FleetFacts:
+        """What changes compare of a snapshot's devices, without making the devices (`changes_of`)."""
+        facts = FleetFacts([], [], [], [], [], [])
+        for (packed,) in self._query("SELECT facts FROM device_chunks WHERE snapshot_id = ? ORDER BY chunk",
+                                     (info.id,)):
+            try:
+                ids, names, groups, flags = zlib.decompress(packed).decode().split(_FIELD)
+                ids_list, names_list, groups_list = ids.split(_ITEM), names.split(_ITEM), groups.split(_ITEM)
+                if not len(ids_list) == len(names_list) == len(groups_list) == len(flags) // 3:
+                    raise ValueError("columns of different lengths")
+                facts.keys.extend((info.connection, id_) for id_ in ids_list)
+                facts.names.extend(names_list)
+                facts.groups.extend(groups_list)
+                facts.health.extend(_HEALTH_OF_CODE[code] for code in flags[0::3])
+                facts.missing.extend(_STATE_OF_CODE[code] for code in flags[1::3])
+                facts.online.extend(_STATE_OF_CODE[code] for code in flags[2::3])
+            except (zlib.error, UnicodeDecodeError, ValueError, KeyError):
+                raise self._damaged(info) from None
+        return facts
+
+    def changes(self, older: SnapshotInfo, newer: SnapshotInfo) -> list[Change]:
+        """What changed from one snapshot of a connection to another, from their facts alone: each change's
+        device holds what was compared (name, group, health, patches, online), not the whole record."""
+        before, after = self.facts(older), self.facts(newer)
+
+        def device(info: SnapshotInfo, facts: FleetFacts) -> Callable[[int], Device]:
+            return lambda index: Device(info.vendor, info.connection, facts.keys[index][1], facts.names[index],
+                                        group=facts.groups[index], health=facts.health[index],
+                                        missing_critical_patches=facts.missing[index], online=facts.online[index])
+
+        return changes_of(before, after, device(older, before), device(newer, after))
 
     def _damaged(self, info: SnapshotInfo) -> SnapshotError:
         return self._switch_off(f"the snapshot store {self.where} is damaged (snapshot {info.id} does not read)")

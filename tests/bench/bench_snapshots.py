@@ -130,7 +130,7 @@ def main() -> None:
         older = store.previous(newest)
         assert older is not None
         started = time.perf_counter()
-        found = changes_between(store.read(older).devices, store.read(newest).devices)
+        found = store.changes(older, newest)
         changed = time.perf_counter() - started
         started = time.perf_counter()
         compared_only = len(changes_between(devices, aged(devices)))
