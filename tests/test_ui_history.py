@@ -5,12 +5,13 @@ and snapshots at 80x24 and 120x40."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
 from test_snapshots import SIZES, settle
 from textual.pilot import Pilot
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from conftest import FIXED_NOW, fixed_clock
 from screens.changes import ChangesScreen
@@ -20,6 +21,7 @@ from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
 from tui.demo import build_demo
 from tui.snapshots import SnapshotStore
+from widgets.path_prompt import PathPrompt
 from widgets.status_line import StatusLine
 
 SIZE = 200
@@ -232,3 +234,17 @@ def test_coverage_view(snap_compare, size) -> None:
         await settle_table(pilot)
 
     assert snap_compare(history_app(), terminal_size=size, run_before=coverage)
+
+
+async def test_the_changes_shown_export_to_csv_and_json(tmp_path) -> None:
+    app = history_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        changes = await open_changes(pilot)
+        await pilot.press("m", "e")
+        assert isinstance(app.screen, PathPrompt)
+        app.screen.query_one("#path", Input).value = str(tmp_path / "changes.json")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (tmp_path / "changes.json").exists(), "the export written")
+        records = json.loads((tmp_path / "changes.json").read_text())
+        assert records == [change.to_json() for change in changes.shown] and records
+        assert all(change.device.missing_critical_patches is True for change in changes.shown)  # m applied
