@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from tui.models import Device
@@ -76,13 +77,14 @@ def match_machines(devices: Iterable[Device]) -> list[Machine]:
             key = f"\0{device.connection}\0{device.id}"  # no name: a machine of its own
         machine = machines.get(key)
         if machine is None:
-            machine = machines[key] = Machine(key, name or f"(no name: {device.id})")
+            machine = machines[key] = Machine(key, name or f"(no name: {device.id})", {device.connection: [device]})
+            continue
         found = machine.seen.get(device.connection)
         if found is None:
             machine.seen[device.connection] = [device]
         else:
             found.append(device)
-    return sorted(machines.values(), key=lambda machine: (machine.key, machine.name))
+    return sorted(machines.values(), key=attrgetter("key"))  # keys are unique: one machine each
 
 
 @dataclass(frozen=True, slots=True)
