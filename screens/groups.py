@@ -3,7 +3,9 @@
 One console, or several merged (All fleets, with a Connection column). Each console loads in its own
 background worker; the first load streams its pages into the table as they arrive, a refresh loads
 into a fresh inventory and swaps it in when every console has answered, so the table never shrinks
-to a partial fleet and a failed refresh leaves the last good data on screen, said to be stale.
+to a partial fleet and a failed refresh leaves the last good data on screen, said to be stale. Consoles not yet
+loaded this session open from their latest snapshot (tui/snapshots.py), labelled with its age, and every
+complete load is written to the store behind the screen.
 """
 
 from __future__ import annotations

@@ -189,6 +189,7 @@ class SnapshotStore:
     def write(self, connection: str, vendor: str, devices: Sequence[Device], groups: Sequence[Group],
               server: ServerInfo | None, labels_known: Iterable[str], taken_at: datetime) -> int:
         """Keep one connection's complete load; returns the snapshot's id."""
+        devices = list(devices)  # one copy, made at once: the screen may add label members to its list meanwhile
         pages: dict[int, int] = {}
         bodies: list[tuple[int, str, bytes]] = []
         rows: list[list[Any]] = []
@@ -223,7 +224,7 @@ class SnapshotStore:
         """Keep a complete load of one or several consoles as one snapshot per console; then forget the
         snapshots older than `keep_days` (0: keep all)."""
         by_connection: dict[str, list[Device]] = {name: [] for name in vendors}
-        for device in fleet.inventory.devices:
+        for device in list(fleet.inventory.devices):  # copied at once, as `write` does
             by_connection.setdefault(device.connection, []).append(device)
         written = [self.write(name, vendors.get(name, ""), devices, fleet.groups.get(name, []),
                               fleet.servers.get(name), fleet.labels_known.get(name, ()), fleet.loaded_at)
