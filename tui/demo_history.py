@@ -22,7 +22,7 @@ from tui.snapshots import SnapshotStore
 from tui.vendors import open_client
 
 DEMO_PAST = timedelta(hours=3)
-DEMO_HISTORY_MAX_SIZE = 20_000
+DEMO_HISTORY_MAX_SIZE = 2_000
 """Larger demo fleets start without a past: making it loads every console once before the UI shows."""
 RETIRED = 3
 """Devices the past fleet had that the console no longer lists."""
