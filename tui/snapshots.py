@@ -192,25 +192,30 @@ class SnapshotStore:
         devices = list(devices)  # one copy, made at once: the screen may add label members to its list meanwhile
         pages: dict[int, int] = {}
         bodies: list[tuple[int, str, bytes]] = []
-        rows: list[list[Any]] = []
-        for device in devices:
-            raw = device.raw_page
-            number = -1
-            if raw is not None:
-                number = pages.get(id(raw), -1)
-                if number < 0:
-                    number = pages[id(raw)] = len(bodies)
-                    bodies.append((number, *raw.stored()))
-            rows.append(_device_row(device, number))
-        chunks = [(zlib.compress(orjson.dumps(rows[start:start + CHUNK_ROWS]), 1),
-                   _packed_facts(devices[start:start + CHUNK_ROWS])) for start in range(0, len(rows), CHUNK_ROWS)]
+
+        def page_of(raw: RawPage | None) -> int:
+            if raw is None:
+                return -1
+            number = pages.get(id(raw), -1)
+            if number < 0:
+                number = pages[id(raw)] = len(bodies)
+                bodies.append((number, *raw.stored()))
+            return number
+
+        # A chunk's rows are encoded as soon as they are made and then dropped: 100,000 rows kept alive at once
+        # would make the garbage collector walk the whole heap, holding the interpreter (the event loop) for it.
+        chunks = []
+        for start in range(0, len(devices), CHUNK_ROWS):
+            part = devices[start:start + CHUNK_ROWS]
+            rows = orjson.dumps([_device_row(device, page_of(device.raw_page)) for device in part])
+            chunks.append((zlib.compress(rows, 1), _packed_facts(part)))
         packed_groups = zlib.compress(orjson.dumps([_group_row(group) for group in groups]), 1)
         server_text = orjson.dumps([server.product, server.version, server.api_version]).decode() if server else None
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO snapshots (connection, vendor, taken_at, device_count, server, groups, labels_known) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (connection, vendor, taken_at.timestamp(), len(rows), server_text, packed_groups,
+                (connection, vendor, taken_at.timestamp(), len(devices), server_text, packed_groups,
                  orjson.dumps(sorted(labels_known)).decode()))
             snapshot_id = cursor.lastrowid
             assert snapshot_id is not None  # an INSERT gives one
