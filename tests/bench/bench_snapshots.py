@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import tempfile
 import time
 from dataclasses import replace
@@ -119,8 +120,12 @@ def main() -> None:
               f" (idle loop, same machine: {noise * ms:.1f} ms)")
         info = store.listing()[0]
         size = path.stat().st_size
-        print(f"{'store size':24} {size / 2**20:8.1f} MB per {len(devices):,} devices (snapshot rows "
-              f"{info.size / 2**20:.1f} MB, raw pages included)")
+        with sqlite3.connect(path) as db:
+            raw = db.execute("SELECT SUM(LENGTH(body)) FROM raw_pages").fetchone()[0]
+        db.close()
+        print(f"{'store size':24} {size / 2**20:8.1f} MB per {len(devices):,} devices (the snapshot "
+              f"{info.size / 2**20:.1f} MB: raw vendor pages {raw / 2**20:.1f} MB, device rows and facts "
+              f"{(info.size - raw) / 2**20:.1f} MB)")
 
         opened = asyncio.run(first_rows(lambda: store.open_fleet(["bench"])[0].inventory))
         started = time.perf_counter()
