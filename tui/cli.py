@@ -1,6 +1,7 @@
 """`epx`: the explorer UI, and the same data without a terminal UI for scripts and pipes.
 
-Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error,
+Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error (or no
+snapshot new enough to answer from: --offline, changes),
 5 not available for the connection's vendor (e.g. fingerprint lists on EPMM or Elements), 6 standard output
 or the --log file could not be written, 130 interrupted, 141 the reader of standard output went away (quietly);
 the UI alone ends 129 when its terminal hangs up. Errors go to stderr as one sentence that never contains a secret.
@@ -83,7 +84,7 @@ EXIT_CODES = """exit codes:
   0    ok
   2    usage or configuration error
   3    authentication error
-  4    network or server error
+  4    network or server error; no snapshot, or none new enough (--offline, changes)
   5    not available for the connection's vendor or its API user
   6    standard output or the --log file could not be written
   129  the terminal hung up (the UI)
@@ -147,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_fingerprints_parser(commands, common)
     add_events_parser(commands, common)
-    from tui import cli_history
+    from tui import cli_history  # here, not at the top: it builds on this module's helpers
 
     cli_history.add_parsers(commands, common)
 
