@@ -166,3 +166,13 @@ def test_coverage_live_loads_every_connection_and_keeps_their_snapshots(epx, con
     machines = json.loads(out)
     assert machines and all(r["consoles"] == ["lab", "mirror"] for r in machines)  # one console, two profiles
     assert sorted(info.connection for info in store.listing()) == ["lab", "mirror"]
+
+
+def test_the_demo_answers_from_a_past_and_a_present_of_its_own_and_writes_nothing(epx, store) -> None:
+    code, out, _ = epx("--demo", "changes", "--connection", "demo-sepm", "--format", "json")
+    assert code == 0
+    assert {record["change"] for record in json.loads(out)} == {
+        "critical", "missing_patch", "appeared", "disappeared", "offline", "moved"}
+    code, out, _ = epx("--demo", "coverage", "--offline", "--missing-from", "demo-elements", "--format", "json")
+    assert code == 0 and json.loads(out) and all("demo-elements" in r["missing"] for r in json.loads(out))
+    assert store.listing() == []  # the user's store is untouched

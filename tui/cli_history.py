@@ -31,6 +31,7 @@ from tui.cli import (
 )
 from tui.config import ConfigError, Settings, load_config, resolve_config_path
 from tui.coverage import COVERAGE_FIELDS, CoverageFilter, match_machines
+from tui.demo_history import DEMO_HISTORY_MAX_SIZE
 from tui.export import age_text, cell, write_csv, write_json
 from tui.inventory import DeviceFilter, split_group_path
 from tui.models import Device, iso_utc, parse_duration, parse_time_bound
@@ -104,8 +105,14 @@ def settings(args: argparse.Namespace) -> Settings:
 
 
 def store(args: argparse.Namespace) -> SnapshotStore:
-    """The user's store; the demo's is in memory (the demo writes nothing)."""
-    return SnapshotStore(None if args.demo else default_snapshots_path())
+    """The user's store; the demo's is in memory, with each demo console's past and present (the demo writes
+    nothing)."""
+    if not args.demo:
+        return SnapshotStore(default_snapshots_path())
+    from tui.demo import build_demo
+
+    history = args.demo_size <= DEMO_HISTORY_MAX_SIZE
+    return build_demo(size=args.demo_size, history=history, present=history).snapshots
 
 
 def latest(snapshots: SnapshotStore, connection: str) -> SnapshotInfo:
@@ -241,9 +248,9 @@ COVERAGE_COLUMNS = ["machine", "seen_by", "consoles", "missing", "shared_name"]
 async def coverage_command(args: argparse.Namespace) -> int:
     """`epx coverage`: every machine with the consoles that see it, from live loads or the latest snapshots."""
     if args.offline:
-        names = args.connection or sorted({info.connection for info in await asyncio.to_thread(
-            store(args).listing)})
-        devices = await offline_fleets(args, names)
+        snapshots = store(args)
+        names = args.connection or sorted({info.connection for info in await asyncio.to_thread(snapshots.listing)})
+        devices = await offline_fleets(snapshots, names)
     else:
         config, transports = load(args)
         names = args.connection or list(config.connections)
@@ -281,8 +288,7 @@ async def coverage_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def offline_fleets(args: argparse.Namespace, names: Sequence[str]) -> list[Device]:
-    snapshots = store(args)
+async def offline_fleets(snapshots: SnapshotStore, names: Sequence[str]) -> list[Device]:
     devices: list[Device] = []
     for name in names:
         info = await asyncio.to_thread(latest, snapshots, name)

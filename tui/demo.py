@@ -40,10 +40,10 @@ class Demo:
 
 
 def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, writes: bool = False,
-               history: bool = False) -> Demo:
+               history: bool = False, present: bool = False) -> Demo:
     """One demo connection per simulated vendor; `now` pins the fleets' clock for snapshots; `writes` makes
     the connections allow changes (they reach only the in-process simulators); `history` keeps a snapshot of
-    each console as it was hours ago (tui/demo_history.py)."""
+    each console as it was hours ago (tui/demo_history.py), and `present` one as it is now."""
     config = Config(path=None)
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     state = StateStore(None)
@@ -64,5 +64,5 @@ def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, w
     if history:
         sepm, elements = simulators["demo-sepm"].fleet, simulators["demo-elements"].fleet
         elements.borrowed_names = [sepm.name(index) for index in range(len(sepm))]  # machines both consoles see
-        seed_demo_history(snapshots, transports, config.connections, now)
+        seed_demo_history(snapshots, transports, config.connections, now, present=present)
     return Demo(config=config, transports=transports, state=state, simulators=simulators, snapshots=snapshots)

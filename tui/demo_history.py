@@ -51,16 +51,18 @@ def past_fleet(devices: list[Device], groups: list[Group]) -> list[Device]:
 
 
 def seed_demo_history(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTransport],
-                      connections: Mapping[str, Connection], now: datetime | None = None) -> None:
-    """Load each demo console once (in-process) and keep its past as a snapshot taken DEMO_PAST ago. In a thread
-    of its own, so it works whether or not the caller runs an event loop (the CLI does not, a test may)."""
-    taken_at = (now or datetime.now(UTC)) - DEMO_PAST
+                      connections: Mapping[str, Connection], now: datetime | None = None, *,
+                      present: bool = False) -> None:
+    """Load each demo console once (in-process) and keep its past as a snapshot taken DEMO_PAST ago, and with
+    `present` the fleet as it is now too (the CLI's demo answers from snapshots alone; the UI loads it live).
+    In a thread of its own, so it works whether or not the caller runs an event loop (a test may)."""
+    moment = now or datetime.now(UTC)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-history") as pool:
-        pool.submit(lambda: asyncio.run(_seed(store, transports, connections, taken_at))).result()
+        pool.submit(lambda: asyncio.run(_seed(store, transports, connections, moment, present))).result()
 
 
 async def _seed(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTransport],
-                connections: Mapping[str, Connection], taken_at: datetime) -> None:
+                connections: Mapping[str, Connection], now: datetime, present: bool) -> None:
     for name, connection in connections.items():
         client = open_client(connection, connection.password, transport=transports.get(name))
         devices: list[Device] = []
@@ -74,4 +76,6 @@ async def _seed(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTr
                     devices.extend(step.page.devices)
         finally:
             await client.aclose()
-        store.write(name, connection.vendor, past_fleet(devices, groups), groups, server, (), taken_at)
+        store.write(name, connection.vendor, past_fleet(devices, groups), groups, server, (), now - DEMO_PAST)
+        if present:
+            store.write(name, connection.vendor, devices, groups, server, (), now)
