@@ -141,7 +141,8 @@ class ChangesScreen(ExplorerScreen):
                 self.before = window.start
                 self.compare()
 
-        self.app.push_screen(WindowPrompt(self.session.now, start="24h"), chosen)
+        self.app.push_screen(WindowPrompt(self.session.now, start="24h",
+                                          title="Changes since the snapshot before … (the start)"), chosen)
 
     def action_export(self) -> None:
         if not self.shown:

@@ -23,6 +23,7 @@ from tui.demo import build_demo
 from tui.snapshots import SnapshotStore
 from widgets.path_prompt import PathPrompt
 from widgets.status_line import StatusLine
+from widgets.window_prompt import WindowPrompt
 
 SIZE = 200
 
@@ -248,3 +249,15 @@ async def test_the_changes_shown_export_to_csv_and_json(tmp_path) -> None:
         records = json.loads((tmp_path / "changes.json").read_text())
         assert records == [change.to_json() for change in changes.shown] and records
         assert all(change.device.missing_critical_patches is True for change in changes.shown)  # m applied
+
+
+async def test_w_compares_with_the_snapshot_before_a_chosen_time() -> None:
+    app = history_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        changes = await open_changes(pilot)
+        await pilot.press("w")
+        assert isinstance(app.screen, WindowPrompt)
+        app.screen.query_one("#window-start", Input).value = "5h"  # before the demo's past: no snapshot
+        await pilot.press("enter", "enter")  # start, then end (empty: now)
+        await wait_for(pilot, lambda: changes.baseline is None, "no snapshot that old")
+        assert status(app).startswith("No earlier snapshot")
