@@ -3,7 +3,9 @@
 One console, or several merged (All fleets, with a Connection column). Each console loads in its own
 background worker; the first load streams its pages into the table as they arrive, a refresh loads
 into a fresh inventory and swaps it in when every console has answered, so the table never shrinks
-to a partial fleet and a failed refresh leaves the last good data on screen, said to be stale.
+to a partial fleet and a failed refresh leaves the last good data on screen, said to be stale. Consoles not yet
+loaded this session open from their latest snapshot (tui/snapshots.py), labelled with its age, and every
+complete load is written to the store behind the screen.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from textual.widgets import Footer, Header, Input, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
+from screens.changes import ChangesScreen
 from screens.commands import queue_fetch, queue_scan
+from screens.coverage import CoverageScreen
 from screens.devices import DevicesPane
 from screens.events import EventsScreen
 from screens.fingerprints import FingerprintsScreen
-from screens.messages import ConsoleStep, ConsoleWaiting, LabelsLoaded
+from screens.messages import ConsoleStep, ConsoleWaiting, LabelsLoaded, SnapshotChunk, SnapshotOpened
 from screens.refresh_timer import RefreshTimer
 from screens.respond import offers_actions, respond_flow
-from tui.fleet_load import FleetLoad, PageKind, Step, load_console
+from tui.fleet_load import FleetLoad, KeptFleet, PageKind, Step, load_console
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DeviceQuery, Group
+from tui.snapshots import SnapshotError
 from tui.vendors.base import AuthenticationError, VendorClient, WaitListener, waits_told_to
 from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource, LabelMembership, ResponseActions
 from widgets.group_tree import GroupTree
@@ -54,6 +59,10 @@ class GroupsScreen(ExplorerScreen):
         Binding("e", "export", "Export", show=False, tooltip="Export the devices shown to a CSV or JSON file"),
         Binding("escape", "clear_or_back", "Clear filters, then back", show=False),
         Binding("E", "events", "Events", show=False, tooltip="The event timeline of these consoles (last hour)"),
+        Binding("C", "changes", "Changes", show=False,
+                tooltip="What changed since the previous snapshot"),
+        Binding("V", "coverage", "Coverage", show=False,
+                tooltip="All fleets: which consoles see each machine"),
         Binding("F", "fingerprints", "Fingerprints", show=False,
                 tooltip="SEPM fingerprint lists: the known lists, their hashes, find a hash"),
         Binding("H", "scan", "Scan for hash", show=False,
@@ -109,16 +118,50 @@ class GroupsScreen(ExplorerScreen):
                     title=name, severity="warning", markup=False,
                 )
         kept = self.session.kept(tuple(self.clients))  # opened before in this session: shown at once
+        self.pane.filter = self.query_one(GroupTree).root.data or DeviceFilter()
+        self.pane.table.focus()
+        self.set_reactive(GroupsScreen.refresh_every, self.session.config.settings.auto_refresh)
+        if kept is None:  # else the latest snapshot, from the store, is shown at once if there is one
+            self._open_snapshot()
+        else:
+            self._show_fleet(kept)
+
+    def _show_fleet(self, kept: KeptFleet | None) -> None:
+        """Show what was kept of these consoles (nothing: an empty table), then load them live behind it."""
         self.fleet = FleetLoad(list(self.clients), clock=self.session.now, kept=kept)
         if kept is not None:
             for name, groups in kept.groups.items():
                 self._show_groups(name, groups)
         self.sub_title = "All fleets · " + ", ".join(self.clients) if self.fleets else self._title(self.only)
         self.pane.inventory = self.inventory
-        self.pane.filter = self.query_one(GroupTree).root.data or DeviceFilter()
-        self.pane.table.focus()
-        self.set_reactive(GroupsScreen.refresh_every, self.session.config.settings.auto_refresh)
         self.load()
+
+    @work(thread=True, group="snapshot", exit_on_error=False)
+    def _open_snapshot(self) -> None:
+        """Read the latest snapshots in a thread: the first devices at once, the rest chunk by chunk."""
+        try:
+            opened = self.session.snapshots.open_fleet(list(self.clients))
+            if opened is None:
+                self.post_message(SnapshotOpened(None))
+                return
+            fleet, rest = opened
+            self.post_message(SnapshotOpened(fleet))
+            for devices in rest:
+                self.post_message(SnapshotChunk(fleet.inventory, devices))
+        except SnapshotError as error:
+            self.post_message(SnapshotOpened(None, self.session.snapshot_problem(error)))
+
+    def on_snapshot_opened(self, message: SnapshotOpened) -> None:
+        if message.problem:
+            self.notify(message.problem, title="Snapshots", severity="warning", markup=False)
+        if not self.fleet.consoles:  # not yet loading: the first word of the store decides what is shown
+            self._show_fleet(message.fleet)
+
+    def on_snapshot_chunk(self, message: SnapshotChunk) -> None:
+        if message.inventory is self.inventory:  # still the snapshot shown (no load has replaced it)
+            self.inventory.add(message.devices)
+            self.pane.refilter()
+            self._show_progress()
 
     @property
     def only(self) -> str:
@@ -217,7 +260,16 @@ class GroupsScreen(ExplorerScreen):
             self.pane.inventory = self.inventory
         if kept is not None:
             self.session.keep(tuple(self.clients), kept)
+            self._write_snapshot(kept)
         self.refresh_timer.arm(self.refresh_every)
+
+    @work(group="snapshot-write", exit_on_error=False)
+    async def _write_snapshot(self, kept: KeptFleet) -> None:
+        """Keep the complete load in the store, in a thread; a store that fails is said once."""
+        problem = await self.session.write_snapshot(
+            kept, {name: client.vendor for name, client in self.clients.items()})
+        if problem:
+            self.notify(problem, title="Snapshots", severity="warning", markup=False)
 
     def _show_progress(self) -> None:
         progress = self.fleet.progress()
@@ -320,6 +372,15 @@ class GroupsScreen(ExplorerScreen):
             return
         self.app.push_screen(EventsScreen(with_events, find_device=lambda event: self.inventory.find(
             event.connection, event.device_id, event.device_name)))
+
+    def action_changes(self) -> None:
+        self.app.push_screen(ChangesScreen(list(self.clients), list(self.inventory.devices), self.fleet.loaded_at))
+
+    def action_coverage(self) -> None:
+        if not self.fleets:
+            self.notify("Coverage compares consoles: open All fleets.", severity="warning", markup=False)
+            return
+        self.app.push_screen(CoverageScreen(list(self.clients), list(self.inventory.devices)))
 
     def action_fingerprints(self) -> None:
         """The lists of the console in scope (the only one, or the highlighted one in All fleets)."""

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tui.fleet_load import Step
-from tui.models import CommandStatus, Connection, EventPage, FileDetails, FingerprintList
+from tui.fleet_load import KeptFleet, Step
+from tui.inventory import Inventory
+from tui.models import CommandStatus, Connection, Device, EventPage, FileDetails, FingerprintList
 from tui.respond import ActionResult
 
 
@@ -104,3 +105,20 @@ class ResponseFollowed(Message):
     """Where each device of a response action stands, after a poll of the console."""
 
     results: list[ActionResult]
+
+
+@dataclass
+class SnapshotOpened(Message):
+    """The latest snapshots of the consoles a screen opens, with their first devices (None: there are none, or
+    the store failed, said in `problem` once)."""
+
+    fleet: KeptFleet | None
+    problem: str | None = None
+
+
+@dataclass
+class SnapshotChunk(Message):
+    """More devices of the snapshot shown, for the inventory it was opened into."""
+
+    inventory: Inventory
+    devices: list[Device]

@@ -34,6 +34,14 @@ def quick_idle_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(textual._wait, "SLEEP_IDLE", IDLE_CHECK_SECONDS / 20)
 
 
+@pytest.fixture(autouse=True)
+def private_snapshot_store(tmp_path_factory, monkeypatch) -> Path:
+    """Every test's snapshots go to a store of its own, never to the user's data directory."""
+    path = tmp_path_factory.mktemp("snapshots") / "snapshots.sqlite3"
+    monkeypatch.setenv("EPX_SNAPSHOTS", str(path))
+    return path
+
+
 @pytest.fixture
 def sepm_simulator() -> Iterator[tuple[SepmSimulator, str]]:
     """A 120-computer SEPM on plain http loopback; yields the simulator and its base URL."""

@@ -484,10 +484,10 @@ def test_isolate_then_release_two_critical_devices(terminal: Callable[..., Termi
     term.key("Enter")
     term.wait_for(ELEMENTS_LOADED)
 
-    # c: critical only; /DESKTOP: Windows desktops among them; space twice: two marked.
+    # c: critical only; /LAPTOP-: two Windows laptops among them; space twice: two marked.
     term.type("c")
     term.wait_for(re.compile(r"\d+ critical of 500"))
-    term.type("/DESKTOP")
+    term.type("/LAPTOP-")
     term.key("Enter")
     term.type("  ")
     term.wait_for("2 marked")
@@ -530,3 +530,38 @@ def test_isolate_then_release_two_critical_devices(terminal: Callable[..., Termi
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [entry["action"] for entry in entries] == ["isolate", "release"]
     assert all(len(entry["results"]) == 2 for entry in entries)
+
+
+# --- history (issue 17): `epx --demo` opens a console from its snapshot of 3 h ago, then C lists what changed
+# since and V (All fleets) which consoles see each machine ---
+
+HISTORY_CHANGES = re.compile(r"Since \d{4}-\d\d-\d\d \d\d:\d\d \(3h ago\): (\d+) of (\d+) changes")
+HISTORY_MACHINES = re.compile(r"(\d+) of (\d+) machines \(seen by one console only\)")
+
+
+def test_changes_and_coverage_journey(request: pytest.FixtureRequest) -> None:
+    term: Terminal = request.getfixturevalue("terminal")(80, 24)
+    term.wait_until(lambda s: "demo-sepm" in s and "Connections" in s, "the connections screen")
+    term.key("Enter")
+    term.wait_for(LOADED)
+
+    term.type("C")
+    screen = term.wait_for(HISTORY_CHANGES)
+    shown, total = map(int, HISTORY_CHANGES.search(screen).groups())  # type: ignore[union-attr]
+    assert shown == total > 0 and "became critical" in screen, screen
+    term.type("c")
+    screen = term.wait_until(lambda s: (m := HISTORY_CHANGES.search(s)) is not None and int(m.group(1)) < total,
+                             "only the changes of critical devices")
+    assert "· critical" in screen
+    term.type("q")
+    term.wait_for(LOADED)
+    term.type("q")
+
+    term.wait_until(lambda s: "Connections" in s, "back on the connections screen")
+    term.type("f")
+    term.wait_until(lambda s: "demo-elements 500 devices" in s, "All fleets loaded")
+    term.type("V")
+    term.type("1")
+    screen = term.wait_for(HISTORY_MACHINES)
+    alone, machines = map(int, HISTORY_MACHINES.search(screen).groups())  # type: ignore[union-attr]
+    assert 0 < alone < machines, screen

@@ -27,6 +27,7 @@ from tui.config import Config, ConfigError, SecretError, permission_warning
 from tui.export import ExportError
 from tui.hashes import HashError
 from tui.session import Session
+from tui.snapshots import SnapshotStore
 from tui.state import StateStore
 from tui.textual_compat import hangup_safe, keep_for_paste, traceback_without_locals, write_to_terminal
 from tui.vendors.base import VendorError
@@ -58,10 +59,11 @@ class ExplorerApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         open_connection: str | None = None,
         state: StateStore | None = None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         super().__init__()
         self.session = Session(config, config_error, transports or {}, clock, state or StateStore(None),
-                               open_connection)
+                               open_connection, snapshots=snapshots or SnapshotStore(None))
         """What every screen works with (`ExplorerScreen.session`)."""
 
     def get_driver_class(self) -> type[Driver]:

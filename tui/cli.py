@@ -1,6 +1,7 @@
 """`epx`: the explorer UI, and the same data without a terminal UI for scripts and pipes.
 
-Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error,
+Exit codes: 0 ok, 2 usage or configuration error, 3 authentication error, 4 network or server error (or no
+snapshot new enough to answer from: --offline, changes),
 5 not available for the connection's vendor (e.g. fingerprint lists on EPMM or Elements), 6 standard output
 or the --log file could not be written, 130 interrupted, 141 the reader of standard output went away (quietly);
 the UI alone ends 129 when its terminal hangs up. Errors go to stderr as one sentence that never contains a secret.
@@ -37,6 +38,7 @@ from tui.config import (
     resolve_config_path,
     resolve_secret,
 )
+from tui.demo_history import DEMO_HISTORY_MAX_SIZE
 from tui.export import age_text, cell, write_csv, write_devices, write_json
 from tui.hashes import HashError, parse_hash
 from tui.inventory import DeviceFilter, split_group_path
@@ -66,6 +68,7 @@ from tui.respond import (
 )
 from tui.simulators import MAX_FLEET, SIMULATED_VENDORS, build_simulator
 from tui.simulators.faults import FAULTS, FaultError, parse_fault
+from tui.snapshots import SnapshotError, SnapshotStore, default_snapshots_path
 from tui.state import KnownList, StateError, StateStore, resolve_state_path
 from tui.vendors import CLIENTS, open_client
 from tui.vendors.base import (
@@ -92,7 +95,7 @@ EXIT_CODES = """exit codes:
   0    ok
   2    usage or configuration error
   3    authentication error
-  4    network or server error
+  4    network or server error; no snapshot, or none new enough (--offline, changes)
   5    not available for the connection's vendor or its API user
   6    standard output or the --log file could not be written
   7    epx respond: the action was refused or failed on some or all devices
@@ -150,10 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--critical", action="store_true", help="only devices whose health is critical")
             sub.add_argument("--missing-patch", action="store_true", help="only devices missing critical patches")
             sub.add_argument("--group", metavar="PATH", help="only this group and its sub-groups (\\ or / between levels)")
+            sub.add_argument("--offline", action="store_true",
+                             help="read the connection's latest snapshot instead of its console")
+            sub.add_argument("--max-age", metavar="DURATION",
+                             help="with --offline: fail (exit 4) when the latest snapshot is older (15m, 1h, 7d)")
 
     add_fingerprints_parser(commands, common)
     add_events_parser(commands, common)
     add_respond_parsers(commands, common)
+    from tui import cli_history  # here, not at the top: it builds on this module's helpers
+
+    cli_history.add_parsers(commands, common)
 
     simulate = commands.add_parser(
         "simulate", help="serve a simulated console on loopback", epilog=EXIT_CODES,
@@ -215,6 +225,10 @@ def run_command(args: argparse.Namespace) -> int:
             return print_records(respond, args)
         if args.command == "actions":
             return print_records(actions, args)
+        if args.command in ("snapshots", "changes", "coverage"):
+            from tui import cli_history
+
+            return print_records(cli_history.COMMANDS[args.command], args)
         return run_ui(args)
     except (ConfigError, SecretError, UsageError) as error:
         return fail(str(error), EXIT_USAGE)
@@ -222,7 +236,7 @@ def run_command(args: argparse.Namespace) -> int:
         return fail(str(error), EXIT_UNAVAILABLE)
     except (AuthenticationError, ForbiddenError) as error:
         return fail(str(error), EXIT_AUTH)
-    except VendorError as error:
+    except (VendorError, SnapshotError) as error:
         return fail(str(error), EXIT_NETWORK)
     except OutputError as error:
         return output_failed(error.cause)
@@ -326,8 +340,10 @@ def run_ui(args: argparse.Namespace) -> int:
     if args.demo:
         from tui.demo import build_demo
 
-        demo = build_demo(size=args.demo_size, writes=args.demo_writes)
+        demo = build_demo(size=args.demo_size, writes=args.demo_writes,
+                          history=args.demo_size <= DEMO_HISTORY_MAX_SIZE)
         config, transports, state, error = demo.config, demo.transports, demo.state, None
+        snapshots = demo.snapshots
     else:
         path = resolve_config_path(args.config)
         try:
@@ -335,8 +351,9 @@ def run_ui(args: argparse.Namespace) -> int:
         except ConfigError as problem:
             config, error = Config(path=path), problem
         transports, state = {}, StateStore(resolve_state_path())
+        snapshots = SnapshotStore(default_snapshots_path())
     app = ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection,
-                      state=state)
+                      state=state, snapshots=snapshots)
     app.run()
     return app.return_code or EXIT_OK  # 129 when the terminal hung up
 
@@ -354,6 +371,10 @@ def cli_secret(connection: Connection) -> str | None:
 
 
 async def export(args: argparse.Namespace) -> int:
+    if args.command == "devices" and (args.offline or args.max_age):
+        from tui import cli_history
+
+        return print_devices(await cli_history.offline_devices(args), args)
     config, transports = load(args)
     connection = config.connections.get(args.connection)
     if connection is None:
@@ -392,6 +413,10 @@ async def export(args: argparse.Namespace) -> int:
                               if device.id not in chosen and wanted.matches(device))
                 skipped, repaired = skipped + page.skipped, repaired + page.repaired
             devices = list(chosen.values())
+            if wanted == DeviceFilter():  # a complete load: kept as a snapshot
+                from tui import cli_history
+
+                await cli_history.keep_snapshot(args, client, devices)
     finally:
         await client.aclose()
     say_left_out(skipped, repaired, "device")
@@ -404,7 +429,13 @@ async def export(args: argparse.Namespace) -> int:
         else:
             rows = record_rows(records, GROUP_COLUMNS)
             sys.stdout.write(render_table(GROUP_COLUMNS, rows, table_width(args), keep=2))
-    elif args.format == "table":
+    else:
+        print_devices(devices, args)
+    return EXIT_OK
+
+
+def print_devices(devices: Sequence[Device], args: argparse.Namespace) -> int:
+    if args.format == "table":
         now = datetime.now(UTC)
         sys.stdout.write(render_table(DEVICE_COLUMNS, [device_row(device, now) for device in devices],
                                       table_width(args), keep=4))

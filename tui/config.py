@@ -44,7 +44,7 @@ _BOOL = ((bool,), "must be true or false")
 _INT = ((int,), "must be a whole number")
 _SECONDS = ((int, float), "must be a number of seconds")
 _SETTINGS_KEYS = {"theme": _STRING, "clipboard": _STRING, "page_concurrency": _INT, "auto_refresh": _INT,
-                  "request_timeout": _SECONDS}
+                  "request_timeout": _SECONDS, "keep_snapshots": _INT}
 PAGE_CONCURRENCY_RANGE = range(1, 17)
 MIN_AUTO_REFRESH = 5
 _CONNECTION_KEYS = {
@@ -84,6 +84,7 @@ class Settings:
     page_concurrency: int = 4  # pages fetched at once where the API allows random access
     auto_refresh: int = 0  # seconds between automatic refreshes of an open device list; 0 = off
     request_timeout: float = 120.0  # seconds one request may take in all, its whole answer included
+    keep_snapshots: int = 30  # days a snapshot of a load is kept (a connection's latest always); 0 = forever
 
 
 @dataclass
@@ -227,6 +228,8 @@ def _parse(data: dict[str, Any]) -> tuple[Settings, dict[str, Connection]]:
         raise _Problem(("settings", "auto_refresh"), f"must be 0 (off) or at least {MIN_AUTO_REFRESH} seconds")
     if not 0 < settings.request_timeout < math.inf:
         raise _Problem(("settings", "request_timeout"), "must be a positive number of seconds")
+    if settings.keep_snapshots < 0:
+        raise _Problem(("settings", "keep_snapshots"), "must be 0 (keep every snapshot) or a number of days")
     connections: dict[str, Connection] = {}
     connections_table = _table(data, ("connections",))
     for name in connections_table:
@@ -393,6 +396,7 @@ def dump_config(config: Config) -> str:
             "page_concurrency": config.settings.page_concurrency,
             "auto_refresh": config.settings.auto_refresh,
             "request_timeout": config.settings.request_timeout,
+            "keep_snapshots": config.settings.keep_snapshots,
         }
     }
     if config.connections:

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -171,6 +171,11 @@ def export_devices(
     An existing file is kept (ExportExistsError) unless `overwrite`; even then, it is replaced only once
     the new content is complete on disk. On any failure no temporary file is left behind.
     """
+    return export_file(path, lambda stream, fmt: write_devices(stream, devices, fmt), overwrite=overwrite)
+
+
+def export_file(path: str | os.PathLike[str], write: Callable[[TextIO, str], int], *, overwrite: bool = False) -> int:
+    """What `write(stream, "csv" | "json")` writes, to `path` as `export_devices` writes devices (any records)."""
     path = Path(path)
     fmt = export_format(path)
     problem = export_path_problem(path)
@@ -183,7 +188,7 @@ def export_devices(
     try:
         fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            count = write_devices(stream, devices, fmt)
+            count = write(stream, fmt)
             stream.flush()
             os.fsync(stream.fileno())
         if overwrite:

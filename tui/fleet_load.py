@@ -31,6 +31,8 @@ class KeptFleet:
     servers: dict[str, ServerInfo]
     labels_known: dict[str, set[str]]
     loaded_at: datetime
+    snapshot: bool = False
+    """Read from the snapshot store (an earlier run's load), not loaded in this session."""
 
 
 @dataclass(slots=True)
@@ -114,6 +116,8 @@ class FleetLoad:
         """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
         self.loaded_at: datetime | None = kept.loaded_at if kept else None
         """When the devices shown were completely loaded (a kept fleet's time when it was reopened)."""
+        self.from_snapshot = kept.snapshot if kept else False
+        """The devices shown are a snapshot of an earlier run: when the console cannot be reached, STALE."""
         self.consoles: dict[str, ConsoleProgress] = {}
         self.generation = 0
         """Which load the steps belong to: a step of a cancelled load (an older generation) is dropped."""
@@ -195,6 +199,7 @@ class FleetLoad:
         if self.incoming is not None:
             self.inventory, self.incoming = self.incoming, None
         self.loaded_at = self.clock()
+        self.from_snapshot = False
         return KeptFleet(self.inventory, {name: list(groups.values()) for name, groups in self.groups.items()},
                          self.servers, self.labels_known, self.loaded_at)
 
@@ -232,6 +237,9 @@ class FleetLoad:
             pane = None if len(self.inventory) else f"{where}{error} ctrl+r retries, q goes back."
             if self.incoming is not None:
                 kept = f" ({self.kept_words()})" if self.loaded_at else ""
+                if self.from_snapshot:
+                    return Progress(f"STALE: snapshot from {self.kept_words()}. The console could not be reached: "
+                                    f"{where}{error} ctrl+r retries.", error=True, pane_problem=pane)
                 return Progress(f"Refresh failed: {where}{error} Showing the devices of the last load{kept}. "
                                 "ctrl+r retries.", error=True, pane_problem=pane)
             shown = len(self.inventory)

@@ -240,6 +240,21 @@ class RawPage:
         """A page of records already in memory (tests, a record mapped on its own), kept as they are."""
         return cls(None, "", records)
 
+    @classmethod
+    def stored_page(cls, compressed: bytes, key: str) -> RawPage:
+        """A page read back from the snapshot store (`stored`)."""
+        body: Future[bytes] = Future()
+        body.set_result(compressed)
+        return cls(body, key)
+
+    def stored(self) -> tuple[str, bytes]:
+        """The page's record key and compressed body, as the snapshot store keeps them (a page of records in
+        memory is compressed now, under the key "records")."""
+        if self._compressed is None:
+            assert self._records is not None  # `of` makes the one page without a body, from its records
+            return "records", zlib.compress(orjson.dumps({"records": list(self._records)}), 1)
+        return self._key, self._compressed.result()
+
     def record(self, index: int) -> dict[str, Any]:
         """The record at `index` of the page's record list."""
         global _decoded

@@ -18,6 +18,7 @@ import httpx
 from tui.config import Config, ConfigError, load_config, save_config
 from tui.fleet_load import KeptFleet
 from tui.models import Connection
+from tui.snapshots import SnapshotError, SnapshotStore
 from tui.state import StateStore
 from tui.vendors import open_client
 from tui.vendors.base import VendorClient
@@ -38,6 +39,8 @@ class Session:
     clients: dict[str, VendorClient] = field(default_factory=dict)
     kept_fleets: dict[tuple[str, ...], KeptFleet] = field(default_factory=dict)
     """The last complete load of each opened connection (or set of them, All fleets), for the session."""
+    snapshots: SnapshotStore = field(default_factory=lambda: SnapshotStore(None))
+    """Every complete load, kept between runs (in memory for the demo and tests)."""
 
     @property
     def demo(self) -> bool:
@@ -82,6 +85,19 @@ class Session:
 
     def keep(self, names: tuple[str, ...], fleet: KeptFleet) -> None:
         self.kept_fleets[names] = fleet
+
+    def snapshot_problem(self, error: SnapshotError) -> str | None:
+        """What to say about a store that failed: once (later failures are `repeated`)."""
+        return None if error.repeated else f"{error} Snapshots are off; devices load live."
+
+    async def write_snapshot(self, fleet: KeptFleet, vendors: Mapping[str, str]) -> str | None:
+        """Keep a complete load in the store, in a thread (the screen is never held up by it); what to say once
+        when the store failed."""
+        try:
+            await asyncio.to_thread(self.snapshots.write_kept, fleet, vendors, self.config.settings.keep_snapshots)
+        except SnapshotError as error:
+            return self.snapshot_problem(error)
+        return None
 
     async def save_profile(self, connection: Connection, previous_name: str | None) -> None:
         """Store an added or edited profile; raises ConfigError or OSError, memory untouched, when the write

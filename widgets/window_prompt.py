@@ -28,14 +28,16 @@ class WindowPrompt(ModalScreen[EventWindow | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, now: Callable[[], datetime], start: str = "1h", end: str = "") -> None:
+    def __init__(self, now: Callable[[], datetime], start: str = "1h", end: str = "",
+                 title: str = "Events from … to …") -> None:
         super().__init__()
         self.now = now
         self.start_text, self.end_text = start, end
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static("Events from … to …", classes="dialog-title")
+            yield Static(self.title_text, classes="dialog-title", markup=False)
             yield Input(value=self.start_text, placeholder="start: 24h or an RFC 3339 time", id="window-start",
                         compact=True)
             yield Input(value=self.end_text, placeholder="end: empty for now", id="window-end", compact=True)

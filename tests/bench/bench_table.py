@@ -93,7 +93,7 @@ async def virtual_path(devices: list[Device]) -> dict[str, float | list[float]]:
         await pilot.pause()
         table = pane.table
         started = time.perf_counter()
-        pane.set_inventory(Inventory(devices))
+        pane.inventory = Inventory(devices)
         render_visible(table)
         first = time.perf_counter() - started
         strokes = []

@@ -33,7 +33,7 @@ import time
 import uuid
 import zlib
 from array import array
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
@@ -155,6 +155,10 @@ class ElementsFleet:
     arrays; each full record is rebuilt on demand from its detail seed.
     """
 
+    borrowed_names: Sequence[str] = ()
+    """Host names of another console's fleet (the demo's SEPM): three computers in four take the name at their
+    index, some with a domain suffix, so the demo's coverage view has machines two consoles see."""
+
     def __init__(self, size: int = 500, seed: int = 7, now: datetime | None = None) -> None:
         self.size = size
         self.seed = seed
@@ -248,7 +252,7 @@ class ElementsFleet:
 
         record: dict[str, Any] = {
             "id": _uuid(rng),
-            "name": self._device_name(rng, kind, first, last),
+            "name": self._device_name(rng, kind, first, last, index),
             "type": kind.type,
             "state": state,
             "online": online,
@@ -283,7 +287,9 @@ class ElementsFleet:
             record["protectionStatusOverview"] = OVERVIEWS[self.overview_now[index]]
         return record
 
-    def _device_name(self, rng: random.Random, kind: _Kind, first: str, last: str) -> str:
+    def _device_name(self, rng: random.Random, kind: _Kind, first: str, last: str, index: int) -> str:
+        if kind.type == "computer" and index < len(self.borrowed_names) and index % 4:
+            return self.borrowed_names[index] + (".corp.example" if index % 3 == 0 else "")
         if kind.os_name == "macOS":
             return f"{first.title()}s-MacBook-Air-{rng.randint(2, 999)}"
         if kind.type == "mobile":
