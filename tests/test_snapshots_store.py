@@ -110,6 +110,23 @@ def test_latest_previous_listing_and_prune_which_never_forgets_a_connections_lat
     assert [info.id for info in store.listing()] == [second, other]
 
 
+def test_a_refresh_every_minute_is_thinned_to_the_newest_two_then_one_an_hour_then_one_a_day() -> None:
+    store = SnapshotStore(None)
+    taken = [NOW - timedelta(days=3, minutes=minutes) for minutes in (0, 30)]  # two on one day, three days ago
+    taken += [NOW - timedelta(minutes=minutes) for minutes in range(180, -1, -1)]  # every minute for three hours
+    other = write(store, [device("9")], NOW - timedelta(minutes=5), connection="other")
+    for moment in sorted(taken):
+        write(store, [device("1")], moment)
+        store.thin("lab", moment)
+    kept = [info.taken_at for info in store.listing("lab")]
+    assert kept[:2] == [NOW, NOW - timedelta(minutes=1)]  # the latest and the previous one, always
+    hours = [moment for moment in kept[2:] if NOW - moment < timedelta(days=1)]
+    assert hours == [NOW - timedelta(minutes=minutes) for minutes in (3, 63, 123)]  # the newest of 13h, 12h, 11h
+    assert kept[-1] == NOW - timedelta(days=3)  # the newest of that day; its older sibling is gone
+    assert len(kept) == 2 + 3 + 1
+    assert [info.id for info in store.listing("other")] == [other]  # another connection is not touched
+
+
 def test_an_empty_store_has_no_fleet_to_show() -> None:
     store = SnapshotStore(None)
     assert store.latest("lab") is None and store.open_fleet(["lab"]) is None

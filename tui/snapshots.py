@@ -76,6 +76,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+KEEP_NEWEST = 2
+"""Snapshots of a connection never thinned out: the latest and the one before it (what changed since)."""
+
+
 def default_snapshots_path(environ: Mapping[str, str] = os.environ) -> Path:
     """$EPX_SNAPSHOTS, or `snapshots.sqlite3` in the user data directory."""
     chosen = environ.get(SNAPSHOTS_ENV)
@@ -234,9 +238,31 @@ class SnapshotStore:
         written = [self.write(name, vendors.get(name, ""), devices, fleet.groups.get(name, []),
                               fleet.servers.get(name), fleet.labels_known.get(name, ()), fleet.loaded_at)
                    for name, devices in by_connection.items()]
+        for name in by_connection:
+            self.thin(name, fleet.loaded_at)
         if keep_days:
             self.prune(keep_days, fleet.loaded_at)
         return written
+
+    def thin(self, connection: str, now: datetime) -> int:
+        """Forget the snapshots a responder will not miss, so that an auto-refresh every minute does not write a
+        100,000-device fleet (about 90 MB) a minute for good: a connection keeps its newest two (the changes
+        since the previous load), then the newest of each hour of the last day, then the newest of each day.
+        Returns how many were forgotten."""
+        taken = self._query("SELECT id, taken_at FROM snapshots WHERE connection = ? ORDER BY taken_at DESC, id DESC",
+                            (connection,))
+        seen: set[tuple[str, int]] = set()
+        forget = []
+        for position, (snapshot_id, taken_at) in enumerate(taken):
+            age = now.timestamp() - taken_at
+            bucket = ("hour", int(taken_at // 3600)) if age < 86400 else ("day", int(taken_at // 86400))
+            if position >= KEEP_NEWEST and bucket in seen:
+                forget.append(snapshot_id)
+            seen.add(bucket)
+        if forget:
+            with self._transaction() as db:
+                db.executemany("DELETE FROM snapshots WHERE id = ?", [(snapshot_id,) for snapshot_id in forget])
+        return len(forget)
 
     def prune(self, keep_days: int, now: datetime) -> int:
         """Forget snapshots taken more than `keep_days` before `now`, but never a connection's latest one;
