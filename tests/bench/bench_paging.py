@@ -4,7 +4,9 @@ Each simulator runs in its own process (as a console runs on its own machine) wi
 latency on every request. It answers repeated pages from memory (`--cache-pages`, warmed by one
 untimed listing), so that what is measured is the client's pager against the latency, not the
 simulator's own CPU on the same two cores. The client lists 100,000 devices once one page at a time
-and once with the concurrent pager. Prints both times and their ratio. Not a timed test: run it by hand,
+and once with the concurrent pager. Prints both times and their ratio, and how far the concurrent pager is from
+its bound (issue 16): max(pages x latency / concurrency, the client's own CPU for those pages), the CPU measured
+in this process (the simulator's is in its own). Not a timed test: run it by hand,
 
     .venv/bin/python tests/bench/bench_paging.py [--size 100000] [--latency 50] [--vendors sepm,epmm,elements]
 """
@@ -58,19 +60,19 @@ def simulator_process(vendor: str, size: int, latency_ms: int):
         child.wait(10)
 
 
-async def list_devices(vendor: str, url: str, concurrency: int) -> tuple[float, int, int]:
-    """Seconds to list every device, the device count and the number of pages."""
+async def list_devices(vendor: str, url: str, concurrency: int) -> tuple[float, int, int, float]:
+    """Seconds to list every device, the device count, the number of pages and the client's CPU seconds."""
     credentials = build_simulator(vendor, size=1)
     connection = Connection(name="bench", vendor=vendor, url=url, username=credentials.username, allow_http=True)
     client = open_client(connection, credentials.password, page_concurrency=concurrency)
     try:
         await client.check_login()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         devices = pages = 0
         async for page in client.devices():
             devices += len(page.devices)
             pages += 1
-        return time.perf_counter() - started, devices, pages
+        return time.perf_counter() - started, devices, pages, time.process_time() - cpu
     finally:
         await client.aclose()
 
@@ -86,16 +88,18 @@ def main() -> None:
     for vendor in args.vendors.split(","):
         with simulator_process(vendor, args.size, args.latency) as url:
             asyncio.run(list_devices(vendor, url, 1))  # warms the simulator's page cache; not timed
-            sequential, count, pages = asyncio.run(list_devices(vendor, url, 1))
+            sequential, count, pages, _ = asyncio.run(list_devices(vendor, url, 1))
             print(f"{vendor:9} sequential pager    {sequential:7.2f} s  ({count:,} devices, {pages} pages)")
             bound = pages * args.latency / 1000
             if vendor == "elements":
                 print(f"{vendor:9} sequential bound    {bound:7.2f} s  (pages x latency)  ratio {sequential / bound:.2f}x")
                 continue
             for concurrency in map(int, args.concurrency.split(",")):
-                concurrent, count, _ = asyncio.run(list_devices(vendor, url, concurrency))
+                concurrent, count, _, cpu = asyncio.run(list_devices(vendor, url, concurrency))
+                bound = max(pages * args.latency / 1000 / concurrency, cpu)
                 print(f"{vendor:9} concurrent pager ({concurrency}) {concurrent:7.2f} s  ({count:,} devices)"
-                      f"  speed-up {sequential / concurrent:.2f}x")
+                      f"  speed-up {sequential / concurrent:.2f}x  client CPU {cpu:5.2f} s"
+                      f"  bound {bound:5.2f} s  ratio {concurrent / bound:.2f}x")
 
 
 if __name__ == "__main__":
