@@ -137,9 +137,16 @@ class SepmPage(msgspec.Struct, Generic[R]):
 _COMPUTER_PAGES = msgspec.json.Decoder(SepmPage[Computer])
 
 
+_STATUS_CODES = ("onlineStatus", "infected", "apOnOff", "avEngineOnOff", "firewallOnOff", "tamperOnOff", "bashStatus",
+                 "rebootRequired")
+
+
 def loose_computer(record: dict[str, Any]) -> Computer:
-    """A computer decoded any other way, its fields as they came (see `BearerTokenClient.parse_typed_page`)."""
+    """A computer decoded any other way, its fields as they came (see `BearerTokenClient.parse_typed_page`) but
+    its status codes, which are integers or None (`_code`) as a typed page has them."""
     computer = Computer(**{name: record.get(name) for name in Computer.__struct_fields__})
+    for name in _STATUS_CODES:
+        setattr(computer, name, _code(getattr(computer, name)))
     group = computer.group
     computer.group = GroupRef(**{name: group.get(name) for name in GroupRef.__struct_fields__}) \
         if isinstance(group, dict) else None
@@ -761,7 +768,7 @@ def computer_to_device(
         ip_addresses=tuple(map(str, addresses)) if isinstance(addresses, list) else (),
         group_id=group.id if group else group_id if isinstance(group_id, str) else None,
         group=group_path,
-        online=_ONLINE.get(_code(record.onlineStatus)),
+        online=_ONLINE.get(record.onlineStatus),
         health=health,
         health_reasons=reasons,
         missing_critical_patches=missing,
@@ -776,19 +783,19 @@ def assess(record: Computer, today: date) -> tuple[Health, tuple[str, ...], bool
     """Health, the reasons for it, and the missing-patch state of one computer record."""
     critical: list[str] = []
     warning: list[str] = []
-    if _code(record.infected) == 1:
+    if record.infected == 1:
         critical.append("infected")
-    auto_protect = _code(record.apOnOff)
-    for state, label in ((auto_protect, "Auto-Protect"), (_code(record.avEngineOnOff), "AV engine")):
+    auto_protect = record.apOnOff
+    for state, label in ((auto_protect, "Auto-Protect"), (record.avEngineOnOff, "AV engine")):
         if state in _BROKEN:
             critical.append(f"{label} {_BROKEN[state]}")
     if auto_protect == _POLICY_OFF:
         warning.append("Auto-Protect disabled by policy")
-    for state, label in ((_code(record.firewallOnOff), "firewall"), (_code(record.tamperOnOff), "tamper protection"),
-                         (_code(record.bashStatus), "SONAR")):
+    for state, label in ((record.firewallOnOff, "firewall"), (record.tamperOnOff, "tamper protection"),
+                         (record.bashStatus, "SONAR")):
         if state in _BROKEN:
             warning.append(f"{label} {_BROKEN[state]}")
-    if _code(record.rebootRequired) == 1:
+    if record.rebootRequired == 1:
         warning.append("reboot required")
 
     defs_age = _definitions_age(str(record.avDefsetVersion or ""), today)
