@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -33,9 +34,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process `pid` has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def simulator_process(vendor: str, size: int, latency_ms: int):
-    """`epx simulate VENDOR` in a child process; yields its URL once it accepts connections."""
+    """`epx simulate VENDOR` in a child process; yields its URL and process id once it accepts connections."""
     port = free_port()
     epx = Path(sys.executable).parent / "epx"
     child = subprocess.Popen(
@@ -54,7 +62,7 @@ def simulator_process(vendor: str, size: int, latency_ms: int):
                 if time.monotonic() > deadline or child.poll() is not None:
                     raise RuntimeError(f"the {vendor} simulator did not start") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", child.pid
     finally:
         child.terminate()
         child.wait(10)
@@ -86,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.size:,} devices, {args.latency} ms added latency per request")
     for vendor in args.vendors.split(","):
-        with simulator_process(vendor, args.size, args.latency) as url:
+        with simulator_process(vendor, args.size, args.latency) as (url, simulator):
             asyncio.run(list_devices(vendor, url, 1))  # warms the simulator's page cache; not timed
             sequential, count, pages, _ = asyncio.run(list_devices(vendor, url, 1))
             print(f"{vendor:9} sequential pager    {sequential:7.2f} s  ({count:,} devices, {pages} pages)")
@@ -95,11 +103,13 @@ def main() -> None:
                 print(f"{vendor:9} sequential bound    {bound:7.2f} s  (pages x latency)  ratio {sequential / bound:.2f}x")
                 continue
             for concurrency in map(int, args.concurrency.split(",")):
+                served = cpu_seconds(simulator)
                 concurrent, count, _, cpu = asyncio.run(list_devices(vendor, url, concurrency))
+                served = cpu_seconds(simulator) - served
                 bound = max(pages * args.latency / 1000 / concurrency, cpu)
                 print(f"{vendor:9} concurrent pager ({concurrency}) {concurrent:7.2f} s  ({count:,} devices)"
                       f"  speed-up {sequential / concurrent:.2f}x  client CPU {cpu:5.2f} s"
-                      f"  bound {bound:5.2f} s  ratio {concurrent / bound:.2f}x")
+                      f"  bound {bound:5.2f} s  ratio {concurrent / bound:.2f}x  (simulator CPU {served:5.2f} s)")
 
 
 if __name__ == "__main__":
