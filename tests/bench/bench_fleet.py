@@ -3,8 +3,8 @@ item 3), against the client's own CPU for those pages.
 
 The simulator runs in its own process (`epx simulate --cache-pages`, no added latency), warmed by one untimed
 listing. The load is the app's: `load_console` (probe, groups, every device page) into a `FleetLoad`. Prints the
-wall time, this process's CPU over it, the client's CPU for the same pages measured alone (bench_parse's replay)
-and the ratio of the wall time to it. Not a timed test: run it by hand,
+wall time and its ratio to this process's CPU over it (transport, mapping, inventory: all but the simulator's)
+and to the client's CPU for the same pages measured alone (bench_parse's replay: decode, mapping, RawPage). Not a timed test: run it by hand,
 
     .venv/bin/python tests/bench/bench_fleet.py [--size 100000] [--vendors sepm,epmm,elements]
 """
@@ -65,8 +65,8 @@ def main() -> None:
         with simulator_process(vendor, args.size, 0) as (url, _):
             asyncio.run(load_fleet(vendor, url))  # warms the simulator's page cache; not timed
             wall, cpu, rows = asyncio.run(load_fleet(vendor, url))
-        print(f"{vendor:9} {rows:,} rows in {wall:6.2f} s (CPU here {cpu:5.2f} s); client CPU for the pages alone "
-              f"{alone:5.2f} s; wall / client CPU {wall / alone:.2f}x")
+        print(f"{vendor:9} {rows:,} rows in {wall:6.2f} s; this process's CPU {cpu:5.2f} s (wall / it {wall / cpu:.2f}x);"
+              f" client CPU for the pages alone {alone:5.2f} s (wall / it {wall / alone:.2f}x)")
 
 
 if __name__ == "__main__":
