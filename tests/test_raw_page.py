@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import zlib
-
+import lz4.block
 import orjson
 import pytest
 
@@ -21,14 +20,14 @@ def page_of(records: list, key: str = "content", **rest) -> RawPage:
 def decodes(monkeypatch) -> list[bytes]:
     """Every page body decompressed from now on; the decoded-page cache starts empty."""
     seen: list[bytes] = []
-    real = zlib.decompress
+    real = lz4.block.decompress
 
     def decompress(data: bytes) -> bytes:
         seen.append(data)
         return real(data)
 
     monkeypatch.setattr(models, "_decoded", ())
-    monkeypatch.setattr(models.zlib, "decompress", decompress)
+    monkeypatch.setattr(models.lz4.block, "decompress", decompress)
     return seen
 
 

@@ -4,7 +4,9 @@ Each simulator runs in its own process (as a console runs on its own machine) wi
 latency on every request. It answers repeated pages from memory (`--cache-pages`, warmed by one
 untimed listing), so that what is measured is the client's pager against the latency, not the
 simulator's own CPU on the same two cores. The client lists 100,000 devices once one page at a time
-and once with the concurrent pager. Prints both times and their ratio. Not a timed test: run it by hand,
+and once with the concurrent pager. Prints both times and their ratio, and how far the concurrent pager is from
+its bound (issue 16): max(pages x latency / concurrency, the client's own CPU for those pages), the CPU measured
+in this process (the simulator's is in its own). Not a timed test: run it by hand,
 
     .venv/bin/python tests/bench/bench_paging.py [--size 100000] [--latency 50] [--vendors sepm,epmm,elements]
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -31,9 +34,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process `pid` has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def simulator_process(vendor: str, size: int, latency_ms: int):
-    """`epx simulate VENDOR` in a child process; yields its URL once it accepts connections."""
+    """`epx simulate VENDOR` in a child process; yields its URL and process id once it accepts connections."""
     port = free_port()
     epx = Path(sys.executable).parent / "epx"
     child = subprocess.Popen(
@@ -52,25 +62,25 @@ def simulator_process(vendor: str, size: int, latency_ms: int):
                 if time.monotonic() > deadline or child.poll() is not None:
                     raise RuntimeError(f"the {vendor} simulator did not start") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", child.pid
     finally:
         child.terminate()
         child.wait(10)
 
 
-async def list_devices(vendor: str, url: str, concurrency: int) -> tuple[float, int, int]:
-    """Seconds to list every device, the device count and the number of pages."""
+async def list_devices(vendor: str, url: str, concurrency: int) -> tuple[float, int, int, float]:
+    """Seconds to list every device, the device count, the number of pages and the client's CPU seconds."""
     credentials = build_simulator(vendor, size=1)
     connection = Connection(name="bench", vendor=vendor, url=url, username=credentials.username, allow_http=True)
     client = open_client(connection, credentials.password, page_concurrency=concurrency)
     try:
         await client.check_login()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         devices = pages = 0
         async for page in client.devices():
             devices += len(page.devices)
             pages += 1
-        return time.perf_counter() - started, devices, pages
+        return time.perf_counter() - started, devices, pages, time.process_time() - cpu
     finally:
         await client.aclose()
 
@@ -84,18 +94,22 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{args.size:,} devices, {args.latency} ms added latency per request")
     for vendor in args.vendors.split(","):
-        with simulator_process(vendor, args.size, args.latency) as url:
+        with simulator_process(vendor, args.size, args.latency) as (url, simulator):
             asyncio.run(list_devices(vendor, url, 1))  # warms the simulator's page cache; not timed
-            sequential, count, pages = asyncio.run(list_devices(vendor, url, 1))
+            sequential, count, pages, _ = asyncio.run(list_devices(vendor, url, 1))
             print(f"{vendor:9} sequential pager    {sequential:7.2f} s  ({count:,} devices, {pages} pages)")
             bound = pages * args.latency / 1000
             if vendor == "elements":
                 print(f"{vendor:9} sequential bound    {bound:7.2f} s  (pages x latency)  ratio {sequential / bound:.2f}x")
                 continue
             for concurrency in map(int, args.concurrency.split(",")):
-                concurrent, count, _ = asyncio.run(list_devices(vendor, url, concurrency))
+                served = cpu_seconds(simulator)
+                concurrent, count, _, cpu = asyncio.run(list_devices(vendor, url, concurrency))
+                served = cpu_seconds(simulator) - served
+                bound = max(pages * args.latency / 1000 / concurrency, cpu)
                 print(f"{vendor:9} concurrent pager ({concurrency}) {concurrent:7.2f} s  ({count:,} devices)"
-                      f"  speed-up {sequential / concurrent:.2f}x")
+                      f"  speed-up {sequential / concurrent:.2f}x  client CPU {cpu:5.2f} s"
+                      f"  bound {bound:5.2f} s  ratio {concurrent / bound:.2f}x  (simulator CPU {served:5.2f} s)")
 
 
 if __name__ == "__main__":

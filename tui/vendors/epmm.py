@@ -75,6 +75,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -640,10 +641,12 @@ def assess(record: dict[str, Any], now: datetime) -> tuple[Health, tuple[str, ..
     return Health.UNKNOWN, (), missing
 
 
+# A fleet shares a handful of platforms and OS versions: decide each pair once (page mapping is a hot path).
+@functools.lru_cache(maxsize=4096)
 def os_unsupported(platform: str, version: str) -> bool | None:
     """Whether `version` is below the platform's `OS_BASELINES` entry; None when either is unknown."""
     baseline = OS_BASELINES.get(platform.strip().casefold())
-    match = re.match(r"\d+(?:\.\d+)*", version.strip())
+    match = _VERSION.match(version.strip())
     if baseline is None or match is None:
         return None
     try:
@@ -654,7 +657,11 @@ def os_unsupported(platform: str, version: str) -> bool | None:
 
 def is_obfuscated(text: str) -> bool:
     """A value a GDPR profile hid: "********", "an***@x.com", "XXXXXXXX", "(obfuscated)" and the like."""
-    return "***" in text or bool(re.fullmatch(r"[xX#•]{4,}|[(<\[]?obfuscated[)>\]]?", text, re.IGNORECASE))
+    return "***" in text or bool(_OBFUSCATED_TEXT.fullmatch(text))
+
+
+_VERSION = re.compile(r"\d+(?:\.\d+)*")
+_OBFUSCATED_TEXT = re.compile(r"[xX#•]{4,}|[(<\[]?obfuscated[)>\]]?", re.IGNORECASE)
 
 
 def shown(*values: Any) -> str:

@@ -28,10 +28,13 @@ from __future__ import annotations
 import functools
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+import httpx
+import msgspec
 
 from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
 from tui.models import (
@@ -58,6 +61,7 @@ from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
     BearerTokenClient,
+    Int64,
     NotAvailableError,
     NotFoundError,
     PagingGuard,
@@ -81,6 +85,81 @@ CRITICAL_DEFS_DAYS = 30
 _OFF, _ON, _POLICY_OFF, _MALFUNCTION = 0, 1, 3, 4
 _BROKEN = {_OFF: "off", _MALFUNCTION: "malfunctioning"}
 _ONLINE: dict[int | None, bool] = {1: True, 0: False}
+R = TypeVar("R")
+
+
+class GroupRef(msgspec.Struct, gc=False):
+    """A computer's `group`, the fields the mapping reads."""
+
+    id: str | None = None
+    name: str | None = None
+    fullPathName: str | None = None  # the console's names: the typed decode matches on them
+
+
+class Computer(msgspec.Struct, gc=False):
+    """A `/computers` item, only the fields `computer_to_device` reads, typed as a clean page sends them. One of
+    another shape comes from `loose_computer`, unchecked: the mapping reads every field defensively."""
+
+    uniqueId: str | None = None
+    id: str | None = None
+    hardwareKey: str | None = None
+    computerName: str | None = None
+    osName: str | None = None
+    osname: str | None = None
+    operatingSystem: str | None = None
+    ipAddresses: list[str] | None = None
+    group: GroupRef | None = None
+    onlineStatus: Int64 | None = None
+    lastUpdateTime: Int64 | None = None
+    logonUserName: str | None = None
+    infected: Int64 | None = None
+    apOnOff: Int64 | None = None
+    avEngineOnOff: Int64 | None = None
+    firewallOnOff: Int64 | None = None
+    tamperOnOff: Int64 | None = None
+    bashStatus: Int64 | None = None
+    rebootRequired: Int64 | None = None
+    avDefsetVersion: str | None = None
+    deploymentRunningVersion: str | None = None
+    agentVersion: str | None = None
+    deploymentTargetVersion: str | None = None
+
+
+class SepmPage(msgspec.Struct, Generic[R]):
+    """A SEPM page object: its records and what paging reads."""
+
+    content: list[R]
+    totalElements: Int64 | None = None
+    totalPages: Int64 | None = None
+    lastPage: bool | None = None
+
+
+_COMPUTER_PAGES = msgspec.json.Decoder(SepmPage[Computer])
+
+
+_STATUS_CODES = ("onlineStatus", "infected", "apOnOff", "avEngineOnOff", "firewallOnOff", "tamperOnOff", "bashStatus",
+                 "rebootRequired")
+
+
+def loose_computer(record: dict[str, Any]) -> Computer:
+    """A computer decoded any other way, its fields as they came (see `BearerTokenClient.parse_typed_page`) but
+    its status codes, which are integers or None (`_code`) as a typed page has them."""
+    computer = Computer(**{name: record.get(name) for name in Computer.__struct_fields__})
+    for name in _STATUS_CODES:
+        setattr(computer, name, _code(getattr(computer, name)))
+    group = computer.group
+    computer.group = GroupRef(**{name: group.get(name) for name in GroupRef.__struct_fields__}) \
+        if isinstance(group, dict) else None
+    return computer
+
+
+def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item: item) -> SepmPage[Any] | None:
+    """A page decoded any other way, its objects made `record`s (other items stay, for the mapping to skip);
+    None when it is no page object."""
+    if not isinstance(page, dict) or not isinstance(page.get("content"), list):
+        return None
+    return SepmPage([record(item) if isinstance(item, dict) else item for item in page["content"]],
+                    page.get("totalElements"), page.get("totalPages"), page.get("lastPage"))
 
 
 class SepmClient(BearerTokenClient):
@@ -115,52 +194,63 @@ class SepmClient(BearerTokenClient):
             raise BadResponseError(f"{self._where()} accepted the login but returned no token.")
         return token, token_lifetime(body.get("tokenExpiration"))
 
-    async def _page(self, path: str, index: int, page_size: int) -> tuple[dict[str, Any], RawPage]:
+    async def _page(self, path: str, index: int, page_size: int,
+                    read: Callable[[httpx.Response], tuple[SepmPage[Any] | None, RawPage]]) -> tuple[SepmPage[Any], RawPage]:
         response = await self.authed_response(path, {"pageIndex": index, "pageSize": page_size})
-        page, raw = self.parse_page(response, "content")
-        if not isinstance(page, dict) or not isinstance(page.get("content"), list):
+        page, raw = read(response)
+        if page is None:
             raise BadResponseError(f"{self._where()} sent a page of {path} without `content`.")
         return page, raw
 
-    async def _pages(self, path: str, page_size: int) -> AsyncIterator[tuple[dict[str, Any], RawPage]]:
-        """Every page of a SEPM page object (`pageIndex` from 1).
+    def _read_groups(self, response: httpx.Response) -> tuple[SepmPage[Any] | None, RawPage]:
+        page, raw = self.parse_page(response, "content")
+        return loose_page(page), raw
+
+    def _read_computers(self, response: httpx.Response) -> tuple[SepmPage[Any] | None, RawPage]:
+        return self.parse_typed_page(response, _COMPUTER_PAGES, "content",
+                                     lambda page: loose_page(page, loose_computer))
+
+    async def _pages(self, path: str, page_size: int,
+                     read: Callable[[httpx.Response], tuple[SepmPage[Any] | None, RawPage]],
+                     ) -> AsyncIterator[tuple[SepmPage[Any], RawPage]]:
+        """Every page of a SEPM page object (`pageIndex` from 1), each `read` from its response.
 
         The first page tells `totalPages`; the rest are fetched `page_concurrency` at a time and yielded
         in order. Without a usable `totalPages`, pages are read one by one until `lastPage`. Either way the
         listing stops at `totalElements`, and a page count the total cannot hold or a repeated page is a
         bad response (`PagingGuard`).
         """
-        first, raw = await self._page(path, 1, page_size)
-        total = first.get("totalElements")
+        first, raw = await self._page(path, 1, page_size, read)
+        total = first.totalElements
         guard = PagingGuard(self._where(), path, total if isinstance(total, int) and total >= 0 else None, page_size,
                             id_keys=("uniqueId", "id"))  # a computer's, a group's
-        guard.check(first["content"])
+        guard.check(first.content)
         yield first, raw
-        if first.get("lastPage") is not False or not first["content"] or guard.complete:
+        if first.lastPage is not False or not first.content or guard.complete:
             return
-        total_pages = first.get("totalPages")
+        total_pages = first.totalPages
         if isinstance(total_pages, int) and total_pages > 1:
-            fetch = lambda index: self._page(path, index, page_size)  # noqa: E731
+            fetch = lambda index: self._page(path, index, page_size, read)  # noqa: E731
             indexes = range(2, guard.pages_allowed(total_pages) + 1)
             async for page, raw in ordered_pages(fetch, indexes, self.page_concurrency):
-                guard.check(page["content"])
+                guard.check(page.content)
                 yield page, raw
-                if page.get("lastPage") is not False or not page["content"] or guard.complete:
+                if page.lastPage is not False or not page.content or guard.complete:
                     return
             return
         index = 1
         while True:
             index += 1
-            page, raw = await self._page(path, index, page_size)
-            guard.check(page["content"])
+            page, raw = await self._page(path, index, page_size, read)
+            guard.check(page.content)
             yield page, raw
-            if page.get("lastPage") is not False or not page["content"] or guard.complete:
+            if page.lastPage is not False or not page.content or guard.complete:
                 return
 
     async def groups(self) -> list[Group]:
         records: list[dict[str, Any]] = []
-        async for page, _ in self._pages(f"{API}/groups", GROUP_PAGE_SIZE):
-            records.extend(item for item in page["content"] if isinstance(item, dict))
+        async for page, _ in self._pages(f"{API}/groups", GROUP_PAGE_SIZE, self._read_groups):
+            records.extend(item for item in page.content if isinstance(item, dict))
         groups = groups_from_records(records)
         self._groups_by_id = {group.id: group for group in groups}
         return groups
@@ -172,14 +262,14 @@ class SepmClient(BearerTokenClient):
             groups_by_id = {group.id: group for group in await self.groups()}
         loaded = 0
         today = self.clock().date()
-        async for page, raw in self._pages(f"{API}/computers", COMPUTER_PAGE_SIZE):
+        async for page, raw in self._pages(f"{API}/computers", COMPUTER_PAGE_SIZE, self._read_computers):
             devices = [
                 computer_to_device(item, self.connection.name, groups_by_id, today, raw, index)
-                for index, item in enumerate(page["content"])
-                if isinstance(item, dict)
+                for index, item in enumerate(page.content)
+                if isinstance(item, Computer)
             ]
             loaded += len(devices)
-            total = page.get("totalElements")
+            total = page.totalElements
             yield DevicePage(devices, loaded, total if isinstance(total, int) else None)
 
     async def fingerprint_list(self, name: str) -> FingerprintList:
@@ -648,7 +738,7 @@ def groups_from_records(records: list[dict[str, Any]]) -> list[Group]:
 
 
 def computer_to_device(
-    record: dict[str, Any],
+    record: Computer | dict[str, Any],
     connection: str,
     groups_by_id: dict[str, Group],
     today: date,
@@ -657,63 +747,64 @@ def computer_to_device(
 ) -> Device:
     """Map one `/computers` item onto a `Device`, deciding health and patch state (module docstring).
 
-    The record is `raw`'s record number `index`; without a page it is kept as it is.
+    The record is `raw`'s record number `index`; without a page, a record given as a dict is kept as it is.
     """
-    get = record.get  # a page maps hundreds of records: look the method up once
-    group_info = get("group")
-    if not isinstance(group_info, dict):
-        group_info = {}
-    group = groups_by_id.get(str(group_info.get("id")))
-    group_path = group.path_text if group else str(group_info.get("fullPathName") or group_info.get("name") or "")
+    if isinstance(record, dict):
+        raw, index = (raw, index) if raw is not None else (RawPage.of([record]), 0)
+        record = loose_computer(record)
+    group_info = record.group
+    group_id = group_info.id if group_info is not None else None
+    group = groups_by_id.get(str(group_id))
+    group_path = group.path_text if group else str(group_info.fullPathName or group_info.name or "") \
+        if group_info is not None else ""
     health, reasons, missing = assess(record, today)
-    addresses = get("ipAddresses")
+    addresses = record.ipAddresses
     return Device(
         vendor="sepm",
         connection=connection,
-        id=str(get("uniqueId") or get("hardwareKey") or ""),
-        name=str(get("computerName") or ""),
-        os=str(get("osName") or get("osname") or get("operatingSystem") or "").strip(),
+        id=str(record.uniqueId or record.hardwareKey or ""),
+        name=str(record.computerName or ""),
+        os=str(record.osName or record.osname or record.operatingSystem or "").strip(),
         ip_addresses=tuple(map(str, addresses)) if isinstance(addresses, list) else (),
-        group_id=group.id if group else group_info["id"] if isinstance(group_info.get("id"), str) else None,
+        group_id=group.id if group else group_id if isinstance(group_id, str) else None,
         group=group_path,
-        online=_ONLINE.get(_code(get("onlineStatus"))),
+        online=_ONLINE.get(record.onlineStatus),
         health=health,
         health_reasons=reasons,
         missing_critical_patches=missing,
-        last_seen=epoch_ms(get("lastUpdateTime")),
-        user=str(get("logonUserName") or ""),
-        raw_page=raw if raw is not None else RawPage.of([record]),
+        last_seen=epoch_ms(record.lastUpdateTime),
+        user=str(record.logonUserName or ""),
+        raw_page=raw if raw is not None else RawPage.of([msgspec.to_builtins(record)]),
         raw_index=index,
     )
 
 
-def assess(record: dict[str, Any], today: date) -> tuple[Health, tuple[str, ...], bool | None]:
+def assess(record: Computer, today: date) -> tuple[Health, tuple[str, ...], bool | None]:
     """Health, the reasons for it, and the missing-patch state of one computer record."""
-    get = record.get
     critical: list[str] = []
     warning: list[str] = []
-    if _code(get("infected")) == 1:
+    if record.infected == 1:
         critical.append("infected")
-    auto_protect = _code(get("apOnOff"))
-    for state, label in ((auto_protect, "Auto-Protect"), (_code(get("avEngineOnOff")), "AV engine")):
+    auto_protect = record.apOnOff
+    for state, label in ((auto_protect, "Auto-Protect"), (record.avEngineOnOff, "AV engine")):
         if state in _BROKEN:
             critical.append(f"{label} {_BROKEN[state]}")
     if auto_protect == _POLICY_OFF:
         warning.append("Auto-Protect disabled by policy")
-    for key, label in (("firewallOnOff", "firewall"), ("tamperOnOff", "tamper protection"), ("bashStatus", "SONAR")):
-        state = _code(get(key))
+    for state, label in ((record.firewallOnOff, "firewall"), (record.tamperOnOff, "tamper protection"),
+                         (record.bashStatus, "SONAR")):
         if state in _BROKEN:
             warning.append(f"{label} {_BROKEN[state]}")
-    if _code(get("rebootRequired")) == 1:
+    if record.rebootRequired == 1:
         warning.append("reboot required")
 
-    defs_age = _definitions_age(str(get("avDefsetVersion") or ""), today)
+    defs_age = _definitions_age(str(record.avDefsetVersion or ""), today)
     if defs_age is not None and defs_age > CRITICAL_DEFS_DAYS:
         critical.append(f"definitions {defs_age} days old")
     elif defs_age is not None and defs_age > STALE_DEFS_DAYS:
         warning.append(f"definitions {defs_age} days old")
-    running = version_tuple(get("deploymentRunningVersion") or get("agentVersion"))
-    target = version_tuple(get("deploymentTargetVersion"))
+    running = version_tuple(record.deploymentRunningVersion or record.agentVersion)
+    target = version_tuple(record.deploymentTargetVersion)
     agent_behind = None if running is None or target is None else running < target
     if agent_behind:
         warning.append("agent below deployment target")

@@ -1,0 +1,73 @@
+"""Benchmark: a whole fleet of one console, from the first request to the last row in the inventory (issue 16,
+item 3), against the client's own CPU for those pages.
+
+The simulator runs in its own process (`epx simulate --cache-pages`, no added latency), warmed by one untimed
+listing. The load is the app's: `load_console` (probe, groups, every device page) into a `FleetLoad`. Prints the
+wall time and its ratio to this process's CPU over it (transport, mapping, inventory: all but the simulator's)
+and to the client's CPU for the same pages measured alone (bench_parse's replay: decode, mapping, RawPage). Not a timed test: run it by hand,
+
+    .venv/bin/python tests/bench/bench_fleet.py [--size 100000] [--vendors sepm,epmm,elements]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from bench_paging import simulator_process
+from bench_parse import Replaying, listing, recording_transport
+
+from tui.fleet_load import FleetLoad, load_console
+from tui.models import Connection
+from tui.simulators import SIMULATED_VENDORS, build_simulator
+from tui.vendors import open_client
+
+
+async def load_fleet(vendor: str, url: str) -> tuple[float, float, int]:
+    """Wall seconds and CPU seconds from the first request to the last page in the inventory, and its rows."""
+    credentials = build_simulator(vendor, size=1)
+    connection = Connection(name="bench", vendor=vendor, url=url, username=credentials.username, allow_http=True)
+    client = open_client(connection, credentials.password)
+    fleet = FleetLoad(["bench"])
+    fleet.start()
+    started, cpu = time.perf_counter(), time.process_time()
+    try:
+        async for step in load_console(client, ()):
+            if step.groups is not None:
+                fleet.learn_groups("bench", step.groups)
+            if step.page is not None:
+                fleet.add_page("bench", step.page, step.kind)
+        return time.perf_counter() - started, time.process_time() - cpu, len(fleet.inventory)
+    finally:
+        await client.aclose()
+
+
+def client_cpu(vendor: str, size: int) -> float:
+    """The client's CPU seconds for every page of the fleet, replayed in-process (no server, no inventory)."""
+    recorder, recorded, password = recording_transport(vendor, size)
+    username = build_simulator(vendor, size=1).username
+    asyncio.run(listing(vendor, recorder, password, username))
+    replay = Replaying(recorded)
+    asyncio.run(listing(vendor, replay, password, username))
+    started = time.process_time()
+    asyncio.run(listing(vendor, replay, password, username))
+    return time.process_time() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=100_000)
+    parser.add_argument("--vendors", default=",".join(SIMULATED_VENDORS))
+    args = parser.parse_args()
+    for vendor in args.vendors.split(","):
+        alone = client_cpu(vendor, args.size)
+        with simulator_process(vendor, args.size, 0) as (url, _):
+            asyncio.run(load_fleet(vendor, url))  # warms the simulator's page cache; not timed
+            wall, cpu, rows = asyncio.run(load_fleet(vendor, url))
+        print(f"{vendor:9} {rows:,} rows in {wall:6.2f} s; this process's CPU {cpu:5.2f} s (wall / it {wall / cpu:.2f}x);"
+              f" client CPU for the pages alone {alone:5.2f} s (wall / it {wall / alone:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
