@@ -253,7 +253,7 @@ class RawPage:
         memory is compressed now, under the key "records")."""
         if self._compressed is None:
             assert self._records is not None  # `of` makes the one page without a body, from its records
-            return "records", zlib.compress(orjson.dumps({"records": list(self._records)}), 1)
+            return "records", lz4.block.compress(orjson.dumps({"records": list(self._records)}))
         return self._key, self._compressed.result()
 
     def record(self, index: int) -> dict[str, Any]:
