@@ -93,13 +93,13 @@ async def virtual_path(devices: list[Device]) -> dict[str, float | list[float]]:
         await pilot.pause()
         table = pane.table
         started = time.perf_counter()
-        pane.set_inventory(Inventory(devices))
+        pane.inventory = Inventory(devices)
         render_visible(table)
         first = time.perf_counter() - started
         strokes = []
         for keystroke in KEYSTROKES:
             started = time.perf_counter()
-            pane.set_filter(keystroke(pane.filter))
+            pane.filter = keystroke(pane.filter)
             render_visible(table)
             strokes.append(time.perf_counter() - started)
 
