@@ -13,8 +13,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from itertools import compress, repeat
-from operator import attrgetter, contains
+from itertools import chain, compress, repeat
+from operator import attrgetter, contains, lt, not_
 
 from rich.style import Style
 from rich.text import Text
@@ -238,12 +238,16 @@ class EventsScreen(ExplorerScreen):
         A shown title is never longer than its event's title, so only the titles that could beat the longest
         are shortened, longest first: a window of 100,000 events shortens a handful, not every title."""
         longest = self.longest
-        devices = max((len(event.device_name or event.device_id or "") for event in events), default=0)
-        longest["device"] = max(longest.get("device", 0), devices)
+        names = list(map(attrgetter("device_name"), events))
+        unnamed = compress(map(attrgetter("device_id"), events), map(not_, names))
+        longest["device"] = max(longest.get("device", 0), max(map(len, filter(None, chain(names, unnamed))), default=0))
         for key in ("engine", "connection"):
-            longest[key] = max(longest.get(key, 0), *map(len, set(map(attrgetter(key), events))), 0)
+            longest[key] = max(longest.get(key, 0), max(map(len, set(map(attrgetter(key), events))), default=0))
+        lengths = list(map(len, map(attrgetter("title"), events)))
         title = longest.get("title", 0) - len("NEW ")
-        for event in sorted([event for event in events if len(event.title) > title], key=lambda event: len(event.title),
+        if lengths and max(lengths) > title:
+            title = max(title, len(shown_title(events[lengths.index(max(lengths))], engine_shown=False)))
+        for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
                             reverse=True):
             if len(event.title) <= title:
                 break
