@@ -310,7 +310,7 @@ class Inventory:
 
     def _share_text(self, devices: list[Device]) -> None:
         """Point the fields whose values repeat across a fleet (a few OSes, groups, reasons; some hundreds of users)
-        at one copy of each: every page's JSON brings them as new strings, about 250 bytes a device. Field by
+        at one copy of each: every page's JSON brings them as new strings, about 230 bytes a device. Field by
         field in C-level passes (map and setattr), no Python code per device."""
         shared = self._shared.setdefault
         for field in SHARED_FIELDS:
@@ -371,7 +371,8 @@ class Inventory:
             order.sort(key=keys.__getitem__, reverse=sort.descending)
 
     def _column_sort_keys(self, column: str, start: int = 0) -> list[Any]:
-        """`SORT_KEYS[column]` of the rows from `start` on, made column-wise with C-level maps: text with one casefold per distinct value where they repeat: groups, OSes, users), health and patches as ranks."""
+        """`SORT_KEYS[column]` of the rows from `start` on, made column-wise with C-level maps: text with one casefold
+        per distinct value where they repeat (groups, OSes, users), health and patches as ranks."""
         if column in TEXT_COLUMNS:
             values = list(map(attrgetter(column), self.devices[start:]))
             fold: Callable[[str], str] = str.casefold if TEXT_COLUMNS[column] else str
