@@ -13,6 +13,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from itertools import chain, compress, repeat
+from operator import attrgetter, contains, lt, not_
 
 from rich.style import Style
 from rich.text import Text
@@ -224,15 +226,33 @@ class EventsScreen(ExplorerScreen):
         self.notes.extend(note for note in message.page.notes if note not in self.notes)
         self.skipped, self.repaired = self.skipped + message.page.skipped, self.repaired + message.page.repaired
         added = self.timeline.add(message.page.events)
-        for event in message.page.events:
-            for key, text in (("device", event.device_name or event.device_id or ""),
-                              ("title", "NEW " + shown_title(event, engine_shown=False)), ("engine", event.engine),
-                              ("connection", event.connection)):
-                self.longest[key] = max(self.longest.get(key, 0), len(text))
+        self._measure(message.page.events)
         if message.tail:
             self.fresh.update(added)
             self._found += len(added)
         self.refilter()
+
+    def _measure(self, events: list[Event]) -> None:
+        """Widen `longest` to these events' device, title ("NEW " and all), engine and connection.
+
+        A shown title is never longer than its event's title, so only the titles that could beat the longest
+        are shortened, longest first: a window of 100,000 events shortens a handful, not every title."""
+        longest = self.longest
+        names = list(map(attrgetter("device_name"), events))
+        unnamed = compress(map(attrgetter("device_id"), events), map(not_, names))
+        longest["device"] = max(longest.get("device", 0), max(map(len, filter(None, chain(names, unnamed))), default=0))
+        for key in ("engine", "connection"):
+            longest[key] = max(longest.get(key, 0), max(map(len, set(map(attrgetter(key), events))), default=0))
+        lengths = list(map(len, map(attrgetter("title"), events)))
+        title = longest.get("title", 0) - len("NEW ")
+        if lengths and max(lengths) > title:
+            title = max(title, len(shown_title(events[lengths.index(max(lengths))], engine_shown=False)))
+        for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
+                            reverse=True):
+            if len(event.title) <= title:
+                break
+            title = max(title, len(shown_title(event, engine_shown=False)))
+        longest["title"] = title + len("NEW ")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group not in ("events", "tail"):
@@ -377,7 +397,8 @@ class EventsScreen(ExplorerScreen):
             return ""
         if self._matches is None or self._matches[0] is not self.rows or self._matches[1] != self.needle:
             search, needle = self.timeline.search, self.needle
-            self._matches = (self.rows, needle, [at for at, row in enumerate(self.rows) if needle in search[row]])
+            found = map(contains, map(search.__getitem__, self.rows), repeat(needle))
+            self._matches = (self.rows, needle, list(compress(range(len(self.rows)), found)))
         matches = self._matches[2]
         if not matches:
             return f" · no match for “{self.needle}”"

@@ -14,9 +14,11 @@ import functools
 import ipaddress
 import re
 import socket
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, contains, not_
 from typing import Any
 
 from tui.models import Device, Health
@@ -99,6 +101,14 @@ HEALTH_RANK = {Health.CRITICAL: 0, Health.WARNING: 1, Health.UNKNOWN: 2, Health.
 PATCH_RANK = {True: 0, None: 1, False: 2}
 
 
+def _by_row(column: Sequence[Any], rows: Sequence[int]) -> Iterable[Any]:
+    """The column's values at these rows, lazily and at C speed (the column itself when the rows are all of it):
+    a keystroke over a million devices runs no Python code per device."""
+    if isinstance(rows, range) and len(rows) == len(column):
+        return column
+    return map(column.__getitem__, rows)
+
+
 def _ip_order(device: Device) -> str:
     """Addresses in numeric order (10.0.0.9 before 10.0.0.10), IPv4 before IPv6; devices without one last.
 
@@ -141,8 +151,7 @@ SORT_KEYS: dict[str, Callable[[Device], Any]] = {
 """Sort columns: what ascending means for each (critical first, stalest first, missing patches first)."""
 
 TEXT_COLUMNS = {"name": True, "group": True, "os": True, "user": True, "connection": False}
-"""The text columns (value: whether they sort case-folded): the inventory keeps their values by row, and their
-longest value sizes a table column."""
+"""The text columns (value: whether they sort case-folded): their longest value sizes a table column."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +159,9 @@ class Sort:
     column: str | None = None
     descending: bool = False
 
+
+SHARED_FIELDS = ("os", "group", "group_id", "user", "health_reasons")
+"""The device fields whose few distinct values an inventory keeps one copy of (`Inventory._share_text`)."""
 
 MEMBERSHIP = attrgetter("connection", "group", "labels")
 """What decides a device's groups (`group_keys`): devices with the same are indexed together."""
@@ -195,8 +207,6 @@ class Inventory:
         self.missing = bytearray()
         self.online = bytearray()
         self.members: dict[tuple[str, ...], list[int]] = {}
-        self.column_values: dict[str, list[str]] = {column: [] for column in TEXT_COLUMNS}
-        """Each text column's values by row, read while the devices are at hand: a sort reads no device."""
         self.widths: dict[str, int] = {}
         """The longest value seen per text column, so a table sizes its columns without a pass."""
         self._rows: dict[str, dict[str, int]] = {}
@@ -207,6 +217,8 @@ class Inventory:
         self._ranks_cache: dict[Sort, list[int]] = {}
         self._recent: dict[DeviceFilter, _Hits] = {}
         """The matches of the last few filters, the latest last: a backspace shows the previous ones again."""
+        self._shared: dict[Any, Any] = {}
+        """The one copy kept of each repeated value (`_share_text`)."""
         self.add(devices)
 
     def __len__(self) -> int:
@@ -268,15 +280,15 @@ class Inventory:
     def _append(self, new: list[Device]) -> None:
         """Index new devices column by column (a page, or a whole fleet at once), not device by device."""
         start = len(self.devices)
+        self._share_text(new)
         self.devices.extend(new)
         self.search.extend(map(search_key, new))
         self.critical.extend([device.health is Health.CRITICAL for device in new])
         self.missing.extend([device.missing_critical_patches is True for device in new])
         self.online.extend([device.online is True for device in new])
         widths = self.widths
-        for column, values in self.column_values.items():
-            values.extend(map(attrgetter(column), new))
-            longest = max(map(len, values[start:]), default=0)
+        for column in TEXT_COLUMNS:
+            longest = max(map(len, map(attrgetter(column), new)), default=0)
             if longest > widths.get(column, 0):
                 widths[column] = longest
         by_membership: dict[tuple[str, str, tuple[str, ...]], list[int]] = {}
@@ -296,8 +308,18 @@ class Inventory:
         for key in interleaved:
             self.members[key].sort()
 
+    def _share_text(self, devices: list[Device]) -> None:
+        """Point the fields whose values repeat across a fleet (a few OSes, groups, reasons; some hundreds of users)
+        at one copy of each: every page's JSON brings them as new strings, about 230 bytes a device. Field by
+        field in C-level passes (map and setattr), no Python code per device."""
+        shared = self._shared.setdefault
+        for field in SHARED_FIELDS:
+            values = list(map(attrgetter(field), devices))
+            deque(map(setattr, devices, repeat(field), map(shared, values, values)), maxlen=0)
+
     def _replace(self, row: int, device: Device) -> None:
         """A device seen again takes its row; rare (a refresh's overlap, an EPMM label search), so one by one."""
+        self._share_text([device])
         previous, self.devices[row] = self.devices[row], device
         if previous.labels and not set(previous.labels) <= set(device.labels):
             # EPMM learns labels one label search at a time: a listing that brings the device again
@@ -314,8 +336,8 @@ class Inventory:
         self.missing[row] = device.missing_critical_patches is True
         self.online[row] = device.online is True
         widths = self.widths
-        for column, values in self.column_values.items():
-            value = values[row] = getattr(device, column)
+        for column in TEXT_COLUMNS:
+            value = getattr(device, column)
             if len(value) > widths.get(column, 0):
                 widths[column] = len(value)
         for column, keys in self._sort_keys.items():
@@ -349,10 +371,10 @@ class Inventory:
             order.sort(key=keys.__getitem__, reverse=sort.descending)
 
     def _column_sort_keys(self, column: str, start: int = 0) -> list[Any]:
-        """`SORT_KEYS[column]` of the rows from `start` on, made column-wise with C-level maps: text from the values
-        kept (one casefold per distinct value where they repeat: groups, OSes, users), health and patches as ranks."""
+        """`SORT_KEYS[column]` of the rows from `start` on, made column-wise with C-level maps: text with one casefold
+        per distinct value where they repeat (groups, OSes, users), health and patches as ranks."""
         if column in TEXT_COLUMNS:
-            values = self.column_values[column][start:]
+            values = list(map(attrgetter(column), self.devices[start:]))
             fold: Callable[[str], str] = str.casefold if TEXT_COLUMNS[column] else str
             if len(set(values[:1024])) > 256:
                 return list(map(fold, values))
@@ -405,27 +427,24 @@ class Inventory:
             last is not None and needle and not negate and not last.wanted.needle[1] and last.wanted.needle[0] in needle
             and replace(last.wanted, text="") == replace(wanted, text="")
         ):
-            hits = last.hits  # typing on: the new matches are among the previous ones
+            hits: Sequence[int] = last.hits  # typing on: the new matches are among the previous ones
         else:
-            hits = list(range(len(self.devices)) if scope is None else scope)
+            hits = range(len(self.devices)) if scope is None else scope
             for flag, column in ((wanted.critical, self.critical), (wanted.missing_patch, self.missing),
                                  (wanted.online, self.online)):
                 if flag:
-                    hits = [row for row in hits if column[row]]
+                    hits = list(compress(hits, _by_row(column, hits)))
         if needle:
-            keys = self.search
-            if negate:
-                hits = [row for row in hits if needle not in keys[row]]
-            else:
-                hits = [row for row in hits if needle in keys[row]]
+            found = map(contains, _by_row(self.search, hits), repeat(needle))
+            hits = list(compress(hits, map(not_, found) if negate else found))
+        rows = hits if isinstance(hits, list) else list(hits)
         if wanted.critical:
-            critical = len(hits)
-        elif len(hits) == len(self.devices):
+            critical = len(rows)
+        elif len(rows) == len(self.devices):
             critical = self.critical.count(1)
         else:
-            flags = self.critical
-            critical = len([row for row in hits if flags[row]])
-        return _Hits(wanted, hits, len(self.devices) if scope is None else len(scope), critical)
+            critical = sum(_by_row(self.critical, rows))
+        return _Hits(wanted, rows, len(self.devices) if scope is None else len(scope), critical)
 
     def _in_order(self, hits: list[int], sort: Sort) -> list[int]:
         if sort.column is None:

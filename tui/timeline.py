@@ -3,8 +3,9 @@
 Events keep the row they arrived in (`events[row]`); `order` lists the rows newest first. A page is
 merged where its times fall (Elements pages come in time order, each lands in one place; SEPM's one
 unsorted answer is sorted once), so a page costs a copy of row numbers, never a sort of the window.
-Each event's search text, time (integer microseconds) and severity are kept per row when it arrives,
-so filters, the search, the hour heads and the histogram work on integers and strings, not records.
+Each event's time (integer microseconds), severity and engine are kept per row when it arrives, and its search
+text when the first search needs it, so filters, the search, the hour heads and the histogram work on integers and
+strings, not records, in C-level passes.
 Lists handed out are never changed afterwards: a new page makes new ones.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, compress, repeat
-from operator import contains
+from operator import attrgetter, contains, floordiv, sub
 
 from tui.models import Event, Severity
 
@@ -24,6 +25,7 @@ MICROSECOND = timedelta(microseconds=1)
 HOUR = 3_600_000_000
 """An hour in microseconds."""
 BY_RANK = sorted(Severity, key=lambda severity: severity.rank)
+RANK = {severity: severity.rank for severity in Severity}
 
 
 def search_key(event: Event) -> str:
@@ -57,9 +59,10 @@ class Timeline:
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self.events: list[Event] = []
-        self.search: list[str] = []
+        self._search: list[str] = []
         self.micros: list[int] = []
         self.ranks = bytearray()
+        self.engine_of: list[str] = []
         self.engines: set[str] = set()
         self.order: list[int] = []
         """Every row, newest first; among equal times, the one that arrived first."""
@@ -77,19 +80,34 @@ class Timeline:
     def row_of(self, event: Event) -> int | None:
         return self._rows.get((event.connection, event.id))
 
+    @property
+    def search(self) -> list[str]:
+        """Each row's search text, made when a search first asks (a window's first rows do not wait for it)."""
+        keys = self._search
+        if len(keys) < len(self.events):
+            keys.extend(map(search_key, self.events[len(keys):]))
+        return keys
+
     def add(self, events: Iterable[Event]) -> list[int]:
         """Merge the events not yet held into the order; the rows of those that were new."""
         first = len(self.events)
-        for event in events:
-            key = (event.connection, event.id)
-            if key not in self._rows:
-                self._rows[key] = len(self.events)
-                self.events.append(event)
+        events = list(events)
+        keys = dict(zip(zip(map(attrgetter("connection"), events), map(attrgetter("id"), events)),
+                        range(first, first + len(events))))
+        if len(keys) == len(events) and self._rows.keys().isdisjoint(keys):  # the usual page: every event new
+            self._rows.update(keys)
+            self.events.extend(events)
+        else:
+            for event in events:
+                key = (event.connection, event.id)
+                if key not in self._rows:
+                    self._rows[key] = len(self.events)
+                    self.events.append(event)
         new = self.events[first:]
-        self.search.extend(map(search_key, new))
-        self.micros.extend([epoch_micros(event.time) for event in new])
-        self.ranks.extend([event.severity.rank for event in new])
-        self.engines.update(event.engine for event in new)
+        self.micros.extend(map(floordiv, map(sub, map(attrgetter("time"), new), repeat(EPOCH)), repeat(MICROSECOND)))
+        self.ranks.extend(map(RANK.__getitem__, map(attrgetter("severity"), new)))
+        self.engine_of.extend(map(attrgetter("engine"), new))
+        self.engines.update(self.engine_of[first:])
         added = list(range(first, len(self.events)))
         if added:
             newest_first = sorted(added, key=self.micros.__getitem__, reverse=True)
@@ -103,6 +121,8 @@ class Timeline:
         """Two lists of rows, newest first, as one new list; only the span of time they share is sorted."""
         if not new:
             return rows
+        if not rows:
+            return new
         times = self.micros
 
         def age(row: int) -> int:
@@ -123,11 +143,9 @@ class Timeline:
         kept = list(rows)
         if wanted.severities:
             allowed = bytes(severity in wanted.severities for severity in BY_RANK)
-            ranks = self.ranks
-            kept = [row for row in kept if allowed[ranks[row]]]
+            kept = list(compress(kept, map(allowed.__getitem__, map(self.ranks.__getitem__, kept))))
         if wanted.engine is not None:
-            engine, events = wanted.engine, self.events
-            kept = [row for row in kept if events[row].engine == engine]
+            kept = list(compress(kept, map(wanted.engine.__eq__, map(self.engine_of.__getitem__, kept))))
         return kept
 
     def select(self, wanted: EventFilter) -> list[int]:

@@ -99,7 +99,7 @@ async def virtual_path(devices: list[Device]) -> dict[str, float | list[float]]:
         strokes = []
         for keystroke in KEYSTROKES:
             started = time.perf_counter()
-            pane.set_filter(keystroke(pane.filter))
+            pane.filter = keystroke(pane.filter)
             render_visible(table)
             strokes.append(time.perf_counter() - started)
 
