@@ -27,13 +27,16 @@ from screens.events import EventsScreen
 from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
 from tui.cli import main
-from tui.demo import build_demo
+from tui.demo import Demo, build_demo
+from tui.fleet_load import FleetLoad, load_console
 from tui.models import Device, Event, Group, Health
+from tui.session import Session
 from tui.simulators.elements import ElementsEventLog, ElementsFleet
 from tui.simulators.epmm import EpmmFleet
 from tui.simulators.sepm import SepmEventLog, SepmFleet, SepmSimulator
 from tui.simulators.serve import ServerThread
 from tui.vendors.base import VendorClient
+from tui.vendors.facets import LabelMembership
 from widgets.device_table import DeviceTable
 
 # Every UI test and snapshot sees the same moment, so ages ("4h") and definition dates never drift.
@@ -593,3 +596,30 @@ async def settle(pilot: Pilot) -> None:
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
+
+
+# --- loading without the UI ---
+
+
+async def load_demo_consoles(size: int, *, labels: bool = False, now: datetime = FIXED_NOW) -> tuple[FleetLoad, Demo]:
+    """Every demo console loaded completely through `load_console` into a `FleetLoad`, as the groups screen does
+    (with `labels`, the members of EPMM's All-Smartphones label too), on a clock stopped at `now`."""
+    demo = build_demo(size, now=now)
+    session = Session(demo.config, transports=demo.transports, clock=lambda: now)
+    fleet = FleetLoad(list(demo.config.connections), clock=session.now)
+    fleet.start()
+    try:
+        for name, connection in demo.config.connections.items():
+            client = session.client_for(connection, connection.password)
+            known = ["-1"] if labels and isinstance(client, LabelMembership) else []
+            async for step in load_console(client, known):
+                if step.info is not None:
+                    fleet.servers[name] = step.info
+                if step.groups is not None:
+                    fleet.learn_groups(name, step.groups)
+                if step.page is not None:
+                    fleet.add_page(name, step.page, step.kind)
+            fleet.console_done(name, None)
+    finally:
+        await session.close()
+    return fleet, demo

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tui.demo import build_demo
-from tui.fleet_load import FleetLoad, PageKind, load_console
+from helpers import load_demo_consoles
+from tui.fleet_load import FleetLoad, PageKind
 from tui.models import Device, DevicePage, Group, ServerInfo
-from tui.session import Session
 from tui.vendors.base import NetworkError
-from tui.vendors.facets import LabelMembership
 
 NOW = datetime(2026, 12, 5, 14, 2, tzinfo=UTC)
 
@@ -120,27 +118,9 @@ def test_label_members_go_to_both_inventories_and_are_counted_apart() -> None:
 
 
 async def test_each_demo_console_loads_completely_through_load_console() -> None:
-    demo = build_demo(40, now=NOW)
-    session = Session(demo.config, transports=demo.transports, clock=lambda: NOW)
-    names = list(demo.config.connections)
-    fleet = FleetLoad(names, clock=session.now)
-    fleet.start()
-    try:
-        for name in names:
-            connection = demo.config.connections[name]
-            client = session.client_for(connection, connection.password)
-            async for step in load_console(client, ["-1"] if isinstance(client, LabelMembership) else []):
-                if step.info is not None:
-                    fleet.servers[name] = step.info
-                if step.groups is not None:
-                    fleet.learn_groups(name, step.groups)
-                if step.page is not None:
-                    fleet.add_page(name, step.page, step.kind)
-            fleet.console_done(name, None)
-    finally:
-        await session.close()
+    fleet, demo = await load_demo_consoles(40, labels=True)
     assert fleet.finish() is not None
-    for name in names:
+    for name in demo.config.connections:
         assert fleet.consoles[name].loaded == 40 and fleet.groups[name]
     assert len(fleet.inventory) == sum(state.loaded for state in fleet.consoles.values())
-    assert fleet.progress().words.count(" devices") == len(names)
+    assert fleet.progress().words.count(" devices") == len(demo.config.connections)

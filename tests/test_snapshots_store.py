@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import load_demo_consoles
 from tui import snapshots as store_module
 from tui.changes import changes_between
 from tui.demo import build_demo
-from tui.fleet_load import FleetLoad, KeptFleet, load_console
+from tui.fleet_load import KeptFleet
 from tui.models import Device, Group, Health, RawPage, ServerInfo
 from tui.session import Session
 from tui.snapshots import MIGRATIONS, SCHEMA_VERSION, SnapshotError, SnapshotStore
@@ -33,24 +34,7 @@ def write(store: SnapshotStore, devices: list[Device], at: datetime = NOW, conne
 
 async def demo_fleet(size: int = 30) -> tuple[KeptFleet, dict[str, str], str]:
     """A complete load of the demo's consoles (real mapped devices with raw pages), the vendors, a password."""
-    demo = build_demo(size, now=NOW)
-    session = Session(demo.config, transports=demo.transports, clock=lambda: NOW)
-    names = list(demo.config.connections)
-    fleet = FleetLoad(names, clock=session.now)
-    fleet.start()
-    try:
-        for name in names:
-            connection = demo.config.connections[name]
-            async for step in load_console(session.client_for(connection, connection.password), []):
-                if step.info is not None:
-                    fleet.servers[name] = step.info
-                if step.groups is not None:
-                    fleet.learn_groups(name, step.groups)
-                if step.page is not None:
-                    fleet.add_page(name, step.page, step.kind)
-            fleet.console_done(name, None)
-    finally:
-        await session.close()
+    fleet, demo = await load_demo_consoles(size, now=NOW)
     kept = fleet.finish()
     assert kept is not None
     password = demo.config.connections["demo-sepm"].password
