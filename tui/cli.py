@@ -316,6 +316,14 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def named_connection(config: Config, name: str) -> Connection:
+    """The profile called `name`; a usage error naming the known ones when there is none."""
+    connection = config.connections.get(name)
+    if connection is None:
+        raise UsageError(f"No connection named {name!r} (known: {', '.join(config.connections) or 'none'}).")
+    return connection
+
+
 def load(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
     """The config to use and, in demo mode, the in-process transports of the simulated consoles."""
     if args.demo:
@@ -376,10 +384,7 @@ async def export(args: argparse.Namespace) -> int:
 
         return print_devices(await cli_history.offline_devices(args), args)
     config, transports = load(args)
-    connection = config.connections.get(args.connection)
-    if connection is None:
-        known = ", ".join(config.connections) or "none"
-        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    connection = named_connection(config, args.connection)
     if connection.verify is False and connection.url.startswith("https://"):
         warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
     client = open_client(
@@ -606,10 +611,7 @@ def fingerprint_record(listing: FingerprintList, connection: str, group_paths: d
 async def fingerprints(args: argparse.Namespace) -> int:
     """`epx fingerprints`: named lists (remembered afterwards) or the remembered ones, optionally by hash."""
     config, transports = load(args)
-    connection = config.connections.get(args.connection)
-    if connection is None:
-        known = ", ".join(config.connections) or "none"
-        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    connection = named_connection(config, args.connection)
     if not issubclass(CLIENTS[connection.vendor], FingerprintLists):
         raise UnavailableError(
             f"Fingerprint lists are not available for {VENDORS[connection.vendor]} connections such as "
@@ -737,10 +739,7 @@ def event_window(args: argparse.Namespace, now: datetime) -> EventWindow:
 async def events(args: argparse.Namespace) -> int:
     """`epx events`: every event of the window, newest first; notes about sources left out go to stderr."""
     config, transports = load(args)
-    connection = config.connections.get(args.connection)
-    if connection is None:
-        known = ", ".join(config.connections) or "none"
-        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    connection = named_connection(config, args.connection)
     window = event_window(args, datetime.now(UTC))
     if window.organization_id and connection.vendor != "elements":
         raise UsageError("--organization applies to Elements connections only.")
@@ -814,10 +813,7 @@ def add_respond_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
 async def respond(args: argparse.Namespace) -> int:
     """`epx respond`: the read-only gate, the devices, the confirmation, the action, the log, the follow."""
     config, transports = load(args)
-    connection = config.connections.get(args.connection)
-    if connection is None:
-        known = ", ".join(config.connections) or "none"
-        raise UsageError(f"No connection named {args.connection!r} (known: {known}).")
+    connection = named_connection(config, args.connection)
     if connection.read_only:
         raise UsageError(f"Connection {connection.name} is read-only, so nothing was sent; set read_only = false in "
                          "its profile to allow response actions (with --demo: --demo-writes).")

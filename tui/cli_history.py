@@ -24,6 +24,7 @@ from tui.cli import (
     UsageError,
     cli_secret,
     load,
+    named_connection,
     record_rows,
     render_table,
     table_width,
@@ -254,12 +255,10 @@ async def coverage_command(args: argparse.Namespace) -> int:
     else:
         config, transports = load(args)
         names = args.connection or list(config.connections)
-        unknown = [name for name in names if name not in config.connections]
-        if unknown:
-            raise UsageError(f"No connection named {unknown[0]!r} (known: {', '.join(config.connections) or 'none'}).")
-        clients = [open_client(config.connections[name], cli_secret(config.connections[name]),
-                               transport=transports.get(name), page_concurrency=config.settings.page_concurrency,
-                               request_timeout=config.settings.request_timeout) for name in names]
+        connections = [named_connection(config, name) for name in names]
+        clients = [open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
+                               page_concurrency=config.settings.page_concurrency,
+                               request_timeout=config.settings.request_timeout) for connection in connections]
         try:
             fleets = await asyncio.gather(*(live_devices(args, client) for client in clients))
         finally:
