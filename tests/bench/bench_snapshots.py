@@ -101,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=100_000)
     args = parser.parse_args()
-    with simulator_process("sepm", args.size, 0) as url:
+    with simulator_process("sepm", args.size, 0) as (url, _):
         devices = asyncio.run(load(url))
     devices = [replace(device, connection="bench") for device in devices]
     print(f"{len(devices):,} SEPM devices in memory (raw pages included)")

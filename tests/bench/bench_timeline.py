@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--size", type=int, default=140_000, help="Elements devices (about 0.74 events each in 30 days)")
     args = parser.parse_args()
-    with simulator_process("elements", args.size, 0) as url:
+    with simulator_process("elements", args.size, 0) as (url, _):
         events = asyncio.run(load(url, args.events))
     pages = [events[start:start + PAGE] for start in range(0, len(events), PAGE)]
     window = EventWindow(start=events[0].time, end=events[-1].time + timedelta(seconds=1))
