@@ -34,7 +34,7 @@ from itertools import compress, repeat
 from operator import contains
 
 from bench_paging import free_port
-from bench_table import KEYSTROKES, SIZE, Bench, percentile, render_visible
+from bench_table import SIZE, Bench, first_rows_and_keystrokes, percentile, render_visible, rss_mb
 
 from screens.devices import DevicesPane
 from tui.inventory import Inventory
@@ -42,13 +42,6 @@ from tui.models import Connection, Device
 from tui.simulators import build_simulator
 from tui.simulators.serve import ServerThread
 from tui.vendors import open_client
-
-
-def vm_rss_mb() -> float:
-    """The whole process's resident memory, as the kernel counts it."""
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 def serve(vendor: str, size: int, seed: int, port: int) -> None:
@@ -96,23 +89,13 @@ async def show(inventory: Inventory) -> dict[str, float | list[float]]:
     pane = DevicesPane(fleets=True)
     async with Bench(pane).run_test(size=SIZE) as pilot:
         await pilot.pause()
-        table = pane.table
-        started = time.perf_counter()
-        pane.inventory = inventory
-        render_visible(table)
-        first = time.perf_counter() - started
-        strokes = []
-        for keystroke in KEYSTROKES:
-            started = time.perf_counter()
-            pane.filter = keystroke(pane.filter)
-            render_visible(table)
-            strokes.append(time.perf_counter() - started)
+        first, strokes = first_rows_and_keystrokes(pane, lambda: inventory)
         started = time.perf_counter()
         pane.sort_by("name")
-        render_visible(table)
+        render_visible(pane.table)
         sort = time.perf_counter() - started
         gc.collect()
-        return {"first": first, "strokes": strokes, "sort": sort, "rss": vm_rss_mb()}
+        return {"first": first, "strokes": strokes, "sort": sort, "rss": rss_mb()}
 
 
 def floors(inventory: Inventory) -> tuple[float, float]:
@@ -143,7 +126,7 @@ def main() -> None:
     parser.add_argument("--consoles", default="sepm,epmm,elements,sepm")
     args = parser.parse_args()
     gc.collect()
-    baseline = vm_rss_mb()
+    baseline = rss_mb()
     inventory = Inventory()
     indexing = 0.0
     started = time.perf_counter()
@@ -151,12 +134,12 @@ def main() -> None:
         with console_process(vendor, args.size, seed=number) as url:
             count, seconds = asyncio.run(load(f"{vendor}-{number}", vendor, url, inventory))
         indexing += seconds
-        print(f"{vendor}-{number}: {count:,} devices; RSS {vm_rss_mb():.0f} MB", flush=True)
+        print(f"{vendor}-{number}: {count:,} devices; RSS {rss_mb():.0f} MB", flush=True)
     loaded = time.perf_counter() - started
     gc.collect()
     devices = len(inventory)
     print(f"{devices:,} devices from {len(args.consoles.split(','))} consoles in {loaded:.0f} s "
-          f"(index {indexing:.2f} s of it); RSS {vm_rss_mb():.0f} MB ({baseline:.0f} MB before loading)")
+          f"(index {indexing:.2f} s of it); RSS {rss_mb():.0f} MB ({baseline:.0f} MB before loading)")
     figures = asyncio.run(show(inventory))
     scan, sort = floors(inventory)
     at_once = rebuilt(inventory.devices)
