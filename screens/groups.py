@@ -194,20 +194,17 @@ class GroupsScreen(ExplorerScreen):
         if message.generation != self.fleet.generation:
             return  # a cancelled load's last words
         name, step = message.connection, message.step
-        if step.info is not None:
-            self.fleet.servers[name] = step.info
-            if not self.fleets:
-                self.sub_title = self._title(name)
+        if self.fleet.take(name, step):
+            self.pane.refilter()
+        if step.info is not None and not self.fleets:
+            self.sub_title = self._title(name)
         if step.groups is not None:
             self._show_groups(name, step.groups)
-        if step.page is not None and self.fleet.add_page(name, step.page, step.kind):
-            self.pane.refilter()
         self._show_progress()
 
     def _show_groups(self, name: str, groups: list[Group]) -> None:
         tree = self.query_one(GroupTree)
         tree.show_groups(name, groups)
-        self.fleet.learn_groups(name, groups)
         client = self.clients[name]
         if isinstance(client, LabelMembership):  # until a label's members arrive, its count is the console's
             known = self.fleet.labels_known.get(name, set())

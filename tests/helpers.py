@@ -613,12 +613,7 @@ async def load_demo_consoles(size: int, *, labels: bool = False, now: datetime =
             client = session.client_for(connection, connection.password)
             known = ["-1"] if labels and isinstance(client, LabelMembership) else []
             async for step in load_console(client, known):
-                if step.info is not None:
-                    fleet.servers[name] = step.info
-                if step.groups is not None:
-                    fleet.learn_groups(name, step.groups)
-                if step.page is not None:
-                    fleet.add_page(name, step.page, step.kind)
+                fleet.take(name, step)
             fleet.console_done(name, None)
     finally:
         await session.close()

@@ -112,6 +112,8 @@ class FleetLoad:
         self.servers: dict[str, ServerInfo] = dict(kept.servers) if kept else {}
         self.groups: dict[str, dict[tuple[str, ...], Group]] = {}
         """Per console, its groups by path (a tree node's scope names a path)."""
+        for name, groups in (kept.groups.items() if kept else ()):
+            self.learn_groups(name, groups)
         self.labels_known: dict[str, set[str]] = kept.labels_known if kept else {}
         """Per console, the labels whose members the inventory holds (fetched when opened; EPMM)."""
         self.loaded_at: datetime | None = kept.loaded_at if kept else None
@@ -143,6 +145,15 @@ class FleetLoad:
 
     def learn_groups(self, name: str, groups: list[Group]) -> None:
         self.groups[name] = {group.path: group for group in groups}
+
+    def take(self, name: str, step: Step) -> bool:
+        """Take one step of a console's load (its server, its groups or a page); True when the devices shown
+        changed."""
+        if step.info is not None:
+            self.servers[name] = step.info
+        if step.groups is not None:
+            self.learn_groups(name, step.groups)
+        return step.page is not None and self.add_page(name, step.page, step.kind)
 
     def add_page(self, name: str, page: DevicePage, kind: PageKind) -> bool:
         """Take a page of devices; True when the devices shown changed."""

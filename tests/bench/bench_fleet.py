@@ -34,10 +34,7 @@ async def load_fleet(vendor: str, url: str) -> tuple[float, float, int]:
     started, cpu = time.perf_counter(), time.process_time()
     try:
         async for step in load_console(client, ()):
-            if step.groups is not None:
-                fleet.learn_groups("bench", step.groups)
-            if step.page is not None:
-                fleet.add_page("bench", step.page, step.kind)
+            fleet.take("bench", step)
         return time.perf_counter() - started, time.process_time() - cpu, len(fleet.inventory)
     finally:
         await client.aclose()
