@@ -427,16 +427,22 @@ async def export(args: argparse.Namespace) -> int:
     say_left_out(skipped, repaired, "device")
     if args.command == "groups":
         records = [group.to_json() for group in groups]
-        if args.format == "csv":
-            write_csv(sys.stdout, records, GROUP_FIELDS)
-        elif args.format == "json":
-            write_json(sys.stdout, records)
-        else:
-            rows = record_rows(records, GROUP_COLUMNS)
-            sys.stdout.write(render_table(GROUP_COLUMNS, rows, table_width(args), keep=2))
+        write_records(args, records, GROUP_FIELDS, lambda: render_table(
+            GROUP_COLUMNS, record_rows(records, GROUP_COLUMNS), table_width(args), keep=2))
     else:
         print_devices(devices, args)
     return EXIT_OK
+
+
+def write_records(args: argparse.Namespace, records: list[dict[str, Any]], fields: Sequence[str],
+                  table: Callable[[], str]) -> None:
+    """The records in the --format asked for: CSV with these columns, JSON, or the text `table` draws."""
+    if args.format == "csv":
+        write_csv(sys.stdout, records, fields)
+    elif args.format == "json":
+        write_json(sys.stdout, records)
+    else:
+        sys.stdout.write(table())
 
 
 def print_devices(devices: Sequence[Device], args: argparse.Namespace) -> int:
@@ -667,13 +673,8 @@ async def fingerprints(args: argparse.Namespace) -> int:
         if not lists:
             warn(f"{wanted.label} {wanted.value} is on none of the {searched} lists searched.")
     records = [fingerprint_record(listing, connection.name, group_paths) for listing in lists]
-    if args.format == "csv":
-        write_csv(sys.stdout, records, FINGERPRINT_FIELDS)
-    elif args.format == "json":
-        write_json(sys.stdout, records)
-    else:
-        sys.stdout.write(render_table(FINGERPRINT_TABLE_COLUMNS, record_rows(records, FINGERPRINT_TABLE_COLUMNS),
-                                      table_width(args), keep=2))
+    write_records(args, records, FINGERPRINT_FIELDS, lambda: render_table(
+        FINGERPRINT_TABLE_COLUMNS, record_rows(records, FINGERPRINT_TABLE_COLUMNS), table_width(args), keep=2))
     return EXIT_OK
 
 
@@ -768,12 +769,8 @@ async def events(args: argparse.Namespace) -> int:
     say_left_out(skipped, repaired, "event")
     found.sort(key=lambda event: (-event.time.timestamp(), event.id))
     records = [event.to_json() for event in found]
-    if args.format == "csv":
-        write_csv(sys.stdout, records, EVENT_FIELDS)
-    elif args.format == "json":
-        write_json(sys.stdout, records)
-    else:
-        sys.stdout.write(render_table(EVENT_COLUMNS, [event_row(event) for event in found], table_width(args), keep=4))
+    write_records(args, records, EVENT_FIELDS, lambda: render_table(
+        EVENT_COLUMNS, [event_row(event) for event in found], table_width(args), keep=4))
     return EXIT_OK
 
 

@@ -29,6 +29,7 @@ from tui.cli import (
     render_table,
     table_width,
     warn,
+    write_records,
 )
 from tui.config import ConfigError, Settings, load_config, resolve_config_path
 from tui.coverage import COVERAGE_FIELDS, CoverageFilter, match_machines
@@ -189,16 +190,13 @@ async def snapshots_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     infos = await asyncio.to_thread(snapshots.listing, args.connection)
     records = [info.to_json() for info in infos]
-    if args.format == "csv":
-        write_csv(sys.stdout, records, SNAPSHOT_FIELDS)
-    elif args.format == "json":
-        write_json(sys.stdout, records)
-    else:
-        for record, info in zip(records, infos, strict=True):
-            record["age"] = age_text(info.taken_at, now)
-            record["size"] = f"{info.size / 2**20:.1f} MB"
-        sys.stdout.write(render_table(SNAPSHOT_COLUMNS, record_rows(records, SNAPSHOT_COLUMNS), table_width(args),
-                                      keep=4))
+
+    def table() -> str:
+        shown = [{**record, "age": age_text(info.taken_at, now), "size": f"{info.size / 2**20:.1f} MB"}
+                 for record, info in zip(records, infos, strict=True)]
+        return render_table(SNAPSHOT_COLUMNS, record_rows(shown, SNAPSHOT_COLUMNS), table_width(args), keep=4)
+
+    write_records(args, records, SNAPSHOT_FIELDS, table)
     return EXIT_OK
 
 
@@ -232,14 +230,9 @@ async def changes_command(args: argparse.Namespace) -> int:
     found = [change for change in await asyncio.to_thread(snapshots.changes, older, newest)
              if wanted.matches(change.device) and (not kinds or change.kind.key in kinds)]
     records = [change.to_json() for change in found]
-    if args.format == "csv":
-        write_csv(sys.stdout, records, CHANGE_FIELDS)
-    elif args.format == "json":
-        write_json(sys.stdout, records)
-    else:
-        rows = [[change.kind.value, *(cell(record[column]) for column in CHANGE_COLUMNS[1:])]
-                for change, record in zip(found, records, strict=True)]
-        sys.stdout.write(render_table(CHANGE_COLUMNS, rows, table_width(args), keep=4))
+    write_records(args, records, CHANGE_FIELDS, lambda: render_table(
+        CHANGE_COLUMNS, [[change.kind.value, *(cell(record[column]) for column in CHANGE_COLUMNS[1:])]
+                         for change, record in zip(found, records, strict=True)], table_width(args), keep=4))
     return EXIT_OK
 
 

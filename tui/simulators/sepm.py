@@ -1401,6 +1401,20 @@ async def assign_lockdown(request: Request) -> Response:
     return Response(status_code=200)
 
 
+def _command_targets(request: Request, actions: SepmHashActions) -> list[tuple[str, list[int]]]:
+    """The computers a command with `computer_ids` and/or `group_ids` goes to: one command for the computers
+    (answered as `commandID_computer`) and one for the groups' members (`commandID_group`)."""
+    computer_ids, group_ids = _id_list(request, "computer_ids"), _id_list(request, "group_ids")
+    if not computer_ids and not group_ids:
+        raise _ApiError(400, "Either computer_ids or group_ids is required")
+    computers = _computers(request, computer_ids)
+    members = [actions.group_members(group_id) for group_id in group_ids]
+    targets = [("commandID_computer", computers)] if computer_ids else []
+    if group_ids:
+        targets.append(("commandID_group", sorted({index for group in members for index in group})))
+    return targets
+
+
 @_authenticated
 async def queue_eoc(request: Request) -> Response:
     actions = _actions(request)
@@ -1421,16 +1435,8 @@ async def queue_eoc(request: Request) -> Response:
         if _HASH_DIGITS.get(hash_type) != len(value) or not _is_hex(value):
             raise _ApiError(400, f"Invalid {hash_type or 'hash'} value {value[:80]}")
         hashes.append((hash_type, value))
-    computer_ids, group_ids = _id_list(request, "computer_ids"), _id_list(request, "group_ids")
-    if not computer_ids and not group_ids:
-        raise _ApiError(400, "Either computer_ids or group_ids is required")
-    computers = _computers(request, computer_ids)
-    members = [actions.group_members(group_id) for group_id in group_ids]
     answer = {}
-    for key, targets in (("commandID_computer", computers if computer_ids else None),
-                         ("commandID_group", sorted({i for group in members for i in group}) if group_ids else None)):
-        if targets is None:
-            continue
+    for key, targets in _command_targets(request, actions):
         command = actions.queue("eoc", targets)
         command.request = root
         command.hashes = hashes
@@ -1521,17 +1527,7 @@ async def queue_response_command(request: Request) -> Response:
         kind = "unquarantine"
     if query.getlist("hardware_ids"):
         raise _ApiError(400, "hardware_ids are not simulated; use computer_ids")  # refused rather than faked
-    computer_ids, group_ids = _id_list(request, "computer_ids"), _id_list(request, "group_ids")
-    if not computer_ids and not group_ids:
-        raise _ApiError(400, "Either computer_ids or group_ids is required")
-    computers = _computers(request, computer_ids)
-    members = [actions.group_members(group_id) for group_id in group_ids]
-    answer = {}
-    if computer_ids:
-        answer["commandID_computer"] = actions.queue(kind, computers).id
-    if group_ids:
-        answer["commandID_group"] = actions.queue(kind, sorted({i for group in members for i in group})).id
-    return JSONResponse(answer)
+    return JSONResponse({key: actions.queue(kind, targets).id for key, targets in _command_targets(request, actions)})
 
 
 def hash_action_routes() -> list[Route]:
