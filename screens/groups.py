@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from time import monotonic
 
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Tree
 from textual.worker import Worker, WorkerState
 
@@ -42,6 +44,11 @@ from widgets.status_line import StatusLine
 
 DEFAULT_AUTO_REFRESH = 60
 """Seconds between automatic refreshes when `a` turns them on and the config names no interval."""
+
+SHOW_PAGES_EVERY = 0.25
+"""While pages stream in, the rows and counts are redrawn at most this often (the first page at once). A
+console sends pages far faster than a terminal is worth redrawing: a 100,000-device Elements fleet is 500
+pages, and a redraw of the table, the tree and the status line for each took four times the load itself."""
 
 
 class GroupsScreen(ExplorerScreen):
@@ -87,6 +94,9 @@ class GroupsScreen(ExplorerScreen):
         self.fleet = FleetLoad(list(self.clients))
         """Made again on mount, from what the session kept of these consoles."""
         self._workers: dict[str, Worker[None]] = {}
+        self._pages_shown_at = float("-inf")
+        self._pages_pending: Timer | None = None
+        self._rows_stale = False
         self.refresh_timer = RefreshTimer(self, self.load, busy=lambda: self.loading)
 
     def compose(self) -> ComposeResult:
@@ -160,8 +170,8 @@ class GroupsScreen(ExplorerScreen):
     def on_snapshot_chunk(self, message: SnapshotChunk) -> None:
         if message.inventory is self.inventory:  # still the snapshot shown (no load has replaced it)
             self.inventory.add(message.devices)
-            self.pane.refilter()
-            self._show_progress()
+            self._rows_stale = True
+            self._show_pages_soon()
 
     @property
     def only(self) -> str:
@@ -195,11 +205,32 @@ class GroupsScreen(ExplorerScreen):
             return  # a cancelled load's last words
         name, step = message.connection, message.step
         if self.fleet.take(name, step):
-            self.pane.refilter()
+            self._rows_stale = True
         if step.info is not None and not self.fleets:
             self.sub_title = self._title(name)
         if step.groups is not None:
             self._show_groups(name, step.groups)
+        self._show_pages_soon()
+
+    def _show_pages_soon(self) -> None:
+        """Show the rows and counts now, or once `SHOW_PAGES_EVERY` has passed since they were last shown."""
+        if self._pages_pending is not None:
+            return
+        wait = self._pages_shown_at + SHOW_PAGES_EVERY - monotonic()
+        if wait > 0:
+            self._pages_pending = self.set_timer(wait, self._show_pages)
+        else:
+            self._show_pages()
+
+    def _show_pages(self) -> None:
+        """Show what arrived since the last time: the rows (refiltered) and the progress."""
+        if self._pages_pending is not None:
+            self._pages_pending.stop()
+            self._pages_pending = None
+        self._pages_shown_at = monotonic()
+        if self._rows_stale:
+            self._rows_stale = False
+            self.pane.refilter()
         self._show_progress()
 
     def _show_groups(self, name: str, groups: list[Group]) -> None:
@@ -247,7 +278,7 @@ class GroupsScreen(ExplorerScreen):
                 return
         if not self.loading:
             self._finish()
-        self._show_progress()
+        self._show_pages()  # what is still waiting for its redraw, and the words of the end
 
     def _finish(self) -> None:
         """Every console answered: swap in a refresh that fully succeeded, re-arm the auto-refresh."""
