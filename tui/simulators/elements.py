@@ -42,12 +42,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tui.simulators import DAY, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
+from tui.simulators.json_response import JSONResponse
 
 DEMO_USERNAME = "fusion_5e1f0c2a9b7d4e3f8a61"
 """The demo client id, shaped like the seed's `fusion_aae404cb18404fabcede`."""
