@@ -28,6 +28,7 @@ from tui.models import Device, iso_utc
 from widgets.copy_menu import CopyChoice, CopyMenu
 from widgets.device_table import COLUMNS, DeviceTable
 from widgets.path_prompt import PathAnswer, PathPrompt
+from widgets.search_box import SearchBox
 
 if TYPE_CHECKING:
     from tui.app import ExplorerApp
@@ -60,7 +61,7 @@ class DevicesPane(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
             yield Static("", id="filter-bar")
-            yield Input(placeholder="name, IP, user, OS, group; !text excludes", id="search", compact=True)
+            yield SearchBox(placeholder="name, IP, user, OS, group; !text excludes", id="search", leave_to="#devices")
         columns = None if self.fleets else [column.key for column in COLUMNS if column.key != "connection"]
         yield DeviceTable(id="devices", clock=self.clock, columns=columns)
         yield Static("", id="empty")
@@ -175,20 +176,16 @@ class DevicesPane(Vertical):
         return True
 
     def open_search(self) -> None:
-        search = self.query_one("#search", Input)
-        search.display = True
-        search.focus()
+        self.query_one("#search", SearchBox).open()
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
         self.filter = replace(self.filter, text=event.value.strip())
 
-    @on(Input.Submitted, "#search")
-    def _search_done(self, event: Input.Submitted) -> None:
-        """Back to the table; the field stays in sight while it filters."""
-        event.input.display = bool(event.value.strip())
-        self.table.focus()
-        self.refilter()
+    @on(SearchBox.Done, "#search")
+    def _search_done(self, event: SearchBox.Done) -> None:
+        """Back on the table (escape too keeps the text); the field stays in sight while it filters."""
+        event.box.display = bool(event.box.value.strip())
 
     @on(DeviceTable.Selected)
     def _open_detail(self, event: DeviceTable.Selected) -> None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from time import monotonic
 
 from textual import events, on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -59,7 +60,9 @@ class GroupsScreen(ExplorerScreen):
         Binding("m", "toggle('missing_patch')", "Patches",
                 tooltip="Show only devices missing critical patches (again: all)"),
         Binding("o", "toggle('online')", "Online", show=False, tooltip="Show only devices online now (again: all)"),
-        Binding("slash", "search", "Filter", key_display="/", tooltip="Filter by name, IP, user, OS, group; !text excludes"),
+        # priority: "/" opens the box before the next key is read (keys typed ahead go into it; widgets/search_box.py)
+        Binding("slash", "search", "Filter", key_display="/", priority=True,
+                tooltip="Filter by name, IP, user, OS, group; !text excludes"),
         Binding("s", "sort", "Sort", show=False, tooltip="Sort by the next column (arrival order after the last)"),
         Binding("S", "reverse_sort", "Reverse", show=False, tooltip="Reverse the sort direction"),
         Binding("y", "copy", "Copy", tooltip="Copy a cell, the id, the row or the JSON record of the device"),
@@ -370,6 +373,8 @@ class GroupsScreen(ExplorerScreen):
                 self.post_message(ConsoleStep(generation, name, Step(page=page, kind=PageKind.AHEAD)))
 
     def action_search(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()  # a "/" typed in a box is text
         self.pane.open_search()
 
     def action_sort(self) -> None:
@@ -385,9 +390,7 @@ class GroupsScreen(ExplorerScreen):
         self.pane.export_prompt()
 
     def action_clear_or_back(self) -> None:
-        if isinstance(self.focused, Input):
-            self.pane.table.focus()
-        elif not self.pane.table.clear_marks() and not self.pane.clear_filters():
+        if not self.pane.table.clear_marks() and not self.pane.clear_filters():
             self.action_back()
 
     def action_back(self) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from helpers import demo_app, loaded, notifications, open_demo, screen_lines, wait_until
 from screens.devices import COPY_KEYS, DevicesPane
@@ -42,6 +43,27 @@ async def test_online_combines_with_critical_and_the_bar_counts_them() -> None:
         await pilot.press("escape")
         assert table.row_count == 300
         assert str(app.screen.query_one("#filter-bar").render()).startswith("300 devices · ")
+
+
+async def test_keys_typed_ahead_go_into_the_filter_box_then_back_to_the_table() -> None:
+    """`/lt⏎c` read in one burst (a paste, a fast typist): the box gets "lt", enter leaves it, c filters."""
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        pane = app.screen.query_one(DevicesPane)
+        for key, character in (("slash", "/"), ("l", "l"), ("t", "t"), ("enter", "\r"), ("c", "c")):
+            app.post_message(events.Key(key, character))
+        await wait_until(pilot, lambda: pane.filter.critical)
+
+        assert pane.filter.text == "lt"
+        assert app.focused is table
+        assert 0 < table.row_count < 300
+
+        # / again: the box opens with "lt" selected, so a "/" typed in it is text that replaces it; escape leaves
+        for key, character in (("slash", "/"), ("slash", "/"), ("escape", None), ("c", "c")):
+            app.post_message(events.Key(key, character))
+        await wait_until(pilot, lambda: not pane.filter.critical)
+        assert pane.filter.text == "/" and app.focused is table
 
 
 async def test_sort_cycles_columns_reverses_and_stays_stable() -> None:
