@@ -178,7 +178,7 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
 
         client.events = spy  # type: ignore[method-assign]
         await pilot.press("t")
-        assert screen.tailing and "live tail" in str(screen.query_one("#status").render()).lower()
+        assert screen.feed.tailing and "live tail" in str(screen.query_one("#status").render()).lower()
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         screen.tail_timer.fire()
@@ -189,7 +189,7 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
         await wait_until(pilot, lambda: asked)
         assert asked[0].start == end
         await pilot.press("t")
-        assert not screen.tailing
+        assert not screen.feed.tailing
 
 
 async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_found() -> None:
@@ -208,7 +208,7 @@ async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_foun
         await wait_until(pilot, lambda: status().startswith("Live tail: first poll in 6 s"))  # by itself, each second
         screen.tail_timer.fire()
         assert status().startswith("Live tail: polling now")
-        await wait_until(pilot, lambda: screen.tail_polled_at is not None)
+        await wait_until(pilot, lambda: screen.feed.tail_polled_at is not None)
         now[0] += timedelta(seconds=3)
         await wait_until(pilot, lambda: status().startswith("Live tail: polled 3 s ago · next in 7 s · 0 new · "))
         assert any("polled 3 s ago · next in 7 s · 0 new" in line for line in screen_lines(app))  # seen at 80x24
