@@ -124,6 +124,8 @@ class EventsScreen(ExplorerScreen):
         """The positions matching the needle in the rows shown, for "match 3 of 14" (rows and needle they are of)."""
         self.longest: dict[str, int] = {}
         """The longest device, title, engine and connection of the window: columns are no wider than their values."""
+        self.load_workers: set[Worker[None]] = set()
+        """The current load's workers, one per console: the end of a replaced load's worker is not counted."""
         self.tail_timer = RefreshTimer(self, self._poll_tail)
         self._tick: Timer | None = None
         """While tailing: the status line says every second when the tail polled and when it polls next."""
@@ -189,8 +191,7 @@ class EventsScreen(ExplorerScreen):
         self.workers.cancel_group(self, "events")
         self.feed.start(self.custom or EventWindow.last(self.span, self._now()))
         self.longest = {}
-        for client in self.clients:
-            self._load_console(self.feed.generation, client, self.window)
+        self.load_workers = {self._load_console(self.feed.generation, client, self.window) for client in self.clients}
         self.refilter()
 
     @work(group="events", exit_on_error=False)
@@ -251,7 +252,7 @@ class EventsScreen(ExplorerScreen):
             return
         if event.worker.group == "tail":
             self.feed.tail_done(event.worker.error, self._now())
-        elif event.state is not WorkerState.CANCELLED:  # a cancelled load's place was taken by the next one
+        elif event.worker in self.load_workers:  # not one a reload cancelled, or that ended just before it
             self.feed.console_done(event.worker.error)
         if event.worker.group == "tail" or not self.pending:
             self._arm_tail()

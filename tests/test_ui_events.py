@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from textual.command import CommandList
+from textual.worker import Worker, WorkerState
 
 from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, palette_listed, screen_lines, wait_until
 from screens.device_detail import DeviceDetailScreen
@@ -346,3 +347,18 @@ async def test_one_event_is_one_event() -> None:
         await wait_until(pilot, lambda: not screen.pending)
         assert len(screen.table.shown) == 1
         assert str(screen.query_one("#status").render()).startswith("1 event in the window")
+
+
+async def test_a_load_that_ended_just_before_a_reload_is_not_counted_in_the_reload() -> None:
+    """A worker's end is a message: one handled after the reload that replaced its load must not count as
+    one of the new load's consoles answering (the status said "loaded" too early, then "Loading" forever)."""
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        ended = next(iter(screen.load_workers))
+        screen.load()
+        consoles = screen.pending
+        screen.on_worker_state_changed(Worker.StateChanged(ended, WorkerState.SUCCESS))
+        assert screen.pending == consoles
+        await wait_until(pilot, lambda: not screen.pending)
+        assert screen.pending == 0 and "in the window" in str(screen.query_one("#status").render())
