@@ -120,7 +120,7 @@ class FingerprintsScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="fp-summary")
+        yield Static("", id="fp-summary", markup=False)
         yield Static("", id="fp-prompt", markup=False)
         yield Input(id="fp-input", compact=True)
         yield VirtualTable([
