@@ -1,7 +1,8 @@
 """The event timeline of the open consoles: newest first, grouped by hour, a histogram across the top.
 
-Events of the window are loaded per console in background workers and merged by time in a `Timeline`
-(tui/timeline.py), which keeps 100,000 events fluid. Severity and engine filters narrow the list; `/`
+Events of the window are loaded per console in background workers and handed to an `EventsLoad`
+(tui/events_load.py), which merges them by time in a `Timeline` (tui/timeline.py, fluid at 100,000 events)
+and says how the load and the live tail stand. Severity and engine filters narrow the list; `/`
 searches (n / N jump between matches) without hiding the context around a match. The live tail polls
 for events newer than the last poll on a re-armed timer that waits while a dialog is open, marks what
 is new, and never moves the cursor.
@@ -18,7 +19,7 @@ from operator import attrgetter, contains, lt, not_
 
 from rich.style import Style
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
@@ -29,18 +30,16 @@ from screens.base import ExplorerScreen
 from screens.event_detail import EventDetailScreen
 from screens.messages import ConsoleWaiting, EventsArrived
 from screens.refresh_timer import RefreshTimer
-from tui.models import Device, Event, EventWindow, Severity, left_out
-from tui.polling import poll_words
+from tui.events_load import TAIL_EVERY, EventsLoad
+from tui.models import Device, Event, EventWindow, Severity
 from tui.timeline import EventFilter, Timeline
-from tui.vendors.base import NotAvailableError, waits_told_to
+from tui.vendors.base import waits_told_to
 from tui.vendors.facets import EventSourceClient
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
 from widgets.window_prompt import WindowPrompt
 
 PRESETS = {"1": timedelta(minutes=15), "2": timedelta(hours=1), "3": timedelta(hours=24), "4": timedelta(days=7)}
-TAIL_EVERY = 10.0
-"""Seconds between live-tail polls (the Elements EDR limit is 300 requests a minute for the whole tenant)."""
 SEVERITY_CELLS = {
     Severity.CRITICAL: ("● crit", Style(color="red", bold=True)),
     Severity.WARNING: ("▲ warn", Style(color="yellow")),
@@ -113,8 +112,8 @@ class EventsScreen(ExplorerScreen):
         self.span = span
         self.custom: EventWindow | None = None
         """A window the user typed (w); None: the last `span`."""
-        self.window = EventWindow.last(span, self._now())
-        self.timeline = Timeline()
+        self.feed = EventsLoad([client.connection.name for client in self.clients], EventWindow.last(span, self._now()))
+        """The window's events, what the consoles said and the live tail (tui/events_load.py)."""
         self.rows: list[int] = []
         """The timeline's rows shown, newest first."""
         self.severities: frozenset[Severity] = frozenset()
@@ -125,28 +124,24 @@ class EventsScreen(ExplorerScreen):
         """The positions matching the needle in the rows shown, for "match 3 of 14" (rows and needle they are of)."""
         self.longest: dict[str, int] = {}
         """The longest device, title, engine and connection of the window: columns are no wider than their values."""
-        self.fresh: set[int] = set()
-        """Rows of the events the live tail brought, marked until the next reload."""
-        self.notes: list[str] = []
-        self.failures: list[str] = []
-        self.waiting: dict[str, str] = {}
-        """Per console, why its client pauses (a rate limit, a retry) while it does."""
-        self.skipped = self.repaired = 0
-        """Items of the window that were left out or repaired (Elements: no id, bytes that are not UTF-8)."""
-        self.generation = 0
-        self.pending = 0
-        self.tailing = False
+        self.load_workers: set[Worker[None]] = set()
+        """The current load's workers, one per console: the end of a replaced load's worker is not counted."""
         self.tail_timer = RefreshTimer(self, self._poll_tail)
         self._tick: Timer | None = None
         """While tailing: the status line says every second when the tail polled and when it polls next."""
-        self.tail_since: datetime | None = None
-        """When the tail was switched on, by the app's clock (for "first poll in 7 s")."""
-        self.tail_polled_at: datetime | None = None
-        """When the last tail poll came back."""
-        self.tail_found = 0
-        """Events the last tail poll brought (shown as "0 new")."""
-        self._found = 0
-        self._tail_running = 0
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.feed.timeline
+
+    @property
+    def window(self) -> EventWindow:
+        return self.feed.window
+
+    @property
+    def pending(self) -> int:
+        """Consoles still loading the window."""
+        return self.feed.pending
 
     def _now(self) -> datetime:
         return self.session.now()
@@ -193,17 +188,21 @@ class EventsScreen(ExplorerScreen):
 
     def load(self) -> None:
         """(Re)load the window from every console; what the live tail marked as new is forgotten."""
-        self.generation += 1
         self.workers.cancel_group(self, "events")
-        self.window = self.custom or EventWindow.last(self.span, self._now())
-        self.timeline, self.fresh = Timeline(), set()
-        self.notes, self.failures, self.waiting = [], [], {}
-        self.skipped = self.repaired = 0
+        self.feed.start(self.custom or EventWindow.last(self.span, self._now()))
         self.longest = {}
-        self.pending = len(self.clients)
-        for client in self.clients:
-            self.run_worker(self._fetch(self.generation, client, self.window), group="events", exit_on_error=False)
+        self.load_workers = {self._load_console(self.feed.generation, client, self.window) for client in self.clients}
         self.refilter()
+
+    @work(group="events", exit_on_error=False)
+    async def _load_console(self, generation: int, client: EventSourceClient, window: EventWindow) -> None:
+        """One console's events of the window (each console in its own worker: one slow console delays none)."""
+        await self._fetch(generation, client, window)
+
+    @work(group="tail", exit_on_error=False)
+    async def _tail_console(self, generation: int, client: EventSourceClient, since: EventWindow) -> None:
+        """One console's events after the window's end, marked new as they arrive."""
+        await self._fetch(generation, client, since, tail=True)
 
     async def _fetch(self, generation: int, client: EventSourceClient, window: EventWindow, *,
                      tail: bool = False) -> None:
@@ -213,23 +212,15 @@ class EventsScreen(ExplorerScreen):
                 self.post_message(EventsArrived(generation, page, tail))
 
     def on_console_waiting(self, message: ConsoleWaiting) -> None:
-        if message.generation == self.generation:
-            if message.reason:
-                self.waiting[message.connection] = message.reason
-            else:
-                self.waiting.pop(message.connection, None)
+        if message.generation == self.feed.generation:
+            self.feed.console_waiting(message.connection, message.reason)
             self._show_status()
 
     def on_events_arrived(self, message: EventsArrived) -> None:
-        if message.generation != self.generation:
+        if message.generation != self.feed.generation:
             return
-        self.notes.extend(note for note in message.page.notes if note not in self.notes)
-        self.skipped, self.repaired = self.skipped + message.page.skipped, self.repaired + message.page.repaired
-        added = self.timeline.add(message.page.events)
+        self.feed.take(message.page, tail=message.tail)
         self._measure(message.page.events)
-        if message.tail:
-            self.fresh.update(added)
-            self._found += len(added)
         self.refilter()
 
     def _measure(self, events: list[Event]) -> None:
@@ -259,17 +250,10 @@ class EventsScreen(ExplorerScreen):
             return  # ExplorerScreen's handler (Textual runs it too) reports other workers' failures
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        if event.worker.group == "events" and event.state is not WorkerState.CANCELLED:
-            self.pending -= 1
         if event.worker.group == "tail":
-            self._tail_running = max(0, self._tail_running - 1)
-            if not self._tail_running:
-                self.tail_polled_at, self.tail_found = self._now(), self._found
-        error = event.worker.error
-        if isinstance(error, NotAvailableError):
-            self.notes.append(str(error))
-        elif error is not None:
-            self.failures.append(str(error))
+            self.feed.tail_done(event.worker.error, self._now())
+        elif event.worker in self.load_workers:  # not one a reload cancelled, or that ended just before it
+            self.feed.console_done(event.worker.error)
         if event.worker.group == "tail" or not self.pending:
             self._arm_tail()
         self.refilter()
@@ -292,7 +276,7 @@ class EventsScreen(ExplorerScreen):
         return "", PLAIN
 
     def _title_cell(self, event: Event, now: datetime) -> tuple[str, Style]:
-        new = self.timeline.row_of(event) in self.fresh
+        new = self.timeline.row_of(event) in self.feed.fresh
         engine_shown = any(column.key == "engine" for column, _ in self.table.layout_columns)
         return ("NEW " if new else "") + shown_title(event, engine_shown=engine_shown), Style(bold=True) if new else PLAIN
 
@@ -316,38 +300,9 @@ class EventsScreen(ExplorerScreen):
                                                                                  width)))
         self._show_status()
 
-    def tail_words(self) -> str:
-        """"live tail: polled 3 s ago · next in 7 s · 0 new", by the app's clock; nothing while not tailing."""
-        if not self.tailing:
-            return ""
-        if self._tail_running:
-            when = "polling now"
-        else:
-            when = poll_words(self._now(), self.tail_polled_at, TAIL_EVERY, waiting_since=self.tail_since)
-        found = f" · {self.tail_found:,} new" if self.tail_polled_at is not None else ""
-        return f"live tail: {when}{found}"
-
     def _show_status(self) -> None:
-        timeline = self.timeline
-        status = self.query_one("#status", StatusLine)
-        tail = f" · {self.tail_words()}" if self.tailing else ""
-        tail += self._match_words()
-        if self.failures:
-            status.show(f"Some events could not be loaded: {self.failures[0]} ctrl+r retries.", error=True)
-        elif self.notes:
-            status.show(" ".join(self.notes) + tail, warning=True)
-        elif self.pending:
-            waits = "".join(f" · {reason}" for reason in self.waiting.values())
-            status.show(f"Loading events … {len(timeline):,} so far{waits}{tail}", warning=bool(waits))
-        else:
-            said = left_out(self.skipped, self.repaired, "event")
-            left = f" ({'; '.join(said)})" if said else ""
-            count = len(timeline)
-            events = f"{count:,} event{'' if count == 1 else 's'} in the window{left}"
-            if self.tailing:  # first, so that at 80 columns the tail's clock is what shows
-                status.show(f"{self.tail_words().capitalize()} · {events}{self._match_words()}")
-            else:
-                status.show(f"{events} · 1-4 window · enter details{tail}")
+        progress = self.feed.progress(self._now(), self._match_words())
+        self.query_one("#status", StatusLine).show(progress.words, error=progress.error, warning=progress.warning)
 
     def on_resize(self) -> None:
         self._show_bars()
@@ -428,28 +383,23 @@ class EventsScreen(ExplorerScreen):
         self.notify(f"No event matches “{self.needle}”.", severity="warning", markup=False)
 
     def action_tail(self) -> None:
-        self.tailing = not self.tailing
-        self.tail_since, self.tail_polled_at, self.tail_found = self._now(), None, 0
+        tailing = self.feed.toggle_tail(self._now())
         if self._tick is not None:
             self._tick.stop()
             self._tick = None
-        if self.tailing:
+        if tailing:
             self._tick = self.set_interval(1, self._show_status)  # a quiet tail must not look frozen
         self._arm_tail()
         self._show_bars()
 
     def _arm_tail(self) -> None:
-        self.tail_timer.arm(TAIL_EVERY if self.tailing else 0)
+        self.tail_timer.arm(TAIL_EVERY if self.feed.tailing else 0)
 
     def _poll_tail(self) -> None:
         """Ask every console for the events after the window's end."""
-        assert self.window.end is not None
-        now = self._now()
-        since = EventWindow(start=self.window.end, end=now)
-        self.window = EventWindow(start=self.window.start, end=now)
-        self._found, self._tail_running = 0, len(self.clients)
+        since = self.feed.poll_tail(self._now())
         for client in self.clients:
-            self.run_worker(self._fetch(self.generation, client, since, tail=True), group="tail", exit_on_error=False)
+            self._tail_console(self.feed.generation, client, since)
         self._show_status()
 
     def action_reload(self) -> None:

@@ -1,7 +1,8 @@
 """SEPM fingerprint lists: the lists this connection knows, their hashes, and "is this hash on a list?".
 
 SEPM documents no call that lists every fingerprint list, so the screen shows the lists this
-connection opened before (remembered in the state file, `tui.state`) and opens any other by name.
+connection opened before (remembered in the state file, `tui.state`) and opens any other by name. What is
+shown, chosen and left out is a `FingerprintLoad` (tui/fingerprint_load.py), fed by the screen's workers.
 Consoles without fingerprint lists (EPMM, Elements) show the screen as not available, not as an error.
 """
 
@@ -11,16 +12,17 @@ from collections.abc import Mapping
 from typing import cast
 
 from rich.style import Style
-from textual import events, on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Input, Static
 
 from screens.base import ExplorerScreen
-from screens.messages import ListDeleted, ListOpened
+from screens.messages import KnownListRead, ListDeleted, ListOpened
+from tui.fingerprint_load import FingerprintLoad, read_known
 from tui.hashes import LABELS, MD5, SHA256, HashError, diff_hashes, hashes_in_text, parse_hash
 from tui.models import VENDORS, FingerprintList
-from tui.vendors.base import NotAvailableError, NotFoundError, VendorClient, VendorError
+from tui.vendors.base import NotAvailableError, VendorClient
 from tui.vendors.facets import FingerprintLists
 from widgets.confirm import ConfirmDialog
 from widgets.group_picker import GroupPicker
@@ -73,15 +75,22 @@ class FingerprintsScreen(ExplorerScreen):
         self.client = client
         self.connection = client.connection.name
         self.group_paths = group_paths
-        self.lists: list[FingerprintList] = []
-        self.unloaded = 0
-        """Known lists a failed load did not read: the lists shown are then only part of them."""
+        self.known = FingerprintLoad()
         self.wanted_hash: str | None = None
-        self.chosen: FingerprintList | None = None
         self.needle = ""
         self.mode = ""
         self.add_to: FingerprintList | None = None
         """The list `a` adds to: the one highlighted when the prompt opened, named in it."""
+
+    @property
+    def lists(self) -> list[FingerprintList]:
+        """The known lists read so far, by name."""
+        return self.known.lists
+
+    @property
+    def chosen(self) -> FingerprintList | None:
+        """The list whose hashes are shown."""
+        return self.known.chosen
 
     @property
     def available(self) -> bool:
@@ -111,7 +120,7 @@ class FingerprintsScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="fp-summary")
+        yield Static("", id="fp-summary", markup=False)
         yield Static("", id="fp-prompt", markup=False)
         yield Input(id="fp-input", compact=True)
         yield VirtualTable([
@@ -150,70 +159,57 @@ class FingerprintsScreen(ExplorerScreen):
         self.action_reload()
 
     def action_reload(self) -> None:
-        self.lists, self.unloaded = [], 0
-        self.run_worker(self._load_known(), group="lists", exclusive=True, exit_on_error=False)
+        self.known.start()
+        self._load_known(self.known.generation)
         self._show()
 
-    async def _load_known(self) -> None:
-        """Every list this connection knows, by id; a list gone from the console is forgotten, said once.
-        A failure leaves the lists not read in `unloaded`, so the screen says it shows part of them."""
-        known_lists = self.session.state.known_lists(self.connection)
-        for position, known in enumerate(known_lists):
-            try:
-                listing = await self.lists_api.fingerprint_list_by_id(known.id)
-            except NotFoundError:
-                self.session.state.forget_list(self.connection, known.id)
-                self.notify(f"The list {known.name!r} is no longer on the console; forgotten.", markup=False)
-                continue
-            except VendorError:
-                self.unloaded = len(known_lists) - position
-                self.call_later(self._show)
-                raise
-            self.post_message(ListOpened(listing))
+    @work(group="lists", exclusive=True, exit_on_error=False)
+    async def _load_known(self, generation: int) -> None:
+        """Every list this connection knows, read again; a failure ends the reading (the app says it)."""
+        async for read in read_known(self.lists_api, self.session.state, self.connection):
+            self.post_message(KnownListRead(generation, read))
 
+    def on_known_list_read(self, message: KnownListRead) -> None:
+        if message.generation != self.known.generation:
+            return  # a reading started again since
+        notice = message.read.notice()
+        if notice is not None:
+            self.notify(notice, markup=False)
+        self._show_read(self.known.take(message.read))
+
+    @work(group="open", exit_on_error=False)
     async def _open(self, name: str) -> None:
         listing = await self.lists_api.fingerprint_list(name)
         self.session.state.remember_list(self.connection, listing)
         self.post_message(ListOpened(listing))
 
     def on_list_opened(self, message: ListOpened) -> None:
-        self.lists = [item for item in self.lists if item.id != message.listing.id] + [message.listing]
-        self.lists.sort(key=lambda item: item.name.casefold())
-        if self.chosen is None or self.chosen.id == message.listing.id:
-            self.chosen = message.listing
+        self._show_read(self.known.opened(message.listing))
+
+    def _show_read(self, chosen: bool) -> None:
+        """Show the lists after one was read; `chosen`: it is the list whose hashes are shown, so the cursor
+        goes to it (unless a hash is looked for)."""
         self._show()
-        if self.chosen is message.listing and self.wanted_hash is None:  # the list whose hashes are shown
-            self.list_table.cursor = self.lists.index(message.listing)
+        if chosen and self.wanted_hash is None:
+            self.list_table.cursor = self.lists.index(self.chosen)
 
     def _show(self) -> None:
         """Both tables and the summary, for the lists known, the hash looked for and the hash search."""
         wanted = self.wanted_hash
-        rows = [row for row, item in enumerate(self.lists) if wanted is None or wanted in item.hashes]
-        self.list_table.show_rows(self.lists, rows, widths={"name": 40, "groups": 60, "source": 10},
-                                  row_of=lambda item: next((r for r, x in enumerate(self.lists) if x.id == item.id), None))
+        self.list_table.show_rows(self.lists, self.known.holding(wanted),
+                                  widths={"name": 40, "groups": 60, "source": 10}, row_of=self.known.row_of)
         chosen = self.chosen
         hashes = list(chosen.hashes) if chosen else []
         needle = self.needle.upper()
         self.hash_table.show_rows(hashes, [row for row, value in enumerate(hashes) if needle in value],
                                   widths={"hash": 64}, row_of=lambda value: hashes.index(value) if value in hashes else None)
-        summary = self.query_one("#fp-summary", Static)
-        known = f"{len(self.lists)} known list{'s' if len(self.lists) != 1 else ''}"
-        if self.unloaded:
-            known += f" (PARTIAL: {self.unloaded} more not loaded, ctrl+r retries)"
-        if wanted is not None:
-            names = ", ".join(self.lists[row].name for row in rows)
-            summary.update(f"{wanted[:12]}… is on {len(rows)} of the {known}" + (f": {names}" if names else
-                           " (SEPM cannot search lists nobody opened: o opens one by name)."))
-        elif chosen is not None:
-            summary.update(f"{known} · {chosen.name}: {len(chosen.hashes):,} hashes · {chosen.description or ''}")
-        else:
-            summary.update(f"{known}. o opens a list by name; SEPM cannot list them all.")
+        self.query_one("#fp-summary", Static).update(self.known.summary(wanted))
         writes = "" if self.client.connection.read_only else " · n new · a add · x remove · L lockdown · D delete"
         self.query_one("#status", StatusLine).show(f"enter shows a list's hashes · o open · h find a hash · y copy{writes}")
 
     @on(VirtualTable.Selected, "#lists")
     def _chosen(self, message: VirtualTable.Selected) -> None:
-        self.chosen = cast(FingerprintList, message.record)
+        self.known.chosen = cast(FingerprintList, message.record)
         self.needle = ""
         self._show()
         self.hash_table.focus()
@@ -263,7 +259,7 @@ class FingerprintsScreen(ExplorerScreen):
         """Act on what was typed; on a problem the prompt stays open, says it, and keeps the text to fix."""
         text = event.value.strip()
         if self.mode == "open" and text:
-            self.run_worker(self._open(text), group="open", exit_on_error=False)
+            self._open(text)
         elif self.mode == "add" and self.add_to is not None:
             problem = self._problem_adding(self.add_to, text)
             if problem:
@@ -349,9 +345,7 @@ class FingerprintsScreen(ExplorerScreen):
         self.post_message(ListDeleted(listing))
 
     def on_list_deleted(self, message: ListDeleted) -> None:
-        self.lists = [item for item in self.lists if item.id != message.listing.id]
-        if self.chosen is not None and self.chosen.id == message.listing.id:
-            self.chosen = self.lists[0] if self.lists else None
+        self.known.deleted(message.listing)
         self.notify(f"Deleted {message.listing.name!r}.", markup=False)
         self._show()
 
@@ -374,7 +368,7 @@ class FingerprintsScreen(ExplorerScreen):
         created = await self.lists_api.create_fingerprint_list(
             new.name, [value.value for value in new.hashes], description=new.description)
         self.session.state.remember_list(self.connection, created)
-        self.chosen = created
+        self.known.chosen = created
         self.post_message(ListOpened(created))
         self.notify(f"Created {created.name!r} with {len(created.hashes):,} hashes.", markup=False)
 

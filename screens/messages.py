@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from tui.fingerprint_load import KnownRead
 from tui.fleet_load import KeptFleet, Step
 from tui.inventory import Inventory
 from tui.models import CommandStatus, Connection, Device, EventPage, FileDetails, FingerprintList
@@ -84,6 +85,14 @@ class CommandFileFound(Message):
     """A file a fetch command uploaded: its size and checksum."""
 
     details: FileDetails
+
+
+@dataclass
+class KnownListRead(Message):
+    """One step of reading the fingerprint lists a connection knows: a list, one gone, or how many were not read."""
+
+    generation: int
+    read: KnownRead
 
 
 @dataclass

@@ -28,15 +28,16 @@ from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
 from tui.cli import main
 from tui.demo import Demo, build_demo
+from tui.events_load import EventsLoad
 from tui.fleet_load import FleetLoad, load_console
-from tui.models import Device, Event, Group, Health
+from tui.models import Device, Event, EventWindow, Group, Health
 from tui.session import Session
 from tui.simulators.elements import ElementsEventLog, ElementsFleet
 from tui.simulators.epmm import EpmmFleet
 from tui.simulators.sepm import SepmEventLog, SepmFleet, SepmSimulator
 from tui.simulators.serve import ServerThread
 from tui.vendors.base import VendorClient
-from tui.vendors.facets import LabelMembership
+from tui.vendors.facets import EventSource, LabelMembership
 from widgets.device_table import DeviceTable
 
 # Every UI test and snapshot sees the same moment, so ages ("4h") and definition dates never drift.
@@ -618,3 +619,23 @@ async def load_demo_consoles(size: int, *, labels: bool = False, now: datetime =
     finally:
         await session.close()
     return fleet, demo
+
+
+async def load_demo_events(size: int, span: timedelta, *, now: datetime = FIXED_NOW) -> EventsLoad:
+    """The last `span` of events of every demo console that has events, loaded through its client into an
+    `EventsLoad` as the events screen does (each console's listing ending in turn), on a clock stopped at `now`."""
+    demo = build_demo(size, now=now)
+    session = Session(demo.config, transports=demo.transports, clock=lambda: now)
+    try:
+        clients = [session.client_for(connection, connection.password)
+                   for connection in demo.config.connections.values()]
+        sources = [client for client in clients if isinstance(client, EventSource)]
+        feed = EventsLoad([client.connection.name for client in sources], EventWindow.last(span, now))
+        feed.start(feed.window)
+        for client in sources:
+            async for page in client.events(feed.window):
+                feed.take(page)
+            feed.console_done(None)
+    finally:
+        await session.close()
+    return feed

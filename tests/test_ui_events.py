@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from textual.command import CommandList
+from textual.worker import Worker, WorkerState
 
 from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, palette_listed, screen_lines, wait_until
 from screens.device_detail import DeviceDetailScreen
@@ -178,7 +179,7 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
 
         client.events = spy  # type: ignore[method-assign]
         await pilot.press("t")
-        assert screen.tailing and "live tail" in str(screen.query_one("#status").render()).lower()
+        assert screen.feed.tailing and "live tail" in str(screen.query_one("#status").render()).lower()
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         screen.tail_timer.fire()
@@ -189,7 +190,7 @@ async def test_live_tail_polls_after_the_window_and_waits_for_dialogs() -> None:
         await wait_until(pilot, lambda: asked)
         assert asked[0].start == end
         await pilot.press("t")
-        assert not screen.tailing
+        assert not screen.feed.tailing
 
 
 async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_found() -> None:
@@ -208,7 +209,7 @@ async def test_live_tail_says_when_it_polled_when_it_polls_next_and_what_it_foun
         await wait_until(pilot, lambda: status().startswith("Live tail: first poll in 6 s"))  # by itself, each second
         screen.tail_timer.fire()
         assert status().startswith("Live tail: polling now")
-        await wait_until(pilot, lambda: screen.tail_polled_at is not None)
+        await wait_until(pilot, lambda: screen.feed.tail_polled_at is not None)
         now[0] += timedelta(seconds=3)
         await wait_until(pilot, lambda: status().startswith("Live tail: polled 3 s ago · next in 7 s · 0 new · "))
         assert any("polled 3 s ago · next in 7 s · 0 new" in line for line in screen_lines(app))  # seen at 80x24
@@ -346,3 +347,18 @@ async def test_one_event_is_one_event() -> None:
         await wait_until(pilot, lambda: not screen.pending)
         assert len(screen.table.shown) == 1
         assert str(screen.query_one("#status").render()).startswith("1 event in the window")
+
+
+async def test_a_load_that_ended_just_before_a_reload_is_not_counted_in_the_reload() -> None:
+    """A worker's end is a message: one handled after the reload that replaced its load must not count as
+    one of the new load's consoles answering (the status said "loaded" too early, then "Loading" forever)."""
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        ended = next(iter(screen.load_workers))
+        screen.load()
+        consoles = screen.pending
+        screen.on_worker_state_changed(Worker.StateChanged(ended, WorkerState.SUCCESS))
+        assert screen.pending == consoles
+        await wait_until(pilot, lambda: not screen.pending)
+        assert screen.pending == 0 and "in the window" in str(screen.query_one("#status").render())

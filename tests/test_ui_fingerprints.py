@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from helpers import demo_app, loaded, notifications, wait_until
 from screens.fingerprints import FingerprintsScreen
+from screens.messages import ListOpened
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES
 from widgets.confirm import ConfirmDialog
 
@@ -141,3 +144,16 @@ async def test_add_names_the_highlighted_list_and_refuses_a_wrong_hash_type_keep
         assert not isinstance(app.screen, ConfirmDialog)
         assert field.value == wrong and f"{other.name!r} holds" in str(screen.query_one("#fp-prompt").render())
         assert not any("Unexpected" in text or "Error" in text for text in notifications(app))
+
+
+async def test_a_list_name_that_looks_like_markup_is_shown_as_it_is() -> None:
+    """Console text is shown as text: a list named like Textual markup neither styles the summary nor breaks it."""
+    app = demo_app(100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_lists(pilot, app)
+        await wait_until(pilot, lambda: len(screen.lists) == 3)
+        chosen = screen.chosen
+        screen.post_message(ListOpened(replace(chosen, name="[/x] [b]evil")))
+        await wait_until(pilot, lambda: screen.chosen.name == "[/x] [b]evil")
+        await pilot.pause()
+        assert "· [/x] [b]evil: " in str(screen.query_one("#fp-summary").render())

@@ -195,7 +195,7 @@ async def measure(kind: type[EventsScreen], pages: list[list[Event]], window: Ev
 
         def arrive(events: list[Event], *, tail: bool = False) -> Callable[[], None]:
             page = EventPage(events, len(events))
-            return lambda: screen.on_events_arrived(EventsArrived(screen.generation, page, tail))
+            return lambda: screen.on_events_arrived(EventsArrived(screen.feed.generation, page, tail))
 
         everything = [event for page in pages for event in page]
         random.Random(1).shuffle(everything)
@@ -221,7 +221,7 @@ async def measure(kind: type[EventsScreen], pages: list[list[Event]], window: Ev
             newest = window.end + timedelta(seconds=10 * round_)
             fresh = [replace(event, id=f"tail-{round_}-{n}", time=newest + timedelta(milliseconds=n))
                      for n, event in enumerate(pages[-1][:20])]
-            screen.window = EventWindow(start=window.start, end=newest + timedelta(seconds=10))
+            screen.feed.window = EventWindow(start=window.start, end=newest + timedelta(seconds=10))
             tails.append(timed(arrive(fresh, tail=True), screen))
         return Figures(first, merge, whole, strokes, toggles, tails, rss)
 
