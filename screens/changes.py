@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -98,8 +99,9 @@ class ChangesScreen(ExplorerScreen):
         self.shown = [change for change in self.changes if self.filter.matches(change.device)]
         table = self.query_one(DataTable)
         table.clear()
-        table.add_rows([change.kind.value, change.device.name, change.before, change.after, change.device.group,
-                        change.device.health.value, change.device.connection] for change in self.shown)
+        table.add_rows([Text(cell) for cell in (  # Text: a str cell is read as markup, console data never is
+            change.kind.value, change.device.name, change.before, change.after, change.device.group,
+            change.device.health.value, change.device.connection)] for change in self.shown)
         self.query_one("#status", StatusLine).show(self.describe())
 
     def describe(self) -> str:

@@ -129,7 +129,7 @@ class CommandScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="command-summary")
+        yield Static("", id="command-summary", markup=False)
         yield VirtualTable([
             Column("computer", "Computer", lambda line, now: (line.row.computer_name or line.row.computer_id, PLAIN),
                    12, 24),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -57,15 +58,14 @@ class ConnectionsScreen(ExplorerScreen):
         config = self.session.config
         for conn in config.connections.values():
             client = CLIENTS.get(conn.vendor)
-            table.add_row(
+            table.add_row(*map(Text, (  # Text: a str cell is read as markup; "[admin]" is a user name
                 conn.name,
                 client.product if client else conn.vendor,
                 "read-only" if conn.read_only else "WRITES",
                 "in-process" if conn.name in self.session.transports else conn.tls_label,
                 conn.url,
                 conn.username,
-                key=conn.name,
-            )
+            )), key=conn.name)
         names = list(config.connections)
         if select in names:
             table.move_cursor(row=names.index(select))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -60,8 +61,9 @@ class CoverageScreen(ExplorerScreen):
         self.shown = self.filter.apply(self.machines)
         table = self.query_one(DataTable)
         table.clear()
-        table.add_rows([machine.name, f"{len(machine.seen)} of {len(self.names)}", " ".join(machine.consoles),
-                        " ".join(machine.missing(self.names))] for machine in self.shown)
+        table.add_rows([Text(cell) for cell in (  # Text: a str cell is read as markup, console data never is
+            machine.name, f"{len(machine.seen)} of {len(self.names)}", " ".join(machine.consoles),
+            " ".join(machine.missing(self.names)))] for machine in self.shown)
         scope = []
         if self.filter.only_one:
             scope.append("seen by one console only")

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Input
 
 from screens.base import ExplorerScreen
+from widgets.search_box import SearchBox
 
 
 def flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -41,7 +42,8 @@ class DetailScreen(ExplorerScreen):
     result, a path) wraps onto as many lines as it needs, so it is readable in full without copying it."""
 
     BINDINGS = [
-        Binding("slash", "search", "Search", key_display="/", tooltip="Search the field names and values"),
+        Binding("slash", "search", "Search", key_display="/", priority=True,  # widgets/search_box.py says why
+                tooltip="Search the field names and values"),
         Binding("y", "copy", "Copy", tooltip="Copy the highlighted value, whole"),
         Binding("escape,q", "back", "Back"),
     ]
@@ -57,7 +59,7 @@ class DetailScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="search field names and values", id="field-search", compact=True)
+        yield SearchBox(placeholder="search field names and values", id="field-search", leave_to="#fields")
         yield DataTable(id="fields", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
@@ -114,18 +116,18 @@ class DetailScreen(ExplorerScreen):
         return (field, rows[field]) if field in rows else None
 
     def action_search(self) -> None:
-        search = self.query_one("#field-search", Input)
-        search.display = True
-        search.focus()
+        self.query_one("#field-search", SearchBox).open()
 
     @on(Input.Changed, "#field-search")
     def _search(self, event: Input.Changed) -> None:
         self.needle = event.value.strip()
         self.show_rows()
 
-    @on(Input.Submitted, "#field-search")
-    def _search_done(self) -> None:
-        self.query_one("#fields").focus()
+    @on(SearchBox.Done, "#field-search")
+    def _search_done(self, event: SearchBox.Done) -> None:
+        if event.escaped:  # escape drops the search; enter keeps it
+            event.box.value = ""
+            event.box.display = False
 
     def action_copy(self) -> None:
         selected = self.selected_field()
@@ -134,13 +136,7 @@ class DetailScreen(ExplorerScreen):
             self.explorer.copy(value, field)
 
     def action_back(self) -> None:
-        search = self.query_one("#field-search", Input)
-        if self.focused is search:
-            search.value = ""
-            search.display = False
-            self.query_one("#fields").focus()
-        else:
-            self.app.pop_screen()
+        self.app.pop_screen()
 
 
 MAX_VALUE_LINES = 60

@@ -60,11 +60,11 @@ class DevicesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filter-row"):
-            yield Static("", id="filter-bar")
+            yield Static("", id="filter-bar", markup=False)
             yield SearchBox(placeholder="name, IP, user, OS, group; !text excludes", id="search", leave_to="#devices")
         columns = None if self.fleets else [column.key for column in COLUMNS if column.key != "connection"]
         yield DeviceTable(id="devices", clock=self.clock, columns=columns)
-        yield Static("", id="empty")
+        yield Static("", id="empty", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#search").display = False

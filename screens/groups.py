@@ -15,7 +15,6 @@ from dataclasses import replace
 from time import monotonic
 
 from textual import events, on, work
-from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -373,8 +372,6 @@ class GroupsScreen(ExplorerScreen):
                 self.post_message(ConsoleStep(generation, name, Step(page=page, kind=PageKind.AHEAD)))
 
     def action_search(self) -> None:
-        if isinstance(self.focused, Input):
-            raise SkipAction()  # a "/" typed in a box is text
         self.pane.open_search()
 
     def action_sort(self) -> None:

@@ -136,7 +136,7 @@ class ResponseResultsScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="respond-summary")
+        yield Static("", id="respond-summary", markup=False)
         yield VirtualTable([
             Column("device", "Device", lambda result, now: (result.device_name or result.device_id, PLAIN), 12, 28),
             Column("result", "Result", lambda result, now: (result.words, result_style(result)), 12, 60),

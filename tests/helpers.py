@@ -179,6 +179,7 @@ HOSTILE = {
     "bidi": "\u202egnp.exe",  # shows "exe.png" reversed
     "isolate": "\u2066x\u2069",
     "nul-del": "\x00a\x7f",
+    "markup": "[/x][link=https://evil.example/]y[/link]",  # Rich markup: a crash, or a link, where text is parsed
 }
 DANGER = ("\x1b", "\x07", "\x00", "\x7f", "\u009b", "\u202e", "\u2066", "\u2069")
 
@@ -193,12 +194,13 @@ LAB_USERNAME, LAB_PASSWORD = "api-reader", "Hostile-Test-Pass-1"
 
 
 class HostileFleet(SepmFleet):
-    """The first computers' name, user, OS and address, one group's path and the version carry a payload each."""
+    """The first computers' name, user, OS and address, one group's path and the version carry a payload each
+    (the group two: a control sequence and Rich markup)."""
 
     def __init__(self) -> None:
         super().__init__(40, seed=13)
         servers = next(group for group in self.groups if group["fullPathName"] == "My Company\\Servers")
-        servers["fullPathName"] = servers["name"] = f"My Company\\Servers{HOSTILE['osc0']}"
+        servers["fullPathName"] = servers["name"] = f"My Company\\Servers{HOSTILE['osc0']}{HOSTILE['markup']}"
 
     def computer(self, index: int) -> dict:
         record = super().computer(index)

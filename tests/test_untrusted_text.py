@@ -9,11 +9,13 @@ groups carry them, to the CLI's table, CSV and JSON, the UI's export and clipboa
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import tomli_w
+from textual.widgets import Input
 
 from helpers import HOSTILE, LAB_PASSWORD, LAB_USERNAME, HostileFleet, HostileSimulator, assert_harmless
 from tui.cli import main
@@ -128,6 +130,16 @@ async def test_the_screen_the_export_and_the_clipboard_stay_harmless(config: Pat
         screen = app.export_screenshot()
         assert_harmless(screen)
         assert "host0␛]52;c;" in screen and "14.3␛]52" in screen
+
+        # Rich markup in the filter and in the group in scope: shown as typed in the bar, never parsed
+        await pilot.press("slash")
+        app.screen.query_one("#search", Input).value = HOSTILE["markup"]
+        groups.pane.filter = replace(groups.pane.filter, group=next(
+            path for path in groups.fleet.groups["hostile"] if "Servers" in path[-1]))
+        await pilot.pause()
+        bar = str(app.screen.query_one("#filter-bar").render())
+        assert "Servers␛]0;pwned␇[/x]" in bar, bar
+        assert f"matching “{HOSTILE['markup']}”" in str(app.screen.query_one("#empty").render())
         export = tmp_path / "out.csv"
         with export.open("w", newline="") as handle:
             write_devices(handle, list(groups.inventory.devices), "csv")

@@ -36,7 +36,7 @@ class GroupPicker(ModalScreen[str | None]):
             yield Static(self.title_text, classes="dialog-title", markup=False)
             yield Input(placeholder="part of the group's path", id="group-filter")
             yield OptionList(id="group-options", compact=True)
-            yield Static("", id="group-count", classes="dialog-hint")
+            yield Static("", id="group-count", classes="dialog-hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#group-filter", Input).focus()

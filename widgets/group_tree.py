@@ -64,7 +64,7 @@ class GroupTree(Tree[DeviceFilter]):
         """Nodes whose members the inventory does not hold yet (EPMM labels): the count the console gave,
         None when it gave none."""
         for connection in connections:
-            top = self.root.add(connection, data=DeviceFilter(connection=connection), expand=True) if fleets else self.root
+            top = self.root.add(Text(connection), data=DeviceFilter(connection=connection), expand=True) if fleets else self.root
             self._tops[connection] = top
             self._group_nodes[(connection,)] = top
             self._node_depth[(connection,)] = 1 if fleets else 0
@@ -166,7 +166,7 @@ class GroupTree(Tree[DeviceFilter]):
         connection = key[0]
         for group in children[start:start + CHUNK]:
             child_key = (connection, *group.path)
-            child = node.add(group.name, data=DeviceFilter(connection=connection, group=group.path),
+            child = node.add(Text(group.name), data=DeviceFilter(connection=connection, group=group.path),
                              allow_expand=child_key in self._child_groups)
             self._group_nodes[child_key] = child
             self._node_depth[child_key] = self._node_depth[key] + 1

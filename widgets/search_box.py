@@ -2,8 +2,9 @@
 
 Textual hands each key to the widget that has the focus when the key is read, and `Widget.focus` takes effect
 a turn later. Keys typed ahead in one burst (`/web⏎c`, as a fast typist or a paste sends them) went past a
-box that was opening, or into a box that was closing. Here `open` and the box's own priority bindings move
-the focus with `Screen.set_focus`, which is immediate, before the next key is read.
+box that was opening, or into a box that was closing. Here `open`, called from the action of a priority
+binding (`/`), and the box's own priority bindings move the focus with `Screen.set_focus`, which is
+immediate, before the next key is read.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Input
@@ -41,6 +43,10 @@ class SearchBox(Input):
         """The selector, on this screen, of the widget the focus goes back to."""
 
     def open(self) -> None:
+        """Show the box and focus it; from a priority binding's action, which stands aside when a box (this one,
+        or another) has the focus, so the key is typed into it as text."""
+        if isinstance(self.screen.focused, Input):
+            raise SkipAction()
         self.display = True
         self.screen.set_focus(self)
 
