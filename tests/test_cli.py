@@ -22,7 +22,8 @@ import pytest
 import tomli_w
 from rich.cells import cell_len
 
-from tui.cli import DEVICE_COLUMNS, GROUP_COLUMNS, main, render_table
+from tui.cli import main
+from tui.cli_commands import DEVICE_COLUMNS, GROUP_COLUMNS, render_table
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread, make_test_tls
 

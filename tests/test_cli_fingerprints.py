@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from tui.cli import FINGERPRINT_FIELDS, main
+from tui.cli import main
+from tui.cli_commands import FINGERPRINT_FIELDS
 from tui.simulators.sepm import DEMO_BLOCKLIST_NAME, DEMO_FILES, DEMO_PASSWORD, DEMO_USERNAME
 
 PASSWORD_ENV = "EPX_TEST_SEPM_PASSWORD"

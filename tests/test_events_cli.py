@@ -16,7 +16,8 @@ import pytest
 import tomli_w
 from rich.cells import cell_len
 
-from tui.cli import EVENT_COLUMNS, EVENT_FIELDS, main
+from tui.cli import main
+from tui.cli_commands import EVENT_COLUMNS, EVENT_FIELDS
 from tui.simulators.elements import ElementsFleet, ElementsSimulator
 from tui.simulators.elements import create_app as elements_app
 from tui.simulators.epmm import NO_LOGS_USERNAME, EpmmFleet, EpmmSimulator

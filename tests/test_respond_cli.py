@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from tui.cli import EXIT_REFUSED, main
+from tui.cli import main
+from tui.cli_commands import EXIT_REFUSED
 
 DEMO = ("--demo", "--demo-size", "60")
 

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tui.changes import CHANGE_FIELDS, ChangeKind
-from tui.cli import (
+from tui.cli import EXIT_OK, warn
+from tui.cli_commands import (
     EXIT_CODES,
-    EXIT_OK,
     FORMAT_HELP,
     WIDE_HELP,
     HelpFormatter,
@@ -28,7 +28,6 @@ from tui.cli import (
     record_rows,
     render_table,
     table_width,
-    warn,
     write_records,
 )
 from tui.config import ConfigError, Settings, load_config, resolve_config_path

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-import httpx
-
 LOG_ENV = "EPX_LOG"
 REDACTED = "***"
 SECRET_QUERY_KEY = re.compile(r"pass|secret|token|key|auth|sig|session|cookie|code|credential", re.IGNORECASE)
@@ -110,6 +108,8 @@ def log_request(
 def redacted_target(path: str, params: Mapping[str, Any] | None, secrets: tuple[str | None, ...]) -> str:
     """The path and query as sent, decoded, with the values of secret-looking query keys and any of `secrets`
     (the password, the token) blanked out wherever they appear."""
+    import httpx  # here: the clients that call this have it, and `epx` reads LOG_ENV before any client exists
+
     url = httpx.URL(path)
     if params:
         url = url.copy_merge_params(params)
