@@ -13,14 +13,12 @@ from textual.worker import Worker, WorkerState
 from screens.messages import ConnectionTesting
 from tui.config import resolve_secret
 from tui.models import Connection
-from tui.session import Session
-from tui.vendors import test_in_steps
-from tui.vendors.base import WriteRefusedError
-from widgets.secret_prompt import SecretAnswer, SecretPrompt
 from widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from tui.app import ExplorerApp
+    from tui.session import Session
+    from widgets.secret_prompt import SecretAnswer
 
 
 class ExplorerScreen(Screen[None]):
@@ -55,6 +53,8 @@ class ExplorerScreen(Screen[None]):
             answer = await self.obtain_secret(connection, can_save=False)
             return (False, None) if answer is None else (True, answer.secret)
 
+        from tui.vendors import test_in_steps  # the clients load when first needed: a faster start
+
         return await test_in_steps(
             connection, ask, lambda words: self.post_message(ConnectionTesting(words)),
             transport=self.session.transports.get(connection.name),
@@ -65,6 +65,8 @@ class ExplorerScreen(Screen[None]):
 
     def refuse_write(self, connection: str) -> None:
         """Say that a change was not made because the connection is read-only, and how to allow changes."""
+        from tui.vendors.base import WriteRefusedError  # loaded by then: only an open console refuses writes
+
         hint = ("The demo is read-only unless started with `epx --demo --demo-writes`." if self.session.demo
                 else WriteRefusedError.hint)
         self.notify(f"{connection} is read-only: nothing was changed. {hint}",
@@ -75,6 +77,8 @@ class ExplorerScreen(Screen[None]):
 
         Call from a worker: a password command may take seconds and the prompt waits for the user.
         """
+        from widgets.secret_prompt import SecretAnswer, SecretPrompt  # loads when first asked for: a faster start
+
         secret = await asyncio.to_thread(resolve_secret, connection)
         if secret is not None:
             return SecretAnswer(secret, save=False)

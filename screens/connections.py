@@ -9,13 +9,9 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header
 
 from screens.base import ExplorerScreen
-from screens.connection_form import ConnectionForm
 from screens.messages import ConnectionsUnlocked
 from tui.config import ConfigError
-from tui.models import Connection
-from tui.vendors import CLIENTS
-from tui.vendors.base import VendorError
-from widgets.confirm import ConfirmDialog
+from tui.models import PRODUCTS, Connection
 from widgets.status_line import StatusLine
 
 EDIT_ACTIONS = {"add", "edit", "delete"}
@@ -57,10 +53,9 @@ class ConnectionsScreen(ExplorerScreen):
         table.clear()
         config = self.session.config
         for conn in config.connections.values():
-            client = CLIENTS.get(conn.vendor)
             table.add_row(*map(Text, (  # Text: a str cell is read as markup; "[admin]" is a user name
                 conn.name,
-                client.product if client else conn.vendor,
+                PRODUCTS.get(conn.vendor, conn.vendor),
                 "read-only" if conn.read_only else "WRITES",
                 "in-process" if conn.name in self.session.transports else conn.tls_label,
                 conn.url,
@@ -136,6 +131,8 @@ class ConnectionsScreen(ExplorerScreen):
     async def _log_in(self, connection: Connection, secret: str) -> None:
         """Log in with the connection's client (kept, so opening does not log in again); on failure the client
         is dropped and the error raised for the app's handler to say."""
+        from tui.vendors.base import VendorError  # the clients load with the first one: a faster start
+
         self.query_one("#status", StatusLine).show(f"Logging in to {connection.name}…")
         client = self.session.client_for(connection, secret)
         try:
@@ -166,6 +163,8 @@ class ConnectionsScreen(ExplorerScreen):
     def on_connections_unlocked(self, message: ConnectionsUnlocked) -> None:
         """Build the clients and show their consoles; a profile that cannot make one (an unusable CA
         bundle) is said in words and nothing opens."""
+        from tui.vendors.base import VendorError  # the clients load with the first one: a faster start
+
         try:
             clients = [self.session.client_for(connection, secret) for connection, secret in message.unlocked]
         except VendorError as error:
@@ -181,9 +180,13 @@ class ConnectionsScreen(ExplorerScreen):
             self.test_connection(connection)
 
     def action_add(self) -> None:
+        from screens.connection_form import ConnectionForm  # the form loads when first opened: a faster start
+
         self.app.push_screen(ConnectionForm(None, self.session.save_profile), self._after_form)
 
     def action_edit(self) -> None:
+        from screens.connection_form import ConnectionForm  # the form loads when first opened: a faster start
+
         connection = self.selected()
         if connection is not None:
             self.app.push_screen(ConnectionForm(connection, self.session.save_profile), self._after_form)
@@ -194,6 +197,8 @@ class ConnectionsScreen(ExplorerScreen):
             self.show_connections(select=connection.name)
 
     def action_delete(self) -> None:
+        from widgets.confirm import ConfirmDialog  # the dialog loads when first asked for: a faster start
+
         connection = self.selected()
         if connection is None:
             return

@@ -1,19 +1,23 @@
 """The messages the screens' workers post, as dataclasses: one place to read what background work says.
 
-A load's messages carry its `generation`; a screen drops the words of a load it cancelled.
+A load's messages carry its `generation`; a screen drops the words of a load it cancelled. The types they
+carry are for the reader and mypy only: the first screen imports this module, and the loads' modules come
+later, with the loads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from tui.fingerprint_load import KnownRead
-from tui.fleet_load import KeptFleet, Step
-from tui.inventory import Inventory
-from tui.models import CommandStatus, Connection, Device, EventPage, FileDetails, FingerprintList
-from tui.respond import ActionResult
+if TYPE_CHECKING:
+    from tui.fingerprint_load import KnownRead
+    from tui.fleet_load import KeptFleet, Step
+    from tui.inventory import Inventory
+    from tui.models import CommandStatus, Connection, Device, EventPage, FileDetails, FingerprintList
+    from tui.respond import ActionResult
 
 
 @dataclass

@@ -12,8 +12,8 @@ import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
-import httpx
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.driver import Driver
@@ -21,7 +21,6 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from screens.connections import ConnectionsScreen
-from screens.help import HelpScreen
 from tui.clipboard import ClipboardError, clipboard_sequence, copy_with_tmux, preview
 from tui.config import Config, ConfigError, SecretError, permission_warning
 from tui.export import ExportError
@@ -30,7 +29,9 @@ from tui.session import Session
 from tui.snapshots import SnapshotStore
 from tui.state import StateStore
 from tui.textual_compat import hangup_safe, keep_for_paste, traceback_without_locals, write_to_terminal
-from tui.vendors.base import VendorError
+
+if TYPE_CHECKING:
+    import httpx
 
 PALETTE_SKIP = {"command_palette", "help", "quit"}
 HANGUP_EXIT_CODE = 128 + signal.SIGHUP
@@ -143,6 +144,8 @@ class ExplorerApp(App[None]):
 
     def report_worker_failure(self, worker: Worker) -> None:
         """The single place a failed worker becomes a message; the app keeps running."""
+        from tui.vendors.base import VendorError  # the clients load when first needed: a faster start
+
         error = worker.error
         if isinstance(error, VendorError):
             self.notify(str(error), title=error.title, severity="error", timeout=10, markup=False)
@@ -166,6 +169,8 @@ class ExplorerApp(App[None]):
             )
 
     def action_help(self) -> None:
+        from screens.help import HelpScreen  # loads when first asked for: a faster start
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 

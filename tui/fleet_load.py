@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from tui.export import age_text
 from tui.inventory import Inventory
 from tui.models import DevicePage, Group, ServerInfo, left_out
-from tui.vendors.base import VendorClient
-from tui.vendors.facets import LabelMembership
+
+if TYPE_CHECKING:  # the snapshot store (KeptFleet) is opened before the first frame; the clients load later
+    from tui.vendors.base import VendorClient
+    from tui.vendors.facets import LabelMembership
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class Step:
 async def load_console(client: VendorClient, known_labels: Sequence[str]) -> AsyncIterator[Step]:
     """One console's load: what it is, its groups, every device; then, for a console whose devices do not
     list their labels, the members of the labels opened before (a refresh learns again what they hold)."""
+    from tui.vendors.facets import LabelMembership  # loaded with `client`'s module by now
+
     yield Step(info=await client.probe())
     yield Step(groups=await client.groups())
     async for page in client.devices():

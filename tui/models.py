@@ -102,6 +102,9 @@ VENDORS: dict[str, str] = {
     "elements": "WithSecure Elements",
 }
 """Vendor keys accepted in a connection profile, with the name a user knows them by."""
+PRODUCTS: dict[str, str] = {"sepm": "SEPM", "epmm": "EPMM", "elements": "Elements"}
+"""Each vendor's short name (a client's `product`): here, so the connections screen names them without
+importing the clients and httpx before its first frame."""
 
 
 class Health(str, enum.Enum):

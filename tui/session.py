@@ -12,16 +12,18 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from tui.config import Config, ConfigError, load_config, save_config
 from tui.fleet_load import KeptFleet
 from tui.models import Connection
 from tui.snapshots import SnapshotError, SnapshotStore
 from tui.state import StateStore
-from tui.vendors import open_client
-from tui.vendors.base import VendorClient
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tui.vendors.base import VendorClient
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Session:
         """The long-lived client of a connection, created on first use (one AsyncClient each)."""
         client = self.clients.get(connection.name)
         if client is None or client.connection != connection:
+            from tui.vendors import open_client  # the clients and httpx load with the first one: a faster start
+
             client = open_client(
                 connection,
                 secret,

@@ -7,13 +7,15 @@ When Textual changes, this is the file to read: `_driver` (writing an escape seq
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import rich
-from rich.traceback import Traceback
 from textual.app import App
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
+
+if TYPE_CHECKING:
+    from rich.traceback import Traceback
 
 
 class _DroppingOutput:
@@ -72,4 +74,6 @@ def keep_for_paste(app: App, text: str) -> None:
 
 def traceback_without_locals() -> Traceback:
     """The current exception's traceback, without the local variables Textual would print in it."""
+    from rich.traceback import Traceback  # only a crash needs it (and its pygments): not loaded at every start
+
     return Traceback(width=None, suppress=[rich])

@@ -65,6 +65,7 @@ import httpx
 import orjson
 
 from tui.models import (
+    PRODUCTS,
     Connection,
     Device,
     DevicePage,
@@ -149,7 +150,7 @@ _PATCH_UNKNOWN = {
 
 class ElementsClient(BearerTokenClient):
     vendor = "elements"
-    product = "Elements"
+    product = PRODUCTS[vendor]
     server_filters = frozenset({"critical", "missing_patch"})
 
     _whoami: dict[str, str] | None = None

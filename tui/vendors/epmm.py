@@ -86,6 +86,7 @@ from typing import Any
 import httpx
 
 from tui.models import (
+    PRODUCTS,
     Device,
     DevicePage,
     DeviceQuery,
@@ -180,7 +181,7 @@ _COMPROMISED = {"ios": "jailbroken", "android": "rooted"}
 
 class EpmmClient(VendorClient):
     vendor = "epmm"
-    product = "EPMM"
+    product = PRODUCTS[vendor]
 
     _space_ids: dict[str, str] | None = None
     """Device space name to id, learned once: a device record names its space, a group needs the id."""

@@ -38,6 +38,7 @@ import msgspec
 
 from tui.hashes import MD5, SHA256, FileHash, HashError, parse_hash, parse_hashes
 from tui.models import (
+    PRODUCTS,
     Command,
     CommandRow,
     CommandStatus,
@@ -164,7 +165,7 @@ def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item:
 
 class SepmClient(BearerTokenClient):
     vendor = "sepm"
-    product = "SEPM"
+    product = PRODUCTS[vendor]
 
     _groups_by_id: dict[str, Group] | None = None
 
