@@ -9,7 +9,7 @@ import select
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING
@@ -56,7 +56,7 @@ class ExplorerApp(App[None]):
         config: Config,
         *,
         config_error: ConfigError | None = None,
-        transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+        transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
         clock: Callable[[], datetime] | None = None,
         open_connection: str | None = None,
         state: StateStore | None = None,

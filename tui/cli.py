@@ -116,30 +116,30 @@ def start_ui(args: argparse.Namespace) -> int:
 
 
 def run_ui(args: argparse.Namespace) -> int:
+    """The app on the demo (whose consoles are built when first opened, tui/demo.py) or on the config."""
     from tui.app import ExplorerApp
     from tui.config import Config, ConfigError, load_config, resolve_config_path
+    from tui.snapshots import SnapshotStore, default_snapshots_path
+    from tui.state import StateStore, resolve_state_path
 
     if args.demo:
-        from tui.demo import build_demo
+        from tui.demo import DemoTransports, demo_config
         from tui.demo_history import DEMO_HISTORY_MAX_SIZE
 
-        demo = build_demo(size=args.demo_size, writes=args.demo_writes,
-                          history=args.demo_size <= DEMO_HISTORY_MAX_SIZE)
-        config, transports, state, error = demo.config, demo.transports, demo.state, None
-        snapshots = demo.snapshots
+        config, error = demo_config(writes=args.demo_writes), None
+        state, snapshots = StateStore(None), SnapshotStore(None)
+        demo = DemoTransports(config, state, snapshots, size=args.demo_size,
+                              history=args.demo_size <= DEMO_HISTORY_MAX_SIZE)
+        app = ExplorerApp(config, transports=demo, open_connection=args.connection, state=state,
+                          snapshots=snapshots)
     else:
-        from tui.snapshots import SnapshotStore, default_snapshots_path
-        from tui.state import StateStore, resolve_state_path
-
         path = resolve_config_path(args.config)
         try:
             config, error = load_config(path), None
         except ConfigError as problem:
             config, error = Config(path=path), problem
-        transports, state = {}, StateStore(resolve_state_path())
-        snapshots = SnapshotStore(default_snapshots_path())
-    app = ExplorerApp(config, config_error=error, transports=transports, open_connection=args.connection,
-                      state=state, snapshots=snapshots)
+        app = ExplorerApp(config, config_error=error, open_connection=args.connection,
+                          state=StateStore(resolve_state_path()), snapshots=SnapshotStore(default_snapshots_path()))
     app.run()
     return app.return_code or EXIT_OK  # 129 when the terminal hung up
 

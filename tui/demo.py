@@ -2,23 +2,28 @@
 
 Nothing touches the network or the user's config: each demo connection gets an `httpx.ASGITransport`
 onto its simulator, and the config has no path, so it is never saved.
+
+The UI lists the demo's profiles at once and builds the consoles behind them when one is first opened
+(`DemoTransports`): generating three fleets and the demo's past takes longer than starting the app. So this
+module imports neither httpx nor a simulator module until the consoles are built.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tui.config import Config
-from tui.demo_history import seed_demo_history
 from tui.models import Connection
-from tui.simulators import SIMULATED_VENDORS, build_simulator
+from tui.simulators import DEMO_CREDENTIALS, SIMULATED_VENDORS, build_simulator
 from tui.snapshots import SnapshotStore
 from tui.state import StateStore
-from tui.vendors.sepm import fingerprint_list_from_record
+
+if TYPE_CHECKING:
+    import httpx
 
 DEMO_URLS = {
     "sepm": "https://sepm.demo.invalid:8446",
@@ -39,30 +44,84 @@ class Demo:
     """In memory: the demo's past (with `history`) and the loads of this run, never the user's store."""
 
 
+def demo_config(*, writes: bool = False) -> Config:
+    """One demo profile per simulated vendor, in memory; `writes` lets them make changes (they reach only the
+    in-process simulators)."""
+    config = Config(path=None)
+    for vendor in SIMULATED_VENDORS:
+        username, password = DEMO_CREDENTIALS[vendor]
+        name = f"demo-{vendor}"
+        config.connections[name] = Connection(name=name, vendor=vendor, url=DEMO_URLS[vendor], username=username,
+                                              password=password, read_only=not writes)
+    return config
+
+
 def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, writes: bool = False,
                history: bool = False, present: bool = False) -> Demo:
     """One demo connection per simulated vendor; `now` pins the fleets' clock for snapshots; `writes` makes
-    the connections allow changes (they reach only the in-process simulators); `history` keeps a snapshot of
-    each console as it was hours ago (tui/demo_history.py), and `present` one as it is now."""
-    config = Config(path=None)
+    the connections allow changes; `history` keeps a snapshot of each console as it was hours ago
+    (tui/demo_history.py), and `present` one as it is now."""
+    config = demo_config(writes=writes)
+    state, snapshots = StateStore(None), SnapshotStore(None)
+    transports, simulators = simulate(config.connections, state, snapshots, size=size, seed=seed, now=now,
+                                      history=history, present=present)
+    return Demo(config=config, transports=transports, state=state, simulators=simulators, snapshots=snapshots)
+
+
+def simulate(connections: Mapping[str, Connection], state: StateStore, snapshots: SnapshotStore, *, size: int,
+             seed: int = 7, now: datetime | None = None, history: bool = False, present: bool = False,
+             ) -> tuple[dict[str, httpx.AsyncBaseTransport], dict[str, Any]]:
+    """The consoles behind the demo's `connections`: each one's transport and simulator. The demo SEPM's
+    fingerprint lists go into `state`, and with `history` (`present`) the consoles' past (and present) into
+    `snapshots` (see `build_demo`)."""
+    import httpx  # with the consoles: the UI lists the demo's profiles before either is needed
+
+    from tui.demo_history import seed_demo_history
+    from tui.vendors.sepm import fingerprint_list_from_record
+
     transports: dict[str, httpx.AsyncBaseTransport] = {}
-    state = StateStore(None)
     simulators: dict[str, Any] = {}
-    for vendor in SIMULATED_VENDORS:
-        simulated = build_simulator(vendor, size=size, seed=seed, now=now)
-        name = f"demo-{vendor}"
-        config.connections[name] = Connection(
-            name=name, vendor=vendor, url=DEMO_URLS[vendor], username=simulated.username, password=simulated.password,
-            read_only=not writes,
-        )
+    for name, connection in connections.items():
+        simulated = build_simulator(connection.vendor, size=size, seed=seed, now=now)
         transports[name] = httpx.ASGITransport(app=simulated.app)
         simulators[name] = simulated.simulator
-        if vendor == "sepm":
+        if connection.vendor == "sepm":
             for record in simulated.simulator.hash_actions.lists.values():
                 state.remember_list(name, fingerprint_list_from_record(record), now=now)
-    snapshots = SnapshotStore(None)
     if history:
         sepm, elements = simulators["demo-sepm"].fleet, simulators["demo-elements"].fleet
         elements.borrowed_names = [sepm.name(index) for index in range(len(sepm))]  # machines both consoles see
-        seed_demo_history(snapshots, transports, config.connections, now, present=present)
-    return Demo(config=config, transports=transports, state=state, simulators=simulators, snapshots=snapshots)
+        seed_demo_history(snapshots, transports, connections, now, present=present)
+    return transports, simulators
+
+
+class DemoTransports(Mapping[str, "httpx.AsyncBaseTransport"]):
+    """The UI's demo transports: the connections they serve are known at once (the connections screen marks
+    them in-process), the consoles behind them are built by `simulate` when a transport is first asked for
+    (opening or testing a demo connection), so the connections show without waiting for three fleets and
+    their past."""
+
+    def __init__(self, config: Config, state: StateStore, snapshots: SnapshotStore, *, size: int,
+                 history: bool) -> None:
+        self._connections = dict(config.connections)  # the demo's own: a profile added later gets no console
+        self._state, self._snapshots, self._size, self._history = state, snapshots, size, history
+        self._lock = threading.Lock()
+        self._built: dict[str, httpx.AsyncBaseTransport] | None = None
+
+    def __getitem__(self, name: str) -> httpx.AsyncBaseTransport:
+        if name not in self._connections:
+            raise KeyError(name)
+        with self._lock:
+            if self._built is None:
+                self._built, _ = simulate(self._connections, self._state, self._snapshots, size=self._size,
+                                          history=self._history)
+        return self._built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._connections
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._connections)
+
+    def __len__(self) -> int:
+        return len(self._connections)

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-
-import httpx
+from typing import TYPE_CHECKING
 
 from tui.fleet_load import load_console
 from tui.models import Connection, Device, Group, Health, ServerInfo
 from tui.snapshots import SnapshotStore
-from tui.vendors import open_client
+
+if TYPE_CHECKING:  # `epx --demo` reads DEMO_HISTORY_MAX_SIZE before its first frame, the clients load later
+    import httpx
 
 DEMO_PAST = timedelta(hours=3)
 DEMO_HISTORY_MAX_SIZE = 2_000
@@ -63,6 +64,8 @@ def seed_demo_history(store: SnapshotStore, transports: Mapping[str, httpx.Async
 
 async def _seed(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTransport],
                 connections: Mapping[str, Connection], now: datetime, present: bool) -> None:
+    from tui.vendors import open_client
+
     for name, connection in connections.items():
         client = open_client(connection, connection.password, transport=transports.get(name))
         devices: list[Device] = []

@@ -17,6 +17,14 @@ _SIMULATORS = {
     "elements": ("tui.simulators.elements", "ElementsFleet", "ElementsSimulator"),
 }
 SIMULATED_VENDORS = tuple(_SIMULATORS)
+DEMO_CREDENTIALS = {
+    "sepm": ("admin", "demo-password"),
+    "epmm": ("admin", "demo-password"),
+    # The Elements client id is shaped like the seed's `fusion_aae404cb18404fabcede`.
+    "elements": ("fusion_5e1f0c2a9b7d4e3f8a61", "demo-client-secret"),
+}
+"""The account each simulator accepts (its module's DEMO_USERNAME, DEMO_PASSWORD): here, so `epx --demo` lists
+its connections before any simulator module (and starlette) is imported."""
 T = TypeVar("T")
 MAX_FLEET = 200_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -46,13 +46,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tui.simulators import DAY, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
+from tui.simulators import DAY, DEMO_CREDENTIALS, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 from tui.simulators.json_response import JSONResponse
 
-DEMO_USERNAME = "fusion_5e1f0c2a9b7d4e3f8a61"
-"""The demo client id, shaped like the seed's `fusion_aae404cb18404fabcede`."""
-DEMO_PASSWORD = "demo-client-secret"
+DEMO_USERNAME, DEMO_PASSWORD = DEMO_CREDENTIALS["elements"]
 
 TOKEN_PATH = "/as/token.oauth2"
 WHOAMI_PATH = "/whoami/v1/whoami"

@@ -60,12 +60,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
+from tui.simulators import DAY, DEMO_CREDENTIALS, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 from tui.simulators.json_response import JSONResponse
 
-DEMO_USERNAME = "admin"
-DEMO_PASSWORD = "demo-password"
+DEMO_USERNAME, DEMO_PASSWORD = DEMO_CREDENTIALS["epmm"]
 GDPR_USERNAME = "gdpr-auditor"
 """An API user with a GDPR profile: same password, personal fields obfuscated."""
 NO_LOGS_USERNAME = "device-viewer"

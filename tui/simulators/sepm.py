@@ -56,12 +56,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tui.simulators import DAY, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
+from tui.simulators import DAY, DEMO_CREDENTIALS, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 from tui.simulators.json_response import JSONResponse
 
-DEMO_USERNAME = "admin"
-DEMO_PASSWORD = "demo-password"
+DEMO_USERNAME, DEMO_PASSWORD = DEMO_CREDENTIALS["sepm"]
 
 BASE_PATH = "/sepm/api/v1"
 MAX_PAGE_SIZE = 1000
