@@ -6,12 +6,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from screens.base import ExplorerScreen
 from screens.messages import ConnectionsUnlocked
 from tui.config import ConfigError
 from tui.models import PRODUCTS, Connection
+from tui.textual_compat import OnceFooter
 from widgets.status_line import StatusLine
 
 EDIT_ACTIONS = {"add", "edit", "delete"}
@@ -39,7 +40,7 @@ class ConnectionsScreen(ExplorerScreen):
         table.add_columns("Name", "Vendor", "Access", "TLS", "URL", "User")
         yield table
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Connections"

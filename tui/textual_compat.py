@@ -1,8 +1,9 @@
 """The few places this app reaches into Textual's private API (version 8.2.8), in one module, each with why.
 
 When Textual changes, this is the file to read: `_driver` (writing an escape sequence to the terminal),
-`_clipboard` (what an in-app paste reads), `LinuxDriver._file` (the output the writer thread writes to) and
-`App._fatal_error` (overridden in tui/app.py with `traceback_without_locals`, so a crash prints no secret).
+`_clipboard` (what an in-app paste reads), `LinuxDriver._file` (the output the writer thread writes to),
+`App._fatal_error` (overridden in tui/app.py with `traceback_without_locals`, so a crash prints no secret) and
+`Footer.bindings_changed` (`OnceFooter`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import rich
 from textual.app import App
 from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
+from textual.screen import Screen
+from textual.widgets import Footer
 
 if TYPE_CHECKING:
     from rich.traceback import Traceback
@@ -77,3 +80,25 @@ def traceback_without_locals() -> Traceback:
     from rich.traceback import Traceback  # only a crash needs it (and its pygments): not loaded at every start
 
     return Traceback(width=None, suppress=[rich])
+
+
+class OnceFooter(Footer):
+    """Textual's footer, rebuilt once however often the screen's keys changed since it last refreshed.
+
+    Textual 8.2.8 schedules a rebuild of every key for each change (`Footer.bindings_changed`), and the
+    connections screen changes them four times while it starts (pushed, focused twice, its own
+    refresh_bindings): the first frame styled the footer's keys four times over, about a tenth of the start.
+    The rebuild reads the keys when it runs, so one shows the last change as four did.
+    """
+
+    _rebuild_pending = False
+
+    def bindings_changed(self, screen: Screen) -> None:
+        self._bindings_ready = True
+        if screen.app.app_focus and self.is_attached and screen is self.screen and not self._rebuild_pending:
+            self._rebuild_pending = True
+            self.call_after_refresh(self._rebuild)
+
+    async def _rebuild(self) -> None:
+        self._rebuild_pending = False
+        await self.recompose()
