@@ -55,6 +55,7 @@ class ExplorerScreen(Screen[None]):
 
         from tui.vendors import test_in_steps  # the clients load when first needed: a faster start
 
+        await self.session.prepare(connection)
         return await test_in_steps(
             connection, ask, lambda words: self.post_message(ConnectionTesting(words)),
             transport=self.session.transports.get(connection.name),

@@ -119,6 +119,7 @@ class ConnectionsScreen(ExplorerScreen):
         answer = await self.obtain_secret(connection, can_save=can_save)
         if answer is None:
             return
+        await self.session.prepare(connection)
         if answer.save:
             await self._log_in(connection, answer.secret)  # a wrong password raises here and is never saved
             try:
@@ -157,6 +158,7 @@ class ConnectionsScreen(ExplorerScreen):
                 continue
             answer = await self.obtain_secret(connection, can_save=False)
             if answer is not None:
+                await self.session.prepare(connection)
                 unlocked.append((connection, answer.secret))
         if unlocked:
             self.post_message(ConnectionsUnlocked(unlocked))

@@ -56,6 +56,12 @@ class Session:
         name, self.open_at_start = self.open_at_start, None
         return name
 
+    async def prepare(self, connection: Connection) -> None:
+        """Have the connection's transport ready, in a thread: the demo builds a simulated console when its
+        transport is first asked for (tui/demo.py), seconds for a large fleet, which must not freeze the
+        terminal. Call it from a worker before `client_for`."""
+        await asyncio.to_thread(self.transports.get, connection.name)
+
     def client_for(self, connection: Connection, secret: str | None) -> VendorClient:
         """The long-lived client of a connection, created on first use (one AsyncClient each)."""
         client = self.clients.get(connection.name)
