@@ -55,7 +55,7 @@ class CoverageScreen(ExplorerScreen):
     @work(group="coverage", exclusive=True, exit_on_error=False)
     async def _match(self) -> None:
         self.machines = await asyncio.to_thread(match_machines, self.devices)
-        self.refilter()
+        self.call_later(self.refilter)  # on the screen's loop: see ChangesScreen._compare
 
     def refilter(self) -> None:
         self.shown = self.filter.apply(self.machines)

@@ -69,7 +69,9 @@ class DetailScreen(ExplorerScreen):
         self.query_one("#fields").focus()
 
     def on_resize(self) -> None:
-        self.show_rows()
+        # After the refresh: the screen hears of its new size before the table is laid out to its own width,
+        # and values wrapped to a width of 0 stayed ten columns wide.
+        self.call_after_refresh(self.show_rows)
 
     def show_rows(self) -> None:
         """(Re)fill the table for the current width and search text."""
