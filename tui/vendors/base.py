@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
+import operator
 import re
 import ssl
 import time
@@ -263,7 +265,16 @@ def epoch_ms(value: Any) -> datetime | None:
 def rfc3339(value: Any) -> datetime | None:
     """An RFC 3339 timestamp ("2022-11-05T07:08:59-08:00", "...59.550Z", lower-case t and z) as aware UTC;
     None when absent or unreadable. A timestamp without an offset is taken as UTC."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        return None
+    if value.isascii():  # as consoles send it ("...59.550Z"), without a stripped, upper-case copy (same meaning)
+        try:
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo is UTC else moment.replace(tzinfo=UTC) if moment.tzinfo is None \
+                else moment.astimezone(UTC)
+        except (ValueError, OverflowError):  # a lower-case "z", spaces around it, junk: read as below
+            pass
+    if not value.strip():
         return None
     try:
         moment = datetime.fromisoformat(value.strip().upper())
@@ -736,7 +747,7 @@ class PagingGuard:
 
     `total` is the number of records the console said the listing holds (None when it said none), `page_size`
     the records asked for per page, `id_keys` the fields that tell a record apart (the first one a record has
-    counts; of a typed record, `parse_typed_page`, its attributes of those names). A page whose record ids are
+    counts; of a typed record, `parse_typed_page`, its fields of those JSON names). A page whose record ids are
     those of the previous page, more records than the stated total allows, or `MAX_EMPTY_RUN` empty pages in a
     row (cursor paging, where an empty page with a next anchor is legal once in a while) is a bad response;
     `pages_allowed` bounds the page count a first page claims.
@@ -762,9 +773,15 @@ class PagingGuard:
 
     def check(self, records: list[Any]) -> None:
         """A page's records, in order: raises for a repeated page or one past the stated total."""
-        ids = [next((record.get(key) for key in self.id_keys if record.get(key)), None) if isinstance(record, dict)
-               else next((getattr(record, key, None) for key in self.id_keys if getattr(record, key, None)), None)
-               if isinstance(record, msgspec.Struct) else record for record in records]
+        kinds = set(map(type, records))
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is not None and issubclass(kind, msgspec.Struct):  # a typed page: its ids read column by column
+            columns = [list(map(read, records)) for read in _id_fields(kind, self.id_keys)]
+            ids = [next(filter(None, values), None) for values in zip(*columns)] if columns else [None] * len(records)
+        else:
+            ids = [next((record.get(key) for key in self.id_keys if record.get(key)), None) if isinstance(record, dict)
+                   else next((read(record) for read in _id_fields(type(record), self.id_keys) if read(record)), None)
+                   if isinstance(record, msgspec.Struct) else record for record in records]
         if ids and ids == self._previous:
             raise BadResponseError(
                 f"{self.where} sent the same page of {self.path} twice in a row: its paging never ends, so the "
@@ -785,6 +802,13 @@ class PagingGuard:
     def complete(self) -> bool:
         """Every record the console said it holds has arrived: stop, whatever the page says about more."""
         return self.total is not None and self.received >= self.total
+
+
+@functools.cache
+def _id_fields(kind: type[msgspec.Struct], keys: tuple[str, ...]) -> list[Callable[[Any], Any]]:
+    """Readers of the fields of struct type `kind` that the JSON names `keys` decode into, in their order."""
+    names = {field.encode_name: field.name for field in msgspec.structs.fields(kind)}
+    return [operator.attrgetter(names[key]) for key in keys if key in names]
 
 
 async def ordered_pages(
