@@ -817,22 +817,33 @@ async def ordered_pages(
     """Fetch the pages `indexes` with at most `concurrency` requests in flight; yield them in order.
 
     For APIs with random access to pages (SEPM pageIndex, EPMM offset): the caller fetches the first
-    page, learns the total, then hands the rest here. A failure cancels the pages still in flight.
+    page, learns the total, then hands the rest here. A request that finishes frees its place at once, not
+    when its page's turn comes: the next one is sent while the pages before it are still awaited or mapped
+    by the caller, so one slow page (or the caller's CPU) does not leave the other places idle. At most
+    `concurrency` finished pages wait for their turn. A failure cancels the pages still in flight.
     """
     pending = iter(indexes)
     window: deque[asyncio.Task[T]] = deque()
+    stopped = False
+
+    def top_up(_: object = None) -> None:
+        while not stopped and len(window) < 2 * concurrency and sum(not task.done() for task in window) < concurrency:
+            index = next(pending, None)
+            if index is None:
+                return
+            task = asyncio.ensure_future(fetch(index))
+            task.add_done_callback(top_up)
+            window.append(task)
+
     try:
-        for index in pending:
-            window.append(asyncio.ensure_future(fetch(index)))
-            if len(window) >= concurrency:
-                break
+        top_up()
         while window:
-            page = await window.popleft()
-            next_index = next(pending, None)
-            if next_index is not None:
-                window.append(asyncio.ensure_future(fetch(next_index)))
+            page = await window[0]  # left in the window while awaited: it still holds its place
+            window.popleft()
+            top_up()
             yield page
     finally:
+        stopped = True
         for task in window:
             task.cancel()
         if window:
