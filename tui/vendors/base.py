@@ -819,8 +819,9 @@ async def ordered_pages(
     For APIs with random access to pages (SEPM pageIndex, EPMM offset): the caller fetches the first
     page, learns the total, then hands the rest here. A request that finishes frees its place at once, not
     when its page's turn comes: the next one is sent while the pages before it are still awaited or mapped
-    by the caller, so one slow page (or the caller's CPU) does not leave the other places idle. At most
-    `concurrency` finished pages wait for their turn. A failure cancels the pages still in flight.
+    by the caller, so one slow page (or the caller's CPU) does not leave the other places idle. At most twice
+    `concurrency` pages are held, in flight or waiting for their turn. A failure cancels the pages still in
+    flight.
     """
     pending = iter(indexes)
     window: deque[asyncio.Task[T]] = deque()
