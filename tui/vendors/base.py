@@ -16,7 +16,7 @@ import re
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from html import unescape
@@ -813,7 +813,7 @@ def _id_fields(kind: type[msgspec.Struct], keys: tuple[str, ...]) -> list[Callab
 
 async def ordered_pages(
     fetch: Callable[[int], Awaitable[T]], indexes: Iterable[int], concurrency: int
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Fetch the pages `indexes` with at most `concurrency` requests in flight; yield them in order.
 
     For APIs with random access to pages (SEPM pageIndex, EPMM offset): the caller fetches the first

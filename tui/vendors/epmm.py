@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import csv
 import functools
 import hashlib
@@ -332,7 +333,13 @@ class EpmmClient(VendorClient):
 
     async def _page(self, path: str, params: dict[str, Any], offset: int,
                     read: Callable[[httpx.Response], tuple[EpmmPage[Any] | None, RawPage]]) -> tuple[EpmmPage[Any], RawPage]:
-        response = await self._response(path, {**params, "limit": PAGE_SIZE, "offset": offset})
+        return self._read_page(path, await self._page_response(path, params, offset), read)
+
+    async def _page_response(self, path: str, params: dict[str, Any], offset: int) -> httpx.Response:
+        return await self._response(path, {**params, "limit": PAGE_SIZE, "offset": offset})
+
+    def _read_page(self, path: str, response: httpx.Response,
+                   read: Callable[[httpx.Response], tuple[EpmmPage[Any] | None, RawPage]]) -> tuple[EpmmPage[Any], RawPage]:
         page, raw = read(response)
         if page is None:
             raise BadResponseError(f"{self._where()} sent a page of {self._root}{path} without `results`.")
@@ -352,7 +359,8 @@ class EpmmClient(VendorClient):
         """Every page of a V2 list (`limit`, `offset`), each `read` from its response.
 
         The first page tells `totalCount`; the rest are fetched `concurrency` (default `page_concurrency`) at a
-        time and yielded in order, up to the first empty one (a count larger than the list must not mean endless
+        time and yielded in order, each read when its turn comes rather than in its request's place
+        (`ordered_pages`), so that reading one page does not hold up the next request; up to the first empty one (a count larger than the list must not mean endless
         requests). A server that returns fewer results than asked sets the stride, so no device is skipped.
         Without a `totalCount`, pages are read one by one while `hasMore`. A page that repeats the previous one
         is a bad response, and the listing ends at the stated total (`PagingGuard`).
@@ -367,13 +375,16 @@ class EpmmClient(VendorClient):
         if not step or guard.complete:
             return
         if isinstance(total, int):
-            fetch = lambda offset: self._page(path, params, offset, read)  # noqa: E731
-            pages = ordered_pages(fetch, range(step, total, step), concurrency or self.page_concurrency)
-            async for page, raw in pages:
-                guard.check(page.results)
-                yield page, raw
-                if not page.results or guard.complete:
-                    return
+            fetch = lambda offset: self._page_response(path, params, offset)  # noqa: E731
+            # closed on the way out, so a page that fails to read cancels the requests still in flight at once
+            async with contextlib.aclosing(ordered_pages(fetch, range(step, total, step),
+                                                         concurrency or self.page_concurrency)) as responses:
+                async for response in responses:
+                    page, raw = self._read_page(path, response, read)
+                    guard.check(page.results)
+                    yield page, raw
+                    if not page.results or guard.complete:
+                        return
             return
         page, offset = first, 0
         while page.hasMore is True and page.results:
