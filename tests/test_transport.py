@@ -131,6 +131,20 @@ async def test_ordered_pages_bounds_concurrency_and_keeps_order() -> None:
     assert peak == 4
 
 
+async def test_ordered_pages_send_the_next_request_when_one_finishes_not_when_its_turn_comes() -> None:
+    started: list[int] = []
+
+    async def fetch(index: int) -> int:
+        started.append(index)
+        await asyncio.sleep(0.05 if index == 0 else 0)  # the first page is slow, the others are not
+        return index
+
+    pages = ordered_pages(fetch, range(10), concurrency=2)
+    assert await anext(pages) == 0
+    assert started[:4] == [0, 1, 2, 3]  # pages 2 and 3 went out while page 0 was awaited; 4 would pass the window
+    assert [page async for page in pages] == list(range(1, 10))
+
+
 async def test_ordered_pages_cancels_the_rest_when_a_page_fails() -> None:
     started: list[int] = []
     cancelled: list[int] = []

@@ -10,11 +10,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
+import operator
 import re
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from html import unescape
@@ -263,7 +265,16 @@ def epoch_ms(value: Any) -> datetime | None:
 def rfc3339(value: Any) -> datetime | None:
     """An RFC 3339 timestamp ("2022-11-05T07:08:59-08:00", "...59.550Z", lower-case t and z) as aware UTC;
     None when absent or unreadable. A timestamp without an offset is taken as UTC."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        return None
+    if value.isascii():  # as consoles send it ("...59.550Z"), without a stripped, upper-case copy (same meaning)
+        try:
+            moment = datetime.fromisoformat(value)
+            return moment if moment.tzinfo is UTC else moment.replace(tzinfo=UTC) if moment.tzinfo is None \
+                else moment.astimezone(UTC)
+        except (ValueError, OverflowError):  # a lower-case "z", spaces around it, junk: read as below
+            pass
+    if not value.strip():
         return None
     try:
         moment = datetime.fromisoformat(value.strip().upper())
@@ -736,7 +747,7 @@ class PagingGuard:
 
     `total` is the number of records the console said the listing holds (None when it said none), `page_size`
     the records asked for per page, `id_keys` the fields that tell a record apart (the first one a record has
-    counts; of a typed record, `parse_typed_page`, its attributes of those names). A page whose record ids are
+    counts; of a typed record, `parse_typed_page`, its fields of those JSON names). A page whose record ids are
     those of the previous page, more records than the stated total allows, or `MAX_EMPTY_RUN` empty pages in a
     row (cursor paging, where an empty page with a next anchor is legal once in a while) is a bad response;
     `pages_allowed` bounds the page count a first page claims.
@@ -762,9 +773,15 @@ class PagingGuard:
 
     def check(self, records: list[Any]) -> None:
         """A page's records, in order: raises for a repeated page or one past the stated total."""
-        ids = [next((record.get(key) for key in self.id_keys if record.get(key)), None) if isinstance(record, dict)
-               else next((getattr(record, key, None) for key in self.id_keys if getattr(record, key, None)), None)
-               if isinstance(record, msgspec.Struct) else record for record in records]
+        kinds = set(map(type, records))
+        kind = kinds.pop() if len(kinds) == 1 else None
+        if kind is not None and issubclass(kind, msgspec.Struct):  # a typed page: its ids read column by column
+            columns = [list(map(read, records)) for read in _id_fields(kind, self.id_keys)]
+            ids = [next(filter(None, values), None) for values in zip(*columns)] if columns else [None] * len(records)
+        else:
+            ids = [next((record.get(key) for key in self.id_keys if record.get(key)), None) if isinstance(record, dict)
+                   else next((read(record) for read in _id_fields(type(record), self.id_keys) if read(record)), None)
+                   if isinstance(record, msgspec.Struct) else record for record in records]
         if ids and ids == self._previous:
             raise BadResponseError(
                 f"{self.where} sent the same page of {self.path} twice in a row: its paging never ends, so the "
@@ -787,28 +804,47 @@ class PagingGuard:
         return self.total is not None and self.received >= self.total
 
 
+@functools.cache
+def _id_fields(kind: type[msgspec.Struct], keys: tuple[str, ...]) -> list[Callable[[Any], Any]]:
+    """Readers of the fields of struct type `kind` that the JSON names `keys` decode into, in their order."""
+    names = {field.encode_name: field.name for field in msgspec.structs.fields(kind)}
+    return [operator.attrgetter(names[key]) for key in keys if key in names]
+
+
 async def ordered_pages(
     fetch: Callable[[int], Awaitable[T]], indexes: Iterable[int], concurrency: int
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T, None]:
     """Fetch the pages `indexes` with at most `concurrency` requests in flight; yield them in order.
 
     For APIs with random access to pages (SEPM pageIndex, EPMM offset): the caller fetches the first
-    page, learns the total, then hands the rest here. A failure cancels the pages still in flight.
+    page, learns the total, then hands the rest here. A request that finishes frees its place at once, not
+    when its page's turn comes: the next one is sent while the pages before it are still awaited or mapped
+    by the caller, so one slow page (or the caller's CPU) does not leave the other places idle. At most twice
+    `concurrency` pages are held, in flight or waiting for their turn. A failure cancels the pages still in
+    flight.
     """
     pending = iter(indexes)
     window: deque[asyncio.Task[T]] = deque()
+    stopped = False
+
+    def top_up(_: object = None) -> None:
+        while not stopped and len(window) < 2 * concurrency and sum(not task.done() for task in window) < concurrency:
+            index = next(pending, None)
+            if index is None:
+                return
+            task = asyncio.ensure_future(fetch(index))
+            task.add_done_callback(top_up)
+            window.append(task)
+
     try:
-        for index in pending:
-            window.append(asyncio.ensure_future(fetch(index)))
-            if len(window) >= concurrency:
-                break
+        top_up()
         while window:
-            page = await window.popleft()
-            next_index = next(pending, None)
-            if next_index is not None:
-                window.append(asyncio.ensure_future(fetch(next_index)))
+            page = await window[0]  # left in the window while awaited: it still holds its place
+            window.popleft()
+            top_up()
             yield page
     finally:
+        stopped = True
         for task in window:
             task.cancel()
         if window:

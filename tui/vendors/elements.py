@@ -57,11 +57,12 @@ import asyncio
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
+import msgspec
 import orjson
 
 from tui.models import (
@@ -146,6 +147,71 @@ _PATCH_UNKNOWN = {
     "disabled": "software updates are turned off",
 }
 """The patch states that leave missing critical patches unknown, and the reason each one gives."""
+R = TypeVar("R")
+
+
+class Company(msgspec.Struct, gc=False):
+    """A device's `company` organization, the fields the mapping reads."""
+
+    id: str | None = None
+    name: str | None = None
+
+
+class DeviceOs(msgspec.Struct, gc=False):
+    """A device's `os`, the fields the mapping reads."""
+
+    name: str | None = None
+    version: str | None = None
+
+
+class ListedDevice(msgspec.Struct, gc=False):
+    """A `/devices/v1/devices` item, only the fields `device_from_record` reads, typed as a clean page sends them
+    (`ipAddresses` a comma-separated string or a list). One of another shape comes from `loose_device`,
+    unchecked: the mapping reads every field as defensively as it did from dicts."""
+
+    id: str | None = None
+    name: str | None = None
+    company: Company | None = None
+    os: DeviceOs | None = None
+    protectionStatusOverview: str | None = None  # the API's names: the typed decode matches on them
+    state: str | None = None
+    malwareState: str | None = None
+    firewallState: str | None = None
+    patchOverallState: str | None = None
+    online: bool | None = None
+    ipAddresses: list[str] | str | None = None
+    statusUpdateTimestamp: str | None = None
+    lastUser: str | None = None
+
+
+class ElementsPage(msgspec.Struct, Generic[R]):
+    """An anchor-paged list: its items and the anchor of the next page."""
+
+    items: list[R]
+    nextAnchor: str | None = None
+
+
+_DEVICE_PAGES = msgspec.json.Decoder(ElementsPage[ListedDevice])
+_NO_COMPANY, _NO_OS = Company(), DeviceOs()
+
+
+def loose_device(record: dict[str, Any]) -> ListedDevice:
+    """A device item decoded any other way, its fields as they came (`VendorClient.parse_typed_page`) but its
+    `company` and `os`, made structs when they are objects and left out otherwise, as the mapping read them."""
+    device = ListedDevice(**{name: record.get(name) for name in ListedDevice.__struct_fields__})
+    company, os_info = device.company, device.os
+    device.company = Company(company.get("id"), company.get("name")) if isinstance(company, dict) else None
+    device.os = DeviceOs(os_info.get("name"), os_info.get("version")) if isinstance(os_info, dict) else None
+    return device
+
+
+def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item: item) -> ElementsPage[Any] | None:
+    """A page decoded any other way, its objects made `record`s (other items stay, for the caller to skip);
+    None when it is no page object."""
+    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+        return None
+    return ElementsPage([record(item) if isinstance(item, dict) else item for item in page["items"]],
+                        page.get("nextAnchor"))
 
 
 class ElementsClient(BearerTokenClient):
@@ -232,31 +298,42 @@ class ElementsClient(BearerTokenClient):
         return token, token_lifetime(body.get("expires_in"))
 
     def _read_page(
-        self, path: str, response: httpx.Response, anchor: str | None
-    ) -> tuple[dict[str, Any], RawPage, frozenset[int]]:
+        self, path: str, response: httpx.Response, anchor: str | None, devices: bool = False
+    ) -> tuple[ElementsPage[Any], RawPage, frozenset[int]]:
         """A page parsed and checked (asked for with `anchor`), its body kept as a `RawPage`, and the indexes of
-        the items whose text had to be repaired (`lenient_page`)."""
+        the items whose text had to be repaired (`lenient_page`). A page of `devices` has its device items
+        decoded into `ListedDevice` structs (`parse_typed_page`; a body with NULs is repaired as any other)."""
+        record: Callable[[dict[str, Any]], Any] = loose_device if devices else lambda item: item
+        page: ElementsPage[Any] | None
         try:
-            page, raw = self.parse_page(response, "items")
+            if devices and b"\x00" not in response.content:
+                page, raw = self._read_devices(response)
+            else:
+                parsed, raw = self.parse_page(response, "items")
+                page = loose_page(parsed, record)
             repaired: frozenset[int] = frozenset()
         except BadResponseError:
             lenient = lenient_page(response.content)
             if lenient is None:
                 raise
-            page, body, repaired = lenient
-            raw = RawPage.compress(body, "items")
-        if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+            parsed, body, repaired = lenient
+            page, raw = loose_page(parsed, record), RawPage.compress(body, "items")
+        if page is None:
             raise BadResponseError(f"{self._where()} sent a page of {path} without `items`.")
-        if not isinstance(page.get("nextAnchor"), str | None):  # it is sent back as is: a list or a number is junk
+        if not isinstance(page.nextAnchor, str | None):  # it is sent back as is: a list or a number is junk
             raise BadResponseError(f"{self._where()} sent a page of {path} whose `nextAnchor` is not text.")
-        if anchor is not None and page.get("nextAnchor") == anchor:
+        if anchor is not None and page.nextAnchor == anchor:
             raise BadResponseError(f"{self._where()} sent the same anchor again for {path}.")
         return page, raw, repaired
 
+    def _read_devices(self, response: httpx.Response) -> tuple[ElementsPage[Any] | None, RawPage]:
+        return self.parse_typed_page(response, _DEVICE_PAGES, "items", lambda page: loose_page(page, loose_device))
+
     async def _pages(
-        self, path: str, queries: list[dict[str, str]]
+        self, path: str, queries: list[dict[str, str]], devices: bool = False
     ) -> AsyncIterator[tuple[list[Any], RawPage, frozenset[int]]]:
-        """The items of every page of each query in turn, with the page's `RawPage` and repaired indexes.
+        """The items of every page of each query in turn (of `devices`, `_read_page`), with the page's `RawPage`
+        and repaired indexes.
 
         The request for the next page is on the wire as soon as this page's bytes are in, with the anchor
         read from their end (`peek_anchor`), so the server's time on it overlaps the parsing, the mapping and
@@ -275,16 +352,16 @@ class ElementsClient(BearerTokenClient):
                 guess = peek_anchor(response.content)
                 fetch = (await self._send_page(path, query, guess)
                          if query is not None and guess and guess != anchor else None)
-                page, raw, repaired = self._read_page(path, response, anchor)
-                guard.check(page["items"])
-                anchor = page.get("nextAnchor") or None
+                page, raw, repaired = self._read_page(path, response, anchor, devices)
+                guard.check(page.items)
+                anchor = page.nextAnchor or None
                 if fetch is None or anchor != guess:
                     await _cancel(fetch)
                     if anchor is None:
                         query = next(remaining, None)
                         guard = PagingGuard(self._where(), path, None, PAGE_LIMIT)
                     fetch = await self._send_page(path, query, anchor) if query is not None else None
-                yield page["items"], raw, repaired
+                yield page.items, raw, repaired
         finally:
             await _cancel(fetch)
 
@@ -423,7 +500,7 @@ class ElementsClient(BearerTokenClient):
         queries = [{**filters, "organizationId": org} if org else filters for org in organizations]
         groups_by_id = {group.id: group for group in groups}
         loaded = 0
-        async for items, raw, repaired in self._pages(DEVICES_PATH, queries):
+        async for items, raw, repaired in self._pages(DEVICES_PATH, queries, devices=True):
             kept = [index for index, item in enumerate(items) if is_device(item)]
             devices = [device_from_record(items[index], self.connection.name, groups_by_id, raw, index)
                        for index in kept]
@@ -460,11 +537,11 @@ class ElementsClient(BearerTokenClient):
                     f"Security events are not available to this API client: {error.message}", scope="user", status=403
                 ) from None
             page, raw, repaired = self._read_page(SECURITY_EVENTS_PATH, response, anchor)
-            guard.check(page["items"])
+            guard.check(page.items)
             events: list[Event] = []
             undated = kept_repaired = 0
             group = form["engineGroup"][0] if len(form.get("engineGroup", ())) == 1 else ""
-            for index, item in enumerate(page["items"]):
+            for index, item in enumerate(page.items):
                 event = security_event(item, self.connection.name, raw, index, group)
                 if event is None:
                     undated += 1
@@ -472,7 +549,7 @@ class ElementsClient(BearerTokenClient):
                     events.append(event)
                     kept_repaired += index in repaired
             loaded += len(events)
-            anchor = page.get("nextAnchor") or None
+            anchor = page.nextAnchor or None
             if undated:
                 notes = (*notes, f"{undated} event{' was' if undated == 1 else 's were'} left out: no readable "
                                  "timestamp.")
@@ -631,6 +708,8 @@ def lenient_page(body: bytes) -> tuple[Any, bytes, frozenset[int]] | None:
 
 def is_device(item: Any) -> bool:
     """Whether a devices item is a device at all: the API sends `{}` and items without `id` now and then."""
+    if isinstance(item, ListedDevice):
+        return bool(_text(item.id))
     return isinstance(item, dict) and bool(_text(item.get("id")))
 
 
@@ -665,7 +744,7 @@ def device_organizations(groups: list[Group], group_id: str | None, own_id: str)
 
 
 def device_from_record(
-    record: dict[str, Any],
+    record: ListedDevice | dict[str, Any],
     connection: str,
     groups_by_id: dict[str, Group],
     raw: RawPage | None = None,
@@ -673,49 +752,52 @@ def device_from_record(
 ) -> Device:
     """Map one `/devices/v1/devices` item onto a `Device` (module docstring).
 
-    The record is `raw`'s record number `index`; without a page it is kept as it is.
+    The record is `raw`'s record number `index`; without a page, a record given as a dict is kept as it is.
     """
-    company = _object(record.get("company"))
-    group = groups_by_id.get(str(company.get("id")))
-    os_info = _object(record.get("os"))
+    if isinstance(record, dict):
+        raw, index = (raw, index) if raw is not None else (RawPage.of([record]), 0)
+        record = loose_device(record)
+    company = _NO_COMPANY if record.company is None else record.company
+    group = groups_by_id.get(str(company.id))
+    os_info = _NO_OS if record.os is None else record.os
     health, reasons, state = assess(record)
-    online = record.get("online")
-    patch_state = record.get("patchOverallState")
+    online = record.online
+    patch_state = record.patchOverallState
     return Device(
         vendor="elements",
         connection=connection,
-        id=str(record.get("id") or ""),
-        name=str(record.get("name") or ""),
-        os=" ".join(str(os_info.get(key) or "") for key in ("name", "version")).strip(),
-        ip_addresses=ip_addresses(record.get("ipAddresses")),
-        group_id=group.id if group else company["id"] if isinstance(company.get("id"), str) else None,
-        group=group.path_text if group else str(company.get("name") or ""),
+        id=str(record.id or ""),
+        name=str(record.name or ""),
+        os=f"{os_info.name or ''} {os_info.version or ''}".strip(),
+        ip_addresses=ip_addresses(record.ipAddresses),
+        group_id=group.id if group else company.id if isinstance(company.id, str) else None,
+        group=group.path_text if group else str(company.name or ""),
         online=online if isinstance(online, bool) else None,
         health=health,
         health_reasons=reasons,
         missing_critical_patches=_MISSING_CRITICAL.get(patch_state) if isinstance(patch_state, str) else None,
-        last_seen=rfc3339(record.get("statusUpdateTimestamp")),
-        user=str(record.get("lastUser") or ""),
+        last_seen=rfc3339(record.statusUpdateTimestamp),
+        user=str(record.lastUser or ""),
         state=state,
-        raw_page=raw if raw is not None else RawPage.of([record]),
+        raw_page=raw if raw is not None else RawPage.of([msgspec.to_builtins(record)]),
         raw_index=index,
     )
 
 
-def assess(record: dict[str, Any]) -> tuple[Health, tuple[str, ...], str]:
+def assess(record: ListedDevice) -> tuple[Health, tuple[str, ...], str]:
     """Health, its reasons and `Device.state` from the protection status overview, the device `state` and the
     patch state (module docstring)."""
-    overview = record.get("protectionStatusOverview")
+    overview = record.protectionStatusOverview
     health = _HEALTH.get(overview, Health.UNKNOWN) if isinstance(overview, str) else Health.UNKNOWN
-    state = overview if overview in ("isolated", "inactive") else "blocked" if record.get("state") == "blocked" else ""
+    state = overview if overview in ("isolated", "inactive") else "blocked" if record.state == "blocked" else ""
     reasons = [_STATE_REASONS[state]] if state else []
     if overview in ("critical", "warning"):
         reasons.append(f"protection status {overview}")
     if health in (Health.CRITICAL, Health.WARNING):
-        for key, label in (("malwareState", "malware protection"), ("firewallState", "firewall")):
-            if record.get(key) == "disabled":
+        for value, label in ((record.malwareState, "malware protection"), (record.firewallState, "firewall")):
+            if value == "disabled":
                 reasons.append(f"{label} disabled")
-    patch_state = record.get("patchOverallState")
+    patch_state = record.patchOverallState
     if isinstance(patch_state, str) and patch_state in _PATCH_UNKNOWN:
         reasons.append(_PATCH_UNKNOWN[patch_state])
     return health, tuple(reasons), state
@@ -724,7 +806,7 @@ def assess(record: dict[str, Any]) -> tuple[Health, tuple[str, ...], str]:
 def ip_addresses(value: Any) -> tuple[str, ...]:
     """`ipAddresses` as a list or a comma-separated string, without prefix lengths ("10.0.0.5/24")."""
     parts = value if isinstance(value, list) else str(value or "").split(",")
-    return tuple(address for address in (str(part).strip().partition("/")[0] for part in parts) if address)
+    return tuple(filter(None, [str(part).strip().partition("/")[0] for part in parts]))
 
 
 # --- security events (issue 6) ---------------------------------------------------------------------------

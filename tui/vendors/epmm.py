@@ -74,16 +74,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import csv
 import functools
 import hashlib
 import io
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
+import msgspec
 
 from tui.models import (
     PRODUCTS,
@@ -105,6 +107,7 @@ from tui.vendors.base import (
     AuthenticationError,
     BadResponseError,
     ForbiddenError,
+    Int64,
     NotAvailableError,
     PagingGuard,
     VendorClient,
@@ -177,6 +180,64 @@ _HINTS: dict[int | None, str] = {
 """What to do about the status codes the V2 API documents, in place of the generic hints."""
 
 _COMPROMISED = {"ios": "jailbroken", "android": "rooted"}
+R = TypeVar("R")
+
+
+def _named(key: str) -> Any:
+    """An optional field of the device search's record, by its dotted name."""
+    return msgspec.field(default=None, name=key)
+
+
+class SearchedDevice(msgspec.Struct, gc=False):
+    """A device search result, only the fields `record_to_device` reads, typed as a clean page sends them: the
+    fact sheet's JSON booleans (or "true"/"false"), ISO times or epoch milliseconds, reasons as a list or a
+    string. One of another shape comes from `loose_device`, unchecked: the mapping reads every field as
+    defensively as it did from dicts."""
+
+    uuid: str | None = _named("common.uuid")
+    id: Int64 | str | None = _named("common.id")
+    space: str | None = _named("common.device_space_name")
+    platform: str | None = _named("common.platform")
+    os_version: str | None = _named("common.os_version")
+    model: str | None = _named("common.model")
+    status: str | None = _named("common.status")
+    compliant: bool | str | None = _named("common.compliant")
+    noncompliance_reasons: list[str] | str | None = _named("common.noncompliance_reasons")
+    quarantined: bool | str | None = _named("common.quarantined")
+    quarantined_reasons: list[str] | str | None = _named("common.quarantined_reasons")
+    security_state: str | None = _named("common.security_state")
+    compromised: bool | str | None = _named("common.device_is_compromised")
+    last_connected_at: Int64 | str | None = _named("common.last_connected_at")
+    ip_address: str | None = _named("common.ip_address")
+    device_name: str | None = _named("ios.DeviceName")
+    display_name: str | None = _named("user.display_name")
+    user_id: str | None = _named("user.user_id")
+
+
+class EpmmPage(msgspec.Struct, Generic[R]):
+    """A V2 list page: its records and what paging reads."""
+
+    results: list[R]
+    totalCount: Int64 | None = None
+    hasMore: bool | None = None
+
+
+_DEVICE_PAGES = msgspec.json.Decoder(EpmmPage[SearchedDevice])
+_DEVICE_KEYS = {field.encode_name: field.name for field in msgspec.structs.fields(SearchedDevice)}
+
+
+def loose_device(record: dict[str, Any]) -> SearchedDevice:
+    """A device record decoded any other way, its fields as they came (`VendorClient.parse_typed_page`)."""
+    return SearchedDevice(**{name: record.get(key) for key, name in _DEVICE_KEYS.items()})
+
+
+def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item: item) -> EpmmPage[Any] | None:
+    """A page decoded any other way, its objects made `record`s (other items stay, for the caller to skip);
+    None when it is no page object."""
+    if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+        return None
+    return EpmmPage([record(item) if isinstance(item, dict) else item for item in page["results"]],
+                    page.get("totalCount"), page.get("hasMore"))
 
 
 class EpmmClient(VendorClient):
@@ -271,52 +332,71 @@ class EpmmClient(VendorClient):
         return
         yield
 
-    async def _page(self, path: str, params: dict[str, Any], offset: int) -> tuple[dict[str, Any], RawPage]:
-        response = await self._response(path, {**params, "limit": PAGE_SIZE, "offset": offset})
-        page, raw = self.parse_page(response, "results")
-        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+    async def _page(self, path: str, params: dict[str, Any], offset: int,
+                    read: Callable[[httpx.Response], tuple[EpmmPage[Any] | None, RawPage]]) -> tuple[EpmmPage[Any], RawPage]:
+        return self._read_page(path, await self._page_response(path, params, offset), read)
+
+    async def _page_response(self, path: str, params: dict[str, Any], offset: int) -> httpx.Response:
+        return await self._response(path, {**params, "limit": PAGE_SIZE, "offset": offset})
+
+    def _read_page(self, path: str, response: httpx.Response,
+                   read: Callable[[httpx.Response], tuple[EpmmPage[Any] | None, RawPage]]) -> tuple[EpmmPage[Any], RawPage]:
+        page, raw = read(response)
+        if page is None:
             raise BadResponseError(f"{self._where()} sent a page of {self._root}{path} without `results`.")
         return page, raw
 
+    def _read_records(self, response: httpx.Response) -> tuple[EpmmPage[Any] | None, RawPage]:
+        page, raw = self.parse_page(response, "results")
+        return loose_page(page), raw
+
+    def _read_devices(self, response: httpx.Response) -> tuple[EpmmPage[Any] | None, RawPage]:
+        return self.parse_typed_page(response, _DEVICE_PAGES, "results", lambda page: loose_page(page, loose_device))
+
     async def _pages(
-        self, path: str, params: dict[str, Any], concurrency: int | None = None
-    ) -> AsyncIterator[tuple[dict[str, Any], RawPage]]:
-        """Every page of a V2 list (`limit`, `offset`).
+        self, path: str, params: dict[str, Any],
+        read: Callable[[httpx.Response], tuple[EpmmPage[Any] | None, RawPage]], concurrency: int | None = None,
+    ) -> AsyncIterator[tuple[EpmmPage[Any], RawPage]]:
+        """Every page of a V2 list (`limit`, `offset`), each `read` from its response.
 
         The first page tells `totalCount`; the rest are fetched `concurrency` (default `page_concurrency`) at a
-        time and yielded in order, up to the first empty one (a count larger than the list must not mean endless
+        time and yielded in order, each read when its turn comes rather than in its request's place
+        (`ordered_pages`), so that reading one page does not hold up the next request; up to the first empty one (a count larger than the list must not mean endless
         requests). A server that returns fewer results than asked sets the stride, so no device is skipped.
         Without a `totalCount`, pages are read one by one while `hasMore`. A page that repeats the previous one
         is a bad response, and the listing ends at the stated total (`PagingGuard`).
         """
-        first, raw = await self._page(path, params, 0)
-        step = len(first["results"])
-        total = first.get("totalCount")
+        first, raw = await self._page(path, params, 0, read)
+        step = len(first.results)
+        total = first.totalCount
         guard = PagingGuard(self._where(), self._root + path, total if isinstance(total, int) else None, step,
                             id_keys=("common.uuid", "id"))  # a device's, a space's or label's
-        guard.check(first["results"])
+        guard.check(first.results)
         yield first, raw
         if not step or guard.complete:
             return
         if isinstance(total, int):
-            fetch = lambda offset: self._page(path, params, offset)  # noqa: E731
-            pages = ordered_pages(fetch, range(step, total, step), concurrency or self.page_concurrency)
-            async for page, raw in pages:
-                guard.check(page["results"])
-                yield page, raw
-                if not page["results"] or guard.complete:
-                    return
+            fetch = lambda offset: self._page_response(path, params, offset)  # noqa: E731
+            # closed on the way out, so a page that fails to read cancels the requests still in flight at once
+            async with contextlib.aclosing(ordered_pages(fetch, range(step, total, step),
+                                                         concurrency or self.page_concurrency)) as responses:
+                async for response in responses:
+                    page, raw = self._read_page(path, response, read)
+                    guard.check(page.results)
+                    yield page, raw
+                    if not page.results or guard.complete:
+                        return
             return
         page, offset = first, 0
-        while page.get("hasMore") is True and page["results"]:
+        while page.hasMore is True and page.results:
             offset += step
-            page, raw = await self._page(path, params, offset)
-            guard.check(page["results"])
+            page, raw = await self._page(path, params, offset, read)
+            guard.check(page.results)
             yield page, raw
 
     async def _collect(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        pages = self._pages(path, params)
-        return [item async for page, _ in pages for item in page["results"] if isinstance(item, dict)]
+        pages = self._pages(path, params, self._read_records)
+        return [item async for page, _ in pages for item in page.results if isinstance(item, dict)]
 
     def _space_param(self) -> dict[str, Any]:
         return {"adminDeviceSpaceId": self.connection.device_space_id}
@@ -377,16 +457,16 @@ class EpmmClient(VendorClient):
             labels = (f"{LABELS}\\{(self._label_names or {}).get(params['labelId'], params['labelId'])}",)
         now = self.clock()
         loaded = 0
-        async for page, raw in self._pages("/devices", params, concurrency):
+        async for page, raw in self._pages("/devices", params, self._read_devices, concurrency):
             devices = [
                 record_to_device(record, self.connection.name, self._space_ids or {}, now, raw, index, labels)
-                for index, record in enumerate(page["results"])
-                if isinstance(record, dict)
+                for index, record in enumerate(page.results)
+                if isinstance(record, SearchedDevice)
             ]
             loaded += len(devices)
-            total = page.get("totalCount")
+            total = page.totalCount
             yield DevicePage(devices, loaded, total if isinstance(total, int) else None,
-                             skipped=len(page["results"]) - len(devices))
+                             skipped=len(page.results) - len(devices))
 
     async def devices(self, query: DeviceQuery = DeviceQuery()) -> AsyncIterator[DevicePage]:
         """The device search; a label or device space in `query.group_id` is filtered on the server."""
@@ -552,7 +632,7 @@ def groups_from_records(spaces: list[dict[str, Any]], labels: list[dict[str, Any
 
 
 def record_to_device(
-    record: dict[str, Any],
+    record: SearchedDevice | dict[str, Any],
     connection: str,
     space_ids: dict[str, str],
     now: datetime,
@@ -562,21 +642,24 @@ def record_to_device(
 ) -> Device:
     """Map one device search result onto a `Device`, deciding health and patch state (module docstring).
 
-    The record is `raw`'s record number `index`; without a page it is kept as it is. `labels` are the label
-    paths the search that found it stands for (a record never names its labels).
+    The record is `raw`'s record number `index`; without a page, a record given as a dict is kept as it is.
+    `labels` are the label paths the search that found it stands for (a record never names its labels).
     """
-    platform = str(record.get("common.platform") or "").strip()
-    space = str(record.get("common.device_space_name") or "").strip()
-    ip_address = shown(record.get("common.ip_address"))
-    last_seen = epoch_or_rfc3339(record.get("common.last_connected_at"))
-    health, reasons, missing = assess(record, now)
-    device_id = str(record.get("common.uuid") or record.get("common.id") or "")
+    if isinstance(record, dict):
+        raw, index = (raw, index) if raw is not None else (RawPage.of([record]), 0)
+        record = loose_device(record)
+    platform = str(record.platform or "").strip()
+    space = str(record.space or "").strip()
+    ip_address = shown(record.ip_address)
+    last_seen = epoch_or_rfc3339(record.last_connected_at)
+    health, reasons, missing = _assess(record, now, last_seen)
+    device_id = str(record.uuid or record.id or "")
     return Device(
         vendor="epmm",
         connection=connection,
         id=device_id,
         name=device_name(record, device_id),
-        os=f"{platform} {shown(record.get('common.os_version'))}".strip(),
+        os=f"{platform} {shown(record.os_version)}".strip(),
         ip_addresses=(ip_address,) if ip_address and ip_address != OBFUSCATED else (),
         group_id=f"space:{space_ids[space]}" if space in space_ids else None,
         group=f"{SPACES}\\{space}" if space else "",
@@ -585,43 +668,51 @@ def record_to_device(
         health_reasons=reasons,
         missing_critical_patches=missing,
         last_seen=last_seen,
-        user=shown(record.get("user.display_name"), record.get("user.user_id")),
+        user=shown(record.display_name, record.user_id),
         labels=labels,
         # A retired or wiped device's quarantine is history, like the rest of what it last reported.
-        state="quarantined" if flag(record.get("common.quarantined")) and health is not Health.UNKNOWN else "",
-        raw_page=raw if raw is not None else RawPage.of([record]),
+        state="quarantined" if flag(record.quarantined) and health is not Health.UNKNOWN else "",
+        raw_page=raw if raw is not None else RawPage.of([msgspec.to_builtins(record)]),
         raw_index=index,
     )
 
 
-def device_name(record: dict[str, Any], device_id: str) -> str:
+def device_name(record: SearchedDevice, device_id: str) -> str:
     """`ios.DeviceName`; otherwise the model and the uuid's last six characters (module docstring)."""
-    name = shown(record.get("ios.DeviceName"))
+    name = shown(record.device_name)
     if name:
         return name
-    model = shown(record.get("common.model"))
+    model = shown(record.model)
     tail = device_id[-6:]
     return f"{model} ({tail})" if model and tail else model or device_id
 
 
-def assess(record: dict[str, Any], now: datetime) -> tuple[Health, tuple[str, ...], bool | None]:
+def assess(record: SearchedDevice | dict[str, Any], now: datetime) -> tuple[Health, tuple[str, ...], bool | None]:
     """Health, the reasons for it, and the missing-patch state of one device record."""
-    status = str(record.get("common.status") or "").strip().upper()
+    if isinstance(record, dict):
+        record = loose_device(record)
+    return _assess(record, now, epoch_or_rfc3339(record.last_connected_at))
+
+
+def _assess(record: SearchedDevice, now: datetime,
+            last_seen: datetime | None) -> tuple[Health, tuple[str, ...], bool | None]:
+    """`assess`, the record's check-in time `last_seen` read once by `record_to_device`, which shows it too."""
+    status = str(record.status or "").strip().upper()
     if status in ("RETIRED", "WIPED"):
         return Health.UNKNOWN, (status.lower(),), None
-    platform = str(record.get("common.platform") or "").strip()
-    version = str(record.get("common.os_version") or "").strip()
-    compliant = flag(record.get("common.compliant"))
-    quarantined = flag(record.get("common.quarantined"))
-    security_state = str(record.get("common.security_state") or "").strip()
+    platform = str(record.platform or "").strip()
+    version = str(record.os_version or "").strip()
+    compliant = flag(record.compliant)
+    quarantined = flag(record.quarantined)
+    security_state = str(record.security_state or "").strip()
 
     critical: list[str] = []
-    if security_state.casefold() == "compromised" or flag(record.get("common.device_is_compromised")):
+    if security_state.casefold() == "compromised" or flag(record.compromised):
         critical.append(f"compromised ({_COMPROMISED.get(platform.casefold(), 'jailbroken or rooted')})")
     if quarantined:
-        critical.append(_with_reasons("quarantined", record.get("common.quarantined_reasons")))
+        critical.append(_with_reasons("quarantined", record.quarantined_reasons))
     if compliant is False:
-        critical.append(_with_reasons("non-compliant", record.get("common.noncompliance_reasons")))
+        critical.append(_with_reasons("non-compliant", record.noncompliance_reasons))
 
     warning: list[str] = []
     missing = os_unsupported(platform, version)
@@ -629,7 +720,6 @@ def assess(record: dict[str, Any], now: datetime) -> tuple[Health, tuple[str, ..
         warning.append(f"{platform} {version} no longer gets security fixes")
     if status and status != "ACTIVE":
         warning.append(f"status {status.lower()}")
-    last_seen = epoch_or_rfc3339(record.get("common.last_connected_at"))
     if last_seen is not None and now - last_seen > STALE_AFTER:
         warning.append(f"no check-in for {(now - last_seen).days} days")
 
@@ -658,11 +748,14 @@ def os_unsupported(platform: str, version: str) -> bool | None:
 
 def is_obfuscated(text: str) -> bool:
     """A value a GDPR profile hid: "********", "an***@x.com", "XXXXXXXX", "(obfuscated)" and the like."""
-    return "***" in text or bool(_OBFUSCATED_TEXT.fullmatch(text))
+    return "***" in text or (text[:1] in _OBFUSCATED_FIRST and bool(_OBFUSCATED_TEXT.fullmatch(text)))
 
 
 _VERSION = re.compile(r"\d+(?:\.\d+)*")
 _OBFUSCATED_TEXT = re.compile(r"[xX#•]{4,}|[(<\[]?obfuscated[)>\]]?", re.IGNORECASE)
+_OBFUSCATED_FIRST = frozenset("xX#•(<[oO")
+"""The characters `_OBFUSCATED_TEXT` can start with (checked over every code point): a name starting with any
+other is shown without running the pattern, as nearly every name on a page is."""
 
 
 def shown(*values: Any) -> str:
@@ -681,7 +774,10 @@ def flag(value: Any) -> bool | None:
     """A boolean field sent as JSON true/false or as the strings "true"/"false"."""
     if isinstance(value, bool):
         return value
-    return {"true": True, "false": False}.get(str(value).strip().casefold())
+    return _FLAGS.get(str(value).strip().casefold())
+
+
+_FLAGS = {"true": True, "false": False}
 
 
 def texts(value: Any) -> list[str]:

@@ -25,6 +25,7 @@ known and fine; null when neither is reported (14.0 and 14.2 RU1 send no `avDefs
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import xml.etree.ElementTree as ElementTree
@@ -197,7 +198,13 @@ class SepmClient(BearerTokenClient):
 
     async def _page(self, path: str, index: int, page_size: int,
                     read: Callable[[httpx.Response], tuple[SepmPage[Any] | None, RawPage]]) -> tuple[SepmPage[Any], RawPage]:
-        response = await self.authed_response(path, {"pageIndex": index, "pageSize": page_size})
+        return self._read_page(path, await self._page_response(path, index, page_size), read)
+
+    async def _page_response(self, path: str, index: int, page_size: int) -> httpx.Response:
+        return await self.authed_response(path, {"pageIndex": index, "pageSize": page_size})
+
+    def _read_page(self, path: str, response: httpx.Response,
+                   read: Callable[[httpx.Response], tuple[SepmPage[Any] | None, RawPage]]) -> tuple[SepmPage[Any], RawPage]:
         page, raw = read(response)
         if page is None:
             raise BadResponseError(f"{self._where()} sent a page of {path} without `content`.")
@@ -217,7 +224,8 @@ class SepmClient(BearerTokenClient):
         """Every page of a SEPM page object (`pageIndex` from 1), each `read` from its response.
 
         The first page tells `totalPages`; the rest are fetched `page_concurrency` at a time and yielded
-        in order. Without a usable `totalPages`, pages are read one by one until `lastPage`. Either way the
+        in order, each read when its turn comes rather than in its request's place (`ordered_pages`), so that
+        reading one page does not hold up the next request. Without a usable `totalPages`, pages are read one by one until `lastPage`. Either way the
         listing stops at `totalElements`, and a page count the total cannot hold or a repeated page is a
         bad response (`PagingGuard`).
         """
@@ -231,13 +239,16 @@ class SepmClient(BearerTokenClient):
             return
         total_pages = first.totalPages
         if isinstance(total_pages, int) and total_pages > 1:
-            fetch = lambda index: self._page(path, index, page_size, read)  # noqa: E731
+            fetch = lambda index: self._page_response(path, index, page_size)  # noqa: E731
             indexes = range(2, guard.pages_allowed(total_pages) + 1)
-            async for page, raw in ordered_pages(fetch, indexes, self.page_concurrency):
-                guard.check(page.content)
-                yield page, raw
-                if page.lastPage is not False or not page.content or guard.complete:
-                    return
+            # closed on the way out, so a page that fails to read cancels the requests still in flight at once
+            async with contextlib.aclosing(ordered_pages(fetch, indexes, self.page_concurrency)) as responses:
+                async for response in responses:
+                    page, raw = self._read_page(path, response, read)
+                    guard.check(page.content)
+                    yield page, raw
+                    if page.lastPage is not False or not page.content or guard.complete:
+                        return
             return
         index = 1
         while True:
