@@ -243,6 +243,8 @@ class Inventory:
         """The matches of the last few filters, the latest last: a backspace shows the previous ones again."""
         self._shared: dict[Any, Any] = {}
         """The one copy kept of each repeated value (`_share_text`)."""
+        self.version = 0
+        """Counts the changes of the devices held (`add`): a table redraws the lines it drew only when it moves."""
         self.add(devices)
 
     def __len__(self) -> int:
@@ -263,6 +265,7 @@ class Inventory:
     def add(self, devices: Iterable[Device]) -> None:
         """Append new devices, replace the rows of devices already held (same connection and id)."""
         start = len(self.devices)
+        self.version += 1
         new, again = self._split(list(devices))
         self._append(new)
         for row, device in again:

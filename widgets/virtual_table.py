@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from rich.cells import cell_len, set_cell_size
@@ -32,6 +32,9 @@ Record = TypeVar("Record")
 PLAIN = Style()
 CELL_PADDING = 2  # one column of space on either side of each cell
 Cell = tuple[str, Style]
+AGE_STEP = timedelta(seconds=1)
+"""The finest step of a cell's age text ("45s"): drawn lines are reused for a new order of the same records
+until the clock has moved this far."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +167,7 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         self.sort = ColumnSort()
         self.layout_columns: tuple[tuple[Column[Record], int], ...] = ()
         self._now = self.clock()
+        self._version: Hashable | None = None
         self._update_count = 0
         """Part of every cached line's key: bumped when what the lines show changes, so old lines are never hit."""
         self._lines: LRUCache[tuple[int, int, Style, int, bool, bool, bool], Strip] = LRUCache(1024)
@@ -177,18 +181,24 @@ class VirtualTable(ScrollView, Generic[Record], can_focus=True):
         return len(self.rows)
 
     def show_rows(self, records: Sequence[Record], rows: list[int], *, sort: ColumnSort = ColumnSort(),
-                  widths: Mapping[str, int] | None = None, row_of: Callable[[Record], int | None] | None = None) -> None:
+                  widths: Mapping[str, int] | None = None, row_of: Callable[[Record], int | None] | None = None,
+                  version: Hashable | None = None) -> None:
         """Show `records[row]` for these rows; the cursor stays on its record when it is still among them.
 
         `widths` is the longest value per column key; `row_of` finds a record's row among `records`
         (by identity of the thing it describes), so the cursor survives a swap of the records too.
+        `version` changes whenever a record does (None: assume each call brings changed records): while it and the
+        records stay the same, a new order or filter of them reuses the lines already drawn (a sort flipped back
+        and forth draws nothing), the ages in them measured against a clock read at most `AGE_STEP` ago.
         """
         current = self.record_at_cursor()
+        now = self.clock()
+        if version is None or version != self._version or records is not self.records or now - self._now >= AGE_STEP:
+            self._now, self._version = now, version
+            self._update_count += 1
         self.records, self.rows, self.sort = records, rows, sort
         self.widths = widths if widths is not None else self.widths
         self.row_of = row_of or self.row_of
-        self._now = self.clock()
-        self._update_count += 1
         self._fit_columns()
         self.virtual_size = Size(self.size.width, len(rows) + 1)
         if not rows:
