@@ -78,6 +78,15 @@ def test_a_filter_narrows_what_a_recent_one_kept_only_where_that_holds_every_mat
         assert inventory.select(wanted).rows == expected, wanted
 
 
+def test_an_exclusion_typed_on_keeps_what_the_shorter_one_kept(fleets: list[Device]) -> None:
+    """"!sr" after "!s" looks only at the rows "!s" left out; "!" alone excludes nothing and is no such start."""
+    inventory = Inventory(fleets)
+    for text in ("!", "!s", "!sr", "!srv", "!srv-", "!sr"):
+        for flags in ({}, {"online": True}):
+            wanted = DeviceFilter(text=text, **flags)
+            assert inventory.select(wanted).rows == [row for row, d in enumerate(fleets) if wanted.matches(d)], wanted
+
+
 @pytest.mark.parametrize("column", sorted(SORT_KEYS))
 def test_each_direction_made_from_the_other_stays_stable(fleets: list[Device], column: str) -> None:
     inventory = Inventory(fleets)

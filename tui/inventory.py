@@ -16,7 +16,7 @@ import re
 import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain, compress, count, groupby, repeat
 from operator import attrgetter, contains, is_, itemgetter, not_
 from typing import Any
@@ -476,9 +476,29 @@ class Inventory:
                 hits = list(compress(hits, _by_row(column, hits)))
         needle, negate = wanted.needle
         if needle and done.needle != (needle, negate):
-            found = map(contains, _by_row(self.search, hits), repeat(needle))
-            hits = list(compress(hits, map(not_, found) if negate else found))
+            if negate:
+                hits = self._excluding(hits, wanted)
+            else:
+                hits = list(compress(hits, map(contains, _by_row(self.search, hits), repeat(needle))))
         return _Hits(wanted, hits if isinstance(hits, list) else list(hits), size)
+
+    def _excluding(self, rows: Sequence[int], wanted: DeviceFilter) -> list[int]:
+        """The rows (a superset of the matches, in arrival order) whose search key lacks the excluded text. After a
+        recent exclusion of a part of it ("!sr" after "!s", same flags and scope), the rows that one kept are kept as
+        they are (lacking "s", they lack "sr"), and only those it left out are looked at: when it kept most rows, a
+        fraction of the scan."""
+        needle = wanted.needle[0]
+        search = self.search
+        shorter = next((found.hits for found in reversed(self._recent.values())
+                        if found.wanted.needle[1] and found.wanted.needle[0] and found.wanted.needle[0] in needle
+                        and replace(found.wanted, text="") == replace(wanted, text="")), None)
+        if shorter is not None and 2 * len(shorter) > len(rows):
+            kept = bytearray(len(search))
+            deque(map(kept.__setitem__, shorter, repeat(1)), maxlen=0)
+            left_out = list(compress(rows, map(not_, _by_row(kept, rows))))
+            lacking = compress(left_out, map(not_, map(contains, _by_row(search, left_out), repeat(needle))))
+            return sorted(chain(shorter, lacking))  # two runs in arrival order: one merge
+        return list(compress(rows, map(not_, map(contains, _by_row(search, rows), repeat(needle)))))
 
     def _in_order(self, hits: list[int], sort: Sort) -> list[int]:
         if sort.column is None:
