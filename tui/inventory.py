@@ -409,11 +409,12 @@ class Inventory:
 
     def _column_sort_keys(self, column: str, start: int = 0) -> list[Any]:
         """`SORT_KEYS[column]` of the rows from `start` on, made column-wise with C-level maps: text with one casefold
-        per distinct value where they repeat (groups, OSes, users), health and patches as ranks."""
+        per distinct value where they repeat (groups, OSes, users: one copy each, whose hash is known), health and
+        patches as ranks."""
         if column in TEXT_COLUMNS:
             values = list(map(attrgetter(column), self.devices[start:]))
             fold: Callable[[str], str] = str.casefold if TEXT_COLUMNS[column] else str
-            if len(set(values[:1024])) > 256:
+            if column not in SHARED_FIELDS and len(set(values[:1024])) > 256:
                 return list(map(fold, values))
             return list(map({value: fold(value) for value in set(values)}.__getitem__, values))
         devices = self.devices[start:]
