@@ -54,7 +54,7 @@ class DevicesPane(Vertical):
         self.clock = clock
         self.fleets = fleets
         """Devices of several consoles: a Connection column, and the bar names the console in scope."""
-        self.selection = Selection(rows=[], scope=0, critical=0)
+        self.selection = Selection(rows=[], scope=0)
         self.problem: str | None = None
         """Why no device could be loaded, in words with what to do; None while loading or loaded."""
 

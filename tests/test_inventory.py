@@ -63,6 +63,39 @@ def test_typing_on_narrows_the_previous_matches_and_deleting_widens_again(fleets
         assert inventory.select(wanted).rows == [row for row, d in enumerate(fleets) if wanted.matches(d)], text
 
 
+def test_a_filter_narrows_what_a_recent_one_kept_only_where_that_holds_every_match(fleets: list[Device]) -> None:
+    """Flags switched on and off, text typed on and deleted, an exclusion extended and shortened, a scope changed:
+    each answer is checked against `matches`, whichever recent filter it started from."""
+    inventory = Inventory(fleets)
+    steps = [DeviceFilter(critical=True), DeviceFilter(critical=True, online=True, text="s"),
+             DeviceFilter(critical=True, online=True, text="sr"), DeviceFilter(online=True, text="sr"),
+             DeviceFilter(text="!s"), DeviceFilter(text="!sr"), DeviceFilter(text="!srv"), DeviceFilter(text="!sr"),
+             DeviceFilter(missing_patch=True, text="!sr"), DeviceFilter(missing_patch=True, text="!s"),
+             DeviceFilter(missing_patch=True, text="!s", connection="demo-sepm"), DeviceFilter(text="!"),
+             DeviceFilter(text="srv"), DeviceFilter(text="srv", group=("my company",))]
+    for wanted in steps:
+        expected = [row for row, device in enumerate(fleets) if wanted.matches(device)]
+        assert inventory.select(wanted).rows == expected, wanted
+
+
+def test_an_exclusion_typed_on_keeps_what_the_shorter_one_kept(fleets: list[Device]) -> None:
+    """"!sr" after "!s" looks only at the rows "!s" left out; "!" alone excludes nothing and is no such start."""
+    inventory = Inventory(fleets)
+    for text in ("!", "!s", "!sr", "!srv", "!srv-", "!sr"):
+        for flags in ({}, {"online": True}):
+            wanted = DeviceFilter(text=text, **flags)
+            assert inventory.select(wanted).rows == [row for row, d in enumerate(fleets) if wanted.matches(d)], wanted
+
+
+@pytest.mark.parametrize("column", sorted(SORT_KEYS))
+def test_each_direction_made_from_the_other_stays_stable(fleets: list[Device], column: str) -> None:
+    inventory = Inventory(fleets)
+    key = SORT_KEYS[column]
+    for descending in (False, True, False):
+        expected = sorted(range(len(fleets)), key=lambda row: key(fleets[row]), reverse=descending)
+        assert inventory.select(DeviceFilter(), Sort(column, descending)).rows == expected
+
+
 @pytest.mark.parametrize("column", sorted(SORT_KEYS))
 @pytest.mark.parametrize("descending", [False, True])
 def test_sorts_are_stable_in_both_directions(fleets: list[Device], column: str, descending: bool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import App, ComposeResult
 
+from helpers import FIXED_NOW
 from tui.inventory import Inventory, Sort
 from tui.models import Device, Health
 from widgets.device_table import DeviceTable
@@ -103,4 +104,21 @@ async def test_the_header_shows_the_sort_it_is_given_and_a_mark_redraws_its_line
         left.focus()
         await pilot.press("space")
         assert left.render_line(1).text.startswith("•alpha")  # the same row, the same cursor: not the cached line
+        await pilot.pause()
+
+
+async def test_a_new_order_of_the_same_devices_reuses_lines_and_a_changed_device_is_drawn_again() -> None:
+    app = TwoTables()
+    async with app.run_test(size=(60, 30)) as pilot:
+        table = app.query_one(DeviceTable)
+        table.clock = lambda: FIXED_NOW  # the ages' clock stands still: only the version can redraw a line
+        inventory = Inventory(Device(vendor="sepm", connection="c", id=f"d{n}", name=f"host-{n}", health=Health.OK)
+                              for n in range(3))
+        table.show(inventory, [0, 1, 2])
+        first = table.render_line(2)
+        table.show(inventory, [2, 1, 0])
+        assert table.render_line(2) is first  # row 1 again second: the line drawn before
+        inventory.add([Device(vendor="sepm", connection="c", id="d1", name="renamed", health=Health.CRITICAL)])
+        table.show(inventory, [2, 1, 0])
+        assert "renamed" in table.render_line(2).text
         await pilot.pause()

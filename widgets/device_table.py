@@ -72,7 +72,7 @@ class DeviceTable(VirtualTable[Device]):
 
     def show(self, inventory: Inventory, rows: list[int], sort: Sort = Sort()) -> None:
         self.show_rows(inventory.devices, rows, sort=ColumnSort(sort.column, sort.descending), widths=inventory.widths,
-                       row_of=inventory.row_of)
+                       row_of=inventory.row_of, version=inventory.version)
 
     @property
     def devices(self) -> list[Device]:
