@@ -19,7 +19,7 @@ import pytest
 
 from tui.app import HANGUP_EXIT_CODE
 
-EXIT_WITHIN = 5.0
+EXIT_WITHIN = 20.0  # a bound for "never left", not a speed: the test goes on the moment epx is gone
 START_WITHIN = 60.0  # generous: a busy machine may start Python and Textual slowly
 REPO = Path(__file__).resolve().parent.parent
 
