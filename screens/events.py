@@ -13,7 +13,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import attrgetter, contains, lt, not_
 
 from rich.style import Style
@@ -235,23 +235,27 @@ class EventsScreen(ExplorerScreen):
     def _measure(self, events: list[Event]) -> None:
         """Widen `longest` to these events' device, title ("NEW " and all), engine and connection.
 
-        A shown title is never longer than its event's title, so only the titles that could beat the longest
-        are shortened, longest first: a window of 100,000 events shortens a handful, not every title."""
+        The engines and connections are the timeline's few names, not a pass over the events. A shown title is
+        never longer than its event's title, so only the titles that could beat the longest are shortened,
+        longest first: a window of 100,000 events shortens a handful, not every title."""
         longest = self.longest
         names = list(map(attrgetter("device_name"), events))
-        unnamed = compress(map(attrgetter("device_id"), events), map(not_, names))
-        longest["device"] = max(longest.get("device", 0), max(map(len, filter(None, chain(names, unnamed))), default=0))
-        for key in ("engine", "connection"):
-            longest[key] = max(longest.get(key, 0), max(map(len, set(map(attrgetter(key), events))), default=0))
+        if not all(names):  # an unnamed device shows its id
+            names = [*filter(None, names), *compress(map(attrgetter("device_id"), events), map(not_, names))]
+        longest["device"] = max(longest.get("device", 0), max(map(len, filter(None, names)), default=0))
+        for key, values in (("engine", self.timeline.engines), ("connection", self.timeline.connections)):
+            longest[key] = max(longest.get(key, 0), max(map(len, values), default=0))
         lengths = list(map(len, map(attrgetter("title"), events)))
+        most = max(lengths, default=0)
         title = longest.get("title", 0) - len("NEW ")
-        if lengths and max(lengths) > title:
-            title = max(title, len(shown_title(events[lengths.index(max(lengths))], engine_shown=False)))
-        for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
-                            reverse=True):
-            if len(event.title) <= title:
-                break
-            title = max(title, len(shown_title(event, engine_shown=False)))
+        if lengths and most > title:
+            title = max(title, len(shown_title(events[lengths.index(most)], engine_shown=False)))
+        if most > title:  # the longest was shortened: another may be shortened less
+            for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
+                                reverse=True):
+                if len(event.title) <= title:
+                    break
+                title = max(title, len(shown_title(event, engine_shown=False)))
         longest["title"] = title + len("NEW ")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

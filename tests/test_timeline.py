@@ -128,16 +128,23 @@ def test_counts_and_histogram_stay_right_as_pages_merge_into_what_is_shown() -> 
             assert timeline.histogram(rows, start, end, 50) == histogram_by_pass(seen, start, end, 50)
 
 
-@pytest.mark.parametrize("narrower,broader,within", [
-    (EventFilter(frozenset({Severity.CRITICAL})), EventFilter(), True),
-    (EventFilter(frozenset({Severity.CRITICAL})), EventFilter(frozenset({Severity.CRITICAL, Severity.WARNING})), True),
-    (EventFilter(), EventFilter(frozenset({Severity.CRITICAL})), False),
-    (EventFilter(engine="edr"), EventFilter(), True),
-    (EventFilter(engine="edr"), EventFilter(engine="epp"), False),
-    (EventFilter(frozenset({Severity.INFO})), EventFilter(frozenset({Severity.CRITICAL})), False),
-])
-def test_within_says_when_a_filter_can_narrow_another(narrower, broader, within) -> None:
-    assert narrower.within(broader) is within
+def test_an_engine_filter_keeps_its_engine_among_more_than_a_byte_of_engines() -> None:
+    """Engines past the first 255 share one code; their filter tells them apart by name."""
+    events = [event(number, START + timedelta(seconds=number), engine=f"engine-{number % 300}",
+                    severity=list(Severity)[number % 4]) for number in range(900)]
+    timeline = Timeline(events)
+    for engine in ("engine-0", "engine-254", "engine-255", "engine-299"):
+        for wanted in (EventFilter(engine=engine), EventFilter(frozenset({Severity.CRITICAL}), engine)):
+            assert shown(timeline, timeline.select(wanted)) == kept(events, wanted), wanted
+
+
+def test_a_page_of_two_consoles_keeps_an_event_per_console_and_id() -> None:
+    ours, theirs = fleet_events(20), fleet_events(20, connection="sepm")
+    timeline = Timeline(ours[:10])
+    added = timeline.add([*ours[5:], *theirs, theirs[3]])
+    assert added == list(range(10, 40)) and len(timeline.order) == 40
+    assert timeline.row_of(theirs[3]) == 23 and timeline.row_of(ours[3]) == 3
+    assert set(timeline.connections) == {"elements", "sepm"}
 
 
 def scan(texts: list[str], needle: str, start: int, backwards: bool) -> int | None:

@@ -3,29 +3,32 @@
 Events keep the row they arrived in (`events[row]`); `order` lists the rows newest first. A page is
 merged where its times fall (Elements pages come in time order, each lands in one place; SEPM's one
 unsorted answer is sorted once), so a page costs a copy of row numbers, never a sort of the window.
-Each event's time (integer microseconds), severity and engine are kept per row when it arrives, and its search
-text when the first search needs it, so filters, the search, the hour heads and the histogram work on integers and
-strings, not records, in C-level passes.
+Each event's time, severity and engine are read once, when it arrives, and kept per row; the severity ranks
+and engine codes are also kept in the order's order, as byte strings, so a filter is a byte translation and
+one `compress` of the order, a count is `bytes.count` and the histogram's buckets are found by halving.
+The search text is made when the first search needs it (a window's first rows do not wait for it).
 Lists handed out are never changed afterwards: a new page makes new ones.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, KeysView
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain, compress, repeat
-from operator import attrgetter, contains, floordiv, sub
+from operator import attrgetter, contains
 
 from tui.models import Event, Severity
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-HOUR = 3_600_000_000
-"""An hour in microseconds."""
+HOUR = timedelta(hours=1)
 BY_RANK = sorted(Severity, key=lambda severity: severity.rank)
 RANK = {severity: severity.rank for severity in Severity}
+SHARED_CODE = 255
+"""Engines are coded by a byte in the order they are first seen; any after the first 255 share this last code
+(an engine filter then tells them apart by name)."""
 
 
 def search_key(event: Event) -> str:
@@ -34,9 +37,9 @@ def search_key(event: Event) -> str:
                      event.category)).casefold()
 
 
-def epoch_micros(moment: datetime) -> int:
-    """An aware time as whole microseconds since the epoch: exact, so buckets match the datetimes' own."""
-    return (moment - EPOCH) // MICROSECOND
+def byte_table(keep: Iterable[bool]) -> bytes:
+    """A `bytes.translate` table that maps each byte to 1 when `keep` says so (in byte order), else to 0."""
+    return bytes(keep).ljust(256, b"\0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,37 +51,46 @@ class EventFilter:
     engine: str | None = None
     """Only this engine's events; None: every engine."""
 
-    def within(self, other: EventFilter) -> bool:
-        """Whether every event this filter keeps is kept by `other` (so its rows can be narrowed from other's)."""
-        severities = not other.severities or bool(self.severities) and self.severities <= other.severities
-        return severities and (other.engine is None or other.engine == self.engine)
-
 
 class Timeline:
-    """Every event of the window once (by connection and id), with the per-row columns filters read."""
+    """Every event of the window once (by connection and id), with what the order and the filters read."""
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self.events: list[Event] = []
         self._search: list[str] = []
-        self.micros: list[int] = []
-        self.ranks = bytearray()
-        self.engine_of: list[str] = []
+        self.stamps: list[float] = []
+        """Each row's time as `datetime.timestamp` gives it, what the order is sorted and halved by: a float key
+        sorts twice as fast as a datetime, and the correctly rounded seconds of an aware time keep its order
+        exactly (two times a microsecond apart stay apart up to the year 2242). Counting in whole hours and
+        buckets reads the event's own datetime."""
         self.engines: set[str] = set()
+        self._engine_codes: dict[str, int] = {}
+        """Each engine's code (`SHARED_CODE` for engines after the first 255)."""
         self.order: list[int] = []
         """Every row, newest first; among equal times, the one that arrived first."""
-        self._rows: dict[tuple[str, str], int] = {}
-        self._selected: tuple[EventFilter, list[int]] | None = None
+        self._order_ranks = b""
+        """The severity rank of each row of `order`, position by position."""
+        self._order_codes: bytes | None = None
+        """The engine code of each row of `order`, made when an engine filter first asks (the first rows do not
+        wait for it) and merged with the order after that."""
+        self._rows: dict[str, dict[str, int]] = {}
+        """Per connection, the row of each event id."""
+        self._selected: tuple[EventFilter, list[int], list[int], bytes] | None = None
+        """The last filter asked for, the order it was applied to, the rows it kept and their severity ranks."""
         self._missing: tuple[list[int], str] | None = None
         """The last needle that matched none of these rows."""
-        self._shown_ranks: dict[int, tuple[list[int], bytes]] = {}
-        """The severity ranks of the last lists handed out, in their order, by id of the list (kept with it)."""
         self.add(events)
 
     def __len__(self) -> int:
         return len(self.events)
 
+    @property
+    def connections(self) -> KeysView[str]:
+        return self._rows.keys()
+
     def row_of(self, event: Event) -> int | None:
-        return self._rows.get((event.connection, event.id))
+        rows = self._rows.get(event.connection)
+        return None if rows is None else rows.get(event.id)
 
     @property
     def search(self) -> list[str]:
@@ -91,74 +103,98 @@ class Timeline:
     def add(self, events: Iterable[Event]) -> list[int]:
         """Merge the events not yet held into the order; the rows of those that were new."""
         first = len(self.events)
-        events = list(events)
-        keys = dict(zip(zip(map(attrgetter("connection"), events), map(attrgetter("id"), events)),
-                        range(first, first + len(events))))
-        if len(keys) == len(events) and self._rows.keys().isdisjoint(keys):  # the usual page: every event new
-            self._rows.update(keys)
-            self.events.extend(events)
-        else:
-            for event in events:
-                key = (event.connection, event.id)
-                if key not in self._rows:
-                    self._rows[key] = len(self.events)
-                    self.events.append(event)
+        self._hold(list(events))
         new = self.events[first:]
-        self.micros.extend(map(floordiv, map(sub, map(attrgetter("time"), new), repeat(EPOCH)), repeat(MICROSECOND)))
-        self.ranks.extend(map(RANK.__getitem__, map(attrgetter("severity"), new)))
-        self.engine_of.extend(map(attrgetter("engine"), new))
-        self.engines.update(self.engine_of[first:])
+        if not new:
+            return []
+        self.stamps.extend(map(datetime.timestamp, map(attrgetter("time"), new)))
+        self.engines.update(map(attrgetter("engine"), new))
         added = list(range(first, len(self.events)))
-        if added:
-            newest_first = sorted(added, key=self.micros.__getitem__, reverse=True)
-            self.order = self._merged(self.order, newest_first)
-            if self._selected is not None:
-                wanted, rows = self._selected
-                self._selected = (wanted, self._merged(rows, self._keep(wanted, newest_first)))
+        self._merge(sorted(added, key=self.stamps.__getitem__, reverse=True))
         return added
 
-    def _merged(self, rows: list[int], new: list[int]) -> list[int]:
-        """Two lists of rows, newest first, as one new list; only the span of time they share is sorted."""
-        if not new:
-            return rows
-        if not rows:
-            return new
-        times = self.micros
+    def _hold(self, events: list[Event]) -> None:
+        """Append the events not yet held (by connection and id) to `events`, each once, and note their rows."""
+        first = len(self.events)
+        connections = set(map(attrgetter("connection"), events))
+        if len(connections) == 1:  # the usual page: one console's, every event new
+            (connection,) = connections
+            keys = dict(zip(map(attrgetter("id"), events), range(first, first + len(events))))
+            rows = self._rows.get(connection)
+            if len(keys) == len(events) and (rows is None or rows.keys().isdisjoint(keys.keys())):
+                if rows is None:
+                    self._rows[connection] = keys
+                else:
+                    rows.update(keys)
+                self.events.extend(events)
+                return
+        for event in events:
+            rows = self._rows.setdefault(event.connection, {})
+            if event.id not in rows:
+                rows[event.id] = len(self.events)
+                self.events.append(event)
 
-        def age(row: int) -> int:
-            return -times[row]
+    def _after(self, row: int) -> float:
+        """A key that grows along a list newest first, as `bisect` wants."""
+        return -self.stamps[row]
 
-        low = bisect.bisect_left(rows, age(new[0]), key=age)
-        high = bisect.bisect_right(rows, age(new[-1]), lo=low, key=age)
-        shared = sorted([*rows[low:high], *new], key=times.__getitem__, reverse=True)
-        merged = [*rows[:low], *shared, *rows[high:]]
-        known = self._shown_ranks.get(id(rows))
-        if known is not None and known[0] is rows:  # the ranks in order are merged the same way
-            ranks = known[1]
-            self._remember_ranks(merged, ranks[:low] + bytes(map(self.ranks.__getitem__, shared)) + ranks[high:])
-        return merged
+    def _merge(self, new: list[int]) -> None:
+        """Merge rows newest first into a new order (with its ranks and codes); only the span of time they share
+        with the order is sorted."""
+        order = self.order
+        low = bisect.bisect_left(order, self._after(new[0]), key=self._after)
+        high = bisect.bisect_right(order, self._after(new[-1]), lo=low, key=self._after)
+        shared = sorted([*order[low:high], *new], key=self.stamps.__getitem__, reverse=True) if high > low else new
+        self.order = [*order[:low], *shared, *order[high:]]
+        ranks, codes = self._order_ranks, self._order_codes
+        self._order_ranks = ranks[:low] + self._ranks(shared) + ranks[high:]
+        if codes is not None:
+            self._order_codes = codes[:low] + self._coded(shared) + codes[high:]
 
-    def _keep(self, wanted: EventFilter, rows: Sequence[int]) -> list[int]:
-        """The rows the filter keeps, in their order: a byte lookup per severity, a string comparison per engine."""
-        kept = list(rows)
-        if wanted.severities:
-            allowed = bytes(severity in wanted.severities for severity in BY_RANK)
-            kept = list(compress(kept, map(allowed.__getitem__, map(self.ranks.__getitem__, kept))))
-        if wanted.engine is not None:
-            kept = list(compress(kept, map(wanted.engine.__eq__, map(self.engine_of.__getitem__, kept))))
-        return kept
+    def _events_of(self, rows: list[int]) -> Iterator[Event]:
+        return map(self.events.__getitem__, rows)
+
+    def _ranks(self, rows: list[int]) -> bytes:
+        return bytes(map(RANK.__getitem__, map(attrgetter("severity"), self._events_of(rows))))
+
+    def _coded(self, rows: list[int]) -> bytes:
+        """The engine codes of `rows`, giving the engines not yet coded the next codes."""
+        codes = self._engine_codes
+        engines = list(map(attrgetter("engine"), self._events_of(rows)))
+        for engine in set(engines).difference(codes):
+            codes[engine] = min(len(codes), SHARED_CODE)
+        return bytes(map(codes.__getitem__, engines))
 
     def select(self, wanted: EventFilter) -> list[int]:
-        """The rows the filter keeps, newest first; a stricter filter narrows the previous answer."""
+        """The rows the filter keeps, newest first: the same list while the filter and the order stay."""
         if wanted == EventFilter():
-            self._selected = None
             return self.order
         last = self._selected
-        if last is not None and last[0] == wanted:
-            return last[1]
-        rows = self._keep(wanted, last[1] if last is not None and wanted.within(last[0]) else self.order)
-        self._selected = (wanted, rows)
+        if last is not None and last[0] == wanted and last[1] is self.order:
+            return last[2]
+        kept = self._kept(wanted)
+        rows = list(compress(self.order, kept))
+        self._selected = (wanted, self.order, rows, bytes(compress(self._order_ranks, kept)))
         return rows
+
+    def _kept(self, wanted: EventFilter) -> bytes:
+        """1 at each position of the order the filter keeps, else 0: a translation of the ranks, one of the
+        codes, and the two as integers anded."""
+        severities = byte_table(not wanted.severities or severity in wanted.severities for severity in BY_RANK)
+        kept = int.from_bytes(self._order_ranks.translate(severities), "little")
+        if wanted.engine is not None:
+            kept &= int.from_bytes(self._engine_kept(wanted.engine), "little")
+        return kept.to_bytes(len(self.order), "little")
+
+    def _engine_kept(self, engine: str) -> bytes:
+        if self._order_codes is None:
+            self._order_codes = self._coded(self.order)
+        code = self._engine_codes.get(engine)
+        if code is None:
+            return bytes(len(self.order))
+        if code < SHARED_CODE:
+            return self._order_codes.translate(byte_table(byte == code for byte in range(256)))
+        return bytes(map(engine.__eq__, map(attrgetter("engine"), self._events_of(self.order))))
 
     def find(self, rows: list[int], needle: str, start: int, *, backwards: bool = False) -> int | None:
         """The first position in `rows` from `start` on (backwards: towards the top), wrapping round, whose search
@@ -186,11 +222,11 @@ class Timeline:
     def starts_hour(self, rows: list[int], row: int) -> bool:
         """Whether `row` is the first of its hour in `rows` (newest first); found by halving, so asking only
         for the rows on screen costs nothing however many there are."""
-        times = self.micros
-        position = bisect.bisect_left(rows, -times[row], key=lambda other: -times[other])
+        position = bisect.bisect_left(rows, self._after(row), key=self._after)
         if position == len(rows) or rows[position] != row:
             return False  # not shown, or after an event of the same time
-        return position == 0 or times[rows[position - 1]] // HOUR != times[row] // HOUR
+        events = self.events
+        return position == 0 or (events[rows[position - 1]].time - EPOCH) // HOUR != (events[row].time - EPOCH) // HOUR
 
     def count(self, rows: list[int], severity: Severity) -> int:
         return self._ranks_of(rows).count(severity.rank)
@@ -199,15 +235,14 @@ class Timeline:
         """(count, worst severity) per time bucket from `start` to `end`, oldest first, for rows newest first.
 
         An event's bucket is worked out as from its datetime (times outside fall in the end buckets); the
-        buckets are runs of `rows`, so each is found by halving and its worst severity read from a byte string.
+        buckets are runs of `rows`, so each is found by halving and its worst severity looked for in a byte string.
         """
         width = max(width, 1)
-        origin = epoch_micros(start)
         length = (end - start).total_seconds() or 1.0
-        times = self.micros
+        events = self.events
 
         def buckets_back(row: int) -> int:
-            return -min(width - 1, max(0, int((times[row] - origin) / 10**6 / length * width)))
+            return -min(width - 1, max(0, int((events[row].time - start) // MICROSECOND / 10**6 / length * width)))
 
         shown = self._ranks_of(rows)
         buckets = [(0, Severity.UNKNOWN)] * width
@@ -215,21 +250,16 @@ class Timeline:
         while position < len(rows):
             bucket = buckets_back(rows[position])
             end_of_run = bisect.bisect_right(rows, bucket, lo=position, key=buckets_back)
-            buckets[-bucket] = (end_of_run - position, BY_RANK[min(shown[position:end_of_run])])
+            worst = next(severity for severity in BY_RANK if shown.find(severity.rank, position, end_of_run) >= 0)
+            buckets[-bucket] = (end_of_run - position, worst)
             position = end_of_run
         return buckets
 
     def _ranks_of(self, rows: list[int]) -> bytes:
-        """The severity ranks of `rows` in their order, kept for the lists in use (the order, a selection)."""
-        known = self._shown_ranks.get(id(rows))
-        if known is not None and known[0] is rows:
-            return known[1]
-        ranks = bytes(map(self.ranks.__getitem__, rows))
-        self._remember_ranks(rows, ranks)
-        return ranks
-
-    def _remember_ranks(self, rows: list[int], ranks: bytes) -> None:
-        shown = self._shown_ranks
-        shown[id(rows)] = (rows, ranks)
-        while len(shown) > 2:
-            del shown[next(iter(shown))]
+        """The severity ranks of `rows` in their order: kept for the order and the last selection."""
+        if rows is self.order:
+            return self._order_ranks
+        selected = self._selected
+        if selected is not None and selected[2] is rows:
+            return selected[3]
+        return self._ranks(rows)
