@@ -10,11 +10,12 @@ is new, and never moves the cursor.
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from itertools import compress, repeat
-from operator import attrgetter, contains, lt, not_
+from itertools import compress, repeat, takewhile
+from operator import attrgetter, contains, lt
 
 from rich.style import Style
 from rich.text import Text
@@ -85,6 +86,35 @@ def histogram(buckets: Sequence[tuple[int, Severity]]) -> Text:
     return bars
 
 
+def longest_title(events: Sequence[Event], title: int, room: int) -> int:
+    """The longest shown title of `events` (engine column hidden) and `title`, or `room` as soon as one fills it.
+
+    Titles are read in C loops up to each that is as long as the room, and that one is shortened: in a window
+    of long titles the first usually fills the room and ends the reading. Otherwise, as a shown title is never
+    longer than its event's title, only the titles that could beat the longest are shortened, longest first: a
+    window of 100,000 events shortens a handful, not every title."""
+    lengths: list[int] = []
+    titles = map(len, map(attrgetter("title"), events))
+    while True:
+        lengths += takewhile(room.__gt__, titles)
+        if len(lengths) == len(events):
+            break
+        event = events[len(lengths)]  # the title takewhile stopped at (and took)
+        lengths.append(len(event.title))
+        if len(shown_title(event, engine_shown=False)) >= room:
+            return room
+    most = max(lengths, default=0)
+    if lengths and most > title:
+        title = max(title, len(shown_title(events[lengths.index(most)], engine_shown=False)))
+    if most > title:  # the longest was shortened: another may be shortened less
+        for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
+                            reverse=True):
+            if len(event.title) <= title:
+                break
+            title = max(title, len(shown_title(event, engine_shown=False)))
+    return title
+
+
 class EventsScreen(ExplorerScreen):
     """One window of events from one or more consoles."""
 
@@ -124,7 +154,8 @@ class EventsScreen(ExplorerScreen):
         self._matches: tuple[list[int], str, list[int]] | None = None
         """The positions matching the needle in the rows shown, for "match 3 of 14" (rows and needle they are of)."""
         self.longest: dict[str, int] = {}
-        """The longest device, title, engine and connection of the window: columns are no wider than their values."""
+        """The longest device, title, engine and connection of the window, each up to its column's `max_width`:
+        columns are no wider than their values."""
         self.fresh: set[int] = set()
         """Rows of the events the live tail brought, marked until the next reload."""
         self.notes: list[str] = []
@@ -233,30 +264,26 @@ class EventsScreen(ExplorerScreen):
         self.refilter()
 
     def _measure(self, events: list[Event]) -> None:
-        """Widen `longest` to these events' device, title ("NEW " and all), engine and connection.
+        """Widen `longest` to these events' device, title ("NEW " and all), engine and connection, each no
+        further than its column is ever shown (its `max_width`).
 
-        The engines and connections are the timeline's few names, not a pass over the events. A shown title is
-        never longer than its event's title, so only the titles that could beat the longest are shortened,
-        longest first: a window of 100,000 events shortens a handful, not every title."""
+        A device or title that fills its column ends the reading of that column, so a window of long names and
+        titles reads a handful of events, not 100,000, and the pages after it none. The engines and connections
+        are the timeline's few names, not a pass over the events."""
         longest = self.longest
-        names = list(map(attrgetter("device_name"), events))
-        if not all(names):  # an unnamed device shows its id
-            names = [*filter(None, names), *compress(map(attrgetter("device_id"), events), map(not_, names))]
-        longest["device"] = max(longest.get("device", 0), max(map(len, filter(None, names)), default=0))
+        widest = {column.key: column.max_width or sys.maxsize for column in self.table.columns}
+        device = longest.get("device", 0)
+        for event in events if device < widest["device"] else ():
+            length = len(event.device_name or event.device_id or "")
+            if length > device:
+                device = min(length, widest["device"])
+                if device == widest["device"]:
+                    break
+        longest["device"] = device
         for key, values in (("engine", self.timeline.engines), ("connection", self.timeline.connections)):
             longest[key] = max(longest.get(key, 0), max(map(len, values), default=0))
-        lengths = list(map(len, map(attrgetter("title"), events)))
-        most = max(lengths, default=0)
-        title = longest.get("title", 0) - len("NEW ")
-        if lengths and most > title:
-            title = max(title, len(shown_title(events[lengths.index(most)], engine_shown=False)))
-        if most > title:  # the longest was shortened: another may be shortened less
-            for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
-                                reverse=True):
-                if len(event.title) <= title:
-                    break
-                title = max(title, len(shown_title(event, engine_shown=False)))
-        longest["title"] = title + len("NEW ")
+        title, room = longest.get("title", 0) - len("NEW "), widest["title"] - len("NEW ")
+        longest["title"] = (longest_title(events, title, room) if title < room else title) + len("NEW ")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group not in ("events", "tail"):

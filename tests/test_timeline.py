@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from screens.events import longest_title, shown_title
 from tui.models import Event, Severity
 from tui.timeline import EventFilter, Timeline
 
@@ -226,3 +227,15 @@ def test_count_of_a_severity_among_the_rows() -> None:
     assert timeline.count(rows, Severity.CRITICAL) == sum(
         1 for e in events if e.engine == "deepGuard" and e.severity is Severity.CRITICAL)
     assert timeline.engines == set(ENGINES)
+
+
+@pytest.mark.parametrize("room", [12, 20, 200])
+def test_the_longest_title_is_the_longest_shown_one_up_to_the_room(room: int) -> None:
+    """Read up to the first title that fills the room, or shortened only where one could beat the longest."""
+    titles = ["CRITICAL: CLIENT SECURITY ALERT", "Informational:   short", "Minor: a much longer title than that",
+              "Warning:", "Blocked site on a device", "x" * 15]
+    events = [event(number, START, title=title) for number, title in enumerate(titles)]
+    for chosen in (events, events[::-1], events[1:2], []):
+        for title in (0, 10):
+            plain = max([title, *(len(shown_title(e, engine_shown=False)) for e in chosen)])
+            assert longest_title(chosen, title, room) == min(plain, room), (room, title, chosen)
