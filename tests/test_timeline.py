@@ -220,6 +220,20 @@ def test_the_histogram_counts_each_bucket_as_a_pass_over_every_event_would(width
     assert timeline.histogram([], start, end, width) == [(0, Severity.UNKNOWN)] * width
 
 
+@pytest.mark.parametrize("width", [3, 7, 118])
+def test_events_a_microsecond_either_side_of_a_bucket_start_fall_as_a_pass_would_put_them(width: int) -> None:
+    start, end = START, START + timedelta(hours=1, microseconds=7)
+    length = (end - start) / width
+    edges = [start + length * bucket + timedelta(microseconds=shift) for bucket in range(width + 1)
+             for shift in (-1, 0, 1)]
+    events = [event(number, moment, severity=list(Severity)[number % 4]) for number, moment in enumerate(edges)]
+    timeline = Timeline(events)
+    for wanted in FILTERS[:3]:
+        rows = timeline.select(wanted)
+        assert timeline.histogram(rows, start, end, width) == histogram_by_pass(shown(timeline, rows), start, end,
+                                                                                width)
+
+
 def test_count_of_a_severity_among_the_rows() -> None:
     events = fleet_events(300)
     timeline = Timeline(events)

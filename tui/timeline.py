@@ -61,8 +61,9 @@ class Timeline:
         self.stamps: list[float] = []
         """Each row's time as `datetime.timestamp` gives it, what the order is sorted and halved by: a float key
         sorts twice as fast as a datetime, and the correctly rounded seconds of an aware time keep its order
-        exactly (two times a microsecond apart stay apart up to the year 2242). Counting in whole hours and
-        buckets reads the event's own datetime."""
+        exactly (two times a microsecond apart stay apart up to the year 2242), so the histogram's buckets are
+        also found by comparing them with the timestamp each bucket starts at. Whole hours are counted on the
+        event's own datetime."""
         self.engines: set[str] = set()
         self._engine_codes: dict[str, int] = {}
         """Each engine's code (`SHARED_CODE` for engines after the first 255)."""
@@ -79,6 +80,8 @@ class Timeline:
         """The last filter asked for, the order it was applied to, the rows it kept and their severity ranks."""
         self._missing: tuple[list[int], str] | None = None
         """The last needle that matched none of these rows."""
+        self._starts: tuple[tuple[datetime, datetime, int], list[float]] | None = None
+        """The histogram's last window and width, and the timestamps its buckets start at."""
         self.add(events)
 
     def __len__(self) -> int:
@@ -234,26 +237,48 @@ class Timeline:
     def histogram(self, rows: list[int], start: datetime, end: datetime, width: int) -> list[tuple[int, Severity]]:
         """(count, worst severity) per time bucket from `start` to `end`, oldest first, for rows newest first.
 
-        An event's bucket is worked out as from its datetime (times outside fall in the end buckets); the
-        buckets are runs of `rows`, so each is found by halving and its worst severity looked for in a byte string.
+        An event's bucket is worked out as from its datetime (times outside fall in the end buckets). Where each
+        bucket starts is worked out once per window and width, as a timestamp; the rows from there on are
+        found by halving `rows`, and each bucket's worst severity looked for in a byte string.
         """
         width = max(width, 1)
-        length = (end - start).total_seconds() or 1.0
-        events = self.events
-
-        def buckets_back(row: int) -> int:
-            return -min(width - 1, max(0, int((events[row].time - start) // MICROSECOND / 10**6 / length * width)))
-
+        starts = self._bucket_starts(start, end, width)
         shown = self._ranks_of(rows)
         buckets = [(0, Severity.UNKNOWN)] * width
-        position = 0
-        while position < len(rows):
-            bucket = buckets_back(rows[position])
-            end_of_run = bisect.bisect_right(rows, bucket, lo=position, key=buckets_back)
-            worst = next(severity for severity in BY_RANK if shown.find(severity.rank, position, end_of_run) >= 0)
-            buckets[-bucket] = (end_of_run - position, worst)
-            position = end_of_run
+        newer = 0
+        """Rows in the buckets after this one."""
+        for bucket in range(width - 1, -1, -1):
+            from_here = bisect.bisect_right(rows, -starts[bucket - 1], lo=newer, key=self._after) if bucket else len(rows)
+            if from_here > newer:
+                worst = next(severity for severity in BY_RANK if shown.find(severity.rank, newer, from_here) >= 0)
+                buckets[bucket] = (from_here - newer, worst)
+            newer = from_here
         return buckets
+
+    def _bucket_starts(self, start: datetime, end: datetime, width: int) -> list[float]:
+        """The timestamp of the first microsecond of each bucket after the first, by the histogram's own sum
+        (a time's microseconds from `start` over the window's seconds, times the width, whole); kept for the
+        last window and width."""
+        known = self._starts
+        if known is not None and known[0] == (start, end, width):
+            return known[1]
+        length = (end - start).total_seconds() or 1.0
+        if length < 0:
+            raise ValueError(f"A histogram's window ends ({end}) before it starts ({start}).")
+
+        def bucket(micros: int) -> int:
+            return int(micros / 10**6 / length * width)
+
+        starts = []
+        for wanted in range(1, width):
+            micros = int(wanted * length * 10**6 / width)  # within a microsecond or two of the first one
+            while bucket(micros - 1) >= wanted:
+                micros -= 1
+            while bucket(micros) < wanted:
+                micros += 1
+            starts.append((start + micros * MICROSECOND).timestamp())
+        self._starts = ((start, end, width), starts)
+        return starts
 
     def _ranks_of(self, rows: list[int]) -> bytes:
         """The severity ranks of `rows` in their order: kept for the order and the last selection."""
