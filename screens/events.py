@@ -15,7 +15,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from itertools import compress, repeat, takewhile
-from operator import attrgetter, contains, lt
+from operator import attrgetter, lt
 
 from rich.style import Style
 from rich.text import Text
@@ -151,8 +151,6 @@ class EventsScreen(ExplorerScreen):
         self.engine: str | None = None
         """Only this engine's events (one of those loaded); None: every engine."""
         self.needle = ""
-        self._matches: tuple[list[int], str, list[int]] | None = None
-        """The positions matching the needle in the rows shown, for "match 3 of 14" (rows and needle they are of)."""
         self.longest: dict[str, int] = {}
         """The longest device, title, engine and connection of the window, each up to its column's `max_width`:
         columns are no wider than their values."""
@@ -426,11 +424,7 @@ class EventsScreen(ExplorerScreen):
         """" · match 3 of 14" for the search, counted in the rows shown; nothing without a search."""
         if not self.needle:
             return ""
-        if self._matches is None or self._matches[0] is not self.rows or self._matches[1] != self.needle:
-            search, needle = self.timeline.search, self.needle
-            found = map(contains, map(search.__getitem__, self.rows), repeat(needle))
-            self._matches = (self.rows, needle, list(compress(range(len(self.rows)), found)))
-        matches = self._matches[2]
+        matches = self.timeline.matches(self.rows, self.needle)
         if not matches:
             return f" · no match for “{self.needle}”"
         at = bisect_left(matches, self.table.cursor)

@@ -13,7 +13,7 @@ import pytest
 
 from screens.events import longest_title, shown_title
 from tui.models import Event, Severity
-from tui.timeline import EventFilter, Timeline
+from tui.timeline import EventFilter, Timeline, search_key
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ENGINES = ("fileScanning", "deepGuard", "browsingProtection", "notification")
@@ -169,6 +169,16 @@ def test_search_finds_the_nearest_match_either_way_as_the_user_types_and_deletes
             for backwards in (False, True):
                 assert timeline.find(rows, needle, start, backwards=backwards) == scan(texts, needle, start, backwards), (
                     needle, start, backwards)
+
+
+def test_matches_as_the_user_types_deletes_and_mistypes_are_those_a_pass_finds() -> None:
+    events = fleet_events(700)
+    timeline = Timeline(events)
+    for rows in (timeline.order, timeline.select(EventFilter(frozenset({Severity.CRITICAL})))):
+        texts = [search_key(e) for e in shown(timeline, rows)]
+        for needle in ("t", "tr", "tro", "troj", "tro", "tr", "t", "b", "bl", "blx", "blxz", "bl", "pc-1", "pc-12",
+                       "pc-1", "12", "s", "sc", "sca", "scan", "scan ", "scan d", "scan do", "scan don", "scan done"):
+            assert timeline.matches(rows, needle) == [at for at, text in enumerate(texts) if needle in text], needle
 
 
 def test_a_needle_that_matched_nothing_is_only_remembered_for_those_rows() -> None:

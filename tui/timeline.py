@@ -16,7 +16,7 @@ import bisect
 from collections.abc import Iterable, Iterator, KeysView
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import attrgetter, contains
 
 from tui.models import Event, Severity
@@ -26,6 +26,8 @@ MICROSECOND = timedelta(microseconds=1)
 HOUR = timedelta(hours=1)
 BY_RANK = sorted(Severity, key=lambda severity: severity.rank)
 RANK = {severity: severity.rank for severity in Severity}
+KEPT_NEEDLES = 8
+"""Needles whose matches are kept per rows searched (each up to a list as long as the rows)."""
 SHARED_CODE = 255
 """Engines are coded by a byte in the order they are first seen; any after the first 255 share this last code
 (an engine filter then tells them apart by name)."""
@@ -78,8 +80,8 @@ class Timeline:
         """Per connection, the row of each event id."""
         self._selected: tuple[EventFilter, list[int], list[int], bytes] | None = None
         """The last filter asked for, the order it was applied to, the rows it kept and their severity ranks."""
-        self._missing: tuple[list[int], str] | None = None
-        """The last needle that matched none of these rows."""
+        self._needles: tuple[list[int], dict[str, list[int]]] = ([], {})
+        """The rows last searched, and the matches of the last needles looked for in them."""
         self._starts: tuple[tuple[datetime, datetime, int], list[float]] | None = None
         """The histogram's last window and width, and the timestamps its buckets start at."""
         self.add(events)
@@ -199,28 +201,35 @@ class Timeline:
             return self._order_codes.translate(byte_table(byte == code for byte in range(256)))
         return bytes(map(engine.__eq__, map(attrgetter("engine"), self._events_of(self.order))))
 
+    def matches(self, rows: list[int], needle: str) -> list[int]:
+        """The positions in `rows` whose search text holds the case-folded `needle`, in order.
+
+        The last few needles asked of the same rows are kept with their matches: deleting back costs nothing,
+        and a needle that holds a kept one (typing on) is looked for only among that one's matches.
+        """
+        if self._needles[0] is not rows:
+            self._needles = (rows, {})
+        kept = self._needles[1]
+        found = kept.get(needle)
+        if found is None:
+            wider = min((matched for known, matched in kept.items() if known in needle), key=len, default=None)
+            among = range(len(rows)) if wider is None else wider
+            texts = map(self.search.__getitem__, map(rows.__getitem__, among))
+            found = kept[needle] = list(compress(among, map(contains, texts, repeat(needle))))
+            while len(kept) > KEPT_NEEDLES:
+                del kept[next(iter(kept))]
+        return found
+
     def find(self, rows: list[int], needle: str, start: int, *, backwards: bool = False) -> int | None:
         """The first position in `rows` from `start` on (backwards: towards the top), wrapping round, whose search
-        text holds the case-folded `needle`; None when none does.
-
-        It reads only as far as the match, in C loops. Typing on after a needle that matched nothing in
-        these rows finds nothing without reading them again.
-        """
-        missing = self._missing
-        if not rows or missing is not None and missing[0] is rows and missing[1] in needle:
+        text holds the case-folded `needle`; None when none does. Found by halving the needle's `matches`."""
+        found = self.matches(rows, needle)
+        if not found:
             return None
-        count = len(rows)
-
-        def positions() -> Iterator[int]:
-            if backwards:
-                return chain(range(start, -1, -1), range(count - 1, start, -1))
-            return chain(range(start, count), range(start))
-
-        keys = map(self.search.__getitem__, map(rows.__getitem__, positions()))
-        found = next(compress(positions(), map(contains, keys, repeat(needle))), None)
-        if found is None:
-            self._missing = (rows, needle)
-        return found
+        if backwards:
+            return found[bisect.bisect_right(found, start) - 1]  # none above: -1, the last
+        at = bisect.bisect_left(found, start)
+        return found[at] if at < len(found) else found[0]
 
     def starts_hour(self, rows: list[int], row: int) -> bool:
         """Whether `row` is the first of its hour in `rows` (newest first); found by halving, so asking only
