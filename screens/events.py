@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from itertools import compress, repeat, takewhile
 from operator import attrgetter, lt
@@ -84,6 +84,17 @@ def histogram(buckets: Sequence[tuple[int, Severity]]) -> Text:
         level = 0 if not count else max(1, round(count / top * (len(BARS) - 1)))
         bars.append(BARS[level], style=SEVERITY_CELLS[severity][1] if count else PLAIN)
     return bars
+
+
+def longest_up_to(lengths: Iterable[int], longest: int, widest: int) -> int:
+    """The greatest of `longest` and `lengths`, no more than `widest`: the first length that reaches it ends the
+    reading."""
+    for length in lengths if longest < widest else ():
+        if length > longest:
+            longest = min(length, widest)
+            if longest == widest:
+                break
+    return longest
 
 
 def longest_title(events: Sequence[Event], title: int, room: int) -> int:
@@ -266,20 +277,15 @@ class EventsScreen(ExplorerScreen):
         further than its column is ever shown (its `max_width`).
 
         A device or title that fills its column ends the reading of that column, so a window of long names and
-        titles reads a handful of events, not 100,000, and the pages after it none. The engines and connections
-        are the timeline's few names, not a pass over the events."""
+        titles reads a handful of events, not 100,000, and the pages after it none; so does an engine. The
+        connections are the timeline's few names, not a pass over the events."""
         longest = self.longest
         widest = {column.key: column.max_width or sys.maxsize for column in self.table.columns}
-        device = longest.get("device", 0)
-        for event in events if device < widest["device"] else ():
-            length = len(event.device_name or event.device_id or "")
-            if length > device:
-                device = min(length, widest["device"])
-                if device == widest["device"]:
-                    break
-        longest["device"] = device
-        for key, values in (("engine", self.timeline.engines), ("connection", self.timeline.connections)):
-            longest[key] = max(longest.get(key, 0), max(map(len, values), default=0))
+        devices = (len(event.device_name or event.device_id or "") for event in events)
+        longest["device"] = longest_up_to(devices, longest.get("device", 0), widest["device"])
+        engines = map(len, map(attrgetter("engine"), events))
+        longest["engine"] = longest_up_to(engines, longest.get("engine", 0), widest["engine"])
+        longest["connection"] = max(longest.get("connection", 0), max(map(len, self.timeline.connections), default=0))
         title, room = longest.get("title", 0) - len("NEW "), widest["title"] - len("NEW ")
         longest["title"] = (longest_title(events, title, room) if title < room else title) + len("NEW ")
 

@@ -66,16 +66,17 @@ class Timeline:
         exactly (two times a microsecond apart stay apart up to the year 2242), so the histogram's buckets are
         also found by comparing them with the timestamp each bucket starts at. Whole hours are counted on the
         event's own datetime."""
-        self.engines: set[str] = set()
         self._engine_codes: dict[str, int] = {}
-        """Each engine's code (`SHARED_CODE` for engines after the first 255)."""
+        """Each engine's code (`SHARED_CODE` for engines after the first 255), in the order first seen."""
+        self._codes = bytearray()
+        """The engine code of each row, for the rows coded so far (see `_coded`)."""
         self.order: list[int] = []
         """Every row, newest first; among equal times, the one that arrived first."""
         self._order_ranks = b""
         """The severity rank of each row of `order`, position by position."""
         self._order_codes: bytes | None = None
-        """The engine code of each row of `order`, made when an engine filter first asks (the first rows do not
-        wait for it) and merged with the order after that."""
+        """The engine code of each row of `order`, made when an engine filter first asks and merged with the
+        order after that."""
         self._rows: dict[str, dict[str, int]] = {}
         """Per connection, the row of each event id."""
         self._selected: tuple[EventFilter, list[int], list[int], bytes] | None = None
@@ -92,6 +93,12 @@ class Timeline:
     @property
     def connections(self) -> KeysView[str]:
         return self._rows.keys()
+
+    @property
+    def engines(self) -> KeysView[str]:
+        """The engines of the window's events, gathered when first asked for (by `e`, not by the first rows)."""
+        self._coded()
+        return self._engine_codes.keys()
 
     def row_of(self, event: Event) -> int | None:
         rows = self._rows.get(event.connection)
@@ -113,7 +120,6 @@ class Timeline:
         if not new:
             return []
         self.stamps.extend(map(datetime.timestamp, map(attrgetter("time"), new)))
-        self.engines.update(map(attrgetter("engine"), new))
         added = list(range(first, len(self.events)))
         self._merge(sorted(added, key=self.stamps.__getitem__, reverse=True))
         return added
@@ -154,7 +160,7 @@ class Timeline:
         ranks, codes = self._order_ranks, self._order_codes
         self._order_ranks = ranks[:low] + self._ranks(shared) + ranks[high:]
         if codes is not None:
-            self._order_codes = codes[:low] + self._coded(shared) + codes[high:]
+            self._order_codes = codes[:low] + bytes(map(self._coded().__getitem__, shared)) + codes[high:]
 
     def _events_of(self, rows: list[int]) -> Iterator[Event]:
         return map(self.events.__getitem__, rows)
@@ -162,13 +168,15 @@ class Timeline:
     def _ranks(self, rows: list[int]) -> bytes:
         return bytes(map(RANK.__getitem__, map(attrgetter("severity"), self._events_of(rows))))
 
-    def _coded(self, rows: list[int]) -> bytes:
-        """The engine codes of `rows`, giving the engines not yet coded the next codes."""
-        codes = self._engine_codes
-        engines = list(map(attrgetter("engine"), self._events_of(rows)))
-        for engine in set(engines).difference(codes):
-            codes[engine] = min(len(codes), SHARED_CODE)
-        return bytes(map(codes.__getitem__, engines))
+    def _coded(self) -> bytearray:
+        """Each row's engine code, made for the rows not coded yet, engines not seen yet taking the next codes."""
+        codes, coded = self._engine_codes, self._codes
+        if len(coded) < len(self.events):
+            engines = list(map(attrgetter("engine"), self.events[len(coded):]))
+            for engine in set(engines).difference(codes):
+                codes[engine] = min(len(codes), SHARED_CODE)
+            coded.extend(map(codes.__getitem__, engines))
+        return coded
 
     def select(self, wanted: EventFilter) -> list[int]:
         """The rows the filter keeps, newest first: the same list while the filter and the order stay."""
@@ -193,7 +201,7 @@ class Timeline:
 
     def _engine_kept(self, engine: str) -> bytes:
         if self._order_codes is None:
-            self._order_codes = self._coded(self.order)
+            self._order_codes = bytes(map(self._coded().__getitem__, self.order))
         code = self._engine_codes.get(engine)
         if code is None:
             return bytes(len(self.order))
