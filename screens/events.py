@@ -11,11 +11,12 @@ is new, and never moves the cursor.
 from __future__ import annotations
 
 import re
+import sys
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import chain, compress, repeat
-from operator import attrgetter, contains, lt, not_
+from itertools import compress, repeat, takewhile
+from operator import attrgetter, lt
 
 from rich.style import Style
 from rich.text import Text
@@ -84,6 +85,46 @@ def histogram(buckets: Sequence[tuple[int, Severity]]) -> Text:
     return bars
 
 
+def longest_up_to(lengths: Iterable[int], longest: int, widest: int) -> int:
+    """The greatest of `longest` and `lengths`, no more than `widest`: the first length that reaches it ends the
+    reading."""
+    for length in lengths if longest < widest else ():
+        if length > longest:
+            longest = min(length, widest)
+            if longest == widest:
+                break
+    return longest
+
+
+def longest_title(events: Sequence[Event], title: int, room: int) -> int:
+    """The longest shown title of `events` (engine column hidden) and `title`, or `room` as soon as one fills it.
+
+    Titles are read in C loops up to each that is as long as the room, and that one is shortened: in a window
+    of long titles the first usually fills the room and ends the reading. Otherwise, as a shown title is never
+    longer than its event's title, only the titles that could beat the longest are shortened, longest first: a
+    window of 100,000 events shortens a handful, not every title."""
+    lengths: list[int] = []
+    titles = map(len, map(attrgetter("title"), events))
+    while True:
+        lengths += takewhile(room.__gt__, titles)
+        if len(lengths) == len(events):
+            break
+        event = events[len(lengths)]  # the title takewhile stopped at (and took)
+        lengths.append(len(event.title))
+        if len(shown_title(event, engine_shown=False)) >= room:
+            return room
+    most = max(lengths, default=0)
+    if lengths and most > title:
+        title = max(title, len(shown_title(events[lengths.index(most)], engine_shown=False)))
+    if most > title:  # the longest was shortened: another may be shortened less
+        for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
+                            reverse=True):
+            if len(event.title) <= title:
+                break
+            title = max(title, len(shown_title(event, engine_shown=False)))
+    return title
+
+
 class EventsScreen(ExplorerScreen):
     """One window of events from one or more consoles."""
 
@@ -120,10 +161,9 @@ class EventsScreen(ExplorerScreen):
         self.engine: str | None = None
         """Only this engine's events (one of those loaded); None: every engine."""
         self.needle = ""
-        self._matches: tuple[list[int], str, list[int]] | None = None
-        """The positions matching the needle in the rows shown, for "match 3 of 14" (rows and needle they are of)."""
         self.longest: dict[str, int] = {}
-        """The longest device, title, engine and connection of the window: columns are no wider than their values."""
+        """The longest device, title, engine and connection of the window, each up to its column's `max_width`:
+        columns are no wider than their values."""
         self.load_workers: set[Worker[None]] = set()
         """The current load's workers, one per console: the end of a replaced load's worker is not counted."""
         self.tail_timer = RefreshTimer(self, self._poll_tail)
@@ -224,26 +264,21 @@ class EventsScreen(ExplorerScreen):
         self.refilter()
 
     def _measure(self, events: list[Event]) -> None:
-        """Widen `longest` to these events' device, title ("NEW " and all), engine and connection.
+        """Widen `longest` to these events' device, title ("NEW " and all), engine and connection, each no
+        further than its column is ever shown (its `max_width`).
 
-        A shown title is never longer than its event's title, so only the titles that could beat the longest
-        are shortened, longest first: a window of 100,000 events shortens a handful, not every title."""
+        A device or title that fills its column ends the reading of that column, so a window of long names and
+        titles reads a handful of events, not 100,000, and the pages after it none; so does an engine. The
+        connections are the timeline's few names, not a pass over the events."""
         longest = self.longest
-        names = list(map(attrgetter("device_name"), events))
-        unnamed = compress(map(attrgetter("device_id"), events), map(not_, names))
-        longest["device"] = max(longest.get("device", 0), max(map(len, filter(None, chain(names, unnamed))), default=0))
-        for key in ("engine", "connection"):
-            longest[key] = max(longest.get(key, 0), max(map(len, set(map(attrgetter(key), events))), default=0))
-        lengths = list(map(len, map(attrgetter("title"), events)))
-        title = longest.get("title", 0) - len("NEW ")
-        if lengths and max(lengths) > title:
-            title = max(title, len(shown_title(events[lengths.index(max(lengths))], engine_shown=False)))
-        for event in sorted(compress(events, map(lt, repeat(title), lengths)), key=lambda event: len(event.title),
-                            reverse=True):
-            if len(event.title) <= title:
-                break
-            title = max(title, len(shown_title(event, engine_shown=False)))
-        longest["title"] = title + len("NEW ")
+        widest = {column.key: column.max_width or sys.maxsize for column in self.table.columns}
+        devices = (len(event.device_name or event.device_id or "") for event in events)
+        longest["device"] = longest_up_to(devices, longest.get("device", 0), widest["device"])
+        engines = map(len, map(attrgetter("engine"), events))
+        longest["engine"] = longest_up_to(engines, longest.get("engine", 0), widest["engine"])
+        longest["connection"] = max(longest.get("connection", 0), max(map(len, self.timeline.connections), default=0))
+        title, room = longest.get("title", 0) - len("NEW "), widest["title"] - len("NEW ")
+        longest["title"] = (longest_title(events, title, room) if title < room else title) + len("NEW ")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group not in ("events", "tail"):
@@ -350,11 +385,7 @@ class EventsScreen(ExplorerScreen):
         """" · match 3 of 14" for the search, counted in the rows shown; nothing without a search."""
         if not self.needle:
             return ""
-        if self._matches is None or self._matches[0] is not self.rows or self._matches[1] != self.needle:
-            search, needle = self.timeline.search, self.needle
-            found = map(contains, map(search.__getitem__, self.rows), repeat(needle))
-            self._matches = (self.rows, needle, list(compress(range(len(self.rows)), found)))
-        matches = self._matches[2]
+        matches = self.timeline.matches(self.rows, self.needle)
         if not matches:
             return f" · no match for “{self.needle}”"
         at = bisect_left(matches, self.table.cursor)

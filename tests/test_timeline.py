@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from screens.events import longest_title, shown_title
 from tui.models import Event, Severity
-from tui.timeline import EventFilter, Timeline
+from tui.timeline import EventFilter, Timeline, search_key
 
 START = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 ENGINES = ("fileScanning", "deepGuard", "browsingProtection", "notification")
@@ -128,16 +129,23 @@ def test_counts_and_histogram_stay_right_as_pages_merge_into_what_is_shown() -> 
             assert timeline.histogram(rows, start, end, 50) == histogram_by_pass(seen, start, end, 50)
 
 
-@pytest.mark.parametrize("narrower,broader,within", [
-    (EventFilter(frozenset({Severity.CRITICAL})), EventFilter(), True),
-    (EventFilter(frozenset({Severity.CRITICAL})), EventFilter(frozenset({Severity.CRITICAL, Severity.WARNING})), True),
-    (EventFilter(), EventFilter(frozenset({Severity.CRITICAL})), False),
-    (EventFilter(engine="edr"), EventFilter(), True),
-    (EventFilter(engine="edr"), EventFilter(engine="epp"), False),
-    (EventFilter(frozenset({Severity.INFO})), EventFilter(frozenset({Severity.CRITICAL})), False),
-])
-def test_within_says_when_a_filter_can_narrow_another(narrower, broader, within) -> None:
-    assert narrower.within(broader) is within
+def test_an_engine_filter_keeps_its_engine_among_more_than_a_byte_of_engines() -> None:
+    """Engines past the first 255 share one code; their filter tells them apart by name."""
+    events = [event(number, START + timedelta(seconds=number), engine=f"engine-{number % 300}",
+                    severity=list(Severity)[number % 4]) for number in range(900)]
+    timeline = Timeline(events)
+    for engine in ("engine-0", "engine-254", "engine-255", "engine-299"):
+        for wanted in (EventFilter(engine=engine), EventFilter(frozenset({Severity.CRITICAL}), engine)):
+            assert shown(timeline, timeline.select(wanted)) == kept(events, wanted), wanted
+
+
+def test_a_page_of_two_consoles_keeps_an_event_per_console_and_id() -> None:
+    ours, theirs = fleet_events(20), fleet_events(20, connection="sepm")
+    timeline = Timeline(ours[:10])
+    added = timeline.add([*ours[5:], *theirs, theirs[3]])
+    assert added == list(range(10, 40)) and len(timeline.order) == 40
+    assert timeline.row_of(theirs[3]) == 23 and timeline.row_of(ours[3]) == 3
+    assert set(timeline.connections) == {"elements", "sepm"}
 
 
 def scan(texts: list[str], needle: str, start: int, backwards: bool) -> int | None:
@@ -161,6 +169,16 @@ def test_search_finds_the_nearest_match_either_way_as_the_user_types_and_deletes
             for backwards in (False, True):
                 assert timeline.find(rows, needle, start, backwards=backwards) == scan(texts, needle, start, backwards), (
                     needle, start, backwards)
+
+
+def test_matches_as_the_user_types_deletes_and_mistypes_are_those_a_pass_finds() -> None:
+    events = fleet_events(700)
+    timeline = Timeline(events)
+    for rows in (timeline.order, timeline.select(EventFilter(frozenset({Severity.CRITICAL})))):
+        texts = [search_key(e) for e in shown(timeline, rows)]
+        for needle in ("t", "tr", "tro", "troj", "tro", "tr", "t", "b", "bl", "blx", "blxz", "bl", "pc-1", "pc-12",
+                       "pc-1", "12", "s", "sc", "sca", "scan", "scan ", "scan d", "scan do", "scan don", "scan done"):
+            assert timeline.matches(rows, needle) == [at for at, text in enumerate(texts) if needle in text], needle
 
 
 def test_a_needle_that_matched_nothing_is_only_remembered_for_those_rows() -> None:
@@ -212,6 +230,20 @@ def test_the_histogram_counts_each_bucket_as_a_pass_over_every_event_would(width
     assert timeline.histogram([], start, end, width) == [(0, Severity.UNKNOWN)] * width
 
 
+@pytest.mark.parametrize("width", [3, 7, 118])
+def test_events_a_microsecond_either_side_of_a_bucket_start_fall_as_a_pass_would_put_them(width: int) -> None:
+    start, end = START, START + timedelta(hours=1, microseconds=7)
+    length = (end - start) / width
+    edges = [start + length * bucket + timedelta(microseconds=shift) for bucket in range(width + 1)
+             for shift in (-1, 0, 1)]
+    events = [event(number, moment, severity=list(Severity)[number % 4]) for number, moment in enumerate(edges)]
+    timeline = Timeline(events)
+    for wanted in FILTERS[:3]:
+        rows = timeline.select(wanted)
+        assert timeline.histogram(rows, start, end, width) == histogram_by_pass(shown(timeline, rows), start, end,
+                                                                                width)
+
+
 def test_count_of_a_severity_among_the_rows() -> None:
     events = fleet_events(300)
     timeline = Timeline(events)
@@ -219,3 +251,15 @@ def test_count_of_a_severity_among_the_rows() -> None:
     assert timeline.count(rows, Severity.CRITICAL) == sum(
         1 for e in events if e.engine == "deepGuard" and e.severity is Severity.CRITICAL)
     assert timeline.engines == set(ENGINES)
+
+
+@pytest.mark.parametrize("room", [12, 20, 200])
+def test_the_longest_title_is_the_longest_shown_one_up_to_the_room(room: int) -> None:
+    """Read up to the first title that fills the room, or shortened only where one could beat the longest."""
+    titles = ["CRITICAL: CLIENT SECURITY ALERT", "Informational:   short", "Minor: a much longer title than that",
+              "Warning:", "Blocked site on a device", "x" * 15]
+    events = [event(number, START, title=title) for number, title in enumerate(titles)]
+    for chosen in (events, events[::-1], events[1:2], []):
+        for title in (0, 10):
+            plain = max([title, *(len(shown_title(e, engine_shown=False)) for e in chosen)])
+            assert longest_title(chosen, title, room) == min(plain, room), (room, title, chosen)

@@ -3,29 +3,35 @@
 Events keep the row they arrived in (`events[row]`); `order` lists the rows newest first. A page is
 merged where its times fall (Elements pages come in time order, each lands in one place; SEPM's one
 unsorted answer is sorted once), so a page costs a copy of row numbers, never a sort of the window.
-Each event's time (integer microseconds), severity and engine are kept per row when it arrives, and its search
-text when the first search needs it, so filters, the search, the hour heads and the histogram work on integers and
-strings, not records, in C-level passes.
+Each event's time is kept per row as a timestamp, what the order is sorted and halved by. The severity
+ranks and engine codes are kept in the order's order, as byte strings, so a filter is a byte translation and
+one `compress` of the order, a count is `bytes.count` and the histogram's buckets are found by halving. What
+the first rows do not show waits until it is asked for: the engines and their codes until the first engine
+filter (or `e`), the search text until the first search.
 Lists handed out are never changed afterwards: a new page makes new ones.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, KeysView
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import chain, compress, repeat
-from operator import attrgetter, contains, floordiv, sub
+from itertools import compress, repeat
+from operator import attrgetter, contains
 
 from tui.models import Event, Severity
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
-HOUR = 3_600_000_000
-"""An hour in microseconds."""
+HOUR = timedelta(hours=1)
 BY_RANK = sorted(Severity, key=lambda severity: severity.rank)
 RANK = {severity: severity.rank for severity in Severity}
+KEPT_NEEDLES = 8
+"""Needles whose matches are kept per rows searched (each up to a list as long as the rows)."""
+SHARED_CODE = 255
+"""Engines are coded by a byte in the order they are first seen; any after the first 255 share this last code
+(an engine filter then tells them apart by name)."""
 
 
 def search_key(event: Event) -> str:
@@ -34,9 +40,9 @@ def search_key(event: Event) -> str:
                      event.category)).casefold()
 
 
-def epoch_micros(moment: datetime) -> int:
-    """An aware time as whole microseconds since the epoch: exact, so buckets match the datetimes' own."""
-    return (moment - EPOCH) // MICROSECOND
+def byte_table(keep: Iterable[bool]) -> bytes:
+    """A `bytes.translate` table that maps each byte to 1 when `keep` says so (in byte order), else to 0."""
+    return bytes(keep).ljust(256, b"\0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,37 +54,56 @@ class EventFilter:
     engine: str | None = None
     """Only this engine's events; None: every engine."""
 
-    def within(self, other: EventFilter) -> bool:
-        """Whether every event this filter keeps is kept by `other` (so its rows can be narrowed from other's)."""
-        severities = not other.severities or bool(self.severities) and self.severities <= other.severities
-        return severities and (other.engine is None or other.engine == self.engine)
-
 
 class Timeline:
-    """Every event of the window once (by connection and id), with the per-row columns filters read."""
+    """Every event of the window once (by connection and id), with what the order and the filters read."""
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self.events: list[Event] = []
         self._search: list[str] = []
-        self.micros: list[int] = []
-        self.ranks = bytearray()
-        self.engine_of: list[str] = []
-        self.engines: set[str] = set()
+        self.stamps: list[float] = []
+        """Each row's time as `datetime.timestamp` gives it, what the order is sorted and halved by: a float key
+        sorts about three times as fast as a datetime, and the correctly rounded seconds of an aware time keep
+        its order exactly (two times a microsecond apart stay apart up to the year 2242), so the histogram's
+        buckets are also found by comparing them with the timestamp each bucket starts at. Whole hours are
+        counted on the event's own datetime."""
+        self._engine_codes: dict[str, int] = {}
+        """Each engine's code (`SHARED_CODE` for engines after the first 255)."""
+        self._codes = bytearray()
+        """The engine code of each row, for the rows coded so far (see `_coded`)."""
         self.order: list[int] = []
         """Every row, newest first; among equal times, the one that arrived first."""
-        self._rows: dict[tuple[str, str], int] = {}
-        self._selected: tuple[EventFilter, list[int]] | None = None
-        self._missing: tuple[list[int], str] | None = None
-        """The last needle that matched none of these rows."""
-        self._shown_ranks: dict[int, tuple[list[int], bytes]] = {}
-        """The severity ranks of the last lists handed out, in their order, by id of the list (kept with it)."""
+        self._order_ranks = b""
+        """The severity rank of each row of `order`, position by position."""
+        self._order_codes: bytes | None = None
+        """The engine code of each row of `order`, made when an engine filter first asks and merged with the
+        order after that."""
+        self._rows: dict[str, dict[str, int]] = {}
+        """Per connection, the row of each event id."""
+        self._selected: tuple[EventFilter, list[int], list[int], bytes] | None = None
+        """The last filter asked for, the order it was applied to, the rows it kept and their severity ranks."""
+        self._needles: tuple[list[int], dict[str, list[int]]] = ([], {})
+        """The rows last searched, and the matches of the last needles looked for in them."""
+        self._starts: tuple[tuple[datetime, datetime, int], list[float]] | None = None
+        """The histogram's last window and width, and the timestamps its buckets start at."""
         self.add(events)
 
     def __len__(self) -> int:
         return len(self.events)
 
+    @property
+    def connections(self) -> KeysView[str]:
+        return self._rows.keys()
+
+    @property
+    def engines(self) -> KeysView[str]:
+        """The engines of the window's events, gathered when first asked for (by `e`, not by the first rows)."""
+        self._coded()
+        return self._engine_codes.keys()
+
     def row_of(self, event: Event) -> int | None:
-        return self._rows.get((event.connection, event.id))
+        rows = self._rows.get(event.connection)
+        return None if rows is None else rows.get(event.id)
 
     @property
     def search(self) -> list[str]:
@@ -91,106 +116,139 @@ class Timeline:
     def add(self, events: Iterable[Event]) -> list[int]:
         """Merge the events not yet held into the order; the rows of those that were new."""
         first = len(self.events)
-        events = list(events)
-        keys = dict(zip(zip(map(attrgetter("connection"), events), map(attrgetter("id"), events)),
-                        range(first, first + len(events))))
-        if len(keys) == len(events) and self._rows.keys().isdisjoint(keys):  # the usual page: every event new
-            self._rows.update(keys)
-            self.events.extend(events)
-        else:
-            for event in events:
-                key = (event.connection, event.id)
-                if key not in self._rows:
-                    self._rows[key] = len(self.events)
-                    self.events.append(event)
+        self._hold(list(events))
         new = self.events[first:]
-        self.micros.extend(map(floordiv, map(sub, map(attrgetter("time"), new), repeat(EPOCH)), repeat(MICROSECOND)))
-        self.ranks.extend(map(RANK.__getitem__, map(attrgetter("severity"), new)))
-        self.engine_of.extend(map(attrgetter("engine"), new))
-        self.engines.update(self.engine_of[first:])
+        if not new:
+            return []
+        self.stamps.extend(map(datetime.timestamp, map(attrgetter("time"), new)))
         added = list(range(first, len(self.events)))
-        if added:
-            newest_first = sorted(added, key=self.micros.__getitem__, reverse=True)
-            self.order = self._merged(self.order, newest_first)
-            if self._selected is not None:
-                wanted, rows = self._selected
-                self._selected = (wanted, self._merged(rows, self._keep(wanted, newest_first)))
+        self._merge(sorted(added, key=self.stamps.__getitem__, reverse=True))
         return added
 
-    def _merged(self, rows: list[int], new: list[int]) -> list[int]:
-        """Two lists of rows, newest first, as one new list; only the span of time they share is sorted."""
-        if not new:
-            return rows
-        if not rows:
-            return new
-        times = self.micros
+    def _hold(self, events: list[Event]) -> None:
+        """Append the events not yet held (by connection and id) to `self.events`, each once, and note their
+        rows: one dict of ids per connection, built whole for the usual page (one console's, every event new)."""
+        first = len(self.events)
+        connections = set(map(attrgetter("connection"), events))
+        if len(connections) == 1:
+            (connection,) = connections
+            keys = dict(zip(map(attrgetter("id"), events), range(first, first + len(events))))
+            rows = self._rows.get(connection)
+            if len(keys) == len(events) and (rows is None or rows.keys().isdisjoint(keys.keys())):
+                if rows is None:
+                    self._rows[connection] = keys
+                else:
+                    rows.update(keys)
+                self.events.extend(events)
+                return
+        for event in events:
+            rows = self._rows.setdefault(event.connection, {})
+            if event.id not in rows:
+                rows[event.id] = len(self.events)
+                self.events.append(event)
 
-        def age(row: int) -> int:
-            return -times[row]
+    def _after(self, row: int) -> float:
+        """A key that grows along a list newest first, as `bisect` wants."""
+        return -self.stamps[row]
 
-        low = bisect.bisect_left(rows, age(new[0]), key=age)
-        high = bisect.bisect_right(rows, age(new[-1]), lo=low, key=age)
-        shared = sorted([*rows[low:high], *new], key=times.__getitem__, reverse=True)
-        merged = [*rows[:low], *shared, *rows[high:]]
-        known = self._shown_ranks.get(id(rows))
-        if known is not None and known[0] is rows:  # the ranks in order are merged the same way
-            ranks = known[1]
-            self._remember_ranks(merged, ranks[:low] + bytes(map(self.ranks.__getitem__, shared)) + ranks[high:])
-        return merged
+    def _merge(self, new: list[int]) -> None:
+        """Merge rows newest first into a new order (with its ranks and codes); only the span of time they share
+        with the order is sorted."""
+        order = self.order
+        low = bisect.bisect_left(order, self._after(new[0]), key=self._after)
+        high = bisect.bisect_right(order, self._after(new[-1]), lo=low, key=self._after)
+        shared = sorted([*order[low:high], *new], key=self.stamps.__getitem__, reverse=True) if high > low else new
+        self.order = [*order[:low], *shared, *order[high:]]
+        ranks, codes = self._order_ranks, self._order_codes
+        self._order_ranks = ranks[:low] + self._ranks(shared) + ranks[high:]
+        if codes is not None:
+            self._order_codes = codes[:low] + bytes(map(self._coded().__getitem__, shared)) + codes[high:]
 
-    def _keep(self, wanted: EventFilter, rows: Sequence[int]) -> list[int]:
-        """The rows the filter keeps, in their order: a byte lookup per severity, a string comparison per engine."""
-        kept = list(rows)
-        if wanted.severities:
-            allowed = bytes(severity in wanted.severities for severity in BY_RANK)
-            kept = list(compress(kept, map(allowed.__getitem__, map(self.ranks.__getitem__, kept))))
-        if wanted.engine is not None:
-            kept = list(compress(kept, map(wanted.engine.__eq__, map(self.engine_of.__getitem__, kept))))
-        return kept
+    def _events_of(self, rows: list[int]) -> Iterator[Event]:
+        return map(self.events.__getitem__, rows)
+
+    def _ranks(self, rows: list[int]) -> bytes:
+        return bytes(map(RANK.__getitem__, map(attrgetter("severity"), self._events_of(rows))))
+
+    def _coded(self) -> bytearray:
+        """Each row's engine code, made for the rows not coded yet, engines not seen yet taking the next codes."""
+        codes, coded = self._engine_codes, self._codes
+        if len(coded) < len(self.events):
+            engines = list(map(attrgetter("engine"), self.events[len(coded):]))
+            for engine in set(engines).difference(codes):
+                codes[engine] = min(len(codes), SHARED_CODE)
+            coded.extend(map(codes.__getitem__, engines))
+        return coded
 
     def select(self, wanted: EventFilter) -> list[int]:
-        """The rows the filter keeps, newest first; a stricter filter narrows the previous answer."""
+        """The rows the filter keeps, newest first: the same list while the filter and the order stay."""
         if wanted == EventFilter():
-            self._selected = None
             return self.order
         last = self._selected
-        if last is not None and last[0] == wanted:
-            return last[1]
-        rows = self._keep(wanted, last[1] if last is not None and wanted.within(last[0]) else self.order)
-        self._selected = (wanted, rows)
+        if last is not None and last[0] == wanted and last[1] is self.order:
+            return last[2]
+        kept = self._kept(wanted)
+        rows = list(compress(self.order, kept))
+        self._selected = (wanted, self.order, rows, bytes(compress(self._order_ranks, kept)))
         return rows
+
+    def _kept(self, wanted: EventFilter) -> bytes:
+        """1 at each position of the order the filter keeps, else 0: a translation of the ranks, one of the
+        codes, and the two as integers anded."""
+        severities = byte_table(not wanted.severities or severity in wanted.severities for severity in BY_RANK)
+        kept = int.from_bytes(self._order_ranks.translate(severities), "little")
+        if wanted.engine is not None:
+            kept &= int.from_bytes(self._engine_kept(wanted.engine), "little")
+        return kept.to_bytes(len(self.order), "little")
+
+    def _engine_kept(self, engine: str) -> bytes:
+        if self._order_codes is None:
+            self._order_codes = bytes(map(self._coded().__getitem__, self.order))
+        code = self._engine_codes.get(engine)
+        if code is None:
+            return bytes(len(self.order))
+        if code < SHARED_CODE:
+            return self._order_codes.translate(byte_table(byte == code for byte in range(256)))
+        return bytes(map(engine.__eq__, map(attrgetter("engine"), self._events_of(self.order))))
+
+    def matches(self, rows: list[int], needle: str) -> list[int]:
+        """The positions in `rows` whose search text holds the case-folded `needle`, in order.
+
+        The last few needles asked of the same rows are kept with their matches: deleting back costs nothing,
+        and a needle that holds a kept one (typing on) is looked for only among that one's matches.
+        """
+        if self._needles[0] is not rows:
+            self._needles = (rows, {})
+        kept = self._needles[1]
+        found = kept.get(needle)
+        if found is None:
+            wider = min((matched for known, matched in kept.items() if known in needle), key=len, default=None)
+            among = range(len(rows)) if wider is None else wider
+            texts = map(self.search.__getitem__, map(rows.__getitem__, among))
+            found = kept[needle] = list(compress(among, map(contains, texts, repeat(needle))))
+            while len(kept) > KEPT_NEEDLES:
+                del kept[next(iter(kept))]
+        return found
 
     def find(self, rows: list[int], needle: str, start: int, *, backwards: bool = False) -> int | None:
         """The first position in `rows` from `start` on (backwards: towards the top), wrapping round, whose search
-        text holds the case-folded `needle`; None when none does.
-
-        It reads only as far as the match, in C loops. Typing on after a needle that matched nothing in
-        these rows finds nothing without reading them again.
-        """
-        missing = self._missing
-        if not rows or missing is not None and missing[0] is rows and missing[1] in needle:
+        text holds the case-folded `needle`; None when none does. Found by halving the needle's `matches`."""
+        found = self.matches(rows, needle)
+        if not found:
             return None
-        count = len(rows)
-
-        def positions() -> Iterator[int]:
-            if backwards:
-                return chain(range(start, -1, -1), range(count - 1, start, -1))
-            return chain(range(start, count), range(start))
-
-        keys = map(self.search.__getitem__, map(rows.__getitem__, positions()))
-        found = next(compress(positions(), map(contains, keys, repeat(needle))), None)
-        if found is None:
-            self._missing = (rows, needle)
-        return found
+        if backwards:
+            return found[bisect.bisect_right(found, start) - 1]  # none above: -1, the last
+        at = bisect.bisect_left(found, start)
+        return found[at] if at < len(found) else found[0]
 
     def starts_hour(self, rows: list[int], row: int) -> bool:
         """Whether `row` is the first of its hour in `rows` (newest first); found by halving, so asking only
         for the rows on screen costs nothing however many there are."""
-        times = self.micros
-        position = bisect.bisect_left(rows, -times[row], key=lambda other: -times[other])
+        position = bisect.bisect_left(rows, self._after(row), key=self._after)
         if position == len(rows) or rows[position] != row:
             return False  # not shown, or after an event of the same time
-        return position == 0 or times[rows[position - 1]] // HOUR != times[row] // HOUR
+        events = self.events
+        return position == 0 or (events[rows[position - 1]].time - EPOCH) // HOUR != (events[row].time - EPOCH) // HOUR
 
     def count(self, rows: list[int], severity: Severity) -> int:
         return self._ranks_of(rows).count(severity.rank)
@@ -198,38 +256,53 @@ class Timeline:
     def histogram(self, rows: list[int], start: datetime, end: datetime, width: int) -> list[tuple[int, Severity]]:
         """(count, worst severity) per time bucket from `start` to `end`, oldest first, for rows newest first.
 
-        An event's bucket is worked out as from its datetime (times outside fall in the end buckets); the
-        buckets are runs of `rows`, so each is found by halving and its worst severity read from a byte string.
+        An event's bucket is worked out as from its datetime (times outside fall in the end buckets). Where each
+        bucket starts is worked out once per window and width, as a timestamp; the rows from there on are
+        found by halving `rows`, and each bucket's worst severity looked for in a byte string.
         """
         width = max(width, 1)
-        origin = epoch_micros(start)
-        length = (end - start).total_seconds() or 1.0
-        times = self.micros
-
-        def buckets_back(row: int) -> int:
-            return -min(width - 1, max(0, int((times[row] - origin) / 10**6 / length * width)))
-
+        starts = self._bucket_starts(start, end, width)
         shown = self._ranks_of(rows)
         buckets = [(0, Severity.UNKNOWN)] * width
-        position = 0
-        while position < len(rows):
-            bucket = buckets_back(rows[position])
-            end_of_run = bisect.bisect_right(rows, bucket, lo=position, key=buckets_back)
-            buckets[-bucket] = (end_of_run - position, BY_RANK[min(shown[position:end_of_run])])
-            position = end_of_run
+        newer = 0  # rows in the buckets after this one
+        for bucket in range(width - 1, -1, -1):
+            from_here = bisect.bisect_right(rows, -starts[bucket - 1], lo=newer, key=self._after) if bucket else len(rows)
+            if from_here > newer:
+                worst = next(severity for severity in BY_RANK if shown.find(severity.rank, newer, from_here) >= 0)
+                buckets[bucket] = (from_here - newer, worst)
+            newer = from_here
         return buckets
 
-    def _ranks_of(self, rows: list[int]) -> bytes:
-        """The severity ranks of `rows` in their order, kept for the lists in use (the order, a selection)."""
-        known = self._shown_ranks.get(id(rows))
-        if known is not None and known[0] is rows:
+    def _bucket_starts(self, start: datetime, end: datetime, width: int) -> list[float]:
+        """The timestamp of the first microsecond of each bucket after the first, by the histogram's own sum
+        (a time's microseconds from `start` over the window's seconds, times the width, whole); kept for the
+        last window and width."""
+        known = self._starts
+        if known is not None and known[0] == (start, end, width):
             return known[1]
-        ranks = bytes(map(self.ranks.__getitem__, rows))
-        self._remember_ranks(rows, ranks)
-        return ranks
+        length = (end - start).total_seconds() or 1.0
+        if length < 0:
+            raise ValueError(f"A histogram's window ends ({end}) before it starts ({start}).")
 
-    def _remember_ranks(self, rows: list[int], ranks: bytes) -> None:
-        shown = self._shown_ranks
-        shown[id(rows)] = (rows, ranks)
-        while len(shown) > 2:
-            del shown[next(iter(shown))]
+        def bucket(micros: int) -> int:
+            return int(micros / 10**6 / length * width)
+
+        starts = []
+        for wanted in range(1, width):
+            micros = int(wanted * length * 10**6 / width)  # within a microsecond or two of the first one
+            while bucket(micros - 1) >= wanted:
+                micros -= 1
+            while bucket(micros) < wanted:
+                micros += 1
+            starts.append((start + micros * MICROSECOND).timestamp())
+        self._starts = ((start, end, width), starts)
+        return starts
+
+    def _ranks_of(self, rows: list[int]) -> bytes:
+        """The severity ranks of `rows` in their order: kept for the order and the last selection."""
+        if rows is self.order:
+            return self._order_ranks
+        selected = self._selected
+        if selected is not None and selected[2] is rows:
+            return selected[3]
+        return self._ranks(rows)
