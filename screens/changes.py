@@ -24,6 +24,7 @@ from tui.inventory import DeviceFilter
 from tui.models import Device, EventWindow
 from tui.snapshots import SnapshotError
 from widgets.path_prompt import PathAnswer, PathPrompt
+from widgets.search_box import SearchBox
 from widgets.status_line import StatusLine
 from widgets.window_prompt import WindowPrompt
 
@@ -40,7 +41,7 @@ class ChangesScreen(ExplorerScreen):
         Binding("c", "toggle('critical')", "Critical"),
         Binding("m", "toggle('missing_patch')", "Patches"),
         Binding("o", "toggle('online')", "Online", show=False),
-        Binding("slash", "search", "Filter", key_display="/"),
+        Binding("slash", "search", "Filter", key_display="/", priority=True),  # widgets/search_box.py says why
         Binding("w", "since", "Since", tooltip="Compare with the snapshot at a chosen time (1h, 24h, RFC 3339)"),
         Binding("e", "export", "Export", tooltip="Export the changes shown to a CSV or JSON file"),
         Binding("escape", "back", "Back", show=False),
@@ -60,8 +61,8 @@ class ChangesScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: name, IP, user, OS, group; !text excludes", id="changes-search",
-                    compact=True)
+        yield SearchBox(placeholder="filter: name, IP, user, OS, group; !text excludes", id="changes-search",
+                        leave_to="#changes")
         table: DataTable[str] = DataTable(id="changes", cursor_type="row", zebra_stripes=True)
         yield table
         yield StatusLine(id="status")
@@ -128,16 +129,11 @@ class ChangesScreen(ExplorerScreen):
         self.refilter()
 
     def action_search(self) -> None:
-        search = self.query_one("#changes-search", Input)
-        search.display = True
-        search.focus()
+        self.query_one("#changes-search", SearchBox).open()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter = replace(self.filter, text=event.value)
         self.refilter()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one(DataTable).focus()
 
     def action_since(self) -> None:
         def chosen(window: EventWindow | None) -> None:
@@ -171,7 +167,4 @@ class ChangesScreen(ExplorerScreen):
         self.notify(f"Exported {count:,} changes to {answer.path}.", markup=False)
 
     def action_back(self) -> None:
-        if isinstance(self.focused, Input):
-            self.query_one(DataTable).focus()
-        else:
-            self.app.pop_screen()
+        self.app.pop_screen()

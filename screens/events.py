@@ -36,6 +36,7 @@ from tui.models import Device, Event, EventWindow, Severity
 from tui.timeline import EventFilter, Timeline
 from tui.vendors.base import waits_told_to
 from tui.vendors.facets import EventSourceClient
+from widgets.search_box import SearchBox
 from widgets.status_line import StatusLine
 from widgets.virtual_table import PLAIN, Column, VirtualTable
 from widgets.window_prompt import WindowPrompt
@@ -137,7 +138,8 @@ class EventsScreen(ExplorerScreen):
         Binding("w", "custom_window", "Window", tooltip="Any start and end (durations or RFC 3339 times)"),
         Binding("v", "severity", "Severity", tooltip="All severities, warning and worse, critical only"),
         Binding("e", "engine", "Engine", tooltip="Only one engine's events, each in turn (again: all)"),
-        Binding("slash", "search", "Search", key_display="/", tooltip="Search title, message, device, engine"),
+        Binding("slash", "search", "Search", key_display="/", priority=True,  # widgets/search_box.py says why
+                tooltip="Search title, message, device, engine"),
         Binding("n", "next_match(1)", "Next", show=False, tooltip="Next match of the search"),
         Binding("N", "next_match(-1)", "Previous", show=False, tooltip="Previous match of the search"),
         Binding("t", "tail", "Tail", tooltip=f"Live tail: poll for new events every {TAIL_EVERY:g} s (again: stop)"),
@@ -190,8 +192,8 @@ class EventsScreen(ExplorerScreen):
         yield Header()
         yield Static("", id="window-bar")
         yield Static("", id="histogram")
-        yield Input(placeholder="search title, message, device, engine; enter, then n / N", id="event-search",
-                    compact=True)
+        yield SearchBox(placeholder="search title, message, device, engine; enter, then n / N", id="event-search",
+                        leave_to="#events")
         # In priority order: at 80 columns the title gets the room and the engine (and the connection) give way.
         columns: list[Column[Event]] = [
             Column("when", "When", self._when_cell, 10, 10),
@@ -368,9 +370,7 @@ class EventsScreen(ExplorerScreen):
         self.refilter()
 
     def action_search(self) -> None:
-        search = self.query_one("#event-search", Input)
-        search.display = True
-        search.focus()
+        self.query_one("#event-search", SearchBox).open()
 
     @on(Input.Changed, "#event-search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -392,10 +392,11 @@ class EventsScreen(ExplorerScreen):
         here = f"match {at + 1} of" if at < len(matches) and matches[at] == self.table.cursor else "matches:"
         return f" · {here} {len(matches):,} · n / N"
 
-    @on(Input.Submitted, "#event-search")
-    def _search_done(self, event: Input.Submitted) -> None:
-        event.input.display = bool(self.needle)
-        self.table.focus()
+    @on(SearchBox.Done, "#event-search")
+    def _search_done(self, event: SearchBox.Done) -> None:
+        if event.escaped:  # escape drops the search; enter keeps it for n / N
+            event.box.value = ""
+        event.box.display = not event.escaped and bool(self.needle)
 
     def action_next_match(self, step: int) -> None:
         self._jump(step)
@@ -437,13 +438,7 @@ class EventsScreen(ExplorerScreen):
         self.load()
 
     def action_back(self) -> None:
-        search = self.query_one("#event-search", Input)
-        if self.focused is search:
-            search.value = ""
-            search.display = False
-            self.table.focus()
-        else:
-            self.app.pop_screen()
+        self.app.pop_screen()
 
     @on(VirtualTable.Selected)
     def _open_event(self, message: VirtualTable.Selected) -> None:

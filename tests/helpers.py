@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import tomli_w
 from hypothesis import strategies as st
+from textual import events
 from textual.command import CommandList
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
@@ -135,6 +136,16 @@ async def click(pilot: Pilot, widget: str) -> None:
     lays the screen out first."""
     await pilot.pause()
     assert await pilot.click(widget), f"the click missed {widget}"
+
+
+TYPED_CHARACTERS = {"slash": "/", "enter": "\r", "escape": None}
+
+
+def type_ahead(app: ExplorerApp, *keys: str) -> None:
+    """Keys read in one burst, as a fast typist or a paste sends them: all are queued before the app handles the
+    first (`Pilot.press` waits for the app after each key, so it never types ahead)."""
+    for key in keys:
+        app.post_message(events.Key(key, TYPED_CHARACTERS.get(key, key if len(key) == 1 else None)))
 
 
 def loaded(app: ExplorerApp, count: int) -> Callable[[], bool]:

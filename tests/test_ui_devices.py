@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from textual import events
 
-from helpers import demo_app, loaded, notifications, open_demo, screen_lines, wait_until
+from helpers import demo_app, loaded, notifications, open_demo, screen_lines, type_ahead, wait_until
 from screens.devices import COPY_KEYS, DevicesPane
 from screens.groups import GroupsScreen
 from screens.help import HelpScreen
@@ -51,8 +50,7 @@ async def test_keys_typed_ahead_go_into_the_filter_box_then_back_to_the_table() 
     async with app.run_test(size=(120, 40)) as pilot:
         table = await open_demo(pilot, app, 300)
         pane = app.screen.query_one(DevicesPane)
-        for key, character in (("slash", "/"), ("l", "l"), ("t", "t"), ("enter", "\r"), ("c", "c")):
-            app.post_message(events.Key(key, character))
+        type_ahead(app, "slash", "l", "t", "enter", "c")
         await wait_until(pilot, lambda: pane.filter.critical)
 
         assert pane.filter.text == "lt"
@@ -60,8 +58,7 @@ async def test_keys_typed_ahead_go_into_the_filter_box_then_back_to_the_table() 
         assert 0 < table.row_count < 300
 
         # / again: the box opens with "lt" selected, so a "/" typed in it is text that replaces it; escape leaves
-        for key, character in (("slash", "/"), ("slash", "/"), ("escape", None), ("c", "c")):
-            app.post_message(events.Key(key, character))
+        type_ahead(app, "slash", "slash", "escape", "c")
         await wait_until(pilot, lambda: not pane.filter.critical)
         assert pane.filter.text == "/" and app.focused is table
 

@@ -7,7 +7,17 @@ from datetime import UTC, datetime, timedelta
 from textual.command import CommandList
 from textual.worker import Worker, WorkerState
 
-from helpers import FIXED_NOW, demo_app, fixed_clock, loaded, notifications, palette_listed, screen_lines, wait_until
+from helpers import (
+    FIXED_NOW,
+    demo_app,
+    fixed_clock,
+    loaded,
+    notifications,
+    palette_listed,
+    screen_lines,
+    type_ahead,
+    wait_until,
+)
 from screens.device_detail import DeviceDetailScreen
 from screens.event_detail import EventDetailScreen
 from screens.events import EventsScreen
@@ -65,6 +75,24 @@ async def test_search_jumps_between_matches_with_n_and_shift_n() -> None:
         assert table.cursor == matches[1]
         await pilot.press("N")
         assert table.cursor == matches[0]
+
+
+async def test_keys_typed_ahead_search_then_move_between_matches() -> None:
+    """`/browsing⏎n` in one burst: the box gets the word, enter leaves it, n goes to the second match."""
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        table = screen.table
+        matches = [p for p, e in enumerate(table.shown) if "browsing" in f"{e.title} {e.engine}".casefold()]
+        type_ahead(app, "slash", *"browsing", "enter", "n")
+        await wait_until(pilot, lambda: table.cursor == matches[1])
+        assert screen.needle == "browsing" and app.focused is table
+
+        type_ahead(app, "slash", "escape")  # escape drops the search and leaves the box
+        await wait_until(pilot, lambda: not screen.needle and app.focused is table)
+        assert not screen.query_one("#event-search").display
 
 
 async def test_at_80_columns_the_rows_say_what_happened_and_the_bar_when_the_window_ends() -> None:
