@@ -411,8 +411,9 @@ class EventsScreen(ExplorerScreen):
             self.table.move_to(found)
             self._show_bars()
             return
-        self._show_bars()
-        self.notify(f"No event matches “{self.needle}”.", severity="warning", markup=False)
+        self._show_bars()  # the status line says "no match for …"
+        if step:  # n or N pressed in vain is said aloud too; typing is not, or each keystroke would add a toast
+            self.notify(f"No event matches “{self.needle}”.", severity="warning", markup=False)
 
     def action_tail(self) -> None:
         tailing = self.feed.toggle_tail(self._now())

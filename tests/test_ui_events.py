@@ -95,6 +95,20 @@ async def test_keys_typed_ahead_search_then_move_between_matches() -> None:
         assert not screen.query_one("#event-search").display
 
 
+async def test_a_search_without_match_is_said_on_the_status_line_and_aloud_only_for_n() -> None:
+    app = demo_app(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_events(pilot, app)
+        await pilot.press("3")
+        await wait_until(pilot, lambda: not screen.pending)
+        said = lambda: [words for words in notifications(app) if "No event matches" in words]  # noqa: E731
+        await pilot.press("slash", *"zqx", "enter")
+        assert "no match for “zqx”" in str(screen.query_one("#status").render())
+        assert not said()  # a toast per keystroke would bury the screen
+        await pilot.press("n")
+        assert len(said()) == 1 and "“zqx”" in said()[0]
+
+
 async def test_at_80_columns_the_rows_say_what_happened_and_the_bar_when_the_window_ends() -> None:
     app = demo_app(300)
     async with app.run_test(size=(80, 24)) as pilot:
