@@ -421,26 +421,25 @@ CAPTURED_CRITICAL_EVENTS = {
     ],
 }
 """Fact sheet 10.1, the 14.3 capture (2 of 44 items), verbatim."""
-CAPTURED_COMMAND_STATUS = {
-    "sort": [{"direction": "ASC", "property": "Begintime", "ascending": True}],
-    "number": 0, "firstPage": True, "lastPage": True, "totalPages": 1, "size": 20,
-    "totalElements": 2, "numberOfElements": 2,
-    "content": [
-        {"computerName": "johnq1", "subStateId": 0, "binaryFileId": None, "lastUpdateTime": None,
-         "domainName": "Default", "hardwareKey": "B791D1DF2BB8AA77D19B10E3BB395B81", "subStateDesc": None,
-         "stateId": 0, "computerId": "236A7100A9FE9DC50A4F1AC2819C158E", "computerIp": "192.168.56.104",
-         "beginTime": None, "currentLoginUserName": "root", "resultInXML": None},
-        {"computerName": "WIN-N5KGH4CP3N3", "subStateId": 0, "binaryFileId": None,
-         "lastUpdateTime": "2019-06-06T10:45:39Z", "domainName": "Default",
-         "hardwareKey": "DC7D24D6465566D2941F35BC8D17801E", "subStateDesc": "", "stateId": 3,
-         "computerId": "89AD1BBB0946C25D25E6C0984E971D8A", "computerIp": "192.168.194.93",
-         "beginTime": "2019-06-06T10:42:37Z", "currentLoginUserName": "Administrator",
-         "resultInXML": "<EOC creator=\"Resilient\" version=\"1.0\" id=\"id\">…<File name=\"\" action=\"create\">"
-                        "<Hash name=\"MD5\" value=\"582f9b6e0cc4c1dbbd772aaaf088cb3a\"/><Matched result=\"NO_MATCH\"/>"
-                        "</File>…</EOC>"},
-    ],
-}
-"""Fact sheet 9.4, the 14.2 capture (resultInXML shortened there), verbatim."""
+CAPTURED_COMMAND_STATUS_TEXT = r"""{
+  "sort": [{"direction": "ASC", "property": "Begintime", "ascending": true}],
+  "number": 0, "firstPage": true, "lastPage": true, "totalPages": 1, "size": 20,
+  "totalElements": 2, "numberOfElements": 2,
+  "content": [
+    {"computerName": "johnq1", "subStateId": 0, "binaryFileId": null, "lastUpdateTime": null,
+     "domainName": "Default", "hardwareKey": "B791D1DF2BB8AA77D19B10E3BB395B81", "subStateDesc": null,
+     "stateId": 0, "computerId": "236A7100A9FE9DC50A4F1AC2819C158E", "computerIp": "192.168.56.104",
+     "beginTime": null, "currentLoginUserName": "root", "resultInXML": null},
+    {"computerName": "WIN-N5KGH4CP3N3", "subStateId": 0, "binaryFileId": null,
+     "lastUpdateTime": "2019-06-06T10:45:39Z", "domainName": "Default",
+     "hardwareKey": "DC7D24D6465566D2941F35BC8D17801E", "subStateDesc": "", "stateId": 3,
+     "computerId": "89AD1BBB0946C25D25E6C0984E971D8A", "computerIp": "192.168.194.93",
+     "beginTime": "2019-06-06T10:42:37Z", "currentLoginUserName": "Administrator",
+     "resultInXML": "<EOC creator=\"Resilient\" version=\"1.0\" id=\"id\">…<File name=\"\" action=\"create\"><Hash name=\"MD5\" value=\"582f9b6e0cc4c1dbbd772aaaf088cb3a\"/><Matched result=\"NO_MATCH\"/></File>…</EOC>"}
+  ]
+}"""
+"""Fact sheet 9.4, the 14.2 capture (resultInXML shortened there), verbatim: the body a stub serves as sent."""
+CAPTURED_COMMAND_STATUS = json.loads(CAPTURED_COMMAND_STATUS_TEXT)
 
 
 # Fuzzing (test_fuzz*.py): arbitrary JSON, weighted towards the values that reach deep code -------------

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from helpers import FIXED_NOW, SEED_FINGERPRINTS, assert_no_secrets, fixed_clock
+from helpers import CAPTURED_COMMAND_STATUS_TEXT, FIXED_NOW, SEED_FINGERPRINTS, assert_no_secrets, fixed_clock
 from tui.hashes import SHA1_NOTE, HashError, diff_hashes, parse_hash
 from tui.models import CommandStatus, Connection, FingerprintList
 from tui.simulators.sepm import (
@@ -773,25 +773,6 @@ SEED_EOC = """<EOC creator="Creator" version="1.1" id="60">
 </EOC>"""
 """Symantec article 164858 (seed 001): the example Evidence of Compromise body."""
 
-FACT_COMMAND_STATUS = r"""{
-  "sort": [{"direction": "ASC", "property": "Begintime", "ascending": true}],
-  "number": 0, "firstPage": true, "lastPage": true, "totalPages": 1, "size": 20,
-  "totalElements": 2, "numberOfElements": 2,
-  "content": [
-    {"computerName": "johnq1", "subStateId": 0, "binaryFileId": null, "lastUpdateTime": null,
-     "domainName": "Default", "hardwareKey": "B791D1DF2BB8AA77D19B10E3BB395B81", "subStateDesc": null,
-     "stateId": 0, "computerId": "236A7100A9FE9DC50A4F1AC2819C158E", "computerIp": "192.168.56.104",
-     "beginTime": null, "currentLoginUserName": "root", "resultInXML": null},
-    {"computerName": "WIN-N5KGH4CP3N3", "subStateId": 0, "binaryFileId": null,
-     "lastUpdateTime": "2019-06-06T10:45:39Z", "domainName": "Default",
-     "hardwareKey": "DC7D24D6465566D2941F35BC8D17801E", "subStateDesc": "", "stateId": 3,
-     "computerId": "89AD1BBB0946C25D25E6C0984E971D8A", "computerIp": "192.168.194.93",
-     "beginTime": "2019-06-06T10:42:37Z", "currentLoginUserName": "Administrator",
-     "resultInXML": "<EOC creator=\"Resilient\" version=\"1.0\" id=\"id\">…<File name=\"\" action=\"create\"><Hash name=\"MD5\" value=\"582f9b6e0cc4c1dbbd772aaaf088cb3a\"/><Matched result=\"NO_MATCH\"/></File>…</EOC>"}
-  ]
-}"""
-"""Fact sheet 9.4: a captured 14.2 command status page (its `resultInXML` shortened with … in the capture)."""
-
 FACT_ANSWERS = {
     ("GET", "/policy-objects/fingerprints"): (200, '{"description": "Hash of type Malware MD5 Hash", "hashType": "MD5", "source": "WEBSERVICE",\n "groupIds": [], "data": ["582F9B6E0CC4C1DBBD772AAAF088CB3A"],\n "id": "B5F9985ED6C449A6905A0D570A5733FC", "name": "Blacklist"}'),
     ("POST", "/policy-objects/fingerprints"): (200, '{"id": "44BB68279D984220AD60A069DCF6079F"}'),
@@ -804,7 +785,7 @@ FACT_ANSWERS = {
     ("POST", "/command-queue/eoc"): (
         200, '{"commandID_computer": "0F0CBDD7EDFF4634B23FA11F5AB81FFC", "commandID_group": "BB37F78894DB451B8E8921EC127667A3"}'),
     ("POST", "/command-queue/files"): (200, '{"commandID": "C9456A597A0E42A89F243B8A537A056D"}'),
-    ("GET", "/command-queue/0F0CBDD7EDFF4634B23FA11F5AB81FFC"): (200, FACT_COMMAND_STATUS),
+    ("GET", "/command-queue/0F0CBDD7EDFF4634B23FA11F5AB81FFC"): (200, CAPTURED_COMMAND_STATUS_TEXT),
     ("POST", "/command-queue/0F0CBDD7EDFF4634B23FA11F5AB81FFC/cancel"): (
         200, '{"commandID": "4C697374D15C433880A56800BAC25E56"}'),
     ("GET", "/command-queue/file/CD02BC8E0A6606D53533F2428BB86D4E/details"): (
