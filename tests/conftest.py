@@ -10,6 +10,7 @@ import textual._wait
 from hypothesis import HealthCheck, settings
 
 from helpers import FIXED_NOW, vendor_app
+from tui.cli import main
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread, TlsFiles, make_test_tls
 
@@ -40,6 +41,18 @@ def private_snapshot_store(tmp_path_factory, monkeypatch) -> Path:
     path = tmp_path_factory.mktemp("snapshots") / "snapshots.sqlite3"
     monkeypatch.setenv("EPX_SNAPSHOTS", str(path))
     return path
+
+
+@pytest.fixture
+def epx(capsys):
+    """Run `epx` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 @pytest.fixture

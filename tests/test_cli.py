@@ -73,18 +73,6 @@ def config(tmp_path, http_server) -> Path:
     return write_config(tmp_path / "config.toml", lab={"url": http_server.url, "allow_http": True})
 
 
-@pytest.fixture
-def epx(capsys):
-    """Run `epx` in-process; returns (exit code, stdout, stderr)."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
 def devices_json(epx, config: Path, *flags: str) -> list[dict]:
     code, out, err = epx("devices", "--config", str(config), "--connection", "lab", "--format", "json", *flags)
     assert (code, err) == (0, "")

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from tui.cli import main
 from tui.models import Device, Health
 from tui.simulators.sepm import SepmFleet, SepmSimulator, create_app
 from tui.simulators.serve import ServerThread
@@ -36,16 +35,6 @@ def config(tmp_path, http_server, monkeypatch) -> Path:
                "allow_http": True}
     path.write_text(tomli_w.dumps({"settings": {"keep_snapshots": 7}, "connections": {"lab": profile, "mirror": profile}}))
     return path
-
-
-@pytest.fixture
-def epx(capsys):
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 @pytest.fixture
