@@ -320,6 +320,17 @@ def cli_secret(connection: Connection) -> str | None:
     return secret
 
 
+def cli_client(config: Config, transports: dict[str, Any], connection: Connection, *,
+               warn_unverified: bool = True) -> VendorClient:
+    """A client for `connection` with the config's paging and timeout, its password from `cli_secret`; an
+    unverified TLS connection is said on stderr first, unless `warn_unverified` is off."""
+    if warn_unverified and connection.verify is False and connection.url.startswith("https://"):
+        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
+    return open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
+                       page_concurrency=config.settings.page_concurrency,
+                       request_timeout=config.settings.request_timeout)
+
+
 async def export(args: argparse.Namespace) -> int:
     if args.command == "devices" and (args.offline or args.max_age):
         from tui import cli_history
@@ -327,15 +338,7 @@ async def export(args: argparse.Namespace) -> int:
         return print_devices(await cli_history.offline_devices(args), args)
     config, transports = load(args)
     connection = named_connection(config, args.connection)
-    if connection.verify is False and connection.url.startswith("https://"):
-        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
-    client = open_client(
-        connection,
-        cli_secret(connection),
-        transport=transports.get(connection.name),
-        page_concurrency=config.settings.page_concurrency,
-        request_timeout=config.settings.request_timeout,
-    )
+    client = cli_client(config, transports, connection)
     devices: list[Device] = []
     skipped = repaired = 0
     try:
@@ -579,11 +582,7 @@ async def fingerprints(args: argparse.Namespace) -> int:
     if not names and not remembered:
         warn(f"no fingerprint lists are remembered for {connection.name} yet; open one with --name "
               "(SEPM cannot list them all).")
-    if connection.verify is False and connection.url.startswith("https://"):
-        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
-    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
-                         page_concurrency=config.settings.page_concurrency,
-                         request_timeout=config.settings.request_timeout)
+    client = cli_client(config, transports, connection)
     assert isinstance(client, FingerprintLists)  # its class was checked above, before any input was read
     lists: list[FingerprintList] = []
     gone: list[KnownList] = []
@@ -688,11 +687,7 @@ async def events(args: argparse.Namespace) -> int:
         raise UsageError("--organization applies to Elements connections only.")
     if not issubclass(CLIENTS[connection.vendor], EventSource):
         raise UnavailableError(f"Events are not available for {VENDORS[connection.vendor]} connections.")
-    if connection.verify is False and connection.url.startswith("https://"):
-        warn(f"warning: the TLS certificate of {connection.name} is not verified (verify = false).")
-    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
-                         page_concurrency=config.settings.page_concurrency,
-                         request_timeout=config.settings.request_timeout)
+    client = cli_client(config, transports, connection)
     assert isinstance(client, EventSource)  # its class was checked above, before any input was read
     found: list[Event] = []
     device = (args.device or "").strip().casefold()
@@ -760,9 +755,7 @@ async def respond(args: argparse.Namespace) -> int:
         raise UsageError("refusing to act without --yes: standard input is not a terminal, so nobody can confirm; "
                          "nothing was sent.")
     spec = ACTIONS[args.action]
-    client = open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
-                         page_concurrency=config.settings.page_concurrency,
-                         request_timeout=config.settings.request_timeout)
+    client = cli_client(config, transports, connection, warn_unverified=False)
     try:
         if not isinstance(client, ResponseActions) or args.action not in client.offered_actions():
             offered = ", ".join(client.offered_actions()) if isinstance(client, ResponseActions) else "none"

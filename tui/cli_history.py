@@ -22,7 +22,7 @@ from tui.cli_commands import (
     WIDE_HELP,
     HelpFormatter,
     UsageError,
-    cli_secret,
+    cli_client,
     load,
     named_connection,
     record_rows,
@@ -37,7 +37,6 @@ from tui.export import age_text, cell, write_csv, write_json
 from tui.inventory import DeviceFilter, split_group_path
 from tui.models import Device, iso_utc, parse_duration, parse_time_bound
 from tui.snapshots import SnapshotError, SnapshotInfo, SnapshotStore, default_snapshots_path
-from tui.vendors import open_client
 from tui.vendors.base import VendorClient, VendorError
 
 
@@ -248,9 +247,7 @@ async def coverage_command(args: argparse.Namespace) -> int:
         config, transports = load(args)
         names = args.connection or list(config.connections)
         connections = [named_connection(config, name) for name in names]
-        clients = [open_client(connection, cli_secret(connection), transport=transports.get(connection.name),
-                               page_concurrency=config.settings.page_concurrency,
-                               request_timeout=config.settings.request_timeout) for connection in connections]
+        clients = [cli_client(config, transports, connection, warn_unverified=False) for connection in connections]
         try:
             fleets = await asyncio.gather(*(live_devices(args, client) for client in clients))
         finally:
