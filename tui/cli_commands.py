@@ -178,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
 def add_connection_and_format(sub: argparse.ArgumentParser) -> None:
     """--connection, --format and --wide, alike for every sub-command that prints records."""
     sub.add_argument("--connection", required=True, metavar="NAME", help="the connection profile to read")
-    sub.add_argument("--format", choices=("json", "csv", "table"), default="table", help=FORMAT_HELP)
+    add_format(sub)
+
+
+def add_format(sub: argparse.ArgumentParser, formats: tuple[str, ...] = ("json", "csv", "table")) -> None:
+    """--format and --wide, alike for every sub-command that prints records."""
+    sub.add_argument("--format", choices=formats, default="table", help=FORMAT_HELP)
     sub.add_argument("--wide", action="store_true", help=WIDE_HELP)
 
 
@@ -740,8 +745,7 @@ def add_respond_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
         "actions", parents=[common], help="list the response actions sent (the actions log)", epilog=EXIT_CODES,
         formatter_class=HelpFormatter, description="The actions log: every response action sent, oldest first.")
     actions_log.add_argument("--connection", metavar="NAME", help="only the actions sent through this connection")
-    actions_log.add_argument("--format", choices=("json", "table"), default="table", help=FORMAT_HELP)
-    actions_log.add_argument("--wide", action="store_true", help=WIDE_HELP)
+    add_format(actions_log, ("json", "table"))
 
 
 async def respond(args: argparse.Namespace) -> int:

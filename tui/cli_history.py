@@ -18,10 +18,9 @@ from tui.changes import CHANGE_FIELDS, ChangeKind
 from tui.cli import EXIT_OK, warn
 from tui.cli_commands import (
     EXIT_CODES,
-    FORMAT_HELP,
-    WIDE_HELP,
     HelpFormatter,
     UsageError,
+    add_format,
     cli_client,
     load,
     named_connection,
@@ -48,8 +47,7 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     actions = snapshots.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[common], help="the snapshots, newest first")
     listing.add_argument("--connection", metavar="NAME", help="only this connection's")
-    listing.add_argument("--format", choices=("json", "csv", "table"), default="table", help=FORMAT_HELP)
-    listing.add_argument("--wide", action="store_true", help=WIDE_HELP)
+    add_format(listing)
     prune = actions.add_parser("prune", parents=[common], help="forget old snapshots (a connection's latest stays)")
     prune.add_argument("--older-than", type=int, metavar="DAYS",
                        help="forget those taken more than DAYS ago (default: the keep_snapshots setting)")
@@ -65,8 +63,7 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     changes.add_argument("--change", action="append", choices=[kind.key for kind in ChangeKind], metavar="KIND",
                          help="only this kind of change (repeatable): " + ", ".join(kind.key for kind in ChangeKind))
     add_device_filters(changes)
-    changes.add_argument("--format", choices=("json", "csv", "table"), default="table", help=FORMAT_HELP)
-    changes.add_argument("--wide", action="store_true", help=WIDE_HELP)
+    add_format(changes)
 
     coverage = commands.add_parser(
         "coverage", parents=[common], help="which consoles see each machine", epilog=EXIT_CODES,
@@ -79,8 +76,7 @@ def add_parsers(commands: Any, common: argparse.ArgumentParser) -> None:
     coverage.add_argument("--only-one", action="store_true", help="only machines one console alone sees")
     coverage.add_argument("--missing-from", metavar="NAME", help="only machines this connection does not see")
     coverage.add_argument("--offline", action="store_true", help="read the latest snapshots instead of the consoles")
-    coverage.add_argument("--format", choices=("json", "csv", "table"), default="table", help=FORMAT_HELP)
-    coverage.add_argument("--wide", action="store_true", help=WIDE_HELP)
+    add_format(coverage)
 
 
 def add_device_filters(sub: argparse.ArgumentParser) -> None:
