@@ -69,14 +69,14 @@ class DetailScreen(ExplorerScreen):
         self.query_one("#fields").focus()
 
     def on_resize(self) -> None:
-        # After the refresh: the screen hears of its new size before the table is laid out to its own width,
-        # and values wrapped to a width of 0 stayed ten columns wide.
-        self.call_after_refresh(self.show_rows)
+        self.show_rows()
 
     def show_rows(self) -> None:
         """(Re)fill the table for the current width and search text."""
         table = self.query_one("#fields", DataTable)
-        value_width = max(10, table.size.width - FIELD_WIDTH - 6)  # cell padding and the scrollbar
+        # The table spans the terminal. Its own width is not used: a pushed screen hears of its size before
+        # its layout, sometimes after a refresh too, and values wrapped then stayed ten columns wide.
+        value_width = max(10, self.app.size.width - FIELD_WIDTH - 6)  # cell padding and the scrollbar
         table.clear(columns=True)
         table.add_column("Field", width=FIELD_WIDTH, key="field")
         table.add_column("Value", width=value_width, key="value")
