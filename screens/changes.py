@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Header, Input
 
 from screens.base import ExplorerScreen
 from screens.device_detail import DeviceDetailScreen
@@ -23,6 +23,7 @@ from tui.export import export_file as write_export
 from tui.inventory import DeviceFilter
 from tui.models import Device, EventWindow
 from tui.snapshots import SnapshotError
+from tui.textual_compat import OnceFooter
 from widgets.path_prompt import PathAnswer, PathPrompt
 from widgets.search_box import SearchBox
 from widgets.status_line import StatusLine
@@ -66,7 +67,7 @@ class ChangesScreen(ExplorerScreen):
         table: DataTable[str] = DataTable(id="changes", cursor_type="row", zebra_stripes=True)
         yield table
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Changes · " + ", ".join(self.names)

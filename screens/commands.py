@@ -17,7 +17,7 @@ from rich.style import Style
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
@@ -25,6 +25,7 @@ from screens.detail import DetailScreen
 from screens.messages import CommandFileFound, CommandPolled
 from tui.models import Command, CommandRow, CommandStatus, Device, FileDetails, iso_utc
 from tui.polling import poll_words
+from tui.textual_compat import OnceFooter
 from tui.vendors.facets import CommandQueueClient
 from tui.vendors.sepm import FILE_SOURCE_WORDS
 from widgets.confirm import ConfirmDialog
@@ -140,7 +141,7 @@ class CommandScreen(ExplorerScreen):
             Column("updated", "Updated", lambda line, now: (_clock_time(line.row), Style(dim=True)), 8, 8),
         ], id="command-rows")
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     @property
     def table(self) -> VirtualTable[Line]:

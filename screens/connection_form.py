@@ -9,11 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Checkbox, Header, Input, Label, Select, Static
 
 from screens.base import ExplorerScreen
 from tui.config import ConfigError, validate_connection
 from tui.models import VENDORS, Connection
+from tui.textual_compat import OnceFooter
 from widgets.confirm import ConfirmDialog
 from widgets.status_line import StatusLine
 
@@ -130,7 +131,7 @@ class ConnectionForm(ExplorerScreen):
                 yield Checkbox("allow plain http (lab)", conn.allow_http, id="allow_http", compact=True)
             yield Static("", classes="form-error", id="error-options")
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"Edit {self.original.name}" if self.original else "New connection"

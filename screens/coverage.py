@@ -10,12 +10,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header
+from textual.widgets import DataTable, Header
 
 from screens.base import ExplorerScreen
 from screens.device_detail import DeviceDetailScreen
 from tui.coverage import CoverageFilter, Machine, match_machines
 from tui.models import Device
+from tui.textual_compat import OnceFooter
 from widgets.status_line import StatusLine
 
 COLUMNS = ("Machine", "Seen by", "Consoles", "Missing from")
@@ -44,7 +45,7 @@ class CoverageScreen(ExplorerScreen):
         yield Header()
         yield DataTable(id="coverage", cursor_type="row", zebra_stripes=True)
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Coverage · " + ", ".join(self.names)

@@ -11,9 +11,10 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import DataTable, Header, Input
 
 from screens.base import ExplorerScreen
+from tui.textual_compat import OnceFooter
 from widgets.search_box import SearchBox
 
 
@@ -61,7 +62,7 @@ class DetailScreen(ExplorerScreen):
         yield Header()
         yield SearchBox(placeholder="search field names and values", id="field-search", leave_to="#fields")
         yield DataTable(id="fields", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.title_text

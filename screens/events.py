@@ -24,7 +24,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
@@ -33,6 +33,7 @@ from screens.messages import ConsoleWaiting, EventsArrived
 from screens.refresh_timer import RefreshTimer
 from tui.events_load import TAIL_EVERY, EventsLoad
 from tui.models import Device, Event, EventWindow, Severity
+from tui.textual_compat import OnceFooter
 from tui.timeline import EventFilter, Timeline
 from tui.vendors.base import waits_told_to
 from tui.vendors.facets import EventSourceClient
@@ -208,7 +209,7 @@ class EventsScreen(ExplorerScreen):
         columns.append(Column("engine", "Engine", lambda e, now: (e.engine, Style(dim=True)), 12, 18, place=6))
         yield VirtualTable(columns, id="events", clock=self._now)
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     @property
     def table(self) -> VirtualTable[Event]:

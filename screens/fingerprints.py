@@ -15,13 +15,14 @@ from rich.style import Style
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from screens.base import ExplorerScreen
 from screens.messages import KnownListRead, ListDeleted, ListOpened
 from tui.fingerprint_load import FingerprintLoad, read_known
 from tui.hashes import LABELS, MD5, SHA256, HashError, diff_hashes, hashes_in_text, parse_hash
 from tui.models import VENDORS, FingerprintList
+from tui.textual_compat import OnceFooter
 from tui.vendors.base import NotAvailableError, VendorClient
 from tui.vendors.facets import FingerprintLists
 from widgets.confirm import ConfirmDialog
@@ -132,7 +133,7 @@ class FingerprintsScreen(ExplorerScreen):
         ], id="lists")
         yield VirtualTable([Column("hash", "Hash", lambda h, now: (h, PLAIN), 32, 64)], id="hashes")
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     def _groups_cell(self, listing: FingerprintList, now: object) -> tuple[str, Style]:
         paths = [self.group_paths.get(group_id, group_id) for group_id in listing.group_ids]

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Tree
+from textual.widgets import Header, Input, Tree
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
@@ -37,6 +37,7 @@ from tui.fleet_load import FleetLoad, KeptFleet, PageKind, Step, load_console
 from tui.inventory import DeviceFilter, Inventory
 from tui.models import VENDORS, Device, DeviceQuery, Group
 from tui.snapshots import SnapshotError
+from tui.textual_compat import OnceFooter
 from tui.vendors.base import AuthenticationError, VendorClient, WaitListener, waits_told_to
 from tui.vendors.facets import CommandQueue, CommandQueueClient, EventSource, LabelMembership, ResponseActions
 from widgets.group_tree import GroupTree
@@ -107,7 +108,7 @@ class GroupsScreen(ExplorerScreen):
             yield GroupTree(list(self.clients), id="groups")
             yield DevicesPane(id="pane", clock=self.session.clock, fleets=self.fleets)
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     @property
     def pane(self) -> DevicesPane:

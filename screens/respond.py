@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from rich.style import Style
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState
 
 from screens.base import ExplorerScreen
@@ -28,6 +28,7 @@ from tui.respond import (
     device_list_words,
     respond_and_log,
 )
+from tui.textual_compat import OnceFooter
 from tui.vendors.base import ForbiddenError, VendorClient
 from tui.vendors.facets import ResponseActions
 from widgets.confirm import ConfirmDialog
@@ -143,7 +144,7 @@ class ResponseResultsScreen(ExplorerScreen):
             Column("reference", "Reference", lambda result, now: (result.reference, Style(dim=True)), 9, 32),
         ], id="respond-rows")
         yield StatusLine(id="status")
-        yield Footer()
+        yield OnceFooter()
 
     @property
     def table(self) -> VirtualTable[ActionResult]:

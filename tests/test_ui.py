@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.widgets import Input
+from textual.widgets import Footer, Input
 
 from helpers import (
     FIXED_NOW,
@@ -499,6 +499,28 @@ async def test_the_detail_footers_fit_80_columns_with_every_key_shown() -> None:
         await pilot.pause()
         footer = screen_lines(app)[-1]
         assert "A Acknowledge" in footer and "? Help" in footer, footer
+
+
+async def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change() -> None:
+    """Every focus move re-announces the screen's keys, mostly the same ones: rebuilding the footer for them
+    was a third of some tests' CPU (`OnceFooter`). Tab between tree and table keeps its keys; the filter box
+    shows fewer, and escape brings the table's back."""
+    app = demo_app(50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_demo(pilot, app, 50)
+        table_keys = list(app.screen.query_one(Footer).children)
+        await pilot.press("tab")
+        await pilot.pause()
+        assert isinstance(app.focused, GroupTree) and list(app.screen.query_one(Footer).children) == table_keys
+        await pilot.press("tab", "slash")
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert "/ Filter" in footer and "c Critical" not in footer, footer
+        await pilot.press("escape")
+        await pilot.pause()
+        footer = screen_lines(app)[-1]
+        assert "c Critical" in footer and "? Help" in footer, footer
+        assert list(app.screen.query_one(Footer).children) != table_keys  # rebuilt: the keys had changed in between
 
 
 async def test_the_connections_footer_fits_80_columns() -> None:

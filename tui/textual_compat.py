@@ -83,15 +83,18 @@ def traceback_without_locals() -> Traceback:
 
 
 class OnceFooter(Footer):
-    """Textual's footer, rebuilt once however often the screen's keys changed since it last refreshed.
+    """Textual's footer, rebuilt once however often the screen's keys changed since it last refreshed, and
+    only when the keys it shows did change.
 
-    Textual 8.2.8 schedules a rebuild of every key for each change (`Footer.bindings_changed`), and the
+    Textual 8.2.8 schedules a rebuild of every key for each change (`Footer.bindings_changed`): the
     connections screen changes them four times while it starts (pushed, focused twice, its own
-    refresh_bindings): the first frame styled the footer's keys four times over, about a tenth of the start.
-    The rebuild reads the keys when it runs, so one shows the last change as four did.
+    refresh_bindings), and every focus move (tree, table, search box) changes them again, mostly to the
+    same keys. Each rebuild mounts and styles every key anew: about a tenth of the start, and a third of
+    some Pilot tests' CPU. The rebuild reads the keys when it runs, so one shows the last change as four did.
     """
 
     _rebuild_pending = False
+    _shown: list[tuple[object, ...]] | None = None
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
@@ -99,6 +102,17 @@ class OnceFooter(Footer):
             self._rebuild_pending = True
             self.call_after_refresh(self._rebuild)
 
+    def _keys_shown(self) -> list[tuple[object, ...]]:
+        """Everything of the screen's keys that `Footer.compose` reads."""
+        return [(binding.key, binding.action, binding.description, binding.key_display, binding.group,
+                 enabled, tooltip)
+                for _, binding, enabled, tooltip in self.screen.active_bindings.values() if binding.show]
+
     async def _rebuild(self) -> None:
         self._rebuild_pending = False
-        await self.recompose()
+        if not self.is_attached:  # its screen was closed before the refresh
+            return
+        shown = self._keys_shown()
+        if shown != self._shown:
+            self._shown = shown
+            await self.recompose()
