@@ -131,9 +131,8 @@ async def test_an_epmm_label_shows_the_consoles_count_then_its_members_once_open
         assert not any(device.labels for device in screen.inventory.devices)
 
         tree.move_cursor(executives)
-        await wait_until(pilot, lambda: "demo-epmm" in screen.fleet.labels_known and screen.fleet.labels_known["demo-epmm"])
-        await pilot.pause()
         table = screen.query_one(DeviceTable)
+        await wait_until(pilot, lambda: bool(screen.fleet.labels_known.get("demo-epmm")) and bool(table.devices))
         names = {device.id for device in table.devices}
         assert len(names) == len(expected) > 0
         assert all(device.labels == ("Labels\\Executives",) for device in table.devices)
