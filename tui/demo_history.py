@@ -15,7 +15,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from tui.fleet_load import load_console
 from tui.models import Connection, Device, Group, Health, ServerInfo
 from tui.snapshots import SnapshotStore
 
@@ -64,6 +63,7 @@ def seed_demo_history(store: SnapshotStore, transports: Mapping[str, httpx.Async
 
 async def _seed(store: SnapshotStore, transports: Mapping[str, httpx.AsyncBaseTransport],
                 connections: Mapping[str, Connection], now: datetime, present: bool) -> None:
+    from tui.fleet_load import load_console  # both load when the demo first builds a console: a faster start
     from tui.vendors import open_client
 
     for name, connection in connections.items():

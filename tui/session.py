@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from tui.config import Config, ConfigError, load_config, save_config
-from tui.fleet_load import KeptFleet
 from tui.models import Connection
 from tui.snapshots import SnapshotError, SnapshotStore
 from tui.state import StateStore
@@ -23,6 +22,7 @@ from tui.state import StateStore
 if TYPE_CHECKING:
     import httpx
 
+    from tui.fleet_load import KeptFleet  # with the inventory it loads with the first fleet: a faster start
     from tui.vendors.base import VendorClient
 
 

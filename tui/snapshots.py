@@ -26,16 +26,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import platformdirs
 
 from tui.changes import Change, FleetFacts, changes_of
 from tui.config import APP_NAME
-from tui.fleet_load import KeptFleet
-from tui.inventory import Inventory
 from tui.models import Device, Group, Health, RawPage, ServerInfo
+
+if TYPE_CHECKING:
+    from tui.fleet_load import KeptFleet
 
 SNAPSHOTS_ENV = "EPX_SNAPSHOTS"
 CHUNK_ROWS = 2_000
@@ -377,6 +378,9 @@ class SnapshotStore:
         """The latest snapshots of these connections (taken before `before`) as a fleet to show at once, holding
         their first chunk of devices, and the rest of their devices chunk by chunk; None when one of them has
         none. The fleet's time is the oldest snapshot's."""
+        from tui.fleet_load import KeptFleet  # with the inventory it loads with the first fleet: a faster start
+        from tui.inventory import Inventory
+
         bound = before - timedelta(milliseconds=1) if before is not None else None
         latest = [self.latest(name, at_or_before=bound) for name in names]
         infos = [info for info in latest if info is not None]
