@@ -8,7 +8,10 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
 
 # vendor -> (module, fleet class, simulator class); every module also has create_app, DEMO_USERNAME, DEMO_PASSWORD.
 _SIMULATORS = {
@@ -32,6 +35,29 @@ MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 """Milliseconds, the unit of the simulated consoles' timestamps and ages."""
+
+
+class Draw(random.Random):
+    """The simulators' random source: `random.Random` with `randint` and `choice` drawn in one step.
+
+    Each draws below the width as CPython 3.11's do (`_randbelow_with_getrandbits`: the width's bit length
+    from `getrandbits`, again while out of range), so a seed gives the same fleet as before, without the
+    argument checks that were half of a record's cost (a 100,000-device SEPM fleet makes 2.5 million draws).
+    Defined here, the draws stay the same whatever a later Python does inside `random`.
+    """
+
+    def _below(self, width: int) -> int:
+        bits = width.bit_length()
+        drawn = self.getrandbits(bits)
+        while drawn >= width:
+            drawn = self.getrandbits(bits)
+        return drawn
+
+    def randint(self, a: int, b: int) -> int:
+        return a + self._below(b - a + 1)
+
+    def choice(self, seq: SupportsLenAndGetItem[T]) -> T:
+        return seq[self._below(len(seq))]
 
 
 def distinct_seeds(rng: random.Random, count: int) -> array[int]:

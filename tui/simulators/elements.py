@@ -46,7 +46,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tui.simulators import DAY, DEMO_CREDENTIALS, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
+from tui.simulators import DAY, DEMO_CREDENTIALS, HOUR, MINUTE, Draw, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 from tui.simulators.json_response import JSONResponse
 
@@ -163,7 +163,7 @@ class ElementsFleet:
         self.seed = seed
         self.now, self.now_ms = fleet_clock(now)
 
-        rng = random.Random(seed)
+        rng = Draw(seed)
         self.partner = {"id": _uuid(rng), "name": _PARTNER, "type": "partner"}
         self.companies = [{"id": _uuid(rng), "name": name, "type": "company"} for name, *_ in _COMPANIES]
         self._subscription_keys = ["-".join(f"{rng.getrandbits(16):04X}" for _ in range(5)) for _ in _COMPANIES]
@@ -209,7 +209,7 @@ class ElementsFleet:
         """The full device record of the index-th device."""
         if not 0 <= index < self.size:
             raise IndexError(index)
-        rng = random.Random(self._detail_seed[index])
+        rng = Draw(self._detail_seed[index])
         kind = _KINDS[self._kind[index]]
         company_number = self._company[index]
         company = self.companies[company_number]
@@ -637,7 +637,7 @@ def _with_junk(fleet: ElementsFleet, chosen: list[int], items: list[dict[str, An
     without `id` among them, as the real API sends now and then [SEKOIA changelog 2.16.2, asset test]."""
     if not items:
         return items
-    rng = random.Random(fleet.seed * 104_729 + chosen[0])
+    rng = Draw(fleet.seed * 104_729 + chosen[0])
     if rng.random() >= _JUNK_PAGE_RATE:
         return items
     junk = rng.choice(({}, {"name": "no id", "type": "computer"}))
@@ -798,7 +798,7 @@ class ElementsEventLog:
 
     def __init__(self, fleet: ElementsFleet) -> None:
         self.fleet = fleet
-        rng = random.Random(fleet.seed * 7919 + 6)
+        rng = Draw(fleet.seed * 7919 + 6)
         low = fleet.now_ms - EVENT_DAYS * DAY
         rows: list[tuple[int, int, int, int]] = []
         self._devices: dict[int, tuple[str, str, int, str]] = {}
@@ -862,7 +862,7 @@ class ElementsEventLog:
 
     def event(self, position: int) -> dict[str, Any]:
         """The full item of the event at `position` (in persistence order), keys in the captures' order."""
-        rng = random.Random(self._seed[position])
+        rng = Draw(self._seed[position])
         kind = self.kind_of(position)
         device_id, name, company_number, user = self._devices[self._device[position]]
         if position == self.quirk_position:

@@ -60,7 +60,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tui.simulators import DAY, DEMO_CREDENTIALS, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
+from tui.simulators import DAY, DEMO_CREDENTIALS, EPOCH, HOUR, MINUTE, Draw, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 from tui.simulators.json_response import JSONResponse
 
@@ -206,7 +206,7 @@ class EpmmFleet:
         self.seed = seed
         self.now, self.now_ms = fleet_clock(now)
 
-        rng = random.Random(seed)
+        rng = Draw(seed)
         self._space = array("B", rng.choices(range(len(_SPACES)), [space.weight for space in _SPACES], k=size))
         self._release = array("B", rng.choices(range(len(_RELEASES)), [r.weight for r in _RELEASES], k=size))
         self._state = array("B", bytes(size))
@@ -298,7 +298,7 @@ class EpmmFleet:
         if not 0 <= index < self.size:
             raise IndexError(index)
         summary = self.summary(index)
-        rng = random.Random(self._detail_seed[index])
+        rng = Draw(self._detail_seed[index])
         release = _RELEASES[self._release[index]]
         space = _SPACES[self._space[index]]
         manufacturer, model, cellular = rng.choice(_MODELS[release.platform])
@@ -740,7 +740,7 @@ class AuditLog:
         self.fleet = fleet
         entries = []
         for index in range(fleet.size):
-            rng = random.Random(fleet._detail_seed[index] ^ 0xA0D1)
+            rng = Draw(fleet._detail_seed[index] ^ 0xA0D1)
             summary = fleet.summary(index)
             actions = []
             if summary["common.status"] != "ACTIVE":

@@ -56,7 +56,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tui.simulators import DAY, DEMO_CREDENTIALS, EPOCH, HOUR, MINUTE, distinct_seeds, event_log_of, fleet_clock
+from tui.simulators import DAY, DEMO_CREDENTIALS, EPOCH, HOUR, MINUTE, Draw, distinct_seeds, event_log_of, fleet_clock
 from tui.simulators.faults import FaultInjector, FaultPlan
 from tui.simulators.json_response import JSONResponse
 
@@ -243,7 +243,7 @@ class SepmFleet:
         self.now, self.now_ms = fleet_clock(now)
         self.legacy_os_keys = legacy_os_keys
 
-        rng = random.Random(seed)
+        rng = Draw(seed)
         self._site = _hex(rng, 8)
         self.domain = {"id": self._sepm_id(rng), "name": "Default"}
         self._server = {"id": self._sepm_id(rng), "name": "SEPM-PRD-01"}
@@ -339,7 +339,7 @@ class SepmFleet:
         """The full SEPM computer record of the index-th computer in name order."""
         if not 0 <= index < self.size:
             raise IndexError(index)
-        rng = random.Random(self._detail_seed[index])
+        rng = Draw(self._detail_seed[index])
         spec = _GROUP_SPECS[self._group[index]]
         os_ = _OSES[_OS_KEYS[self._os[index]]]
         group = self.groups[self._group[index]]
@@ -991,7 +991,7 @@ class SepmHashActions:
         self.fleet = fleet
         self.tick_ms = tick_ms
         self.elapsed_ms = 0
-        self._rng = random.Random(f"sepm-hash-actions:{fleet.seed}")
+        self._rng = Draw(f"sepm-hash-actions:{fleet.seed}")
         self.lists: dict[str, dict[str, Any]] = {}
         self.locked_groups: set[str] = set()
         """Group ids whose policy is locked (423 on a lockdown assignment); tests add to it."""
@@ -1189,7 +1189,7 @@ class SepmHashActions:
 
     def _timeline(self, command: _Queued, index: int) -> dict[str, Any]:
         """When the computer receives, starts and finishes the command (ms on the simulated clock)."""
-        rng = random.Random(f"{self.fleet.seed}:{command.serial}:{index}")
+        rng = Draw(f"{self.fleet.seed}:{command.serial}:{index}")
         facts = self._computer_facts(index)
         if command.kind == "cancel":
             receive = rng.randint(1, 5) * _SECOND
@@ -1594,7 +1594,7 @@ class SepmEventLog:
         self.history = "available"
         """"available", "missing" (no listing: a Tomcat 404) or "forbidden" (401, as for a user without rights)."""
         self.history_seeded = False
-        rng = random.Random(f"sepm-events:{fleet.seed}")
+        rng = Draw(f"sepm-events:{fleet.seed}")
         now = fleet.now_ms
         low = now - EVENT_DAYS * DAY
         self.events: list[dict[str, Any]] = []
@@ -1688,7 +1688,7 @@ class SepmEventLog:
         if self.history_seeded:
             return
         self.history_seeded = True
-        rng = random.Random(f"sepm-command-history:{self.fleet.seed}")
+        rng = Draw(f"sepm-command-history:{self.fleet.seed}")
         quarantine = next(group["id"] for group in self.fleet.groups
                           if group["fullPathName"] == "My Company\\Quarantine")
         members = actions.group_members(quarantine)
