@@ -299,3 +299,27 @@ async def test_transport_failures_are_said_in_words_without_class_names(failure,
         await client.aclose()
     assert words in str(caught.value)
     assert type(failure).__name__ not in str(caught.value)
+
+
+async def test_a_request_over_the_network_imports_nothing_each_time(loopback, monkeypatch) -> None:
+    """httpcore imports sniffio for every lock it sets up (four a request) and Python does not remember a failed
+    import: without the sniffio dependency each request searched sys.path four times (encode/httpcore#1103)."""
+    import builtins
+
+    _, url = loopback
+    failed: list[str] = []
+    real_import = builtins.__import__
+
+    def watched(name, *args, **kwargs):
+        try:
+            return real_import(name, *args, **kwargs)
+        except ImportError:
+            failed.append(name)
+            raise
+
+    async with httpx.AsyncClient() as client:
+        await client.get(f"{url}/sepm/api/v1/version")
+        monkeypatch.setattr(builtins, "__import__", watched)
+        for _ in range(3):
+            await client.get(f"{url}/sepm/api/v1/version")
+    assert failed == []
