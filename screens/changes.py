@@ -26,6 +26,7 @@ from tui.snapshots import SnapshotError
 from tui.textual_compat import OnceFooter
 from widgets.path_prompt import PathAnswer, PathPrompt
 from widgets.search_box import SearchBox
+from widgets.sized_table import SizedTable
 from widgets.status_line import StatusLine
 from widgets.window_prompt import WindowPrompt
 
@@ -64,14 +65,12 @@ class ChangesScreen(ExplorerScreen):
         yield Header()
         yield SearchBox(placeholder="filter: name, IP, user, OS, group; !text excludes", id="changes-search",
                         leave_to="#changes")
-        table: DataTable[str] = DataTable(id="changes", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield SizedTable(id="changes", cursor_type="row", zebra_stripes=True)
         yield StatusLine(id="status")
         yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Changes · " + ", ".join(self.names)
-        self.query_one(DataTable).add_columns(*COLUMNS)
         self.query_one("#changes-search", Input).display = False
         self.query_one(DataTable).focus()
         self.compare()
@@ -95,17 +94,13 @@ class ChangesScreen(ExplorerScreen):
         except SnapshotError as error:
             self.query_one("#status", StatusLine).show(self.session.snapshot_problem(error) or str(error), error=True)
             return
-        # On the screen's loop, not in this worker: rows a worker gave the DataTable were at times never measured
-        # (the columns stayed as wide as their headings; 1 open in 4 in tmux, 0 in 8 this way).
-        self.call_later(self.refilter)
+        self.refilter()
 
     def refilter(self) -> None:
         self.shown = [change for change in self.changes if self.filter.matches(change.device)]
-        table = self.query_one(DataTable)
-        table.clear()
-        table.add_rows([Text(cell) for cell in (  # Text: a str cell is read as markup, console data never is
+        self.query_one(SizedTable).show_rows(COLUMNS, [[Text(cell) for cell in (  # Text: never read as markup
             change.kind.value, change.device.name, change.before, change.after, change.device.group,
-            change.device.health.value, change.device.connection)] for change in self.shown)
+            change.device.health.value, change.device.connection)] for change in self.shown])
         self.query_one("#status", StatusLine).show(self.describe())
 
     def describe(self) -> str:

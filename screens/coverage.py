@@ -17,6 +17,7 @@ from screens.device_detail import DeviceDetailScreen
 from tui.coverage import CoverageFilter, Machine, match_machines
 from tui.models import Device
 from tui.textual_compat import OnceFooter
+from widgets.sized_table import SizedTable
 from widgets.status_line import StatusLine
 
 COLUMNS = ("Machine", "Seen by", "Consoles", "Missing from")
@@ -43,28 +44,25 @@ class CoverageScreen(ExplorerScreen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="coverage", cursor_type="row", zebra_stripes=True)
+        yield SizedTable(id="coverage", cursor_type="row", zebra_stripes=True)
         yield StatusLine(id="status")
         yield OnceFooter()
 
     def on_mount(self) -> None:
         self.sub_title = "Coverage · " + ", ".join(self.names)
-        self.query_one(DataTable).add_columns(*COLUMNS)
         self.query_one(DataTable).focus()
         self._match()
 
     @work(group="coverage", exclusive=True, exit_on_error=False)
     async def _match(self) -> None:
         self.machines = await asyncio.to_thread(match_machines, self.devices)
-        self.call_later(self.refilter)  # on the screen's loop: see ChangesScreen._compare
+        self.refilter()
 
     def refilter(self) -> None:
         self.shown = self.filter.apply(self.machines)
-        table = self.query_one(DataTable)
-        table.clear()
-        table.add_rows([Text(cell) for cell in (  # Text: a str cell is read as markup, console data never is
+        self.query_one(SizedTable).show_rows(COLUMNS, [[Text(cell) for cell in (  # Text: never read as markup
             machine.name, f"{len(machine.seen)} of {len(self.names)}", " ".join(machine.consoles),
-            " ".join(machine.missing(self.names)))] for machine in self.shown)
+            " ".join(machine.missing(self.names)))] for machine in self.shown])
         scope = []
         if self.filter.only_one:
             scope.append("seen by one console only")
