@@ -385,10 +385,12 @@ def test_events_journey(terminal: Callable[[int, int], Terminal], width: int, he
     device = EVENT_DEVICE.search(screen)
     assert device, f"the event names no device:\n{screen}"
     term.type("d")
-    screen = term.wait_for("─ events, last 24 h ─")
+    heading = "─ events, last 24 h ─"
+    screen = term.wait_until(lambda s: heading in s and "loading…" not in s.split(heading, 1)[1],
+                             "the device's recent events, loaded")
     name = DEVICE_NAME.search(screen)
     assert name and name.group(1) == device.group(1), screen
-    assert "critical" in screen.split("─ events, last 24 h ─", 1)[1], screen
+    assert "critical" in screen.split(heading, 1)[1], screen
 
     # esc, esc: the timeline again, still critical only; esc: the groups; q: the connections; ctrl+q: exit 0.
     term.key("Escape")
