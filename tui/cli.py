@@ -126,13 +126,14 @@ def run_ui(args: argparse.Namespace) -> int:
         from tui.demo import DemoTransports, demo_config
         from tui.demo_history import DEMO_HISTORY_MAX_SIZE
 
-        config, error = demo_config(writes=args.demo_writes), None
+        config = demo_config(writes=args.demo_writes)
         state, snapshots = StateStore(None), SnapshotStore(None)
         demo = DemoTransports(config, state, snapshots, size=args.demo_size,
                               history=args.demo_size <= DEMO_HISTORY_MAX_SIZE)
         app = ExplorerApp(config, transports=demo, open_connection=args.connection, state=state,
                           snapshots=snapshots)
     else:
+        demo = None
         path = resolve_config_path(args.config)
         try:
             config, error = load_config(path), None
@@ -140,7 +141,11 @@ def run_ui(args: argparse.Namespace) -> int:
             config, error = Config(path=path), problem
         app = ExplorerApp(config, config_error=error, open_connection=args.connection,
                           state=StateStore(resolve_state_path()), snapshots=SnapshotStore(default_snapshots_path()))
-    app.run()
+    try:
+        app.run()
+    finally:
+        if demo is not None:
+            demo.close()  # its consoles' child processes
     return app.return_code or EXIT_OK  # 129 when the terminal hung up
 
 

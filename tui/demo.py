@@ -1,7 +1,8 @@
-"""`epx --demo`: simulated consoles served in-process, and profiles that point at them.
+"""`epx --demo`: simulated consoles, and profiles that point at them.
 
-Nothing touches the network or the user's config: each demo connection gets an `httpx.ASGITransport`
-onto its simulator, and the config has no path, so it is never saved.
+Nothing leaves this machine or touches the user's config: each demo connection gets a transport to its
+simulator (an `httpx.ASGITransport` in this process, or, for a fleet too large for a past, plain HTTP on
+loopback to a child process), and the config has no path, so it is never saved.
 
 The UI lists the demo's profiles at once and builds the consoles behind them when one is first opened
 (`DemoTransports`): generating three fleets and the demo's past takes longer than starting the app. So this
@@ -24,6 +25,8 @@ from tui.state import StateStore
 
 if TYPE_CHECKING:
     import httpx
+
+    from tui.simulators.process import SimulatorProcess
 
 DEMO_URLS = {
     "sepm": "https://sepm.demo.invalid:8446",
@@ -56,7 +59,11 @@ def demo_config(*, writes: bool = False) -> Config:
     return config
 
 
-def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, writes: bool = False,
+DEMO_SEED = 7
+"""The demo fleets' seed: the same consoles every run."""
+
+
+def build_demo(size: int = 500, *, seed: int = DEMO_SEED, now: datetime | None = None, writes: bool = False,
                history: bool = False, present: bool = False) -> Demo:
     """One demo connection per simulated vendor; `now` pins the fleets' clock for snapshots; `writes` makes
     the connections allow changes; `history` keeps a snapshot of each console as it was hours ago
@@ -69,7 +76,7 @@ def build_demo(size: int = 500, *, seed: int = 7, now: datetime | None = None, w
 
 
 def simulate(connections: Mapping[str, Connection], state: StateStore, snapshots: SnapshotStore, *, size: int,
-             seed: int = 7, now: datetime | None = None, history: bool = False, present: bool = False,
+             seed: int = DEMO_SEED, now: datetime | None = None, history: bool = False, present: bool = False,
              ) -> tuple[dict[str, httpx.AsyncBaseTransport], dict[str, Any]]:
     """The consoles behind the demo's `connections`: each one's transport and simulator. The demo SEPM's
     fingerprint lists go into `state`, and with `history` (`present`) the consoles' past (and present) into
@@ -97,10 +104,11 @@ def simulate(connections: Mapping[str, Connection], state: StateStore, snapshots
 
 class DemoTransports(Mapping[str, "httpx.AsyncBaseTransport"]):
     """The UI's demo transports: the connections they serve are known at once (the connections screen marks
-    them in-process), the consoles behind them are built by `simulate` when a transport is first asked for
-    (opening or testing a demo connection, `Session.prepare`), so the connections show without waiting for
-    three fleets and their past. Without a past each console is built alone, when its own transport is asked
-    for (a 100,000-device demo opens one console in a third of the time); the past needs all three."""
+    them in-process), the consoles behind them are built when a transport is first asked for (opening or
+    testing a demo connection, `Session.prepare`), so the connections show without waiting for three fleets
+    and their past. The past needs all three, built in-process by `simulate`. Without one, each console is a
+    child process of its own (tui/simulators/process.py), built when its transport is first asked for: a
+    100,000-device fleet's records are generated on the other core while this one decodes and shows them."""
 
     def __init__(self, config: Config, state: StateStore, snapshots: SnapshotStore, *, size: int,
                  history: bool) -> None:
@@ -108,16 +116,36 @@ class DemoTransports(Mapping[str, "httpx.AsyncBaseTransport"]):
         self._state, self._snapshots, self._size, self._history = state, snapshots, size, history
         self._lock = threading.Lock()
         self._built: dict[str, httpx.AsyncBaseTransport] = {}
+        self._processes: list[SimulatorProcess] = []
 
     def __getitem__(self, name: str) -> httpx.AsyncBaseTransport:
         if name not in self._connections:
             raise KeyError(name)
         with self._lock:
             if name not in self._built:
-                wanted = self._connections if self._history else {name: self._connections[name]}
-                built, _ = simulate(wanted, self._state, self._snapshots, size=self._size, history=self._history)
-                self._built.update(built)
+                if self._history:
+                    built, _ = simulate(self._connections, self._state, self._snapshots, size=self._size,
+                                        history=True)
+                    self._built.update(built)
+                else:
+                    self._built[name] = self._child_console(self._connections[name])
         return self._built[name]
+
+    def _child_console(self, connection: Connection) -> httpx.AsyncBaseTransport:
+        from tui.simulators.process import SimulatorProcess
+        from tui.vendors.sepm import fingerprint_list_from_record
+
+        served = SimulatorProcess.start(connection.vendor, size=self._size, seed=DEMO_SEED)
+        self._processes.append(served)
+        for record in served.lists:
+            self._state.remember_list(connection.name, fingerprint_list_from_record(record), now=None)
+        return served.transport()
+
+    def close(self) -> None:
+        """End the consoles' child processes (they also end when this process does)."""
+        for served in self._processes:
+            served.stop()
+        self._processes.clear()
 
     def __contains__(self, name: object) -> bool:
         return name in self._connections

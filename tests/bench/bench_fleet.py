@@ -6,8 +6,9 @@ listing. The load is the app's: `load_console` (probe, groups, every device page
 wall time and its ratio to this process's CPU over it (transport, mapping, inventory: all but the simulator's)
 and to the client's CPU for the same pages measured alone (bench_parse's replay: decode, mapping, RawPage).
 
-Then the demo's fleet of the same size in the UI (target: under 8 s): `epx --demo`'s simulators in this process,
-the app headless at 120x40, from enter on the connection to every device in the table. Not a timed test: run it
+Then the demo's fleet of the same size in the UI (target: under 8 s): `epx --demo --demo-size`'s console (a
+child process for a fleet this large), the app headless at 120x40, from enter on the connection to every device
+in the table. Not a timed test: run it
 by hand,
 
     .venv/bin/python tests/bench/bench_fleet.py [--size 100000] [--vendors sepm,epmm,elements] [--no-demo]
@@ -24,10 +25,13 @@ from bench_parse import Replaying, listing, recording_transport
 
 from screens.groups import GroupsScreen
 from tui.app import ExplorerApp
-from tui.demo import build_demo
+from tui.demo import DemoTransports, demo_config
+from tui.demo_history import DEMO_HISTORY_MAX_SIZE
 from tui.fleet_load import FleetLoad, load_console
 from tui.models import Connection
 from tui.simulators import SIMULATED_VENDORS, build_simulator
+from tui.snapshots import SnapshotStore
+from tui.state import StateStore
 from tui.vendors import open_client
 
 
@@ -60,19 +64,26 @@ def client_cpu(vendor: str, size: int) -> float:
 
 
 async def demo_in_ui(vendor: str, size: int) -> float:
-    """Seconds from enter on the demo connection to all `size` devices in the table, the load finished."""
-    demo = build_demo(size)
-    app = ExplorerApp(demo.config, transports=demo.transports, state=demo.state)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
-        for _ in range(SIMULATED_VENDORS.index(vendor)):  # the demo lists its consoles in this order
-            await pilot.press("down")
-        started = time.perf_counter()
-        await pilot.press("enter")
-        while not (isinstance(app.screen, GroupsScreen) and not app.screen.loading
-                   and len(app.screen.pane.selection.rows) == size):
-            await asyncio.sleep(0.01)
-        return time.perf_counter() - started
+    """Seconds from enter on the demo connection to all `size` devices in the table, the load finished: the
+    demo as `epx --demo --demo-size` runs it (a fleet this large has no past; its console is a child process,
+    started by the enter)."""
+    config = demo_config()
+    state, snapshots = StateStore(None), SnapshotStore(None)
+    demo = DemoTransports(config, state, snapshots, size=size, history=size <= DEMO_HISTORY_MAX_SIZE)
+    app = ExplorerApp(config, transports=demo, state=state, snapshots=snapshots)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            for _ in range(SIMULATED_VENDORS.index(vendor)):  # the demo lists its consoles in this order
+                await pilot.press("down")
+            started = time.perf_counter()
+            await pilot.press("enter")
+            while not (isinstance(app.screen, GroupsScreen) and not app.screen.loading
+                       and len(app.screen.pane.selection.rows) == size):
+                await asyncio.sleep(0.01)
+            return time.perf_counter() - started
+    finally:
+        demo.close()
 
 
 def main() -> None:
