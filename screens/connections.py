@@ -58,7 +58,7 @@ class ConnectionsScreen(ExplorerScreen):
                 conn.name,
                 PRODUCTS.get(conn.vendor, conn.vendor),
                 "read-only" if conn.read_only else "WRITES",
-                "in-process" if conn.name in self.session.transports else conn.tls_label,
+                "simulated" if conn.name in self.session.transports else conn.tls_label,
                 conn.url,
                 conn.username,
             )), key=conn.name)
@@ -72,7 +72,7 @@ class ConnectionsScreen(ExplorerScreen):
                 error=True,
             )
         elif self.session.demo:
-            status.show("Demo: simulated consoles in this process; changes are kept in memory only.")
+            status.show("Demo: simulated consoles on this machine; changes are kept in memory only.")
         elif not names:
             status.show(f"No connections yet in {config.path}. Press a to add one, or run epx --demo.")
         else:
