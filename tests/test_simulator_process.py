@@ -51,6 +51,7 @@ async def test_requests_keep_the_demo_url_in_their_host_header() -> None:
         served.stop()
 
 
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="waits on a pidfd (Linux)")
 def test_the_child_ends_when_its_parent_does() -> None:
     """The parent dies without a word (SIGKILL): the child's standard input closes, and it stops serving."""
     parent = subprocess.Popen(
