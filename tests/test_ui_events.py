@@ -30,13 +30,25 @@ from widgets.confirm import ConfirmDialog
 from widgets.window_prompt import WindowPrompt
 
 
-async def open_events(pilot, app, *, row: int = 2, size: int = 300) -> EventsScreen:
+async def open_events(pilot, app, *, row: int = 2, size: int = 300, window: str | None = None) -> EventsScreen:
+    """The events screen of the `row`-th demo console; `window` is a window key ("3": the last 24 h) pressed
+    once it is open, its events then loaded."""
     await pilot.press(*["down"] * row, "enter")
     await wait_until(pilot, loaded(app, size))
     await pilot.press("E")
     await wait_until(pilot, lambda: isinstance(app.screen, EventsScreen) and not app.screen.pending)
     await pilot.pause()
-    return app.screen
+    screen = app.screen
+    if window is not None:
+        await pilot.press(window)
+        await wait_until(pilot, lambda: not screen.pending)
+    return screen
+
+
+def browsing_rows(shown) -> list[int]:
+    """The positions of the events a search for "browsing" matches (title or engine)."""
+    return [position for position, event in enumerate(shown)
+            if "browsing" in f"{event.title} {event.engine}".casefold()]
 
 
 async def test_the_timeline_is_newest_first_and_filters_by_window_and_severity() -> None:
@@ -63,11 +75,9 @@ async def test_the_timeline_is_newest_first_and_filters_by_window_and_severity()
 async def test_search_jumps_between_matches_with_n_and_shift_n() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         table = screen.table
-        matches = [p for p, e in enumerate(table.shown) if "browsing" in f"{e.title} {e.engine}".casefold()]
+        matches = browsing_rows(table.shown)
         assert len(matches) >= 2
         await pilot.press("slash", *"browsing", "enter")
         assert table.cursor == matches[0]
@@ -81,11 +91,9 @@ async def test_keys_typed_ahead_search_then_move_between_matches() -> None:
     """`/browsing⏎n` in one burst: the box gets the word, enter leaves it, n goes to the second match."""
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         table = screen.table
-        matches = [p for p, e in enumerate(table.shown) if "browsing" in f"{e.title} {e.engine}".casefold()]
+        matches = browsing_rows(table.shown)
         type_ahead(app, "slash", *"browsing", "enter", "n")
         await wait_until(pilot, lambda: table.cursor == matches[1])
         assert screen.needle == "browsing" and app.focused is table
@@ -98,9 +106,7 @@ async def test_keys_typed_ahead_search_then_move_between_matches() -> None:
 async def test_a_search_without_match_is_said_on_the_status_line_and_aloud_only_for_n() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         said = lambda: [words for words in notifications(app) if "No event matches" in words]  # noqa: E731
         await pilot.press("slash", *"zqx", "enter")
         assert "no match for “zqx”" in str(screen.query_one("#status").render())
@@ -112,9 +118,7 @@ async def test_a_search_without_match_is_said_on_the_status_line_and_aloud_only_
 async def test_at_80_columns_the_rows_say_what_happened_and_the_bar_when_the_window_ends() -> None:
     app = demo_app(300)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_events(pilot, app, row=0)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, row=0, window="3")
         await pilot.pause()
         lines = screen_lines(app)
         assert any(f"→ {screen.window.end:%m-%d %H:%M}Z" in line for line in lines)
@@ -129,9 +133,7 @@ async def test_at_80_columns_the_rows_say_what_happened_and_the_bar_when_the_win
 async def test_elements_titles_lose_the_engine_only_while_its_column_shows() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         await pilot.pause()
         blocked = next(e for e in screen.table.shown if e.title.startswith("Browsing protection: blocked "))
         title_of = next(column for column in screen.table.columns if column.key == "title").cell
@@ -145,10 +147,8 @@ async def test_elements_titles_lose_the_engine_only_while_its_column_shows() -> 
 async def test_search_counts_its_matches() -> None:
     app = demo_app(300)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
-        matches = [p for p, e in enumerate(screen.table.shown) if "browsing" in f"{e.title} {e.engine}".casefold()]
+        screen = await open_events(pilot, app, window="3")
+        matches = browsing_rows(screen.table.shown)
         await pilot.press("slash", *"browsing", "enter", "n")
         assert f"match 2 of {len(matches)}" in str(screen.query_one("#status").render())
         await pilot.press("N")
@@ -179,9 +179,7 @@ async def test_with_several_consoles_the_untouched_cursor_stays_on_the_newest_ev
 async def test_enter_opens_the_event_and_d_its_device() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         event = screen.table.record_at_cursor()
         await pilot.press("enter")
         assert isinstance(app.screen, EventDetailScreen)
@@ -198,9 +196,8 @@ async def test_epmm_events_are_its_audit_log() -> None:
     """E on EPMM: the audit log (who locked, wiped, retired which device), once "no events" (issue 12)."""
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app, row=1)
-        await pilot.press("4")  # the last 7 days: the demo's admins act every few hours
-        await wait_until(pilot, lambda: not screen.pending)
+        # 4: the last 7 days, as the demo's admins act every few hours
+        screen = await open_events(pilot, app, row=1, window="4")
         events = screen.table.shown
         assert events and {event.source for event in events} == {"audit-logs"}
         assert all(event.device_id for event in events)
@@ -276,9 +273,7 @@ async def test_the_palette_lists_the_windows_shortest_first_and_names_keys_witho
 async def test_e_keeps_one_engine_at_a_time_then_all_again() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         everything = screen.table.shown
         engines = sorted({event.engine for event in everything})
         assert len(engines) >= 2
@@ -295,9 +290,7 @@ async def test_e_keeps_one_engine_at_a_time_then_all_again() -> None:
 async def test_the_device_detail_lists_its_recent_events() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         event = next(e for e in screen.table.shown if e.device_id)
         screen.table.cursor = screen.table.shown.index(event)
         await pilot.press("enter", "d")
@@ -340,9 +333,7 @@ def writable_sepm_app():
 
 
 async def unacknowledged_sepm_event(pilot, app) -> tuple[EventsScreen, object]:
-    screen = await open_events(pilot, app, row=0)
-    await pilot.press("4")
-    await wait_until(pilot, lambda: not screen.pending)
+    screen = await open_events(pilot, app, row=0, window="4")
     event = next(e for e in screen.table.shown if e.source == "critical-events" and e.acknowledged is False)
     screen.table.cursor = screen.table.shown.index(event)
     await pilot.press("enter")
@@ -380,9 +371,7 @@ async def test_one_event_is_one_event() -> None:
 
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_events(pilot, app)
-        await pilot.press("3")
-        await wait_until(pilot, lambda: not screen.pending)
+        screen = await open_events(pilot, app, window="3")
         first = screen.table.shown[0]
         screen.custom = EventWindow(start=first.time, end=first.time + timedelta(milliseconds=1))
         screen.load()
