@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -138,19 +139,25 @@ def new_sepm_devices(body: bytes) -> list[tuple[int, Device]]:
     return devices
 
 
-def assert_same_sepm_devices(body: bytes) -> None:
+def assert_maps_as_before(body: bytes, *, old: Callable[[bytes], Any], new: Callable[[bytes], Any],
+                          records: str | None = None) -> None:
+    """The typed path (`new`) maps the page as the old mapping did, refusing what it refused; with `records`, the
+    page's key of the record list, the last device also keeps its record, made visible, as its raw record."""
     try:
-        old = old_sepm_devices(body)
+        before = old(body)
     except (BadResponseError, ValueError, UnicodeDecodeError):
-        old = None
+        before = None
     try:
-        new = new_sepm_devices(body)
+        after = new(body)
     except BadResponseError:
-        new = None
-    assert new == old
-    if new:
-        index, device = new[-1]
-        assert device.raw == visible_tree(json_loads(body)["content"][index])
+        after = None
+    assert after == before
+    if after and records is not None:
+        index, device = after[-1]
+        assert device.raw == visible_tree(json_loads(body)[records][index])
+
+
+assert_same_sepm_devices = functools.partial(assert_maps_as_before, old=old_sepm_devices, new=new_sepm_devices, records="content")
 
 
 def sepm_page(records: list[Any], **rest: Any) -> bytes:
@@ -275,19 +282,7 @@ def new_epmm_devices(body: bytes) -> list[tuple[int, Device]]:
             for index, item in enumerate(page.results) if isinstance(item, epmm.SearchedDevice)]
 
 
-def assert_same_epmm_devices(body: bytes) -> None:
-    try:
-        old = old_epmm_devices(body)
-    except (BadResponseError, ValueError, UnicodeDecodeError):
-        old = None
-    try:
-        new = new_epmm_devices(body)
-    except BadResponseError:
-        new = None
-    assert new == old
-    if new:
-        index, device = new[-1]
-        assert device.raw == visible_tree(json_loads(body)["results"][index])
+assert_same_epmm_devices = functools.partial(assert_maps_as_before, old=old_epmm_devices, new=new_epmm_devices, records="results")
 
 
 def epmm_page(records: list[Any]) -> bytes:
@@ -377,16 +372,7 @@ def new_elements_devices(body: bytes) -> tuple[list[tuple[int, Device]], frozens
             for index, item in enumerate(page.items) if elements.is_device(item)], repaired
 
 
-def assert_same_elements_devices(body: bytes) -> None:
-    try:
-        old = old_elements_devices(body)
-    except (BadResponseError, ValueError, UnicodeDecodeError):
-        old = None
-    try:
-        new = new_elements_devices(body)
-    except BadResponseError:
-        new = None
-    assert new == old
+assert_same_elements_devices = functools.partial(assert_maps_as_before, old=old_elements_devices, new=new_elements_devices)
 
 
 def elements_page(records: list[Any]) -> bytes:
