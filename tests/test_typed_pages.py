@@ -157,7 +157,8 @@ def assert_maps_as_before(body: bytes, *, old: Callable[[bytes], Any], new: Call
         assert device.raw == visible_tree(json_loads(body)[records][index])
 
 
-assert_same_sepm_devices = functools.partial(assert_maps_as_before, old=old_sepm_devices, new=new_sepm_devices, records="content")
+assert_same_sepm_devices = functools.partial(assert_maps_as_before, old=old_sepm_devices, new=new_sepm_devices,
+                                             records="content")
 
 
 def sepm_page(records: list[Any], **rest: Any) -> bytes:
@@ -282,7 +283,8 @@ def new_epmm_devices(body: bytes) -> list[tuple[int, Device]]:
             for index, item in enumerate(page.results) if isinstance(item, epmm.SearchedDevice)]
 
 
-assert_same_epmm_devices = functools.partial(assert_maps_as_before, old=old_epmm_devices, new=new_epmm_devices, records="results")
+assert_same_epmm_devices = functools.partial(assert_maps_as_before, old=old_epmm_devices, new=new_epmm_devices,
+                                             records="results")
 
 
 def epmm_page(records: list[Any]) -> bytes:
@@ -372,7 +374,8 @@ def new_elements_devices(body: bytes) -> tuple[list[tuple[int, Device]], frozens
             for index, item in enumerate(page.items) if elements.is_device(item)], repaired
 
 
-assert_same_elements_devices = functools.partial(assert_maps_as_before, old=old_elements_devices, new=new_elements_devices)
+assert_same_elements_devices = functools.partial(assert_maps_as_before, old=old_elements_devices,
+                                                 new=new_elements_devices)
 
 
 def elements_page(records: list[Any]) -> bytes:
