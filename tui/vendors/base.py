@@ -312,6 +312,14 @@ def waits_told_to(listener: WaitListener) -> Iterator[None]:
         _wait_listener.reset(token)
 
 
+def loose_items(page: Any, key: str, record: Callable[[dict[str, Any]], Any]) -> list[Any] | None:
+    """The list under `key` of a page decoded any other way (`VendorClient.parse_typed_page`), its objects made
+    `record`s and other items left as they are, for the mapping to skip; None when it is no page object."""
+    if not isinstance(page, dict) or not isinstance(page.get(key), list):
+        return None
+    return [record(item) if isinstance(item, dict) else item for item in page[key]]
+
+
 class VendorClient(abc.ABC):
     """One open connection to one console.
 

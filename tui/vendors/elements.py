@@ -94,6 +94,7 @@ from tui.vendors.base import (
     RateLimitedError,
     VendorError,
     epoch_ms,
+    loose_items,
     requested_action,
     respond_in_calls,
     rfc3339,
@@ -208,10 +209,8 @@ def loose_device(record: dict[str, Any]) -> ListedDevice:
 def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item: item) -> ElementsPage[Any] | None:
     """A page decoded any other way, its objects made `record`s (other items stay, for the caller to skip);
     None when it is no page object."""
-    if not isinstance(page, dict) or not isinstance(page.get("items"), list):
-        return None
-    return ElementsPage([record(item) if isinstance(item, dict) else item for item in page["items"]],
-                        page.get("nextAnchor"))
+    items = loose_items(page, "items", record)
+    return None if items is None else ElementsPage(items, page.get("nextAnchor"))
 
 
 class ElementsClient(BearerTokenClient):

@@ -113,6 +113,7 @@ from tui.vendors.base import (
     VendorClient,
     VendorError,
     epoch_or_rfc3339,
+    loose_items,
     ordered_pages,
     requested_action,
     respond_in_calls,
@@ -234,10 +235,8 @@ def loose_device(record: dict[str, Any]) -> SearchedDevice:
 def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item: item) -> EpmmPage[Any] | None:
     """A page decoded any other way, its objects made `record`s (other items stay, for the caller to skip);
     None when it is no page object."""
-    if not isinstance(page, dict) or not isinstance(page.get("results"), list):
-        return None
-    return EpmmPage([record(item) if isinstance(item, dict) else item for item in page["results"]],
-                    page.get("totalCount"), page.get("hasMore"))
+    items = loose_items(page, "results", record)
+    return None if items is None else EpmmPage(items, page.get("totalCount"), page.get("hasMore"))
 
 
 class EpmmClient(VendorClient):

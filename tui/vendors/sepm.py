@@ -70,6 +70,7 @@ from tui.vendors.base import (
     VendorError,
     epoch_ms,
     epoch_or_rfc3339,
+    loose_items,
     ordered_pages,
     requested_action,
     respond_in_calls,
@@ -158,10 +159,9 @@ def loose_computer(record: dict[str, Any]) -> Computer:
 def loose_page(page: Any, record: Callable[[dict[str, Any]], Any] = lambda item: item) -> SepmPage[Any] | None:
     """A page decoded any other way, its objects made `record`s (other items stay, for the mapping to skip);
     None when it is no page object."""
-    if not isinstance(page, dict) or not isinstance(page.get("content"), list):
-        return None
-    return SepmPage([record(item) if isinstance(item, dict) else item for item in page["content"]],
-                    page.get("totalElements"), page.get("totalPages"), page.get("lastPage"))
+    items = loose_items(page, "content", record)
+    return None if items is None else SepmPage(items, page.get("totalElements"), page.get("totalPages"),
+                                               page.get("lastPage"))
 
 
 class SepmClient(BearerTokenClient):
