@@ -84,7 +84,6 @@ def simulate(connections: Mapping[str, Connection], state: StateStore, snapshots
     import httpx  # with the consoles: the UI lists the demo's profiles before either is needed
 
     from tui.demo_history import seed_demo_history
-    from tui.vendors.sepm import fingerprint_list_from_record
 
     transports: dict[str, httpx.AsyncBaseTransport] = {}
     simulators: dict[str, Any] = {}
@@ -92,14 +91,20 @@ def simulate(connections: Mapping[str, Connection], state: StateStore, snapshots
         simulated = build_simulator(connection.vendor, size=size, seed=seed, now=now)
         transports[name] = httpx.ASGITransport(app=simulated.app)
         simulators[name] = simulated.simulator
-        if connection.vendor == "sepm":
-            for record in simulated.simulator.hash_actions.lists.values():
-                state.remember_list(name, fingerprint_list_from_record(record), now=now)
+        remember_lists(state, name, simulated.fingerprint_lists, now)
     if history:
         sepm, elements = simulators["demo-sepm"].fleet, simulators["demo-elements"].fleet
         elements.borrowed_names = [sepm.name(index) for index in range(len(sepm))]  # machines both consoles see
         seed_demo_history(snapshots, transports, connections, now, present=present)
     return transports, simulators
+
+
+def remember_lists(state: StateStore, name: str, records: list[dict[str, Any]], now: datetime | None) -> None:
+    """A demo console's fingerprint list records (`Simulated.fingerprint_lists`), remembered as opened."""
+    from tui.vendors.sepm import fingerprint_list_from_record
+
+    for record in records:
+        state.remember_list(name, fingerprint_list_from_record(record), now=now)
 
 
 class DemoTransports(Mapping[str, "httpx.AsyncBaseTransport"]):
@@ -133,12 +138,10 @@ class DemoTransports(Mapping[str, "httpx.AsyncBaseTransport"]):
 
     def _child_console(self, connection: Connection) -> httpx.AsyncBaseTransport:
         from tui.simulators.process import SimulatorProcess
-        from tui.vendors.sepm import fingerprint_list_from_record
 
         served = SimulatorProcess.start(connection.vendor, size=self._size, seed=DEMO_SEED)
         self._processes.append(served)
-        for record in served.lists:
-            self._state.remember_list(connection.name, fingerprint_list_from_record(record), now=None)
+        remember_lists(self._state, connection.name, served.lists, None)
         return served.transport()
 
     def close(self) -> None:

@@ -94,6 +94,13 @@ class Simulated:
     username: str
     password: str
 
+    @property
+    def fingerprint_lists(self) -> list[dict[str, Any]]:
+        """The fingerprint list records a user of this console would have opened: SEPM's, which its API cannot
+        list (a client knows a list by having opened it); none on the other consoles."""
+        hash_actions = getattr(self.simulator, "hash_actions", None)
+        return list(hash_actions.lists.values()) if hash_actions is not None else []
+
 
 def event_log_of(simulator: Any, build: Callable[[Any], T]) -> T:
     """The simulator's event log, `build(simulator.fleet)` on first use, kept while it serves the same fleet."""

@@ -92,10 +92,8 @@ def serve_until_closed(vendor: str, size: int, seed: int, control: IO[bytes], ou
     from tui.simulators.serve import ServerThread
 
     simulated = build_simulator(vendor, size=size, seed=seed)
-    hash_actions = getattr(simulated.simulator, "hash_actions", None)
-    lists = list(hash_actions.lists.values()) if hash_actions is not None else []
     with ServerThread(simulated.app) as server:
-        out.write(json.dumps({"url": server.url, "lists": lists}) + "\n")
+        out.write(json.dumps({"url": server.url, "lists": simulated.fingerprint_lists}) + "\n")
         out.flush()
         while control.read(4096):
             pass
