@@ -192,15 +192,14 @@ class Group:
     path: tuple[str, ...]
     parent_id: str | None = None
     device_count: int | None = None
+    path_text: str = field(init=False, repr=False, compare=False)
+    """The path as one backslash-separated text, made once: the devices of the group all point at this copy."""
 
     def __post_init__(self) -> None:
         self.id, self.name = visible(self.id), visible(self.name)
         if not all(map(str.isprintable, self.path)):
             self.path = tuple(map(visible, self.path))
-
-    @property
-    def path_text(self) -> str:
-        return "\\".join(self.path)
+        self.path_text = "\\".join(self.path)
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's documented JSON record of a group."""
