@@ -163,3 +163,31 @@ def test_widths_track_the_longest_values() -> None:
     inventory = Inventory([device(1, name="short"), device(2, name="a-much-longer-name", os="Windows 11")])
     assert inventory.widths["name"] == len("a-much-longer-name")
     assert inventory.widths["os"] == len("Windows 11")
+    assert inventory.widths["connection"] == len("c")
+    inventory.add([device(3, os="Windows 11", user="al"), device(4, connection="console-b", group="Top\\Longer")])
+    assert inventory.widths == {"name": len("a-much-longer-name"), "os": len("Windows 11"), "user": len("al"),
+                                "group": len("Top\\Longer"), "connection": len("console-b")}
+
+
+def test_repeated_values_are_kept_once_whether_or_not_they_came_shared() -> None:
+    """Each page's JSON brings an OS as a new string; a vendor may already share a group's path."""
+    group = "Top\\A"
+    devices = [device(number, os="".join(["Windows ", "11"]), group=group) for number in range(3)]
+    assert devices[0].os is not devices[1].os
+    inventory = Inventory(devices[:2])
+    inventory.add(devices[2:])
+    assert len({id(device.os) for device in inventory.devices}) == 1
+    assert all(device.group is group for device in inventory.devices)
+
+
+def test_search_keys_are_made_when_first_asked_for() -> None:
+    """Building an inventory makes no search key (its first rows do not wait for them); a device seen again gets
+    a new key only if its row had one, and a text filter finds it by its new text either way."""
+    inventory = Inventory([device(1), device(2), device(3)])
+    assert inventory.search_pending == 3
+    inventory.prepare_search(1)
+    assert inventory.search_pending == 2
+    inventory.add([device(1, name="renamed-1"), device(2, name="renamed-2")])
+    assert inventory.search_pending == 2
+    assert inventory.select(DeviceFilter(text="renamed")).rows == [0, 1]
+    assert inventory.search_pending == 0

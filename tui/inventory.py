@@ -2,9 +2,9 @@
 
 `DeviceFilter.matches` says what a filter means for one device (the CLI applies it device by device).
 `Inventory` answers the same question for 100,000 devices in milliseconds: it keeps each device's
-flags in byte columns, a lower-case search key per device, and an index of the devices in each group,
-so a keystroke in the filter is a handful of list comprehensions over integers, never a pass over
-widgets or records.
+flags in byte columns, a lower-case search key per device (made when a text filter or an idle moment first
+asks), and an index of the devices in each group, so a keystroke in the filter is a handful of list
+comprehensions over integers, never a pass over widgets or records.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain, compress, count, groupby, repeat
-from operator import attrgetter, contains, is_, itemgetter, not_
+from itertools import chain, compress, count, groupby, islice, repeat
+from operator import attrgetter, contains, is_, is_not, itemgetter, not_
 from typing import Any
 
 from tui.models import Device, Health
@@ -219,7 +219,7 @@ class Inventory:
 
     def __init__(self, devices: Iterable[Device] = ()) -> None:
         self.devices: list[Device] = []
-        self.search: list[str] = []
+        self._search: list[str] = []
         self.critical = bytearray()
         self.missing = bytearray()
         self.online = bytearray()
@@ -234,14 +234,31 @@ class Inventory:
         self._ranks_cache: dict[Sort, list[int]] = {}
         self._recent: dict[DeviceFilter, _Hits] = {}
         """The matches of the last few filters, the latest last: a backspace shows the previous ones again."""
-        self._shared: dict[Any, Any] = {}
-        """The one copy kept of each repeated value (`_share_text`)."""
+        self._shared: dict[str, dict[Any, Any]] = {field: {} for field in SHARED_FIELDS}
+        """Per shared field, the one copy kept of each of its values, in the order first seen (`_share_text`)."""
         self.version = 0
         """Counts the changes of the devices held (`add`): a table redraws the lines it drew only when it moves."""
         self.add(devices)
 
     def __len__(self) -> int:
         return len(self.devices)
+
+    @property
+    def search(self) -> list[str]:
+        """Each row's search key, made when first asked for: the first rows of a fleet do not wait for the keys
+        (a third of building the inventory), and a pane makes them while idle (`prepare_search`)."""
+        self.prepare_search(self.search_pending)
+        return self._search
+
+    @property
+    def search_pending(self) -> int:
+        """How many rows have no search key made yet."""
+        return len(self.devices) - len(self._search)
+
+    def prepare_search(self, count: int) -> None:
+        """Make the search keys of up to `count` more rows."""
+        keys = self._search
+        keys.extend(map(search_key, self.devices[len(keys):len(keys) + count]))
 
     def row_of(self, device: Device) -> int | None:
         return self._rows.get(device.connection, {}).get(device.id)
@@ -259,8 +276,8 @@ class Inventory:
         """Append new devices, replace the rows of devices already held (same connection and id)."""
         start = len(self.devices)
         self.version += 1
-        new, again = self._split(list(devices))
-        self._append(new)
+        new, again, connection = self._split(list(devices))
+        self._append(new, connection)
         for row, device in again:
             self._replace(row, device)
         self._recent.clear()
@@ -268,8 +285,9 @@ class Inventory:
             keys.extend(self._column_sort_keys(column, start))
         self._reorder(range(start, len(self.devices)))
 
-    def _split(self, devices: list[Device]) -> tuple[list[Device], list[tuple[int, Device]]]:
-        """The devices not held yet (given the next rows, in order) and the rows of those seen again.
+    def _split(self, devices: list[Device]) -> tuple[list[Device], list[tuple[int, Device]], str | None]:
+        """The devices not held yet (given the next rows, in order), the rows of those seen again, and the one
+        connection of the new devices when they are all of one (else None).
 
         A page of one console's devices that are all new (the usual page) takes its rows in one dict update.
         """
@@ -284,7 +302,7 @@ class Inventory:
                     held.update(fresh)
                 else:
                     self._rows[connection] = fresh
-                return devices, []
+                return devices, [], connection
         new: list[Device] = []
         again: list[tuple[int, Device]] = []
         for device in devices:
@@ -295,29 +313,32 @@ class Inventory:
                 new.append(device)
             else:
                 again.append((row, device))
-        return new, again
+        return new, again, None
 
-    def _append(self, new: list[Device]) -> None:
+    def _append(self, new: list[Device], connection: str | None) -> None:
         """Index new devices column by column (a page, or a whole fleet at once) in C-level passes, not device by
         device: building the inventory is most of a fleet's time to its first rows. A pass over 100,000 devices costs
         about 5 ms whatever it does (it is their memory that is slow to reach), so each field is read once: the shared
-        columns serve the widths and the group index too. The search key stays one call per device: built from
-        columns it measured the same (24 against 25 ms), and more once its columns had to be read for it."""
+        columns serve the group index too, and the widths of the shared text columns come from their new distinct
+        values. `connection` is that of every new device, when one is. The search keys wait until asked for."""
         start = len(self.devices)
-        shared = self._share_text(new)
+        known = {field: len(values) for field, values in self._shared.items()}
+        groups = self._share_text(new)["group"]
         self.devices.extend(new)
-        self.search.extend(map(search_key, new))
-        columns = {field: list(map(attrgetter(field), new)) for field in ("name", "connection")}
-        columns.update(shared)
         for flags, field, value in ((self.critical, "health", Health.CRITICAL),
                                     (self.missing, "missing_critical_patches", True), (self.online, "online", True)):
             flags.extend(map(is_, map(attrgetter(field), new), repeat(value)))
+        connections: Sequence[str] = list(map(attrgetter("connection"), new)) if connection is None else \
+            [connection] * len(new)
+        unshared = {"name": map(attrgetter("name"), new), "connection": connections if connection is None else [connection]}
         widths = self.widths
         for column in TEXT_COLUMNS:
-            longest = max(map(len, columns[column]), default=0)
+            # a shared column's widest value is among the distinct values it has just learnt
+            values = islice(self._shared[column], known[column], None) if column in known else unshared[column]
+            longest = max(map(len, values), default=0)
             if longest > widths.get(column, 0):
                 widths[column] = longest
-        self._index_members(start, zip(columns["connection"], columns["group"], map(attrgetter("labels"), new)))
+        self._index_members(start, zip(connections, groups, map(attrgetter("labels"), new)))
 
     def _index_members(self, start: int, memberships: Iterable[tuple[str, str, tuple[str, ...]]]) -> None:
         """Add the new rows (from `start`, one membership each) to `members`, in arrival order. A console lists a
@@ -339,12 +360,12 @@ class Inventory:
         """Point the fields whose values repeat across a fleet (a few OSes, groups, reasons; some hundreds of users)
         at one copy of each: every page's JSON brings them as new strings, about 230 bytes a device. Field by
         field in C-level passes (map and setattr), no Python code per device. Returns each field's column."""
-        shared = self._shared.setdefault
         columns = {}
         for field in SHARED_FIELDS:
             values = list(map(attrgetter(field), devices))
-            values = columns[field] = list(map(shared, values, values))
-            deque(map(setattr, devices, repeat(field), values), maxlen=0)
+            shared = columns[field] = list(map(self._shared[field].setdefault, values, values))
+            if any(map(is_not, values, shared)):  # a vendor may share them already (a group's path)
+                deque(map(setattr, devices, repeat(field), shared), maxlen=0)
         return columns
 
     def _replace(self, row: int, device: Device) -> None:
@@ -361,7 +382,8 @@ class Inventory:
         self._index(row, device)
 
     def _index(self, row: int, device: Device) -> None:
-        self.search[row] = search_key(device)
+        if row < len(self._search):
+            self._search[row] = search_key(device)
         self.critical[row] = device.health is Health.CRITICAL
         self.missing[row] = device.missing_critical_patches is True
         self.online[row] = device.online is True
@@ -463,7 +485,9 @@ class Inventory:
         size = len(self.devices) if scope is None else len(scope)
         base = min((found for found in self._recent.values() if _covers(found.wanted, wanted)),
                    key=lambda found: len(found.hits), default=None)
-        hits: Sequence[int] = base.hits if base is not None else range(size) if scope is None else scope
+        hits: Sequence[int] = base.hits if base is not None else scope if scope is not None else range(size)
+        if scope is None and len(hits) == size:
+            hits = range(size)  # every row: a column is read as it is, not row by row (`_by_row`)
         done = base.wanted if base is not None else DeviceFilter()
         for flag, column in (("critical", self.critical), ("missing_patch", self.missing), ("online", self.online)):
             if getattr(wanted, flag) and not getattr(done, flag):
