@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 from datetime import UTC, datetime, timedelta
 
@@ -117,6 +118,16 @@ def test_a_cached_sort_stays_right_as_pages_arrive(fleets: list[Device]) -> None
     assert inventory.select(DeviceFilter(), Sort("name")).rows == expected
 
 
+def test_rows_shown_are_not_changed_by_the_pages_that_arrive_after(fleets: list[Device]) -> None:
+    """A sort of every row hands out the inventory's own order (no copy): a page merges into a new one."""
+    inventory = Inventory(fleets[:100])
+    shown = inventory.select(DeviceFilter(), Sort("name")).rows
+    before = list(shown)
+    inventory.add(fleets[100:])
+    assert shown == before
+    assert len(inventory.select(DeviceFilter(), Sort("name")).rows) == len(fleets)
+
+
 def device(number: int, **fields: object) -> Device:
     values: dict[str, object] = {"vendor": "sepm", "connection": "c", "id": f"id-{number}", "name": f"host-{number:03}",
                                  "group": "Top\\A"}
@@ -178,6 +189,20 @@ def test_repeated_values_are_kept_once_whether_or_not_they_came_shared() -> None
     inventory.add(devices[2:])
     assert len({id(device.os) for device in inventory.devices}) == 1
     assert all(device.group is group for device in inventory.devices)
+
+
+def test_a_large_inventory_freezes_what_it_holds_as_it_grows_by_an_eighth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen, the devices are out of every full collection; an eighth more since the last freeze, they are frozen
+    again (whatever was made since, the new devices among it)."""
+    frozen: list[int] = []
+    inventory = Inventory()
+    monkeypatch.setattr("tui.inventory.FREEZE_FROM", 16)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(inventory)))
+    for number in range(40):
+        inventory.add([device(number)])
+    assert frozen == [16, 18, 20, 22, 24, 27, 30, 33, 37]
+    inventory.add([device(0, name="seen again")])
+    assert frozen[-1] == 37
 
 
 def test_search_keys_are_made_when_first_asked_for() -> None:
