@@ -217,17 +217,18 @@ class DevicesPane(Vertical):
             empty.update(f"No devices loaded. {self.problem}")
         elif empty.display:
             empty.update(f"No device passes the filters ({self.describe()}). Esc clears them.")
-        if self.inventory.search_pending and not self._preparing:
+        if not self.inventory.prepared and not self._preparing:
             self._preparing = True
-            self.call_after_refresh(self._prepare_search)
+            self.call_after_refresh(self._prepare)
 
-    def _prepare_search(self) -> None:
-        """Make the inventory's search keys a slice at a time between refreshes, so that the first text filter
-        over a large fleet does not wait for them (each page that arrives brings more to make)."""
-        self.inventory.prepare_search(SEARCH_SLICE)
-        self._preparing = bool(self.inventory.search_pending)
+    def _prepare(self) -> None:
+        """Let the inventory do what it can ahead of need (`Inventory.prepare`: its search keys, then keeping the
+        devices out of the collector's full passes) a slice at a time between refreshes, so that the first text
+        filter over a large fleet does not wait for its keys (each page that arrives brings more to do)."""
+        self.inventory.prepare(SEARCH_SLICE)
+        self._preparing = not self.inventory.prepared
         if self._preparing:
-            self.call_after_refresh(self._prepare_search)
+            self.call_after_refresh(self._prepare)
 
     def describe(self, *, with_text: bool = True) -> str:
         """The active filters in words: "critical, online, matching “web”"."""

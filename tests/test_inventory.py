@@ -191,28 +191,35 @@ def test_repeated_values_are_kept_once_whether_or_not_they_came_shared() -> None
     assert all(device.group is group for device in inventory.devices)
 
 
-def test_a_large_inventory_freezes_what_it_holds_as_it_grows_by_an_eighth(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Frozen, the devices are out of every full collection; an eighth more since the last freeze, they are frozen
-    again (whatever was made since, the new devices among it)."""
+def test_a_large_inventory_prepared_is_frozen_again_each_time_it_has_grown_by_an_eighth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen, the devices are out of every full collection; frozen when an idle moment prepares the inventory,
+    after its search keys, once it holds FREEZE_FROM devices, and after a new sort order."""
     frozen: list[int] = []
     inventory = Inventory()
     monkeypatch.setattr("tui.inventory.FREEZE_FROM", 16)
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(inventory)))
     for number in range(40):
         inventory.add([device(number)])
+        assert not inventory.prepared  # the new device's search key
+        inventory.prepare(1)
+        assert inventory.prepared
     assert frozen == [16, 18, 20, 22, 24, 27, 30, 33, 37]
     inventory.add([device(0, name="seen again")])
-    assert frozen[-1] == 37
+    assert inventory.prepared
+    inventory.select(DeviceFilter(), Sort("name"))  # a new order of every row: frozen too
+    assert not inventory.prepared
+    inventory.prepare(0)
+    assert inventory.prepared and frozen[-1] == 40
 
 
 def test_search_keys_are_made_when_first_asked_for() -> None:
     """Building an inventory makes no search key (its first rows do not wait for them); a device seen again gets
     a new key only if its row had one, and a text filter finds it by its new text either way."""
     inventory = Inventory([device(1), device(2), device(3)])
-    assert inventory.search_pending == 3
-    inventory.prepare_search(1)
-    assert inventory.search_pending == 2
+    assert not inventory.prepared
+    inventory.prepare(1)
     inventory.add([device(1, name="renamed-1"), device(2, name="renamed-2")])
-    assert inventory.search_pending == 2
+    assert not inventory.prepared
     assert inventory.select(DeviceFilter(text="renamed")).rows == [0, 1]
-    assert inventory.search_pending == 0
+    assert inventory.prepared

@@ -44,7 +44,7 @@ async def test_online_combines_with_critical_and_the_bar_counts_them() -> None:
         assert str(app.screen.query_one("#filter-bar").render()).startswith("300 devices · ")
 
 
-async def test_the_pane_makes_the_search_keys_while_idle_a_slice_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_pane_prepares_its_inventory_while_idle_a_slice_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """No key is typed: the pane makes every device's search key between refreshes, so the first `/` over a large
     fleet does not wait for them."""
     monkeypatch.setattr("screens.devices.SEARCH_SLICE", 7)
@@ -52,8 +52,8 @@ async def test_the_pane_makes_the_search_keys_while_idle_a_slice_at_a_time(monke
     async with app.run_test(size=(120, 40)) as pilot:
         await open_demo(pilot, app, 300)
         pane = app.screen.query_one(DevicesPane)
-        await wait_until(pilot, lambda: not pane.inventory.search_pending)
-        assert len(pane.inventory.search) == 300
+        await wait_until(pilot, lambda: pane.inventory.prepared)
+        assert len(pane.inventory._search) == 300
 
 
 async def test_keys_typed_ahead_go_into_the_filter_box_then_back_to_the_table() -> None:

@@ -244,6 +244,8 @@ class Inventory:
         """Counts the changes of the devices held (`add`): a table redraws the lines it drew only when it moves."""
         self._frozen_at = 0
         """How many devices were held at the last `_freeze`."""
+        self._sorted_since_freeze = False
+        """A sort order (and its column's keys) was made after the last `_freeze`: lists of every row to freeze."""
         self.add(devices)
 
     def __len__(self) -> int:
@@ -252,19 +254,44 @@ class Inventory:
     @property
     def search(self) -> list[str]:
         """Each row's search key, made when first asked for: the first rows of a fleet do not wait for the keys
-        (a third of building the inventory), and a pane makes them while idle (`prepare_search`)."""
-        self.prepare_search(self.search_pending)
+        (a third of building the inventory), and a pane makes them while idle (`prepare`)."""
+        self._make_keys(len(self.devices))
         return self._search
 
     @property
-    def search_pending(self) -> int:
-        """How many rows have no search key made yet."""
-        return len(self.devices) - len(self._search)
+    def prepared(self) -> bool:
+        """Whether `prepare` has nothing left to do."""
+        return len(self._search) == len(self.devices) and not self._freeze_due
 
-    def prepare_search(self, count: int) -> None:
-        """Make the search keys of up to `count` more rows."""
+    def prepare(self, count: int) -> None:
+        """What an idle moment can do ahead of need: make up to `count` search keys; once every key is made, keep
+        the devices held out of the collector's full passes when they are many (`_freeze`)."""
+        self._make_keys(count)
+        if len(self._search) == len(self.devices) and self._freeze_due:
+            self._freeze()
+
+    def _make_keys(self, count: int) -> None:
         keys = self._search
         keys.extend(map(search_key, self.devices[len(keys):len(keys) + count]))
+
+    @property
+    def _freeze_due(self) -> bool:
+        held = len(self.devices)
+        return held >= FREEZE_FROM and (held >= self._frozen_at + self._frozen_at // 8 or self._sorted_since_freeze)
+
+    def _freeze(self) -> None:
+        """A full collection, then every object the collector tracks (the devices held among them) moved to its
+        permanent generation (`gc.freeze`); again each time the devices have grown by an eighth. A full collection
+        looks at every tracked object: 50 ms per 100,000 devices, and one came every few hundred renders and
+        several times during a load; frozen, they are out of it. A new sort order (a list of every row, with its
+        column's keys) is frozen at the next idle moment too: young, every young collection walks it. A frozen device is still freed when nothing holds
+        it (a refresh's old inventory); what was frozen alive and later dies in a cycle stays (a few hundred
+        objects a load). Collecting first keeps the garbage of the load so far out of the frozen generation (a
+        young collection alone left 150 MB of old page bodies in it over a million devices)."""
+        gc.collect()
+        gc.freeze()
+        self._frozen_at = len(self.devices)
+        self._sorted_since_freeze = False
 
     def row_of(self, device: Device) -> int | None:
         return self._rows.get(device.connection, {}).get(device.id)
@@ -290,20 +317,6 @@ class Inventory:
         for column, keys in self._sort_keys.items():
             keys.extend(self._column_sort_keys(column, start))
         self._reorder(range(start, len(self.devices)))
-        self._freeze()
-
-    def _freeze(self) -> None:
-        """Move every object the collector tracks, the devices held among them, to its permanent generation
-        (`gc.freeze`) once they are many, and again each time they have grown by an eighth: a full collection
-        looks at every tracked object (50 ms per 100,000 devices), and one came every few hundred renders and
-        several times during a load. A frozen device is still freed when nothing holds it (a refresh's old
-        inventory). A young collection first, so only garbage already old is frozen with them (a few objects:
-        a page leaves about 45 in cycles, all young)."""
-        held = len(self.devices)
-        if held >= FREEZE_FROM and held >= self._frozen_at + self._frozen_at // 8:
-            gc.collect(1)
-            gc.freeze()
-            self._frozen_at = held
 
     def _split(self, devices: list[Device]) -> tuple[list[Device], list[tuple[int, Device]], str | None]:
         """The devices not held yet (given the next rows, in order), the rows of those seen again, and the one
@@ -472,6 +485,7 @@ class Inventory:
             other = self._orders.get(Sort(sort.column, not sort.descending))
             cached = self._orders[sort] = sorted(other if other is not None else range(len(self.devices)),
                                                  key=keys.__getitem__, reverse=sort.descending)
+            self._sorted_since_freeze = True
         return cached
 
     def scope_rows(self, wanted: DeviceFilter) -> list[int] | None:

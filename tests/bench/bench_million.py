@@ -78,7 +78,7 @@ async def load(name: str, vendor: str, url: str, inventory: Inventory) -> tuple[
         async for page in client.devices():
             started = time.perf_counter()
             inventory.add(page.devices)
-            inventory.prepare_search(inventory.search_pending)  # as the devices pane does while idle between pages
+            inventory.prepare(len(inventory))  # as the devices pane does while idle between pages
             indexing += time.perf_counter() - started
             devices += len(page.devices)
     finally:
