@@ -188,6 +188,8 @@ def test_a_clean_page_is_decoded_typed_and_junk_the_old_way() -> None:
 @given(st.lists(mutated(SEPM_COMPUTERS, SEPM_READS), max_size=4), st.sampled_from(["", "1e400", str(WIDE), "-0"]))
 @example([{**SEPM_COMPUTERS[0], "uniqueId": 2**64}], "")
 @example([{**SEPM_COMPUTERS[0], "group": {"id": 5, "name": ["x"]}, "ipAddresses": [1, None]}], "")
+@example([{**SEPM_COMPUTERS[0], "avDefsetVersion": ["240820021"], "deploymentTargetVersion": {"v": "14.3"}},
+          {**SEPM_COMPUTERS[0], "avDefsetVersion": 240820021}, SEPM_COMPUTERS[0]], "")  # no key; 1 or "1"
 def test_mutated_pages_map_as_before(records: list[Any], number: str) -> None:
     body = sepm_page(records)
     if number and records:  # a number orjson cannot write, in place of the first record's first field
