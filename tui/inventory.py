@@ -103,9 +103,10 @@ PATCH_RANK = {True: 0, None: 1, False: 2}
 
 
 def _by_row(column: Sequence[Any], rows: Sequence[int]) -> Iterable[Any]:
-    """The column's values at these rows, lazily and at C speed (the column itself when the rows are all of it):
-    a keystroke over a million devices runs no Python code per device."""
-    if isinstance(rows, range) and len(rows) == len(column):
+    """The column's values at these rows (distinct row numbers in arrival order, as a filter's matches are), lazily
+    and at C speed; the column itself when there are as many rows as values, which can only be every row: a
+    keystroke over a million devices runs no Python code per device."""
+    if len(rows) == len(column):
         return column
     return map(column.__getitem__, rows)
 
@@ -518,8 +519,6 @@ class Inventory:
         base = min((found for found in self._recent.values() if _covers(found.wanted, wanted)),
                    key=lambda found: len(found.hits), default=None)
         hits: Sequence[int] = base.hits if base is not None else scope if scope is not None else range(size)
-        if scope is None and len(hits) == size:
-            hits = range(size)  # every row: a column is read as it is, not row by row (`_by_row`)
         done = base.wanted if base is not None else DeviceFilter()
         for flag, column in (("critical", self.critical), ("missing_patch", self.missing), ("online", self.online)):
             if getattr(wanted, flag) and not getattr(done, flag):
