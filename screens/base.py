@@ -1,5 +1,6 @@
-"""What every screen of the explorer shares: failed workers go to the app's one handler; a connection test
-(`ctrl+t` on the connections screen and in the form) says its steps on the screen's status line."""
+"""What every screen of the explorer shares: tab moves the focus in the order keys are read, failed workers go
+to the app's one handler, and a connection test (`ctrl+t` on the connections screen and in the form) says its
+steps on the screen's status line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from typing import TYPE_CHECKING, cast
 
 from textual import work
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -24,6 +26,14 @@ if TYPE_CHECKING:
 class ExplorerScreen(Screen[None]):
     """Base screen. Worker state messages do not bubble, so each screen forwards failures to the app (Textual
     runs this handler after a subclass's own one too)."""
+
+    # Tab is a priority binding: Textual's own (on Screen) runs only after the focused widget has handled the key,
+    # and by then the app may have handled the keys typed after it: in `tab/srv`, the priority `/` opened the
+    # search box, then the tab moved the focus on from the box, and the enter after it opened a device.
+    BINDINGS = [
+        Binding("tab", "app.focus_next", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous pane", show=False, priority=True),
+    ]
 
     @property
     def explorer(self) -> ExplorerApp:

@@ -63,11 +63,7 @@ def _row(label: str, widget: Widget, row: str) -> ComposeResult:
 class ConnectionForm(ExplorerScreen):
     """Dismisses with the saved profile, or None on Esc. Saving goes through `save`, which may raise."""
 
-    # Tab is a priority binding here: Textual's own (on Screen) runs only after the focused Input has handled
-    # the key, and by then the app has already forwarded the keys typed after it to that same Input.
-    BINDINGS = [
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+    BINDINGS = [  # tab and shift+tab: priority bindings of every ExplorerScreen
         Binding("ctrl+s", "save", "Save", priority=True),
         Binding("ctrl+t", "test", "Test", priority=True),
         Binding("escape", "cancel", "Cancel"),

@@ -75,6 +75,21 @@ async def test_keys_typed_ahead_go_into_the_filter_box_then_back_to_the_table() 
         assert pane.filter.text == "/" and app.focused is table
 
 
+async def test_a_tab_typed_ahead_of_the_filter_moves_the_focus_before_the_box_opens() -> None:
+    """`tab/srv` in one burst, then `⏎c`: the tab is applied first (the tree), the box takes "srv", enter goes back
+    to the table and c filters. With Textual's own tab, the tab ran after `/` and moved the focus on from the box,
+    so the enter opened a device."""
+    app = demo_app(300)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = await open_demo(pilot, app, 300)
+        pane = app.screen.query_one(DevicesPane)
+        type_ahead(app, "tab", "slash", "s", "r", "v")
+        await wait_until(pilot, lambda: pane.filter.text == "srv")
+        type_ahead(app, "enter", "c")
+        await wait_until(pilot, lambda: pane.filter.critical)
+        assert isinstance(app.screen, GroupsScreen) and app.focused is table
+
+
 async def test_sort_cycles_columns_reverses_and_stays_stable() -> None:
     app = demo_app(300)
     async with app.run_test(size=(120, 40)) as pilot:
