@@ -282,13 +282,15 @@ class Inventory:
 
     def _freeze(self) -> None:
         """A full collection, then every object the collector tracks (the devices held among them) moved to its
-        permanent generation (`gc.freeze`); again each time the devices have grown by an eighth. A full collection
-        looks at every tracked object: 50 ms per 100,000 devices, and one came every few hundred renders and
-        several times during a load; frozen, they are out of it. A new sort order (a list of every row, with its
-        column's keys) is frozen at the next idle moment too: young, every young collection walks it. A frozen device is still freed when nothing holds
-        it (a refresh's old inventory); what was frozen alive and later dies in a cycle stays (a few hundred
-        objects a load). Collecting first keeps the garbage of the load so far out of the frozen generation (a
-        young collection alone left 150 MB of old page bodies in it over a million devices)."""
+        permanent generation (`gc.freeze`); again each time the devices have grown by an eighth, or a new sort
+        order (a list of every row, with its column's keys, which every young collection walks while young) was
+        made. A full collection looks at every tracked object: 50 ms per 100,000 devices, and one came every few
+        hundred renders and several times during a load; frozen, they are out of it.
+
+        A frozen device is still freed when nothing holds it (a refresh's old inventory); what was frozen alive and
+        later dies in a cycle stays (a few hundred objects a load). Collecting first keeps the garbage of the load so
+        far out of the frozen generation (a young collection alone left 150 MB of old page bodies in it over a
+        million devices)."""
         gc.collect()
         gc.freeze()
         self._frozen_at = len(self.devices)
@@ -362,9 +364,12 @@ class Inventory:
         for flags, field, value in ((self.critical, "health", Health.CRITICAL),
                                     (self.missing, "missing_critical_patches", True), (self.online, "online", True)):
             flags.extend(map(is_, map(attrgetter(field), new), repeat(value)))
-        connections: Sequence[str] = list(map(attrgetter("connection"), new)) if connection is None else \
-            [connection] * len(new)
-        unshared = {"name": map(attrgetter("name"), new), "connection": connections if connection is None else [connection]}
+        if connection is None:
+            connections: Sequence[str] = list(map(attrgetter("connection"), new))
+            unshared = {"name": map(attrgetter("name"), new), "connection": connections}
+        else:
+            connections = [connection] * len(new)
+            unshared = {"name": map(attrgetter("name"), new), "connection": [connection]}
         widths = self.widths
         for column in TEXT_COLUMNS:
             # a shared column's widest value is among the distinct values it has just learnt
@@ -518,7 +523,7 @@ class Inventory:
         size = len(self.devices) if scope is None else len(scope)
         base = min((found for found in self._recent.values() if _covers(found.wanted, wanted)),
                    key=lambda found: len(found.hits), default=None)
-        hits: Sequence[int] = base.hits if base is not None else scope if scope is not None else range(size)
+        hits: Sequence[int] = base.hits if base is not None else range(size) if scope is None else scope
         done = base.wanted if base is not None else DeviceFilter()
         for flag, column in (("critical", self.critical), ("missing_patch", self.missing), ("online", self.online)):
             if getattr(wanted, flag) and not getattr(done, flag):
@@ -552,7 +557,7 @@ class Inventory:
     def _in_order(self, hits: list[int], sort: Sort) -> list[int]:
         if sort.column is None:
             return hits
-        self.order(sort)
+        self.order(sort)  # made if it is not cached yet
         order = self._orders[sort]
         if len(hits) == len(order):
             return order  # not a copy: a new young list of every row costs each young collection a pass over it
