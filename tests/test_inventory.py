@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import weakref
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,21 +197,47 @@ def test_a_large_inventory_prepared_is_frozen_again_each_time_it_has_grown_by_an
     """Frozen, the devices are out of every full collection; frozen when an idle moment prepares the inventory,
     after its search keys, once it holds FREEZE_FROM devices, and after a new sort order."""
     frozen: list[int] = []
+    thawed: list[int] = []
     inventory = Inventory()
     monkeypatch.setattr("tui.inventory.FREEZE_FROM", 16)
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(len(inventory)))
+    monkeypatch.setattr(gc, "unfreeze", lambda: thawed.append(len(inventory)))
     for number in range(40):
         inventory.add([device(number)])
         assert not inventory.prepared  # the new device's search key
         inventory.prepare(1)
         assert inventory.prepared
     assert frozen == [16, 18, 20, 22, 24, 27, 30, 33, 37]
+    assert thawed == [16]  # its first freeze takes back what earlier inventories' freezes kept of the dead
     inventory.add([device(0, name="seen again")])
     assert inventory.prepared
     inventory.select(DeviceFilter(), Sort("name"))  # a new order of every row: frozen too
     assert not inventory.prepared
     inventory.prepare(0)
     assert inventory.prepared and frozen[-1] == 40
+
+
+def test_what_a_freeze_kept_and_later_died_in_a_cycle_is_taken_back_at_the_next_inventorys_first_freeze(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A details screen open while a refresh's inventory is frozen dies in a cycle once closed; frozen, the collector
+    never looks at it, until the next inventory's first freeze thaws everything and collects."""
+
+    class Screen:
+        def __init__(self) -> None:
+            self.itself = self  # a cycle, as widgets and their parents make
+
+    monkeypatch.setattr("tui.inventory.FREEZE_FROM", 4)
+    screen = Screen()
+    closed = weakref.ref(screen)
+    try:
+        Inventory([device(number) for number in range(5)]).prepare(5)
+        del screen
+        gc.collect()
+        assert closed() is not None
+        Inventory([device(number) for number in range(5)]).prepare(5)
+        assert closed() is None
+    finally:
+        gc.unfreeze()
 
 
 def test_search_keys_are_made_when_first_asked_for() -> None:

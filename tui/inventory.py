@@ -287,10 +287,14 @@ class Inventory:
         made. A full collection looks at every tracked object: 50 ms per 100,000 devices, and one came every few
         hundred renders and several times during a load; frozen, they are out of it.
 
-        A frozen device is still freed when nothing holds it (a refresh's old inventory); what was frozen alive and
-        later dies in a cycle stays (a few hundred objects a load). Collecting first keeps the garbage of the load so
-        far out of the frozen generation (a young collection alone left 150 MB of old page bodies in it over a
-        million devices)."""
+        A frozen device is still freed when nothing holds it (a refresh's old inventory), but what was frozen alive
+        and later died in a cycle (a few hundred objects a load; a details screen open during a refresh) is not.
+        So an inventory's first freeze thaws everything first, and its collection takes back what earlier ones left
+        (once a load: as long as a full collection of everything then held). Collecting before freezing keeps the
+        garbage of the load so far out of the frozen generation (a young collection alone left 150 MB of old page
+        bodies in it over a million devices)."""
+        if not self._frozen_at:
+            gc.unfreeze()
         gc.collect()
         gc.freeze()
         self._frozen_at = len(self.devices)
