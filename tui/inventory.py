@@ -255,7 +255,7 @@ class Inventory:
     @property
     def search(self) -> list[str]:
         """Each row's search key, made when first asked for: the first rows of a fleet do not wait for the keys
-        (a third of building the inventory), and a pane makes them while idle (`prepare`)."""
+        (they were a quarter of the time to a fleet's first rows), and a pane makes them while idle (`prepare`)."""
         self._make_keys(len(self.devices))
         return self._search
 
