@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tui.simulators.process", description=__doc__.splitlines()[0])
     parser.add_argument("vendor")
     parser.add_argument("--size", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
     serve_until_closed(args.vendor, args.size, args.seed, sys.stdin.buffer, sys.stdout)
 
